@@ -1,0 +1,1 @@
+"""The RTDB client: configuration -> a connected Database, plus a fast SSE listener."""

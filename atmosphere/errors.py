@@ -1,0 +1,110 @@
+"""Every public Atmosphere error, under one base class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AtmosphereError(Exception):
+    """Base class of every error Atmosphere raises on purpose."""
+
+
+class ConfigError(AtmosphereError):
+    """The configuration is incomplete or contradicts itself (bad URL, missing credentials)."""
+
+
+class DatabaseError(AtmosphereError):
+    """The database could not be reached or refused a request."""
+
+
+class PermissionDenied(DatabaseError):
+    """The database's security rules refused a read or write."""
+
+
+class InvalidJob(AtmosphereError, ValueError):
+    """A submitted job is malformed: unknown option, bad key, non-JSON data, too large."""
+
+
+class UnknownTaskType(AtmosphereError):
+    """A job names a type that no task handles (raised by a cloud, or at submit when checked)."""
+
+
+# The issue names this one NoSuchType; keep both spellings.
+NoSuchType = UnknownTaskType
+
+
+class JobError(AtmosphereError):
+    """A job finished with an error; carries the job's identity and the remote details."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        job_type: str | None = None,
+        error_type: str | None = None,
+        remote_traceback: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.job_id = job_id
+        self.job_type = job_type
+        self.error_type = error_type
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        prefix = f"{self.error_type}: " if self.error_type else ""
+        return f"{prefix}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form of this error (what a reply record holds)."""
+        out: dict[str, Any] = {"kind": type(self).__name__, "message": self.message}
+        if self.error_type:
+            out["type"] = self.error_type
+        if self.remote_traceback:
+            out["traceback"] = self.remote_traceback
+        return out
+
+
+class JobFailed(JobError):
+    """The handler raised (or called done_with with an error) and no retry is left."""
+
+
+class JobTimeout(JobError):
+    """No response arrived within the job's timeout; the job may still complete remotely."""
+
+
+class JobLost(JobError):
+    """The job record vanished (deleted by an operator) before any response."""
+
+
+class Retry(AtmosphereError):  # noqa: N818 - a request, not an error
+    """Raise inside a handler to ask for another attempt, optionally after ``delay`` seconds."""
+
+    def __init__(self, delay: float | None = None, message: str = "retry requested") -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+_ERROR_KINDS: dict[str, type[JobError]] = {
+    "JobFailed": JobFailed,
+    "JobTimeout": JobTimeout,
+    "JobLost": JobLost,
+    "JobError": JobError,
+}
+
+
+def job_error_from_json(
+    raw: Any, *, job_id: str | None = None, job_type: str | None = None
+) -> JobError:
+    """Rebuild a typed error from its wire form; garbage becomes a plain JobFailed."""
+    if not isinstance(raw, dict):
+        return JobFailed(str(raw), job_id=job_id, job_type=job_type)
+    cls = _ERROR_KINDS.get(str(raw.get("kind")), JobFailed)
+    return cls(
+        str(raw.get("message", "")),
+        job_id=job_id,
+        job_type=job_type,
+        error_type=raw.get("type") if isinstance(raw.get("type"), str) else None,
+        remote_traceback=raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
+    )

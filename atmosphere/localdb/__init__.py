@@ -1,0 +1,1 @@
+"""The embedded Firebase-compatible RTDB server. Never imports the rest of Atmosphere."""

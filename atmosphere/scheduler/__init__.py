@@ -1,0 +1,1 @@
+"""The dispatcher: routing, chains, retries, timeouts, periodic schedules and the leader lease."""

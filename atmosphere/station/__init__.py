@@ -1,0 +1,1 @@
+"""The Weather Station: Atmosphere's live monitoring web app."""

@@ -1,0 +1,36 @@
+"""Sessions: tests, lint, typecheck, bench. ``nox -s tests`` is what CI runs."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite: unit, contract, integration (real processes) and browser."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests, examples and benchmarks."""
+    session.install("ruff")
+    session.run("ruff", "check", "atmosphere", "tests", "examples", "bench", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ``nox -s bench`` runs every part; ``nox -s bench -- db`` one part."""
+    session.install("-e", ".[dev,bench]")
+    session.run("python", "-m", "bench", *session.posargs)
