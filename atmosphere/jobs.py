@@ -1,0 +1,441 @@
+"""Wire records: what makers, clouds and the dispatcher write for each other (docs/protocol.md).
+
+Every record is a frozen dataclass with ``to_json()`` and ``from_json()``. ``from_json`` raises
+``InvalidRecord`` on anything malformed, so garbage written into the database is reported and
+skipped instead of crashing a process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidJob
+
+JSON = Any
+
+# Firebase forbids these in keys: . $ # [ ] / and ASCII control characters.
+_INVALID_KEY = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
+MAX_KEY_BYTES = 768
+
+
+class InvalidRecord(ValueError):
+    """A database record does not have the shape its path promises."""
+
+
+class JobState(StrEnum):
+    """Where a job is in its life; stored in ``jobs/{id}/state``."""
+
+    QUEUED = "queued"
+    DELAYED = "delayed"
+    ASSIGNED = "assigned"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.DISCARDED)
+
+
+def check_key(value: Any, what: str) -> str:
+    """Return ``value`` if it is a valid Firebase key, else raise InvalidJob saying why."""
+    if not isinstance(value, str) or not value:
+        raise InvalidJob(f"{what} must be a non-empty string, got {value!r}")
+    bad = _INVALID_KEY.search(value)
+    if bad:
+        raise InvalidJob(
+            f"{what} {value!r} contains {bad.group()!r}; keys may not contain . $ # [ ] / "
+            "or control characters"
+        )
+    if len(value.encode()) > MAX_KEY_BYTES:
+        raise InvalidJob(f"{what} is longer than {MAX_KEY_BYTES} bytes")
+    return value
+
+
+def check_data(data: Any, max_bytes: int, what: str = "data") -> int:
+    """Check ``data`` is JSON the database can store and at most ``max_bytes``; return its size."""
+    try:
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidJob(f"{what} is not JSON-serialisable: {exc}") from None
+    size = len(text.encode())
+    if size > max_bytes:
+        raise InvalidJob(f"{what} is {size} bytes, over the {max_bytes}-byte limit")
+    _check_keys(data, what)
+    return size
+
+
+def _check_keys(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            check_key(key, f"key in {where}")
+            _check_keys(child, where)
+    elif isinstance(value, list):
+        for child in value:
+            _check_keys(child, where)
+
+
+def _obj(raw: Any, what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise InvalidRecord(f"{what} is not an object: {raw!r:.80}")
+    return raw
+
+
+def _str(raw: dict[str, Any], key: str, what: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidRecord(f"{what}.{key} is not a non-empty string")
+    return value
+
+
+def _num(raw: dict[str, Any], key: str, default: float | None = None) -> float | None:
+    value = raw.get(key, default)
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value)
+
+
+def _int(raw: dict[str, Any], key: str, default: int = 0) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return int(value)
+
+
+def _prune(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class ChainRef:
+    """Which chain, and which step of it, a job is."""
+
+    id: str
+    step: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "step": self.step}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> ChainRef:
+        obj = _obj(raw, "chain")
+        return cls(id=_str(obj, "id", "chain"), step=_int(obj, "step"))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job as queued and assigned: everything a cloud needs to run it."""
+
+    id: str
+    type: str
+    name: str
+    data: JSON = None
+    timeout: float = 60.0
+    submitted: int | None = None  # server ms; None until written (server timestamp)
+    reply_to: str | None = None
+    retries: int = 0
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
+    attempt: int = 1
+    chain: ChainRef | None = None
+    parent: str | None = None
+    eta: int | None = None  # server ms; only for delayed jobs
+    assigned: int | None = None  # set in inbox assignments
+    epoch: int | None = None  # the leader epoch that made the assignment
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune(
+            {
+                "id": self.id,
+                "type": self.type,
+                "name": self.name,
+                "data": self.data,
+                "timeout": self.timeout,
+                "submitted": self.submitted if self.submitted is not None else None,
+                "reply_to": self.reply_to,
+                "retries": self.retries or None,
+                "retry_backoff": self.retry_backoff if self.retries else None,
+                "retry_backoff_max": self.retry_backoff_max if self.retries else None,
+                "attempt": self.attempt,
+                "chain": self.chain.to_json() if self.chain else None,
+                "parent": self.parent,
+                "eta": self.eta,
+                "assigned": self.assigned,
+                "epoch": self.epoch,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: Any, job_id: str | None = None) -> JobSpec:
+        obj = _obj(raw, "job")
+        jid = job_id or _str(obj, "id", "job")
+        reply_to = obj.get("reply_to")
+        parent = obj.get("parent")
+        return cls(
+            id=jid,
+            type=_str(obj, "type", "job"),
+            name=str(obj.get("name") or jid),
+            data=obj.get("data"),
+            timeout=_num(obj, "timeout", 60.0) or 60.0,
+            submitted=_int(obj, "submitted") or None,
+            reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
+            retries=max(0, _int(obj, "retries")),
+            retry_backoff=_num(obj, "retry_backoff", 1.0) or 1.0,
+            retry_backoff_max=_num(obj, "retry_backoff_max", 300.0) or 300.0,
+            attempt=max(1, _int(obj, "attempt", 1)),
+            chain=ChainRef.from_json(obj["chain"]) if obj.get("chain") is not None else None,
+            parent=parent if isinstance(parent, str) and parent else None,
+            eta=_int(obj, "eta") or None,
+            assigned=_int(obj, "assigned") or None,
+            epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
+        )
+
+    def evolve(self, **changes: Any) -> JobSpec:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt of a job ended with, written by the cloud that ran it."""
+
+    job_id: str
+    cloud: str
+    attempt: int
+    ok: bool
+    result: JSON = None
+    error: dict[str, Any] | None = None  # {kind, message, type, traceback}
+    retry: bool = False
+    retry_delay: float | None = None
+    replied: bool = False
+    started: int | None = None
+    finished: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune(
+            {
+                "cloud": self.cloud,
+                "attempt": self.attempt,
+                "ok": self.ok,
+                "result": self.result,
+                "error": self.error,
+                "retry": self.retry or None,
+                "retry_delay": self.retry_delay,
+                "replied": self.replied or None,
+                "started": self.started,
+                "finished": self.finished,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: Any, job_id: str) -> Outcome:
+        obj = _obj(raw, "outcome")
+        ok = obj.get("ok")
+        if not isinstance(ok, bool):
+            raise InvalidRecord("outcome.ok is not a boolean")
+        error = obj.get("error")
+        return cls(
+            job_id=job_id,
+            cloud=str(obj.get("cloud", "")),
+            attempt=max(1, _int(obj, "attempt", 1)),
+            ok=ok,
+            result=obj.get("result"),
+            error=error if isinstance(error, dict) else None,
+            retry=obj.get("retry") is True,
+            retry_delay=_num(obj, "retry_delay"),
+            replied=obj.get("replied") is True,
+            started=_int(obj, "started") or None,
+            finished=_int(obj, "finished") or None,
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The one response a caller gets for a job or a chain."""
+
+    ok: bool
+    job: str
+    result: JSON = None
+    error: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune({"ok": self.ok, "job": self.job, "result": self.result, "error": self.error})
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Reply:
+        obj = _obj(raw, "reply")
+        ok = obj.get("ok")
+        if not isinstance(ok, bool):
+            raise InvalidRecord("reply.ok is not a boolean")
+        error = obj.get("error")
+        return cls(
+            ok=ok,
+            job=str(obj.get("job", "")),
+            result=obj.get("result"),
+            error=error if isinstance(error, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class CloudInfo:
+    """A cloud's registration, kept fresh by its heartbeats."""
+
+    id: str
+    name: str
+    types: frozenset[str]
+    slots: int = 1
+    lent: int = 0
+    load: float = 0.0
+    running: int = 0
+    state: str = "up"  # "up" or "draining"
+    heartbeat: int | None = None
+    started: int | None = None
+    host: str = ""
+    pid: int = 0
+    done: int = 0
+    failed: int = 0
+
+    @property
+    def capacity(self) -> int:
+        """How many jobs it may hold at once, counting slots lent by waiting handlers."""
+        return max(0, self.slots + self.lent)
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune(
+            {
+                "name": self.name,
+                "types": {t: True for t in sorted(self.types)},
+                "slots": self.slots,
+                "lent": self.lent or None,
+                "load": self.load,
+                "running": self.running,
+                "state": self.state,
+                "heartbeat": self.heartbeat,
+                "started": self.started,
+                "host": self.host or None,
+                "pid": self.pid or None,
+                "done": self.done,
+                "failed": self.failed,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: Any, cloud_id: str) -> CloudInfo:
+        obj = _obj(raw, "cloud")
+        types = obj.get("types")
+        if not isinstance(types, dict):
+            raise InvalidRecord("cloud.types is not an object")
+        return cls(
+            id=cloud_id,
+            name=str(obj.get("name") or cloud_id),
+            types=frozenset(t for t, on in types.items() if on),
+            slots=max(1, _int(obj, "slots", 1)),
+            lent=max(0, _int(obj, "lent")),
+            load=_num(obj, "load", 0.0) or 0.0,
+            running=max(0, _int(obj, "running")),
+            state=str(obj.get("state") or "up"),
+            heartbeat=_int(obj, "heartbeat") or None,
+            started=_int(obj, "started") or None,
+            host=str(obj.get("host") or ""),
+            pid=_int(obj, "pid"),
+            done=_int(obj, "done"),
+            failed=_int(obj, "failed"),
+        )
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One job of a chain, as submitted (later steps take the chain's name)."""
+
+    type: str
+    data: JSON = None
+    timeout: float | None = None
+    callback: bool = False
+    retries: int = 0
+    retry_backoff: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune(
+            {
+                "type": self.type,
+                "data": self.data,
+                "timeout": self.timeout,
+                "callback": self.callback or None,
+                "retries": self.retries or None,
+                "retry_backoff": self.retry_backoff if self.retries else None,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: Any) -> ChainStep:
+        obj = _obj(raw, "chain step")
+        return cls(
+            type=_str(obj, "type", "chain step"),
+            data=obj.get("data"),
+            timeout=_num(obj, "timeout"),
+            callback=obj.get("callback") is True,
+            retries=max(0, _int(obj, "retries")),
+            retry_backoff=_num(obj, "retry_backoff", 1.0) or 1.0,
+        )
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """A chain in flight: its steps, where it is, and whether its one reply was sent."""
+
+    id: str
+    name: str
+    steps: tuple[ChainStep, ...]
+    timeout: float
+    step: int = 0
+    reply_to: str | None = None
+    replied: bool = False
+    submitted: int | None = None
+    parent: str | None = None
+    results: dict[str, Any] = field(default_factory=dict)  # step index -> job id, for history
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune(
+            {
+                "name": self.name,
+                "steps": [s.to_json() for s in self.steps],
+                "timeout": self.timeout,
+                "step": self.step,
+                "reply_to": self.reply_to,
+                "replied": self.replied or None,
+                "submitted": self.submitted,
+                "parent": self.parent,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: Any, chain_id: str) -> ChainState:
+        obj = _obj(raw, "chain")
+        steps_raw = obj.get("steps")
+        if isinstance(steps_raw, dict):  # Firebase may store a list as an object
+            steps_raw = [steps_raw[k] for k in sorted(steps_raw, key=lambda k: int(k))]
+        if not isinstance(steps_raw, list) or not steps_raw:
+            raise InvalidRecord("chain.steps is not a non-empty list")
+        reply_to = obj.get("reply_to")
+        parent = obj.get("parent")
+        return cls(
+            id=chain_id,
+            name=str(obj.get("name") or chain_id),
+            steps=tuple(ChainStep.from_json(s) for s in steps_raw),
+            timeout=_num(obj, "timeout", 60.0) or 60.0,
+            step=max(0, _int(obj, "step")),
+            reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
+            replied=obj.get("replied") is True,
+            submitted=_int(obj, "submitted") or None,
+            parent=parent if isinstance(parent, str) and parent else None,
+        )
+
+
+def chain_step_id(chain_id: str, step: int) -> str:
+    """The deterministic job id of a chain's step, so a step can never be created twice."""
+    return f"{chain_id}-{step}"
