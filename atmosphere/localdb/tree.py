@@ -1,0 +1,142 @@
+"""The immutable JSON tree: reads, path-copying writes, rendering, shallow and ETags.
+
+A tree is plain JSON: nested dicts with str keys and primitive leaves, never None and never an
+empty dict. Priorities (never produced by firebase-admin) live in the stored form as a
+``.priority`` key, and a primitive with a priority as ``{".value": v, ".priority": p}``; the
+rendered form drops them. Writes copy only the dicts on the written path, so an old root stays
+a valid snapshot forever.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+NULL_ETAG = "null_etag"
+
+Path = Sequence[str]
+
+
+def get(root: Any, path: Path) -> Any:
+    """Return the stored subtree at ``path`` (None if absent)."""
+    node = root
+    for i, key in enumerate(path):
+        if type(node) is not dict:
+            return None
+        if key == ".priority" and i == len(path) - 1:
+            return node.get(".priority")
+        if ".value" in node:
+            return None
+        node = node.get(key)
+        if node is None:
+            return None
+    return node
+
+
+def set_many(root: Any, writes: Sequence[tuple[Path, Any]]) -> Any:
+    """Return a new root with each (path, stored value) written in order; None deletes."""
+    fresh: set[int] = set()
+    for path, value in writes:
+        root = _set(root, path, 0, value, fresh)
+    return root
+
+
+def set_one(root: Any, path: Path, value: Any) -> Any:
+    """Return a new root with ``value`` written at ``path``."""
+    return _set(root, path, 0, value, set())
+
+
+def _set(node: Any, path: Path, i: int, value: Any, fresh: set[int]) -> Any:
+    if i == len(path):
+        return value
+    key = path[i]
+    if type(node) is dict and ".value" not in node:
+        if id(node) in fresh:
+            d = node
+        else:
+            d = dict(node)
+            fresh.add(id(d))
+    elif key == ".priority" and i == len(path) - 1 and node is not None:
+        d = {".value": node}
+        fresh.add(id(d))
+    else:
+        d = {}
+        fresh.add(id(d))
+    new_child = _set(d.get(key), path, i + 1, value, fresh)
+    if new_child is None:
+        d.pop(key, None)
+    else:
+        d[key] = new_child
+    if not d:
+        return None
+    if len(d) == 1:
+        only = next(iter(d))
+        if only == ".priority":
+            return None
+        if only == ".value":
+            return d[".value"]
+    return d
+
+
+def _is_array_key(k: str) -> bool:
+    return k.isdigit() and k.isascii() and (k == "0" or k[0] != "0") and len(k) < 10
+
+
+def render(node: Any) -> Any:
+    """The value as clients see it: priorities dropped, array-like objects as lists."""
+    if type(node) is not dict:
+        return node
+    if ".value" in node:
+        return node[".value"]
+    out = {k: render(v) for k, v in node.items() if k != ".priority"}
+    return as_array_if_array_like(out)
+
+
+def as_array_if_array_like(out: dict[str, Any]) -> Any:
+    """Apply Firebase's array rule: all keys integers and max key < 2 x count."""
+    if not out:
+        return out
+    max_key = -1
+    for k in out:
+        if not _is_array_key(k):
+            return out
+        n = int(k)
+        if n > max_key:
+            max_key = n
+    if max_key >= 2 * len(out):
+        return out
+    arr: list[Any] = [None] * (max_key + 1)
+    for k, v in out.items():
+        arr[int(k)] = v
+    return arr
+
+
+def shallow(node: Any) -> Any:
+    """The ``shallow=true`` view: primitives as is, each child of an object as ``true``."""
+    if type(node) is not dict:
+        return node
+    if ".value" in node:
+        return node[".value"]
+    return as_array_if_array_like({k: True for k in node if k != ".priority"})
+
+
+def export(node: Any) -> Any:
+    """The ``format=export`` view: the stored form, priorities included, never arrays."""
+    return node
+
+
+def etag(node: Any) -> str:
+    """ETag of one location: base64 sha1 of its canonical JSON; ``null_etag`` when empty."""
+    if node is None:
+        return NULL_ETAG
+    digest = hashlib.sha1(orjson.dumps(node, option=orjson.OPT_SORT_KEYS)).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def changed(before: Any, after: Any) -> bool:
+    """Whether two subtrees differ (path copying makes unchanged subtrees identical objects)."""
+    return before is not after and before != after

@@ -1,0 +1,190 @@
+"""Validating and normalising incoming JSON values: keys, limits, arrays, server values."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MAX_KEY_BYTES = 768
+MAX_DEPTH = 32
+MAX_STRING_BYTES = 10 * 1024 * 1024
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_INVALID_KEY = re.compile(r"[\[\].#$/\x00-\x1f\x7f]")
+
+BAD_JSON = "Invalid data; couldn't parse JSON object, array, or value."
+BAD_KEY = (
+    "Invalid data; couldn't parse JSON object, array, or value. "
+    "Perhaps you're using invalid characters in your key names."
+)
+BAD_SV = "The request contains an unrecognized server value"
+
+
+class InvalidData(ValueError):
+    """A request body or path that Firebase would refuse with 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerValue:
+    """A ``{".sv": ...}`` placeholder, resolved at commit time."""
+
+    kind: str  # "timestamp" or "increment"
+    amount: int | float = 0
+
+
+def is_valid_key(key: str) -> bool:
+    """True if ``key`` may name a child (no forbidden characters, not empty, not too long)."""
+    if not key or _INVALID_KEY.search(key) is not None:
+        return False
+    return len(key) * 4 <= MAX_KEY_BYTES or len(key.encode("utf-8")) <= MAX_KEY_BYTES
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body; NaN/Infinity and malformed text raise InvalidData."""
+    if not body.strip():
+        raise InvalidData("Error: No data supplied.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses integers beyond 64 bits; the stdlib reads them (they become doubles later).
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidData(BAD_JSON) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Normaliser:
+    """Turns one parsed body into the stored form; remembers whether it holds server values."""
+
+    __slots__ = ("has_server_values",)
+
+    def __init__(self) -> None:
+        self.has_server_values = False
+
+    def value(self, v: Any, depth: int) -> Any:
+        """Return the stored form of ``v`` (None when it stores nothing); raise InvalidData."""
+        if v is None or v is True or v is False:
+            return v
+        t = type(v)
+        if t is str:
+            if len(v) * 4 > MAX_STRING_BYTES and len(v.encode("utf-8")) > MAX_STRING_BYTES:
+                raise InvalidData("Invalid data; string value exceeds the maximum size (10 MB).")
+            return v
+        if t is int:
+            return v if INT64_MIN <= v <= INT64_MAX else float(v)
+        if t is float:
+            if not math.isfinite(v):
+                raise InvalidData(BAD_JSON)
+            if v.is_integer() and -(2.0**63) <= v < 2.0**63:
+                return int(v)
+            return v
+        if t is list:
+            v = {str(i): item for i, item in enumerate(v) if item is not None}
+            t = dict
+        if t is dict:
+            return self._object(v, depth)
+        raise InvalidData(BAD_JSON)
+
+    def _object(self, d: dict[str, Any], depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise InvalidData("Invalid data; the data is nested too deeply (32 levels at most).")
+        if ".sv" in d:
+            return self._server_value(d)
+        if ".value" in d:
+            return self._value_with_priority(d, depth)
+        out: dict[str, Any] = {}
+        for key, child in d.items():
+            if key == ".priority":
+                priority = _priority(child)
+                if priority is not None:
+                    out[key] = priority
+                continue
+            if not is_valid_key(key):
+                raise InvalidData(BAD_KEY)
+            stored = self.value(child, depth + 1)
+            if stored is not None and stored != {}:
+                out[key] = stored
+        if not out or (len(out) == 1 and ".priority" in out):
+            return None
+        return out
+
+    def _value_with_priority(self, d: dict[str, Any], depth: int) -> Any:
+        if any(k not in (".value", ".priority") for k in d):
+            raise InvalidData("Invalid data; .value must not have sibling children.")
+        inner = self.value(d[".value"], depth)
+        priority = _priority(d.get(".priority"))
+        if inner is None or priority is None:
+            return inner
+        if isinstance(inner, dict):
+            return {**inner, ".priority": priority}
+        if isinstance(inner, ServerValue):
+            raise InvalidData(BAD_SV)
+        return {".value": inner, ".priority": priority}
+
+    def _server_value(self, d: dict[str, Any]) -> ServerValue:
+        if len(d) != 1:
+            raise InvalidData(BAD_SV)
+        spec = d[".sv"]
+        if spec == "timestamp":
+            self.has_server_values = True
+            return ServerValue("timestamp")
+        if type(spec) is dict and len(spec) == 1 and "increment" in spec:
+            amount = spec["increment"]
+            if type(amount) in (int, float) and math.isfinite(amount):
+                self.has_server_values = True
+                return ServerValue("increment", amount)
+        raise InvalidData(BAD_SV)
+
+
+def _priority(p: Any) -> Any:
+    if p is None:
+        return None
+    if type(p) in (int, float, str):
+        return p
+    raise InvalidData("Invalid data; .priority must be a string or a number.")
+
+
+def normalise(value: Any, depth: int) -> tuple[Any, bool]:
+    """Return (stored form of ``value``, whether it holds server values)."""
+    n = Normaliser()
+    return n.value(value, depth), n.has_server_values
+
+
+def add_numbers(current: Any, amount: int | float) -> int | float:
+    """The ``increment`` server value: int64 arithmetic that overflows into a double."""
+    if type(current) not in (int, float):
+        return amount
+    total = current + amount
+    if type(total) is int and not INT64_MIN <= total <= INT64_MAX:
+        return float(current) + float(amount)
+    return total
+
+
+def resolve(value: Any, now_ms: int, current: Any) -> Any:
+    """Replace every ServerValue in ``value``; ``current`` is what is stored at the same place."""
+    if type(value) is ServerValue:
+        if value.kind == "timestamp":
+            return now_ms
+        if isinstance(current, dict) and ".value" in current:
+            current = current[".value"]
+        return add_numbers(current, value.amount)
+    if type(value) is dict:
+        cur = current if isinstance(current, dict) else {}
+        out = {}
+        for k, v in value.items():
+            r = resolve(v, now_ms, cur.get(k))
+            if r is not None:
+                out[k] = r
+        return out or None
+    return value
