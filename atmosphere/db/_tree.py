@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..errors import DatabaseError
+from atmosphere.errors import DatabaseError
 
 Segments = tuple[str, ...]
 
@@ -58,6 +58,7 @@ def normalise(value: Any, depth: int = 0) -> Any:
         if math.isnan(value) or math.isinf(value):
             raise DatabaseError(f"{value!r} is not a valid JSON number")
         return value
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, Mapping):
         if ".sv" in value:
             return _check_server_value(value)

@@ -1,0 +1,336 @@
+"""An in-memory ``Database`` for unit tests of cloud and dispatcher logic (never a runtime option).
+
+It follows the real database's semantics: null deletes, empty objects vanish, lists come back
+as lists, server values are resolved, multi-path updates are atomic, and listeners receive the
+same events as the real stream (an initial ``put "/"``, then ``put``/``patch`` in commit order)
+on one background thread per listener.
+
+Failure injection for reconnect tests: ``fail_writes`` / ``fail_reads`` make calls raise
+``DatabaseError``; ``disconnect()`` drops every stream (``on_status(False)``, events are lost)
+and ``reconnect()`` resyncs them (a fresh initial put, then ``on_status(True)``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from .db import _order, _tree
+from .db._tree import (
+    Segments,
+    check_path,
+    get_in,
+    join_path,
+    normalise,
+    render,
+    resolve_server_values,
+    set_in,
+    split_path,
+)
+from .db.base import JSON, EventCallback, StatusCallback
+from .errors import DatabaseError
+from .localdb.pushid import PushIdGenerator
+
+_STOP = object()
+_log = logging.getLogger(__name__)
+
+
+class MemoryListener:
+    """One subscription of a MemoryDatabase; delivers events on its own daemon thread."""
+
+    def __init__(
+        self,
+        path: Segments,
+        on_event: EventCallback,
+        on_status: StatusCallback | None,
+        on_close: Callable[[MemoryListener], None],
+    ) -> None:
+        self.path = path
+        self._on_close = on_close
+        self._on_event = on_event
+        self._on_status = on_status
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._connected = threading.Event()
+        self._closed = False
+        self.streaming = True  # guarded by the database lock
+        self._thread = threading.Thread(
+            target=self._run, name=f"memory-listener:{join_path(path)}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def connected(self) -> bool:
+        """True once the latest initial snapshot has been delivered and the stream is up."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Block until the initial snapshot has been delivered; False on timeout."""
+        return self._connected.wait(timeout)
+
+    def close(self) -> None:
+        """Stop delivering; no callback runs after this returns (unless called from one)."""
+        self._closed = True
+        self._on_close(self)
+        self._queue.put(_STOP)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _enqueue(self, item: Any) -> None:
+        self._queue.put(item)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP or self._closed:
+                return
+            try:
+                self._deliver(item)
+            except Exception:  # a broken callback must not kill the stream
+                _log.exception("listener callback failed")
+
+    def _deliver(self, item: Any) -> None:
+        tag = item[0]
+        if tag == "event":
+            self._on_event(item[1], item[2], item[3])
+        elif tag == "status":
+            if item[1]:
+                self._connected.set()
+            else:
+                self._connected.clear()
+            if self._on_status is not None:
+                self._on_status(item[1])
+        elif tag == "barrier":
+            item[1].set()
+
+
+class MemoryDatabase:
+    """A thread-safe in-memory Firebase Realtime Database implementing ``Database``."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._root: Any = None
+        self._listeners: list[MemoryListener] = []
+        self._ids = PushIdGenerator()
+        self._closed = False
+        self.fail_writes: bool | BaseException = False
+        self.fail_reads: bool | BaseException = False
+        self.writes = 0  # committed write requests, for assertions about batching
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, path: str, *, shallow: bool = False) -> JSON:
+        """The value at ``path`` (None when absent); ``shallow`` gives children as True."""
+        segs = self._path(path, reading=True)
+        with self._lock:
+            node = get_in(self._root, segs)
+        return _tree.shallow(node) if shallow else render(node)
+
+    def query(
+        self,
+        path: str,
+        *,
+        order_by: str,
+        start_at: JSON = None,
+        end_at: JSON = None,
+        equal_to: JSON = None,
+        limit_to_first: int | None = None,
+        limit_to_last: int | None = None,
+    ) -> dict[str, JSON]:
+        """Children of ``path`` ordered by ``order_by`` ("$key", "$value" or a child path)."""
+        segs = self._path(path, reading=True)
+        with self._lock:
+            node = get_in(self._root, segs)
+        kept = _order.select(
+            node, order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last
+        )
+        return {k: render(v) for k, v in kept}
+
+    # -- writes ------------------------------------------------------------------------
+
+    def set(self, path: str, value: JSON) -> None:
+        """Replace the value at ``path`` (None deletes)."""
+        segs = self._path(path)
+        self._commit(segs, {(): normalise(value)}, patch=False)
+
+    def update(self, path: str, values: Mapping[str, JSON]) -> None:
+        """Atomic multi-path update: each key is a path below ``path``; None deletes."""
+        segs = self._path(path)
+        entries: dict[Segments, Any] = {}
+        for key, value in values.items():
+            rel = check_path(split_path(key))
+            if not rel:
+                raise DatabaseError(f"update key {key!r} names no child")
+            entries[rel] = normalise(value)
+        _check_no_overlap(list(entries))
+        if entries:
+            self._commit(segs, entries, patch=True)
+
+    def push(self, path: str, value: JSON) -> str:
+        """Store ``value`` under a new chronological id below ``path``; return the id."""
+        segs = self._path(path)
+        key = self.new_id()
+        self._commit(segs + (key,), {(): normalise(value)}, patch=False)
+        return key
+
+    def delete(self, path: str) -> None:
+        """Remove the value at ``path``."""
+        self.set(path, None)
+
+    def transaction(self, path: str, fn: Callable[[JSON], JSON]) -> JSON:
+        """Run ``fn`` on the current value and write its result atomically (None deletes)."""
+        segs = self._path(path)
+        with self._lock:
+            new = fn(render(get_in(self._root, segs)))
+            self._commit(segs, {(): normalise(new)}, patch=False)
+            return render(get_in(self._root, segs))
+
+    def new_id(self) -> str:
+        """A fresh push id (same format and order as the server's)."""
+        return self._ids.next(int(self._clock() * 1000))
+
+    # -- streams -----------------------------------------------------------------------
+
+    def listen(
+        self, path: str, on_event: EventCallback, *, on_status: StatusCallback | None = None
+    ) -> MemoryListener:
+        """Subscribe to ``path``: an initial put "/" then every change, in commit order."""
+        segs = self._path(path, reading=True)
+        with self._lock:
+            listener = MemoryListener(segs, on_event, on_status, self._forget)
+            self._listeners.append(listener)
+            listener._enqueue(("event", "put", "/", render(get_in(self._root, segs))))
+            listener._enqueue(("status", True))
+        return listener
+
+    def disconnect(self) -> None:
+        """Simulate a network drop: every stream reports on_status(False) and misses events."""
+        with self._lock:
+            for listener in self._listeners:
+                if listener.streaming:
+                    listener.streaming = False
+                    listener._enqueue(("status", False))
+
+    def reconnect(self) -> None:
+        """End a simulated drop: every stream gets a fresh initial put, then on_status(True)."""
+        with self._lock:
+            for listener in self._listeners:
+                if not listener.streaming:
+                    listener.streaming = True
+                    value = render(get_in(self._root, listener.path))
+                    listener._enqueue(("event", "put", "/", value))
+                    listener._enqueue(("status", True))
+
+    @contextmanager
+    def disconnected(self) -> Iterator[None]:
+        """``with db.disconnected():`` streams are down and writes fail inside the block."""
+        self.disconnect()
+        self.fail_writes = True
+        try:
+            yield
+        finally:
+            self.fail_writes = False
+            self.reconnect()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Block until every listener has delivered every event committed so far."""
+        with self._lock:
+            barriers = []
+            for listener in self._listeners:
+                done = threading.Event()
+                listener._enqueue(("barrier", done))
+                barriers.append(done)
+        deadline = time.monotonic() + timeout
+        for done in barriers:
+            if not done.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError("listeners did not drain in time")
+
+    def close(self) -> None:
+        """Close every listener; later calls raise DatabaseError."""
+        with self._lock:
+            self._closed = True
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _forget(self, listener: MemoryListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _path(self, path: str, *, reading: bool = False) -> Segments:
+        if self._closed:
+            raise DatabaseError("the database is closed")
+        failure = self.fail_reads if reading else self.fail_writes
+        if failure:
+            if isinstance(failure, BaseException):
+                raise failure
+            raise DatabaseError("simulated database failure")
+        return check_path(split_path(path))
+
+    def _commit(self, at: Segments, entries: dict[Segments, Any], *, patch: bool) -> None:
+        with self._lock:
+            if self.fail_writes:  # re-checked: a test may flip it while a writer waits
+                self._path("")
+            before = self._root
+            now_ms = int(self._clock() * 1000)
+            root = before
+            for rel, value in entries.items():
+                full = at + rel
+                value = resolve_server_values(value, now_ms, get_in(before, full))
+                root = set_in(root, full, value)
+            self._root = root
+            self.writes += 1
+            for listener in self._listeners:
+                if listener.streaming:
+                    for event in events_for(listener.path, at, entries, before, root, patch):
+                        listener._enqueue(("event", *event))
+
+
+def events_for(
+    listen: Segments,
+    at: Segments,
+    entries: Mapping[Segments, Any],
+    before: Any,
+    after: Any,
+    patch: bool,
+) -> list[tuple[str, str, Any]]:
+    """The stream events a listener at ``listen`` sees for one committed write (pure)."""
+    n = len(listen)
+    if patch and at[:n] == listen and all(len(rel) == 1 for rel in entries):
+        if get_in(before, at) == get_in(after, at):
+            return []
+        data = {rel[0]: render(get_in(after, at + rel)) for rel in entries}
+        return [("patch", join_path(at[n:]), data)]
+    events: list[tuple[str, str, Any]] = []
+    above = False
+    for rel in entries:
+        full = at + rel
+        if full[:n] == listen:
+            old, new = get_in(before, full), get_in(after, full)
+            if old is not new and old != new:
+                events.append(("put", join_path(full[n:]), render(new)))
+        elif listen[: len(full)] == full:
+            above = True
+    if above:
+        old, new = get_in(before, listen), get_in(after, listen)
+        if old is not new and old != new:
+            events.append(("put", "/", render(new)))
+    return events
+
+
+def _check_no_overlap(paths: list[Segments]) -> None:
+    for a, b in itertools.combinations(paths, 2):
+        short, long = (a, b) if len(a) <= len(b) else (b, a)
+        if long[: len(short)] == short:
+            raise DatabaseError(
+                f"update path {join_path(short)} is an ancestor of (or equal to) {join_path(long)}"
+            )
