@@ -224,7 +224,7 @@ def test_listener_sees_initial_put_then_changes_in_order(db: MemoryDatabase) -> 
 def test_events_for_patch_below_listener_is_relative() -> None:
     before = {"l": {"w": {"a": 1}}}
     after = {"l": {"w": {"a": 2, "b": 3}}}
-    entries = {("a",): 2, ("b",): 3}
+    entries: dict[tuple[str, ...], Any] = {("a",): 2, ("b",): 3}
     assert events_for(("l",), ("l", "w"), entries, before, after, True) == [
         ("patch", "/w", {"a": 2, "b": 3})
     ]
