@@ -1,0 +1,113 @@
+"""An incremental Server-Sent Events parser (the WHATWG event-stream rules), pure and chunk-fed.
+
+Bytes go in as they arrive from the socket, in chunks of any size; complete events come out.
+Lines end in ``\\n``, ``\\r\\n`` or ``\\r`` (also when a ``\\r\\n`` pair is split across chunks).
+Work is linear in the input: each byte is scanned for a line end once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_EOL = re.compile(rb"[\r\n]")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    """One dispatched event: its type, its data (lines joined by \\n), last id and retry."""
+
+    event: str = "message"
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEParser:
+    """Feed raw stream bytes; get back the events they complete."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._scanned = 0  # no line end in _buf[:_scanned]
+        self._skip_lf = False  # the last chunk ended in \r: a leading \n belongs to it
+        self._started = False
+        self._event = ""
+        self._data: list[str] = []
+        self._has_data = False
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Consume ``chunk``; return the events it completes, in order."""
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._skip_lf = False
+        if not chunk:
+            return []
+        buf = self._buf
+        buf += chunk
+        if not self._started and not self._strip_bom():
+            return []
+        events: list[SSEEvent] = []
+        start = 0
+        pos = self._scanned
+        while (m := _EOL.search(buf, pos)) is not None:
+            end = m.start()
+            event = self._line(bytes(buf[start:end]))
+            if event is not None:
+                events.append(event)
+            start = pos = self._after_eol(end)
+        if start:
+            del buf[:start]
+        self._scanned = len(buf)
+        return events
+
+    def _strip_bom(self) -> bool:
+        """Drop a leading UTF-8 BOM; False while too few bytes have come to tell."""
+        buf = self._buf
+        if len(buf) < len(_BOM) and _BOM.startswith(bytes(buf)):
+            return False
+        self._started = True
+        if buf.startswith(_BOM):
+            del buf[: len(_BOM)]
+        return True
+
+    def _after_eol(self, end: int) -> int:
+        """Index just past the line end at ``end`` (\r\n counts as one)."""
+        buf = self._buf
+        if buf[end] != 0x0D:
+            return end + 1
+        if end + 1 == len(buf):
+            self._skip_lf = True  # the \n of a \r\n may start the next chunk
+            return end + 1
+        return end + 2 if buf[end + 1] == 0x0A else end + 1
+
+    def _line(self, raw: bytes) -> SSEEvent | None:
+        if not raw:
+            return self._dispatch()
+        if raw[:1] == b":":
+            return None  # a comment
+        line = raw.decode("utf-8", errors="replace")
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+            self._has_data = True
+        elif name == "id":
+            if "\x00" not in value:
+                self.last_event_id = value
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        event_type, self._event = self._event or "message", ""
+        if not self._has_data:
+            return None  # an event without data lines is not dispatched
+        data, self._data, self._has_data = "\n".join(self._data), [], False
+        return SSEEvent(event_type, data, self.last_event_id, self.retry)
