@@ -40,11 +40,11 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Consume ``chunk``; return the events it completes, in order."""
+        if not chunk:
+            return []
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False
-        if not chunk:
-            return []
         buf = self._buf
         buf += chunk
         if not self._started and not self._strip_bom():

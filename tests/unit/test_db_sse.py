@@ -45,6 +45,7 @@ def test_crlf_and_cr_line_ends_including_split_pairs() -> None:
     assert feed_all([b"event: a\rdata: 1\r\r"]) == [SSEEvent("a", "1")]
     # A \r\n split across chunks is one line end, not two (which would dispatch early).
     assert feed_all([b"event: a\r", b"\ndata: 1\r", b"\n\r", b"\n"]) == [SSEEvent("a", "1")]
+    assert feed_all([b"data: 1\r", b"", b"\n\r", b"", b"\n"]) == [SSEEvent("message", "1")]
 
 
 def test_multiline_data_comments_id_retry_and_unknown_fields() -> None:
