@@ -1,0 +1,1 @@
+"""Atmosphere benchmarks: ``python -m bench [part ...]`` (``nox -s bench``)."""
