@@ -25,14 +25,6 @@ class InvalidJob(AtmosphereError, ValueError):
     """A submitted job is malformed: unknown option, bad key, non-JSON data, too large."""
 
 
-class UnknownTaskType(AtmosphereError):
-    """A job names a type that no task handles (raised by a cloud, or at submit when checked)."""
-
-
-# The issue names this one NoSuchType; keep both spellings.
-NoSuchType = UnknownTaskType
-
-
 class JobError(AtmosphereError):
     """A job finished with an error; carries the job's identity and the remote details."""
 
@@ -70,6 +62,14 @@ class JobFailed(JobError):
     """The handler raised (or called done_with with an error) and no retry is left."""
 
 
+class UnknownTaskType(JobFailed):
+    """The cloud a job reached has no task for its type (a job failure, so a JobFailed too)."""
+
+
+# The issue names this one NoSuchType; keep both spellings.
+NoSuchType = UnknownTaskType
+
+
 class JobTimeout(JobError):
     """No response arrived within the job's timeout; the job may still complete remotely."""
 
@@ -88,6 +88,7 @@ class Retry(AtmosphereError):  # noqa: N818 - a request, not an error
 
 _ERROR_KINDS: dict[str, type[JobError]] = {
     "JobFailed": JobFailed,
+    "UnknownTaskType": UnknownTaskType,
     "JobTimeout": JobTimeout,
     "JobLost": JobLost,
     "JobError": JobError,
