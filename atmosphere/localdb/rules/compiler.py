@@ -100,8 +100,9 @@ class _Parser:
         if what == "eof" and token.kind == "eof" or token.kind == "op" and token.value == what:
             self.index += 1
             return token
+        wanted = "end of expression" if what == "eof" else repr(what)
         found = "end of expression" if token.kind == "eof" else repr(token.value)
-        raise self.fail(f"expected {what!r} but found {found}")
+        raise self.fail(f"expected {wanted} but found {found}")
 
     # -- grammar -------------------------------------------------------------------------------
     def ternary(self) -> Expr:
