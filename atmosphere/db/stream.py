@@ -1,0 +1,255 @@
+"""StreamListener: a Firebase SSE subscription read in chunks, with reconnect and resync.
+
+firebase-admin's own ``listen()`` reads the stream one character at a time (a 1 MB event takes
+seconds) and its thread dies silently on an HTTP error. This one reads whatever the socket has
+(``read1``), parses incrementally, detects a silent dead stream with a read timeout, and
+reconnects with exponential backoff and jitter. Every new connection starts with a ``put "/"``
+of the whole value (the resync); ``on_status(True)`` follows it, ``on_status(False)`` reports a
+drop. Callbacks run on the listener's daemon thread, one at a time, in stream order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from atmosphere.errors import DatabaseError
+
+from ._sse import SSEEvent, SSEParser
+from .base import EventCallback, StatusCallback
+
+_log = logging.getLogger(__name__)
+_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: ``initial`` doubling up to ``maximum`` seconds."""
+
+    initial: float = 0.05
+    maximum: float = 5.0
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """The wait before retry number ``attempt`` (0-based): half fixed, half random."""
+        base = min(self.maximum, self.initial * 2.0 ** min(attempt, 30))
+        return base / 2 + base / 2 * rand()
+
+
+class _Reconnect(Exception):
+    """The current stream is over; connect again (after a backoff unless ``at_once``)."""
+
+    def __init__(self, reason: str, *, at_once: bool = False) -> None:
+        super().__init__(reason)
+        self.at_once = at_once
+
+
+class StreamListener:
+    """A running subscription to ``url`` (``<base>/<path>.json``) on an authorised session."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        url: str,
+        on_event: EventCallback,
+        *,
+        on_status: StatusCallback | None = None,
+        params: Mapping[str, str] | None = None,
+        idle_timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        backoff: Backoff = Backoff(),
+        refresh_credential: Callable[[], None] | None = None,
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._params = dict(params or {})
+        self._on_event = on_event
+        self._on_status = on_status
+        self._idle_timeout = idle_timeout
+        self._connect_timeout = connect_timeout
+        self._backoff = backoff
+        self._refresh_credential = refresh_credential
+        self._callback_lock = threading.RLock()
+        self._response_lock = threading.Lock()
+        self._response: requests.Response | None = None
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._reported_up = False
+        self.last_error: str | None = None
+        self.connections = 0  # streams opened so far (1 + reconnects)
+        self._thread = threading.Thread(target=self._run, name=f"stream:{url}", daemon=True)
+        self._thread.start()
+
+    @property
+    def connected(self) -> bool:
+        """True while a stream is open and its initial snapshot has been delivered."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        """Block until the initial snapshot has been delivered; False on timeout."""
+        return self._connected.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the stream and its thread; no callback runs after this returns."""
+        self._stop.set()
+        self._abort_response()
+        with self._callback_lock:  # waits for a callback in flight, then none can start
+            self._connected.clear()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2.0)
+
+    # -- the listener thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._stream_once()
+                reason, at_once = "the server closed the stream", False
+            except _Reconnect as why:
+                reason, at_once = str(why), why.at_once
+            except Exception as error:  # any network failure: reconnect
+                reason, at_once = f"{type(error).__name__}: {error}", False
+            if self._stop.is_set():
+                return
+            if self._connected.is_set():
+                attempt = 0  # the stream worked: start the backoff again from the bottom
+            self._drop(reason)
+            if not at_once and self._stop.wait(self._backoff.delay(attempt)):
+                return
+            attempt += 1
+
+    def _stream_once(self) -> None:
+        response = self._session.get(
+            self._url,
+            params=self._params,
+            headers={
+                "Accept": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "Accept-Encoding": "identity",
+            },
+            stream=True,
+            timeout=(self._connect_timeout, self._idle_timeout),
+        )
+        with self._response_lock:
+            self._response = response
+        try:
+            if self._stop.is_set():
+                return
+            _check_response(response)
+            self.connections += 1
+            self._read(response)
+        finally:
+            with self._response_lock:
+                self._response = None
+            response.close()
+
+    def _read(self, response: requests.Response) -> None:
+        parser = SSEParser()
+        raw = response.raw
+        first = True
+        while not self._stop.is_set():
+            chunk = raw.read1(_READ_SIZE)
+            if not chunk:
+                return
+            for event in parser.feed(chunk):
+                self._handle(event, first)
+                first = first and event.event not in ("put", "patch")
+
+    def _handle(self, event: SSEEvent, first: bool) -> None:
+        kind = event.event
+        if kind in ("put", "patch"):
+            payload = json.loads(event.data)
+            if not isinstance(payload, dict) or "path" not in payload:
+                raise _Reconnect(f"malformed {kind} event: {event.data[:200]!r}")
+            self._deliver(kind, str(payload["path"]), payload.get("data"))
+            if first:
+                self._up()
+        elif kind == "cancel":
+            raise _Reconnect(f"the server cancelled the stream: {event.data}")
+        elif kind == "auth_revoked":
+            self._refresh()
+            raise _Reconnect(f"credential revoked: {event.data}", at_once=True)
+        # keep-alive and unknown events carry nothing for us
+
+    # -- callbacks, always under the callback lock and never after close() --------------
+
+    def _deliver(self, kind: str, path: str, data: Any) -> None:
+        with self._callback_lock:
+            if self._stop.is_set():
+                return
+            try:
+                self._on_event(kind, path, data)
+            except Exception:  # a broken callback must not kill the stream
+                _log.exception("listener callback failed for %s %s", kind, path)
+
+    def _up(self) -> None:
+        with self._callback_lock:
+            if self._stop.is_set():
+                return
+            self.last_error = None
+            self._connected.set()
+            self._reported_up = True
+            self._status(True)
+
+    def _drop(self, reason: str) -> None:
+        with self._callback_lock:
+            self.last_error = reason
+            was_up = self._reported_up
+            self._connected.clear()
+            self._reported_up = False
+            if was_up and not self._stop.is_set():
+                _log.info("stream %s dropped: %s", self._url, reason)
+                self._status(False)
+            else:
+                _log.debug("stream %s not connected: %s", self._url, reason)
+
+    def _status(self, up: bool) -> None:
+        if self._on_status is None:
+            return
+        try:
+            self._on_status(up)
+        except Exception:
+            _log.exception("listener status callback failed")
+
+    def _refresh(self) -> None:
+        if self._refresh_credential is None:
+            return
+        try:
+            self._refresh_credential()
+        except Exception as error:
+            _log.warning("could not refresh the credential: %s", error)
+
+    def _abort_response(self) -> None:
+        """Wake the listener thread out of a blocking read (called from another thread)."""
+        with self._response_lock:
+            response = self._response
+        if response is None:
+            return
+        try:
+            response.raw.shutdown()  # SHUT_RD: the blocked recv returns at once
+        except Exception:
+            response.close()
+
+
+def _check_response(response: requests.Response) -> None:
+    if response.status_code != 200:
+        raise DatabaseError(_error_text(response))
+    ctype = response.headers.get("Content-Type", "")
+    if not ctype.startswith("text/event-stream"):
+        raise DatabaseError(f"expected an event stream from {response.url}, got {ctype!r}")
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        message = body.get("error") if isinstance(body, dict) else None
+    except ValueError:
+        message = None
+    return f"HTTP {response.status_code}: {message or response.text[:200]}"
