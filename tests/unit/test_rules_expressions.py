@@ -70,6 +70,7 @@ TRUE_EXPRESSIONS = [
     "$uid == 'alice'",
     "$uid === auth.uid",
     "now > 1600000000000",
+    "now < 100000000000000",  # milliseconds, not microseconds
     "auth != null",
     "auth.uid == 'alice'",
     "auth.token.admin == true",
@@ -118,6 +119,8 @@ TRUE_EXPRESSIONS = [
     "data.child('name').val().replace('A', 'a') == 'alice'",
     "'a.b.c'.replace('.', '/') == 'a/b/c'",
     "'2024-01-01'.matches(/^\\d{4}-\\d{2}-\\d{2}$/)",
+    "'a/b'.matches(/^a\\/b$/)",
+    "'a/b'.matches(/[/]/)",
 ]
 
 

@@ -95,6 +95,7 @@ def test_top_level_must_be_a_single_rules_object(document: str) -> None:
         ({"$a": {}, "$b": {}}, "second wildcard"),
         ({"a/b": {}}, "invalid child key 'a/b'"),
         ({"$": {}}, "invalid wildcard name"),
+        ({"$a": {"x": {"$a": {}}}}, "rules/$a/x/$a: wildcard $a is already bound above"),
     ],
 )
 def test_structure_errors_name_the_rule_path(rules: dict[str, Any], expected: str) -> None:

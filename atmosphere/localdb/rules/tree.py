@@ -69,7 +69,9 @@ def _build(obj: Any, where: tuple[str, ...], scope: frozenset[str]) -> RuleNode:
     below = list(node.children.values())
     if node.wildcard_node is not None:
         below.append(node.wildcard_node)
-    node.validates_any = node.validate is not None or any(c.validates_any for c in below)
+    # A constant-true .validate checks nothing, so subtrees holding only those are skipped.
+    checks_here = node.validate is not None and node.validate is not True
+    node.validates_any = checks_here or any(c.validates_any for c in below)
     return node
 
 
@@ -113,6 +115,8 @@ def _set_wildcard(
         raise RulesError(f"{location}: a second wildcard beside {node.wildcard} at the same level")
     if len(key) < 2 or any(c in _BAD_KEY_CHARS for c in key[1:]):
         raise RulesError(f"{location}: invalid wildcard name")
+    if key in scope:
+        raise RulesError(f"{location}: wildcard {key} is already bound above")
     node.wildcard = key
     node.wildcard_node = _build(value, (*where, key), scope | {key})
 
