@@ -15,13 +15,41 @@ def db(
         str | None, typer.Option(envvar="ATMOSPHERE_DB_TOKEN", help="Secret token (admin).")
     ] = None,
     fsync: Annotated[bool, typer.Option(help="fsync every write (power-loss durable).")] = False,
+    max_body: Annotated[int, typer.Option(help="Largest request body in bytes (413 above).")] = (
+        32 * 1024 * 1024
+    ),
+    rules: Annotated[
+        str | None, typer.Option(help="Security rules file for namespaces that have none.")
+    ] = None,
+    keep_alive: Annotated[float, typer.Option(help="Seconds between SSE keep-alives.")] = 30.0,
+    strict_indexes: Annotated[
+        bool, typer.Option(help="Refuse child/value queries without a matching .indexOn.")
+    ] = False,
 ) -> None:
     """Run the embedded Firebase-compatible database server."""
-    from ..localdb.server import run
+    from atmosphere.localdb.server import run
 
-    run(host=host, port=port, data_dir=data_dir, token=token, fsync=fsync)
+    run(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        token=token,
+        fsync=fsync,
+        max_body=max_body,
+        rules_file=rules,
+        keep_alive=keep_alive,
+        strict_indexes=strict_indexes,
+    )
+
+
+def _root() -> None:
+    """Atmosphere: Python jobs and RPC on the Firebase Realtime Database."""
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
     app.command()(db)
+    # With a single command and no callback Typer would run ``db`` as the whole program and
+    # refuse ``atmosphere db``; a root callback keeps it a command group.
+    if app.registered_callback is None:
+        app.callback()(_root)

@@ -165,7 +165,7 @@ def add_numbers(current: Any, amount: int | float) -> int | float:
     """The ``increment`` server value: int64 arithmetic that overflows into a double."""
     if type(current) not in (int, float):
         return amount
-    total = current + amount
+    total: int | float = current + amount
     if type(total) is int and not INT64_MIN <= total <= INT64_MAX:
         return float(current) + float(amount)
     return total

@@ -1,0 +1,190 @@
+"""Turning commits into SSE ``put``/``patch`` frames for each listener (spec section 3.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from . import tree
+
+MAX_QUEUED_BYTES = 32 * 1024 * 1024
+KEEP_ALIVE = b"event: keep-alive\ndata: null\n\n"
+
+
+def sse_json(value: Any) -> bytes:
+    """Compact one-line JSON, ASCII only (requests may decode the stream as Latin-1)."""
+    data = orjson.dumps(value)
+    if data.isascii():
+        return data
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def frame(event: str, path: Sequence[str], data: Any) -> bytes:
+    """One ``event: ...\\ndata: {"path":..,"data":..}\\n\\n`` frame."""
+    body = sse_json({"path": "/" + "/".join(path), "data": data})
+    return b"event: " + event.encode("ascii") + b"\ndata: " + body + b"\n\n"
+
+
+class Listener:
+    """One open stream: what it listens to and the frames waiting to be sent."""
+
+    __slots__ = ("path", "check", "frames", "queued", "closed", "overflowed", "_wake", "cancel")
+
+    def __init__(self, path: Sequence[str], check: Callable[[Any], bool] | None = None) -> None:
+        self.path = tuple(path)
+        # check(root) -> may this listener still read? None: always (admin).
+        self.check = check
+        self.frames: deque[bytes] = deque()
+        self.queued = 0
+        self.closed = False
+        self.overflowed = False
+        self.cancel: bytes | None = None
+        self._wake = asyncio.Event()
+
+    def push(self, data: bytes, limit: int) -> None:
+        """Queue one frame; a listener too far behind is marked for closing."""
+        if self.closed:
+            return
+        self.frames.append(data)
+        self.queued += len(data)
+        if self.queued > limit:
+            self.overflowed = True
+            self.close()
+        self._wake.set()
+
+    def take(self) -> bytes:
+        """All queued frames as one chunk."""
+        data = b"".join(self.frames)
+        self.frames.clear()
+        self.queued = 0
+        self._wake.clear()
+        return data
+
+    def close(self, cancel_reason: str | None = None) -> None:
+        """Stop the stream (after sending a ``cancel`` event if a reason is given)."""
+        if cancel_reason is not None and not self.closed:
+            self.cancel = b"event: cancel\ndata: " + sse_json(cancel_reason) + b"\n\n"
+        self.closed = True
+        self._wake.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until there is something to do; False on timeout."""
+        if self.frames or self.closed:
+            return True
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _frames_for(
+    lpath: tuple[str, ...],
+    wpath: Sequence[str],
+    entries: Sequence[tuple[Sequence[str], Any]] | None,
+    before: Any,
+    after: Any,
+) -> list[bytes]:
+    """Frames for a listener at ``lpath`` after a write at ``wpath`` (entries: a PATCH)."""
+    n = len(lpath)
+    w = len(wpath)
+    if w <= n:
+        if tuple(wpath) != lpath[:w]:
+            return []
+        if w < n or entries is None:
+            old, new = tree.get(before, lpath), tree.get(after, lpath)
+            if not tree.changed(old, new):
+                return []
+            return [frame("put", (), tree.render(new))]
+        rel: tuple[str, ...] = ()
+    else:
+        if tuple(wpath[:n]) != lpath:
+            return []
+        rel = tuple(wpath[n:])
+        if entries is None:
+            old, new = tree.get(before, wpath), tree.get(after, wpath)
+            if not tree.changed(old, new):
+                return []
+            return [frame("put", rel, tree.render(new))]
+    return _patch_frames(rel, wpath, entries, before, after)
+
+
+def _patch_frames(
+    rel: tuple[str, ...],
+    wpath: Sequence[str],
+    entries: Sequence[tuple[Sequence[str], Any]],
+    before: Any,
+    after: Any,
+) -> list[bytes]:
+    changes: list[tuple[Sequence[str], Any]] = []
+    for epath, _ in entries:
+        full = [*wpath, *epath]
+        old, new = tree.get(before, full), tree.get(after, full)
+        if tree.changed(old, new):
+            changes.append((epath, new))
+    if not changes:
+        return []
+    if all(len(p) == 1 for p, _ in changes):
+        return [frame("patch", rel, {p[0]: tree.render(v) for p, v in changes})]
+    return [frame("put", (*rel, *p), tree.render(v)) for p, v in changes]
+
+
+class Hub:
+    """The listeners of every namespace."""
+
+    def __init__(self, max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
+        self.max_queued_bytes = max_queued_bytes
+        self.by_ns: dict[str, set[Listener]] = {}
+
+    def add(self, ns: str, listener: Listener, snapshot: Any) -> None:
+        """Register ``listener`` and queue its initial ``put`` of ``snapshot``."""
+        self.by_ns.setdefault(ns, set()).add(listener)
+        listener.push(frame("put", (), tree.render(snapshot)), self.max_queued_bytes)
+
+    def remove(self, ns: str, listener: Listener) -> None:
+        """Forget ``listener``."""
+        group = self.by_ns.get(ns)
+        if group is not None:
+            group.discard(listener)
+            if not group:
+                del self.by_ns[ns]
+
+    def publish(
+        self,
+        ns: str,
+        wpath: Sequence[str],
+        entries: Sequence[tuple[Sequence[str], Any]] | None,
+        before: Any,
+        after: Any,
+    ) -> None:
+        """Queue the frames of one committed write (a set, or a PATCH's entries)."""
+        group = self.by_ns.get(ns)
+        if not group:
+            return
+        cache: dict[tuple[str, ...], list[bytes]] = {}
+        for listener in list(group):
+            if listener.closed:
+                continue
+            frames = cache.get(listener.path)
+            if frames is None:
+                frames = cache[listener.path] = _frames_for(
+                    listener.path, wpath, entries, before, after
+                )
+            if not frames:
+                continue
+            if listener.check is not None and not listener.check(after):
+                listener.close("Permission denied")
+                continue
+            for f in frames:
+                listener.push(f, self.max_queued_bytes)
+
+    def close_all(self) -> None:
+        """Close every stream (server shutdown)."""
+        for group in self.by_ns.values():
+            for listener in group:
+                listener.close()

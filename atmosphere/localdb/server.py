@@ -1,0 +1,122 @@
+"""Running the embedded server: bind, announce, serve with uvicorn, shut down cleanly."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .app import Config, LocalDbApp
+from .store import DataDirInUse, Store
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, closing our streams when asked to exit."""
+
+    def __init__(self, config: uvicorn.Config, app: LocalDbApp) -> None:
+        super().__init__(config)
+        self.localdb = app
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.localdb.shutdown()
+        super().handle_exit(sig, frame)
+
+
+def fail(message: str) -> None:
+    """Print an error and exit with status 2."""
+    print(f"atmosphere db: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def run(
+    host: str,
+    port: int,
+    data_dir: str,
+    token: str | None,
+    fsync: bool,
+    *,
+    max_body: int = 32 * 1024 * 1024,
+    rules_file: str | None = None,
+    keep_alive: float = 30.0,
+    strict_indexes: bool = False,
+) -> None:
+    """Serve until SIGTERM/SIGINT; exit code 2 on a configuration error."""
+    if not token and not is_loopback(host):
+        fail(f"refusing to bind {host} (not loopback) without a secret token (--token)")
+    default_rules = None
+    if rules_file is not None:
+        default_rules = Path(rules_file).read_text(encoding="utf-8")
+        from . import access
+
+        try:
+            access.parse_rules(default_rules)
+        except ValueError as exc:
+            fail(f"bad rules file {rules_file}: {exc}")
+    store = Store(data_dir, fsync=fsync)
+    try:
+        store.open()
+    except DataDirInUse as exc:
+        fail(str(exc))
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        store.close()
+        fail(f"cannot bind {host}:{port}: {exc}")
+    config = Config(
+        token=token or None,
+        max_body=max_body,
+        keep_alive=keep_alive,
+        default_rules=default_rules,
+        strict_indexes=strict_indexes,
+    )
+    app = LocalDbApp(store, config)
+    actual_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{actual_port}"
+    info = {"pid": os.getpid(), "host": host, "port": actual_port, "url": url}
+    (Path(data_dir) / "server.json").write_text(json.dumps(info), encoding="utf-8")
+    uv_config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+    )
+    server = _Server(uv_config, app)
+    print(f"atmosphere db listening on {url}", flush=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.close()
+        try:
+            (Path(data_dir) / "server.json").unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,160 @@
+"""Helpers for tests that run real processes: free ports, bounded waits, the embedded server.
+
+``start_db_server(data_dir)`` starts ``python -m atmosphere db --port 0`` as a real process and
+returns once it printed its ``listening on`` line; ``sdk_app(url, ns)`` makes a firebase-admin
+app in emulator mode (``http://127.0.0.1:PORT?ns=NS``, token ``owner``, no Google credentials).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+LISTENING = "atmosphere db listening on "
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.01, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); raise on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            name = what or getattr(predicate, "__name__", repr(predicate))
+            raise TimeoutError(f"condition not met within {timeout:.1f}s: {name}")
+        time.sleep(interval)
+
+
+class ServerProcess:
+    """A running ``atmosphere db`` process."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str, data_dir: Path) -> None:
+        self.proc = proc
+        self.url = url  # e.g. "http://127.0.0.1:40123"
+        self.base_url = url
+        self.port = int(url.rsplit(":", 1)[1])
+        self.data_dir = data_dir
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def db_url(self, ns: str) -> str:
+        """The firebase-admin ``databaseURL`` for namespace ``ns``."""
+        return f"{self.url}?ns={ns}"
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.proc.pid
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout)
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL (``kill -9``) and reap."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+        if line.startswith(LISTENING):
+            return
+    lines.put(None)
+
+
+def db_command(
+    data_dir: str | os.PathLike[str], token: str | None, extra: Sequence[str]
+) -> list[str]:
+    """The command line that runs the server."""
+    cmd = [sys.executable, "-m", "atmosphere", "db", "--port", "0", "--data-dir", str(data_dir)]
+    if token is not None:
+        cmd += ["--token", token]
+    return cmd + list(extra)
+
+
+def start_db_server(
+    data_dir: str | os.PathLike[str],
+    token: str | None = None,
+    extra_args: Sequence[str] = (),
+    timeout: float = 20.0,
+) -> ServerProcess:
+    """Start the embedded server as a real process and wait for its ``listening on`` line."""
+    env = dict(os.environ)
+    env.pop("ATMOSPHERE_DB_TOKEN", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        db_command(data_dir, token, extra_args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            proc.kill()
+            raise TimeoutError(f"db server did not start in {timeout}s: {''.join(seen)}") from None
+        if line is None:
+            proc.wait(10)
+            raise RuntimeError(f"db server exited ({proc.returncode}): {''.join(seen)}")
+        seen.append(line)
+        if line.startswith(LISTENING):
+            reader.join()
+            return ServerProcess(proc, line[len(LISTENING) :].strip(), Path(data_dir))
+
+
+def unique_ns(prefix: str = "t") -> str:
+    """A fresh namespace name."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def sdk_app(url: str, ns: str, name: str | None = None, **options: Any) -> Any:
+    """A firebase_admin App in emulator mode for ``url?ns=ns``; delete it with firebase_admin.delete_app."""
+    import firebase_admin
+
+    opts: dict[str, Any] = {"databaseURL": f"{url}?ns={ns}", **options}
+    return firebase_admin.initialize_app(options=opts, name=name or f"app-{uuid.uuid4().hex}")
