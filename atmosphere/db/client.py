@@ -1,0 +1,284 @@
+"""FirebaseDatabase: the ``Database`` contract on firebase-admin, with our own stream listener.
+
+Reads and writes go through ``firebase_admin.db`` References (so real Firebase, the official
+emulator and the embedded server behave exactly as the SDK makes them behave); streams go
+through ``StreamListener`` on a session authorised by the same credential. Each instance owns a
+uniquely named firebase_admin App, so several databases can live in one process.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import firebase_admin
+import google.auth.credentials
+import requests
+from firebase_admin import db as fdb
+from firebase_admin import exceptions as fexc
+from google.auth.transport.requests import Request
+
+from atmosphere.errors import DatabaseError, PermissionDenied
+from atmosphere.localdb.pushid import PushIdGenerator
+
+from . import _order
+from ._tree import check_path, normalise, split_path
+from .base import JSON, EventCallback, StatusCallback
+from .stream import StreamListener
+
+_TRANSACTION_TRIES = 25
+_NO_OVERRIDE = object()
+
+
+class Stoppable(Protocol):
+    """Something this database should stop when it closes (the embedded server it started)."""
+
+    def stop(self) -> None: ...
+
+
+class TokenCredentials(google.auth.credentials.Credentials):
+    """A fixed bearer token (the embedded server's secret), never refreshed."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.token = token
+
+    def refresh(self, request: Any) -> None:
+        """Nothing to refresh: the token does not expire."""
+
+
+class FirebaseDatabase:
+    """A connected Firebase Realtime Database (real, emulator or embedded)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        credential: Any = None,
+        token: str | None = None,
+        auth_override: Any = _NO_OVERRIDE,
+        idle_timeout: float = 60.0,
+        http_timeout: float = 30.0,
+        embedded: Stoppable | None = None,
+    ) -> None:
+        options: dict[str, Any] = {"databaseURL": database_url, "httpTimeout": http_timeout}
+        if auth_override is not _NO_OVERRIDE:
+            options["databaseAuthVariableOverride"] = auth_override
+        self.url = database_url
+        self.embedded = embedded
+        self._idle_timeout = idle_timeout
+        self._app = firebase_admin.initialize_app(
+            credential, options=options, name=f"atmosphere-{uuid.uuid4().hex}"
+        )
+        self._ids = PushIdGenerator()
+        self._lock = threading.Lock()
+        self._listeners: list[StreamListener] = []
+        self._closed = False
+        try:
+            with self._errors("connect to", "/"):
+                self._client = fdb.reference("/", app=self._app)._client
+            if token is not None:
+                self._credential: Any = TokenCredentials(token)
+                self._client.credential = self._credential
+                self._client.session.credentials = self._credential
+            else:
+                self._credential = self._client.credential
+        except BaseException:
+            firebase_admin.delete_app(self._app)
+            raise
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, path: str, *, shallow: bool = False) -> JSON:
+        """The value at ``path`` (None when absent); ``shallow`` gives children as True."""
+        with self._errors("read", path):
+            return self._ref(path).get(shallow=shallow)
+
+    def query(
+        self,
+        path: str,
+        *,
+        order_by: str,
+        start_at: JSON = None,
+        end_at: JSON = None,
+        equal_to: JSON = None,
+        limit_to_first: int | None = None,
+        limit_to_last: int | None = None,
+    ) -> dict[str, JSON]:
+        """Children of ``path`` ordered by ``order_by`` ("$key", "$value" or a child path)."""
+        _order.select(None, order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last)
+        with self._errors("query", path):
+            ref = self._ref(path)
+            if order_by == "$key":
+                q = ref.order_by_key()
+            elif order_by == "$value":
+                q = ref.order_by_value()
+            else:
+                q = ref.order_by_child(order_by.strip("/"))
+            if start_at is not None:
+                q = q.start_at(start_at)
+            if end_at is not None:
+                q = q.end_at(end_at)
+            if equal_to is not None:
+                q = q.equal_to(equal_to)
+            if limit_to_first is not None:
+                q = q.limit_to_first(limit_to_first)
+            if limit_to_last is not None:
+                q = q.limit_to_last(limit_to_last)
+            result = q.get()
+        return _in_query_order(result, order_by)
+
+    # -- writes ------------------------------------------------------------------------
+
+    def set(self, path: str, value: JSON) -> None:
+        """Replace the value at ``path`` (None deletes)."""
+        if value is None:
+            self.delete(path)
+            return
+        with self._errors("write", path):
+            self._ref(path).set(value)
+
+    def update(self, path: str, values: Mapping[str, JSON]) -> None:
+        """Atomic multi-path update: each key is a path below ``path``; None deletes."""
+        if not values:
+            return
+        for key in values:
+            if not split_path(key):
+                raise DatabaseError(f"update key {key!r} names no child")
+            check_path(split_path(key))
+        with self._errors("update", path):
+            self._ref(path).update(dict(values))
+
+    def push(self, path: str, value: JSON) -> str:
+        """Store ``value`` under a new chronological id below ``path``; return the id."""
+        if value is None:
+            return self.new_id()  # Firebase writes nothing for a null push
+        with self._errors("push to", path):
+            key: str = self._ref(path).push(value).key
+            return key
+
+    def delete(self, path: str) -> None:
+        """Remove the value at ``path``."""
+        with self._errors("delete", path):
+            self._ref(path).delete()
+
+    def transaction(self, path: str, fn: Callable[[JSON], JSON]) -> JSON:
+        """Compare-and-set loop (``fn`` may run several times; None deletes); the value written."""
+        with self._errors("read", path):
+            ref = self._ref(path)
+            data, etag = ref.get(etag=True)
+        for attempt in range(_TRANSACTION_TRIES):
+            new = fn(data)  # the caller's exceptions pass through untouched
+            with self._errors("write", path):
+                ok, data, etag = self._write_if_unchanged(ref, etag, new)
+            if ok:
+                return new
+            if attempt >= 2:  # hot contention: spread the writers out a little
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise DatabaseError(f"transaction on {path!r} gave up after {_TRANSACTION_TRIES} tries")
+
+    def new_id(self) -> str:
+        """A fresh push id made on the client (same format and order as the server's)."""
+        return self._ids.next()
+
+    # -- streams -----------------------------------------------------------------------
+
+    def listen(
+        self, path: str, on_event: EventCallback, *, on_status: StatusCallback | None = None
+    ) -> StreamListener:
+        """Stream ``path``: an initial put "/" then every change, on a background thread."""
+        segments = check_path(split_path(path))
+        session = self._client.create_listener_session()
+        if isinstance(self._credential, TokenCredentials):
+            session.credentials = self._credential
+        listener = StreamListener(
+            session,
+            self._client.base_url + "/" + "/".join(segments) + ".json",
+            on_event,
+            on_status=on_status,
+            params=self._client.params,
+            idle_timeout=self._idle_timeout,
+            refresh_credential=lambda: session.credentials.refresh(Request(session)),
+        )
+        with self._lock:
+            if self._closed:
+                listener.close()
+                raise DatabaseError("the database is closed")
+            self._listeners.append(listener)
+        return listener
+
+    def close(self) -> None:
+        """Close every listener and connection; stop the embedded server if we started it."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
+        firebase_admin.delete_app(self._app)
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def __enter__(self) -> FirebaseDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _ref(self, path: str) -> Any:
+        if self._closed:
+            raise DatabaseError("the database is closed")
+        segments = check_path(split_path(path))
+        return fdb.reference("/" + "/".join(segments), app=self._app)
+
+    def _write_if_unchanged(self, ref: Any, etag: str, new: JSON) -> tuple[bool, JSON, str]:
+        if new is not None:
+            ok, data, new_etag = ref.set_if_unchanged(etag, new)
+            return bool(ok), data, new_etag
+        try:
+            self._client.request("delete", ref._add_suffix(), headers={"if-match": etag})
+            return True, None, "null_etag"
+        except fexc.FailedPreconditionError as error:
+            response = error.http_response
+            if response is None or "ETag" not in response.headers:
+                raise
+            return False, response.json(), response.headers["ETag"]
+
+    @contextmanager
+    def _errors(self, action: str, path: str) -> Iterator[None]:
+        """Turn SDK and transport errors into DatabaseError / PermissionDenied."""
+        where = f"{action} {'/' + path.strip('/')!r} on {self.url}"
+        try:
+            yield
+        except (fexc.UnauthenticatedError, fexc.PermissionDeniedError) as error:
+            raise PermissionDenied(f"cannot {where}: {error}") from error
+        except (fexc.UnavailableError, fexc.DeadlineExceededError) as error:
+            raise DatabaseError(f"cannot {where}: the database is unreachable ({error})") from error
+        except fexc.FirebaseError as error:
+            raise DatabaseError(f"cannot {where}: {error}") from error
+        except requests.RequestException as error:
+            raise DatabaseError(f"cannot {where}: {error}") from error
+        except (ValueError, TypeError) as error:  # the SDK's own argument checks
+            raise DatabaseError(f"cannot {where}: {error}") from error
+
+
+def _in_query_order(result: Any, order_by: str) -> dict[str, JSON]:
+    """The SDK's query result as a dict in Firebase order (the SDK sorts keys as Python does)."""
+    if isinstance(result, list):
+        items = [(str(i), v) for i, v in enumerate(result) if v is not None]
+    elif isinstance(result, Mapping):
+        items = list(result.items())
+    else:
+        return {}
+    stored = {k: normalise(v) for k, v in items}
+    order = [k for k, _ in _order.select(stored, order_by)]
+    values = dict(items)
+    return {k: values[k] for k in order}

@@ -1,0 +1,118 @@
+"""The stream listener survives a killed server, a frozen server and a token-protected one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atmosphere.db.client import FirebaseDatabase
+from atmosphere.db.mirror import Mirror
+from atmosphere.errors import PermissionDenied
+from tests.support import ServerProcess, start_db_server
+
+
+class Recorder:
+    """Collects listener callbacks; tests wait on a condition with a bound."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, Any]] = []
+        self.statuses: list[bool] = []
+        self.cond = threading.Condition()
+
+    def on_event(self, kind: str, path: str, data: Any) -> None:
+        with self.cond:
+            self.events.append((kind, path, data))
+            self.cond.notify_all()
+
+    def on_status(self, up: bool) -> None:
+        with self.cond:
+            self.statuses.append(up)
+            self.cond.notify_all()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(predicate, timeout), (self.events, self.statuses)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """A private server (tests restart it); the list holds the current process."""
+    servers = [start_db_server(tmp_path / "data", extra_args=["--keep-alive", "0.2"])]
+    yield servers
+    for server in servers:
+        if server.proc.poll() is None:
+            os.kill(server.pid, signal.SIGCONT)
+            server.kill()
+
+
+def test_listener_survives_kill_9_and_resyncs(own_server: list[ServerProcess]) -> None:
+    server = own_server[0]
+    db = FirebaseDatabase(server.db_url("r"))
+    try:
+        db.set("room/a", 1)
+        rec = Recorder()
+        listener = db.listen("room", rec.on_event, on_status=rec.on_status)
+        mirror = Mirror(db, "room")
+        assert listener.wait_connected(10) and mirror.wait_synced(10)
+        server.kill()
+        rec.wait(lambda: rec.statuses == [True, False])
+        assert not listener.connected
+
+        restarted = start_db_server(
+            server.data_dir, extra_args=["--keep-alive", "0.2", "--port", str(server.port)]
+        )
+        own_server.append(restarted)
+        rec.wait(lambda: rec.statuses == [True, False, True])
+        assert rec.events[-1] == ("put", "/", {"a": 1})  # the resync
+        db.set("room/b", 2)
+        rec.wait(lambda: rec.events[-1] == ("put", "/b", 2))
+        assert mirror.wait_for(lambda tree: tree == {"a": 1, "b": 2}, 10)
+        assert mirror.wait_synced(10)
+    finally:
+        db.close()
+
+
+def test_silent_stream_is_detected_and_reconnected(own_server: list[ServerProcess]) -> None:
+    server = own_server[0]
+    db = FirebaseDatabase(server.db_url("s"), idle_timeout=1.0)
+    try:
+        rec = Recorder()
+        listener = db.listen("x", rec.on_event, on_status=rec.on_status)
+        assert listener.wait_connected(10)
+        os.kill(server.pid, signal.SIGSTOP)  # the socket stays open but no byte arrives
+        try:
+            rec.wait(lambda: rec.statuses == [True, False])
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        rec.wait(lambda: rec.statuses[-1] is True)
+        db.set("x", "back")
+        rec.wait(lambda: rec.events[-1] == ("put", "/", "back"))
+        assert listener.connected
+    finally:
+        db.close()
+
+
+def test_secret_token_is_sent_on_requests_and_streams(tmp_path: Path) -> None:
+    server = start_db_server(tmp_path / "t", token="s3cret-token")
+    try:
+        db = FirebaseDatabase(server.db_url("t"), token="s3cret-token")
+        rec = Recorder()
+        listener = db.listen("p", rec.on_event)
+        assert listener.wait_connected(10)
+        db.set("p", {"q": 1})
+        rec.wait(lambda: rec.events[-1] == ("put", "/", {"q": 1}))
+        db.close()
+        outsider = FirebaseDatabase(server.db_url("t"))  # "owner" is no admin here
+        try:
+            with pytest.raises(PermissionDenied):
+                outsider.set("p", 2)
+        finally:
+            outsider.close()
+    finally:
+        server.stop()
