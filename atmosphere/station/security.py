@@ -1,0 +1,183 @@
+"""Who may see the station and who may act through it.
+
+- Bound to loopback with no token: anyone on this machine may look, but only requests whose
+  ``Host`` is a loopback name are served (so a DNS-rebinding page cannot read the data).
+- Bound anywhere else: a token is required (``settings.station_token``; the station refuses
+  to start without one). It arrives once as ``?token=`` (exchanged for an HttpOnly cookie and
+  a redirect that drops it from the address bar) or on every request as ``Authorization: Bearer``.
+- Every POST must come from the station's own origin (``Origin``, else ``Referer``, matching
+  ``Host``) and carry the CSRF token in ``X-CSRF-Token``: the token is only readable by
+  same-origin scripts through ``/api/session``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from atmosphere.errors import ConfigError
+from atmosphere.settings import Settings
+
+COOKIE = "atmosphere_station"
+CSRF_HEADER = "x-csrf-token"
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+# Reachable without a token even when one is required: liveness probes only.
+PUBLIC_PATHS = frozenset({"/healthz"})
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def is_loopback(host: str) -> bool:
+    """True for names and addresses that only this machine can reach."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def require_token_if_exposed(settings: Settings) -> None:
+    """Raise ConfigError when the station would bind beyond loopback without a token."""
+    if not is_loopback(settings.station_host) and not settings.station_token:
+        raise ConfigError(
+            f"the Weather Station binds {settings.station_host}, beyond this machine: "
+            "set a token (--token or ATMOSPHERE_STATION_TOKEN) or bind 127.0.0.1"
+        )
+
+
+def _mac(key: bytes, purpose: str) -> str:
+    return hmac.new(key, purpose.encode(), hashlib.sha256).hexdigest()
+
+
+class Keys:
+    """The secrets one station process uses: its session cookie value and CSRF token."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+        # With a token, cookies and CSRF tokens survive a restart; without one they need not.
+        key = token.encode() if token else secrets.token_bytes(32)
+        self.session = _mac(key, "atmosphere-station-session")
+        self.csrf = _mac(key, "atmosphere-station-csrf")
+
+    def token_ok(self, candidate: str | None) -> bool:
+        """Constant-time check of a presented token."""
+        return bool(self.token and candidate) and hmac.compare_digest(
+            str(candidate).encode(), str(self.token).encode()
+        )
+
+    def session_ok(self, candidate: str | None) -> bool:
+        """Constant-time check of a session cookie."""
+        return bool(candidate) and hmac.compare_digest(str(candidate), self.session)
+
+    def csrf_ok(self, candidate: str | None) -> bool:
+        """Constant-time check of a CSRF token."""
+        return bool(candidate) and hmac.compare_digest(str(candidate), self.csrf)
+
+
+def host_name(host_header: str) -> str:
+    """The name part of a Host header ("[::1]:3000" -> "::1", "a.b:80" -> "a.b")."""
+    value = host_header.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def same_origin(headers: dict[str, str]) -> bool:
+    """True when Origin (or, without it, Referer) names the host the request was sent to."""
+    host = headers.get("host", "").lower()
+    source = headers.get("origin") or headers.get("referer")
+    if not host or not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _cookie(headers: dict[str, str]) -> str | None:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except Exception:  # a malformed Cookie header is just "no cookie"
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel else None
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization", "")
+    return value[7:].strip() if value.lower().startswith("bearer ") else None
+
+
+class Guard:
+    """ASGI middleware enforcing the rules in this module's docstring."""
+
+    def __init__(self, app: ASGIApp, keys: Keys) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        verdict = self.check(scope, headers)
+        if verdict is None:
+            await self.app(scope, receive, send)
+        else:
+            await _reply(send, *verdict)
+
+    def check(
+        self, scope: Scope, headers: dict[str, str]
+    ) -> tuple[int, str, list[tuple[str, str]]] | None:
+        """None to let the request through, else (status, text, extra headers)."""
+        path = scope.get("path", "")
+        if not self.keys.token and not is_loopback(host_name(headers.get("host", ""))):
+            return 421, "This station only answers to localhost.", []
+        if self.keys.token and path not in PUBLIC_PATHS:
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            if "token" in query and scope["method"] == "GET":
+                return self._exchange(path, query)
+            if not (self.keys.token_ok(_bearer(headers)) or self.keys.session_ok(_cookie(headers))):
+                return 401, "Open this page with ?token=<the station token>.", []
+        if scope["method"] not in ("GET", "HEAD"):
+            if not same_origin(headers):
+                return 403, "Cross-site request refused (Origin/Referer does not match Host).", []
+            if not self.keys.csrf_ok(headers.get(CSRF_HEADER)):
+                return 403, "Missing or wrong CSRF token.", []
+        return None
+
+    def _exchange(
+        self, path: str, query: dict[str, str]
+    ) -> tuple[int, str, list[tuple[str, str]]]:
+        if not self.keys.token_ok(query.get("token")):
+            return 401, "Wrong token.", []
+        rest = {k: v for k, v in query.items() if k != "token"}
+        location = path + ("?" + urlencode(rest) if rest else "")
+        cookie = f"{COOKIE}={self.keys.session}; Path=/; HttpOnly; SameSite=Strict"
+        return 303, "Signed in.", [("location", location), ("set-cookie", cookie)]
+
+
+async def _reply(send: Send, status: int, text: str, extra: list[tuple[str, str]]) -> None:
+    body = text.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ] + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

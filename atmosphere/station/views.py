@@ -1,0 +1,323 @@
+"""Pure view models of the control plane (``{root}/live``): what the station's pages show.
+
+Every function here takes plain JSON (as read from the database) and returns plain JSON, so
+the page, the JSON API and the tests all see the same shapes. Malformed records are skipped
+and counted, never raised: one bad write must not blank the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec
+
+JSON = Any
+# How many in-flight jobs the live snapshot lists (the jobs page shows them above history).
+IN_FLIGHT_LIMIT = 50
+
+
+def _children(raw: JSON) -> dict[str, Any]:
+    """A database node as a dict of children (Firebase may hand back a list for int keys)."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, list):
+        return {str(i): v for i, v in enumerate(raw) if v is not None}
+    return {}
+
+
+def heartbeat_age(heartbeat_ms: int | None, now_ms: int, first_seen_ms: int | None = None) -> float:
+    """Seconds since a cloud last beat; ``first_seen_ms`` bounds it when clocks disagree."""
+    if heartbeat_ms is None:
+        return float("inf") if first_seen_ms is None else max(0.0, (now_ms - first_seen_ms) / 1e3)
+    age = (now_ms - heartbeat_ms) / 1000.0
+    if first_seen_ms is not None:
+        # The station's own clock saw this heartbeat value appear: it cannot be older than that.
+        age = min(age, (now_ms - first_seen_ms) / 1000.0)
+    return max(0.0, age)
+
+
+def queue_depths(queue_raw: JSON) -> dict[str, int]:
+    """Pending jobs per type, from ``live/queue``."""
+    return {t: len(_children(jobs)) for t, jobs in sorted(_children(queue_raw).items())}
+
+
+def cloud_rows(
+    clouds_raw: JSON,
+    inbox_raw: JSON,
+    now_ms: int,
+    dead_after: float,
+    first_seen: Mapping[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per registered cloud: capacity, load, current job, heartbeat age, dead or alive."""
+    inbox = _children(inbox_raw)
+    rows = []
+    for cloud_id, raw in _children(clouds_raw).items():
+        try:
+            info = CloudInfo.from_json(raw, cloud_id)
+        except InvalidRecord:
+            continue
+        assigned = _children(inbox.get(cloud_id))
+        age = heartbeat_age(info.heartbeat, now_ms, (first_seen or {}).get(cloud_id))
+        dead = age > dead_after
+        busy = len(assigned)
+        rows.append(
+            {
+                "id": cloud_id,
+                "name": info.name,
+                "host": info.host,
+                "pid": info.pid,
+                "types": sorted(info.types),
+                "slots": info.slots,
+                "lent": info.lent,
+                "capacity": info.capacity,
+                "busy": busy,
+                "running": info.running,
+                "load": round(info.load, 2),
+                "state": _cloud_state(dead, busy, info.state),
+                "draining": info.state == "draining",
+                "dead": dead,
+                "heartbeat": info.heartbeat,
+                "heartbeat_age": None if age == float("inf") else round(age, 1),
+                "started": info.started,
+                "done": info.done,
+                "failed": info.failed,
+                "current": _current_jobs(assigned),
+            }
+        )
+    rows.sort(key=lambda r: (not r["dead"], r["name"], r["id"]))
+    return rows
+
+
+def _cloud_state(dead: bool, busy: int, state: str) -> str:
+    if dead:
+        return "dead"
+    if state == "draining":
+        return "draining"
+    return "busy" if busy else "idle"
+
+
+def _current_jobs(assigned: dict[str, Any], limit: int = 3) -> list[dict[str, Any]]:
+    out = []
+    for job_id in sorted(assigned)[:limit]:
+        raw = assigned[job_id]
+        job = raw if isinstance(raw, dict) else {}
+        out.append(
+            {
+                "id": job_id,
+                "type": str(job.get("type", "")),
+                "name": str(job.get("name", "")),
+                "assigned": job.get("assigned"),
+                "attempt": job.get("attempt", 1),
+            }
+        )
+    return out
+
+
+def cloud_summary(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts of clouds by condition, and slot usage, for the overview tiles."""
+    alive = [r for r in rows if not r["dead"]]
+    return {
+        "total": len(rows),
+        "up": len(alive),
+        "dead": len(rows) - len(alive),
+        "busy": sum(1 for r in alive if r["busy"]),
+        "idle": sum(1 for r in alive if not r["busy"] and not r["draining"]),
+        "draining": sum(1 for r in alive if r["draining"]),
+        "slots": sum(r["capacity"] for r in alive),
+        "slots_used": sum(min(r["busy"], r["capacity"]) for r in alive),
+    }
+
+
+def in_flight(queue_raw: JSON, inbox_raw: JSON, delayed_raw: JSON) -> list[dict[str, Any]]:
+    """The newest queued, delayed and assigned jobs (ids sort by time), newest first."""
+    found: list[dict[str, Any]] = []
+    for job_type, jobs in _children(queue_raw).items():
+        for job_id in sorted(_children(jobs))[-IN_FLIGHT_LIMIT:]:
+            found.append(_flight_row(job_id, _children(jobs)[job_id], "queued", None, job_type))
+    for cloud_id, jobs in _children(inbox_raw).items():
+        for job_id, raw in _children(jobs).items():
+            found.append(_flight_row(job_id, raw, "assigned", cloud_id, None))
+    delayed = _children(delayed_raw)
+    for job_id in sorted(delayed)[-IN_FLIGHT_LIMIT:]:
+        found.append(_flight_row(job_id, delayed[job_id], "delayed", None, None))
+    found.sort(key=lambda r: r["id"], reverse=True)
+    return found[:IN_FLIGHT_LIMIT]
+
+
+def _flight_row(
+    job_id: str, raw: JSON, state: str, cloud: str | None, job_type: str | None
+) -> dict[str, Any]:
+    job = raw if isinstance(raw, dict) else {}
+    return {
+        "id": job_id,
+        "type": str(job.get("type") or job_type or ""),
+        "name": str(job.get("name") or ""),
+        "state": state,
+        "cloud": cloud,
+        "submitted": job.get("submitted"),
+        "attempt": job.get("attempt", 1),
+        "eta": job.get("eta"),
+    }
+
+
+def schedule_rows(schedules_raw: JSON) -> list[dict[str, Any]]:
+    """One row per periodic schedule: when it fires, what it submits, whether it is paused."""
+    rows = []
+    for name, raw in sorted(_children(schedules_raw).items()):
+        if not isinstance(raw, dict):
+            continue
+        job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
+        assert isinstance(job, dict)
+        rows.append(
+            {
+                "name": name,
+                "cron": raw.get("cron"),
+                "every": raw.get("every"),
+                "tz": raw.get("tz"),
+                "job": {"type": job.get("type"), "name": job.get("name"), "data": job.get("data")},
+                "paused": raw.get("paused") is True,
+                "misfire": raw.get("misfire"),
+                "next": raw.get("next"),
+                "last": raw.get("last"),
+                "run_now": raw.get("run_now"),
+            }
+        )
+    return rows
+
+
+def dispatcher_rows(
+    dispatchers_raw: JSON, lease_raw: JSON, now_ms: int
+) -> dict[str, Any]:
+    """The leader (from the lease) and every announced dispatcher, leader first."""
+    lease = lease_raw if isinstance(lease_raw, dict) else {}
+    owner = lease.get("owner")
+    expires = lease.get("expires")
+    valid = isinstance(expires, (int, float)) and expires > now_ms
+    rows = []
+    for dispatcher_id, raw in _children(dispatchers_raw).items():
+        info = raw if isinstance(raw, dict) else {}
+        beat = info.get("heartbeat")
+        rows.append(
+            {
+                "id": dispatcher_id,
+                "host": info.get("host"),
+                "pid": info.get("pid"),
+                "started": info.get("started"),
+                "heartbeat": beat,
+                "heartbeat_age": (
+                    round(max(0.0, (now_ms - beat) / 1000.0), 1)
+                    if isinstance(beat, (int, float))
+                    else None
+                ),
+                "role": info.get("role"),
+                "leader": dispatcher_id == owner and valid,
+            }
+        )
+    rows.sort(key=lambda r: (not r["leader"], str(r["id"])))
+    return {
+        "lease": {
+            "owner": owner,
+            "epoch": lease.get("epoch"),
+            "expires": expires,
+            "valid": valid,
+        },
+        "dispatchers": rows,
+    }
+
+
+def live_snapshot(
+    live: JSON,
+    now_ms: int,
+    dead_after: float,
+    first_seen: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Everything the page shows from ``live/``, in one JSON object (sent on every change)."""
+    tree = _children(live)
+    clouds = cloud_rows(tree.get("clouds"), tree.get("inbox"), now_ms, dead_after, first_seen)
+    depths = queue_depths(tree.get("queue"))
+    return {
+        "now": now_ms,
+        "dead_after": dead_after,
+        "queues": depths,
+        "queued": sum(depths.values()),
+        "delayed": len(_children(tree.get("delayed"))),
+        "assigned": sum(len(_children(j)) for j in _children(tree.get("inbox")).values()),
+        "chains": len(_children(tree.get("chains"))),
+        "clouds": clouds,
+        "cloud_summary": cloud_summary(clouds),
+        "in_flight": in_flight(tree.get("queue"), tree.get("inbox"), tree.get("delayed")),
+        "schedules": schedule_rows(tree.get("schedules")),
+        "leadership": dispatcher_rows(tree.get("dispatchers"), tree.get("lease"), now_ms),
+    }
+
+
+def job_row(job_id: str, raw: JSON) -> dict[str, Any]:
+    """The compact form of ``jobs/{id}`` for lists."""
+    job = raw if isinstance(raw, dict) else {}
+    error = job.get("error") if isinstance(job.get("error"), dict) else None
+    return {
+        "id": job_id,
+        "type": str(job.get("type") or ""),
+        "name": str(job.get("name") or ""),
+        "state": str(job.get("state") or "unknown"),
+        "cloud": job.get("cloud"),
+        "attempts": job.get("attempts") or job.get("attempt") or 0,
+        "submitted": job.get("submitted"),
+        "started": job.get("started"),
+        "finished": job.get("finished"),
+        "duration": _duration(job.get("started"), job.get("finished")),
+        "latency": _duration(job.get("submitted"), job.get("finished")),
+        "error": (error or {}).get("message") if error else None,
+    }
+
+
+def _duration(start: JSON, end: JSON) -> float | None:
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
+        return round((end - start) / 1000.0, 3)
+    return None
+
+
+def job_detail(job_id: str, raw: JSON, live: JSON = None) -> dict[str, Any]:
+    """Everything about one job: its record, timings, and where it sits in the live plane."""
+    job = raw if isinstance(raw, dict) else {}
+    detail = job_row(job_id, job)
+    outcomes = job.get("outcomes")
+    detail.update(
+        {
+            "data": job.get("data"),
+            "result": job.get("result"),
+            "error": job.get("error") if isinstance(job.get("error"), dict) else None,
+            "timeout": job.get("timeout"),
+            "retries": job.get("retries", 0),
+            "reply_to": job.get("reply_to"),
+            "parent": job.get("parent"),
+            "chain": job.get("chain") if isinstance(job.get("chain"), dict) else None,
+            "assigned": job.get("assigned"),
+            "outcomes": list(_children(outcomes).values()) if outcomes else [],
+            "late": job.get("late"),
+            "record": job,
+            "queue_wait": _duration(job.get("submitted"), job.get("assigned")),
+        }
+    )
+    detail["live_chain"] = _live_chain(detail["chain"], live)
+    detail["actions"] = job_actions(detail["state"])
+    return detail
+
+
+def _live_chain(chain: dict[str, Any] | None, live: JSON) -> dict[str, Any] | None:
+    if not chain or not isinstance(chain.get("id"), str):
+        return None
+    raw = _children(_children(live).get("chains")).get(chain["id"])
+    return raw if isinstance(raw, dict) else None
+
+
+def job_actions(state: str) -> list[str]:
+    """Which operator actions make sense for a job in ``state``."""
+    return ["retry", "discard"] if state == "failed" else []
+
+
+def retry_spec(job_id: str, raw: JSON) -> dict[str, Any]:
+    """The queue entry that retries a failed job: its JobSpec, first attempt, no assignment."""
+    spec = JobSpec.from_json(raw, job_id)
+    return spec.evolve(attempt=1, assigned=None, epoch=None, eta=None).to_json()
