@@ -1,0 +1,61 @@
+"""Atmosphere: Python RPC and jobs on the Firebase Realtime Database.
+
+Register tasks on an app, run them with ``atmosphere cloud myapp.tasks``, and submit jobs
+from anywhere with ``task.delay(data)``, ``chain(a.s(...), b.s(...)).submit()`` or, in the
+original form, ``app.submit(job, callback)``.
+"""
+
+from __future__ import annotations
+
+from .app import Atmosphere as Atmosphere
+from .app import Chain as Chain
+from .app import Signature as Signature
+from .app import Task as Task
+from .app import chain as chain
+from .errors import AtmosphereError as AtmosphereError
+from .errors import ConfigError as ConfigError
+from .errors import DatabaseError as DatabaseError
+from .errors import InvalidJob as InvalidJob
+from .errors import JobError as JobError
+from .errors import JobFailed as JobFailed
+from .errors import JobLost as JobLost
+from .errors import JobTimeout as JobTimeout
+from .errors import NoSuchType as NoSuchType
+from .errors import PermissionDenied as PermissionDenied
+from .errors import Retry as Retry
+from .errors import UnknownTaskType as UnknownTaskType
+from .execution import LATER as LATER
+from .handle import Handle as Handle
+from .settings import Settings as Settings
+from .types import JSON as JSON
+from .types import Ticket as Ticket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the app, tasks and submitting
+    "Atmosphere",
+    "Task",
+    "Signature",
+    "Chain",
+    "chain",
+    "Handle",
+    "LATER",
+    # types and configuration
+    "Ticket",
+    "JSON",
+    "Settings",
+    # errors
+    "AtmosphereError",
+    "ConfigError",
+    "DatabaseError",
+    "PermissionDenied",
+    "InvalidJob",
+    "JobError",
+    "JobFailed",
+    "JobTimeout",
+    "JobLost",
+    "UnknownTaskType",
+    "NoSuchType",
+    "Retry",
+]

@@ -1,0 +1,433 @@
+"""The app object: register tasks (``@app.task``), submit jobs and chains, finish with done_with.
+
+``Atmosphere`` is both sides at once, as in the original library: a cloud process runs the
+tasks registered on it (``atmosphere cloud myapp.tasks``) and any process, clouds included,
+submits jobs through it (``task.delay(data)``, ``chain(...).submit()``,
+``app.submit(job, callback)``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._running import current_job
+from .db.base import Database
+from .errors import AtmosphereError, InvalidJob
+from .execution import LATER as LATER
+from .handle import Callback, Handle
+from .jobs import check_key
+from .maker import Maker
+from .paths import Paths
+from .settings import Settings
+from .types import Ticket
+from .validate import (
+    JobRequest,
+    check_chain,
+    check_request,
+    countdown_seconds,
+    parse_job,
+    plan_chain,
+    plan_job,
+    seconds,
+    when,
+)
+from .validate import chain_writes as _chain_writes
+from .validate import job_writes as _job_writes
+
+if TYPE_CHECKING:
+    from .cloud import Cloud
+
+JSON = Any
+Handler = Callable[[Ticket, JSON], JSON]
+Seconds = float | timedelta
+
+
+class _DoneWith(Protocol):
+    def done_with(self, ticket: Ticket, error: Any, result: JSON) -> bool: ...
+
+
+class Task:
+    """A handler registered for one job type; also what you submit that type's jobs through."""
+
+    def __init__(
+        self,
+        app: Atmosphere,
+        job_type: str,
+        fn: Handler,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 300.0,
+    ) -> None:
+        self.app = app
+        self.type = job_type
+        self.fn = fn
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self.retry_backoff_max = retry_backoff_max
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", job_type)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.type!r} of {self.app.name!r}>"
+
+    def __call__(self, ticket: Ticket, data: JSON) -> JSON:
+        """Run the handler here, in this process (no job is submitted)."""
+        return self.fn(ticket, data)
+
+    def delay(self, data: JSON = None) -> Handle:
+        """Submit a job of this type with ``data``; the Handle gives its one response."""
+        return self.submit(data=data)
+
+    def submit(
+        self,
+        *,
+        name: str | None = None,
+        data: JSON = None,
+        timeout: Seconds | None = None,
+        countdown: Seconds | None = None,
+        eta: datetime | float | None = None,
+        retries: int | None = None,
+        callback: Callback | None = None,
+        forget: bool = False,
+    ) -> Handle:
+        """Submit a job of this type.
+
+        Args:
+            name: a label within the type (default: the job id).
+            data: any JSON value, at most ``settings.max_data_bytes`` when encoded.
+            timeout: seconds the caller waits for the response (default: the task's, then
+                ``settings.default_timeout``); counted from when the job is due to run.
+            countdown: run no sooner than this many seconds from now.
+            eta: run no sooner than this moment (a datetime or unix seconds).
+            retries: extra attempts after a failure (default: the task's).
+            callback: ``callback(error, data)`` called once with the response.
+            forget: fire-and-forget: no response is tracked (errors are logged by the cloud).
+
+        Raises:
+            InvalidJob: the job is malformed (the message says how).
+        """
+        request = JobRequest(
+            type=self.type,
+            name=name,
+            data=data,
+            timeout=seconds(timeout, "timeout") or self.timeout,
+            retries=self.retries if retries is None else retries,
+            retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
+            countdown=countdown_seconds(countdown, "countdown"),
+            eta=when(eta, "eta"),
+        )
+        return self.app._submit([request], callback=callback, tracked=not forget)
+
+    def s(
+        self,
+        data: JSON = None,
+        *,
+        name: str | None = None,
+        timeout: Seconds | None = None,
+        callback: bool = False,
+    ) -> Signature:
+        """A signature: this task with ``data``, to put in a ``chain(...)``."""
+        return Signature(
+            type=self.type,
+            data=data,
+            name=name,
+            timeout=seconds(timeout, "timeout"),
+            callback=callback,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            default_timeout=self.timeout,
+            app=self.app,
+        )
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One job of a chain: a type, its data, and whether the caller is answered at this step."""
+
+    type: str
+    data: JSON = None
+    name: str | None = None
+    timeout: float | None = None
+    callback: bool = False
+    retries: int = 0
+    retry_backoff: float = 1.0
+    default_timeout: float | None = field(default=None, compare=False)
+    app: Atmosphere | None = field(default=None, compare=False, repr=False)
+
+    def request(self) -> JobRequest:
+        """This step as a JobRequest."""
+        return JobRequest(
+            type=self.type,
+            name=self.name,
+            data=self.data,
+            timeout=self.timeout,
+            callback=self.callback,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+        )
+
+
+class Chain:
+    """Jobs that run in sequence, data cascading from each to the next; one response."""
+
+    def __init__(self, *steps: Signature) -> None:
+        if not steps:
+            raise InvalidJob("a chain needs at least one job")
+        self.steps = steps
+
+    def __repr__(self) -> str:
+        return "chain(" + ", ".join(s.type for s in self.steps) + ")"
+
+    def submit(
+        self,
+        callback: Callback | None = None,
+        *,
+        app: Atmosphere | None = None,
+        forget: bool = False,
+    ) -> Handle:
+        """Submit the chain; the Handle gives its one response (a ``callback: true`` step's
+        result, the first error, or the last step's result).
+
+        Raises:
+            InvalidJob: the chain is malformed (empty, several callbacks, ...).
+        """
+        owner = app or next((s.app for s in self.steps if s.app is not None), None)
+        if owner is None:
+            raise AtmosphereError("this chain has no app: pass submit(app=...)")
+        requests = [s.request() for s in self.steps]
+        if requests[0].timeout is None and self.steps[0].default_timeout is not None:
+            requests[0] = JobRequest(
+                **{**requests[0].__dict__, "timeout": self.steps[0].default_timeout}
+            )
+        return owner._submit(requests, callback=callback, tracked=not forget, as_chain=True)
+
+
+def chain(*steps: Signature) -> Chain:
+    """``chain(a.s(data), b.s(data, callback=True), ...)``: a chain of jobs, run in order."""
+    return Chain(*steps)
+
+
+class Atmosphere:
+    """An Atmosphere app: the tasks a cloud runs, and the client that submits jobs."""
+
+    def __init__(
+        self,
+        name: str = "atmosphere",
+        *,
+        settings: Settings | None = None,
+        database: Database | None = None,
+    ) -> None:
+        self.name = name
+        self.tasks: dict[str, Task] = {}
+        self._settings = settings
+        self._database = database
+        self._maker: Maker | None = None
+        self._runtime: _DoneWith | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Atmosphere {self.name!r} tasks={sorted(self.tasks)}>"
+
+    # -- configuration -----------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The settings given, or (at first use) the ones from ATMOSPHERE_* variables."""
+        with self._lock:
+            if self._settings is None:
+                self._settings = Settings.from_env()
+            return self._settings
+
+    @property
+    def paths(self) -> Paths:
+        """Where everything lives in the database."""
+        return Paths(self.settings.root)
+
+    @property
+    def database(self) -> Database:
+        """The database given, or (at first use) a connection made from the settings."""
+        settings = self.settings
+        with self._lock:
+            if self._database is None:
+                from .db.connect import connect
+
+                self._database = connect(settings)
+            return self._database
+
+    def configure(
+        self, *, settings: Settings | None = None, database: Database | None = None
+    ) -> None:
+        """Replace the settings and/or database before first use (the CLI's --db-url does)."""
+        with self._lock:
+            if self._maker is not None:
+                raise AtmosphereError("configure() must come before the first submission")
+            if settings is not None:
+                self._settings = settings
+            if database is not None:
+                self._database = database
+
+    @property
+    def maker(self) -> Maker:
+        """This process's maker for this app (made at first use)."""
+        database = self.database
+        with self._lock:
+            if self._maker is None:
+                self._maker = Maker(database, Paths(self.settings.root))
+            return self._maker
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def task(
+        self,
+        job_type: str | None = None,
+        *,
+        timeout: Seconds | None = None,
+        retries: int = 0,
+        retry_backoff: Seconds = 1.0,
+        retry_backoff_max: Seconds = 300.0,
+    ) -> Callable[[Handler], Task]:
+        """``@app.task("syncUser", timeout=30, retries=3)``: register a handler for a job type.
+
+        The handler is called as ``fn(ticket, data)`` and finishes by returning a JSON value,
+        by raising (``raise Retry(delay=...)`` asks for another attempt), or by returning
+        ``LATER`` and calling ``app.done_with(ticket, error, result)`` from any thread.
+        ``timeout`` and ``retries`` are the defaults for jobs submitted through the Task.
+        """
+        checked = JobRequest(
+            type="x",
+            timeout=seconds(timeout, "timeout"),
+            retries=retries,
+            retry_backoff=seconds(retry_backoff, "retry_backoff") or 1.0,
+            retry_backoff_max=seconds(retry_backoff_max, "retry_backoff_max") or 300.0,
+        )
+        check_request(checked, max_bytes=64, where="task")  # no data to check yet
+
+        def register(fn: Handler) -> Task:
+            name = check_key(job_type or getattr(fn, "__name__", ""), "task type")
+            if name in self.tasks:
+                raise AtmosphereError(f"a task for type {name!r} is already registered")
+            task = Task(
+                self,
+                name,
+                fn,
+                timeout=checked.timeout,
+                retries=checked.retries,
+                retry_backoff=checked.retry_backoff,
+                retry_backoff_max=checked.retry_backoff_max,
+            )
+            self.tasks[name] = task
+            return task
+
+        return register
+
+    # -- the original submit form --------------------------------------------------------------
+
+    def submit(
+        self, job: Mapping[str, Any] | Sequence[Mapping[str, Any]], callback: Callback | None = None
+    ) -> Handle:
+        """Submit a job dict, or a list of them (a chain), in the original form.
+
+        ``callback(error, data)`` gets the one response; ``callback=None`` is fire-and-forget:
+        nothing is tracked and the returned Handle cannot be waited on.
+
+        Raises:
+            InvalidJob: the job or chain is malformed (the message says how).
+        """
+        max_bytes = self.settings.max_data_bytes
+        if isinstance(job, Mapping):
+            requests = [parse_job(job, max_bytes)]
+            as_chain = False
+        elif isinstance(job, Sequence) and not isinstance(job, (str, bytes)):
+            requests = [parse_job(j, max_bytes, f"chain step {i}") for i, j in enumerate(job)]
+            as_chain = len(requests) != 1
+        else:
+            raise InvalidJob(f"submit() takes a job dict or a list of them, got {job!r:.80}")
+        return self._submit(
+            requests, callback=callback, tracked=callback is not None, as_chain=as_chain
+        )
+
+    def done_with(self, ticket: Ticket, error: Any = None, result: JSON = None) -> bool:
+        """Finish a running job (the original style; from any thread).
+
+        ``error`` is None on success, else an exception or a message. Returns False when the
+        job was already finished (the first finish wins).
+        """
+        runtime = self._runtime
+        if runtime is None:
+            raise AtmosphereError("done_with() needs a running cloud for this app")
+        return runtime.done_with(ticket, error, result)
+
+    def close(self) -> None:
+        """Stop this app's maker (pending handles are abandoned) and its database connection."""
+        with self._lock:
+            maker, self._maker = self._maker, None
+        if maker is not None:
+            maker.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _attach(self, runtime: Cloud | None) -> None:
+        """Called by the cloud runtime: done_with() goes to it while it runs."""
+        self._runtime = runtime
+
+    def _submit(
+        self,
+        requests: list[JobRequest],
+        *,
+        callback: Callback | None,
+        tracked: bool,
+        as_chain: bool = False,
+    ) -> Handle:
+        settings = self.settings
+        requests = [
+            check_request(r, settings.max_data_bytes, f"chain step {i}" if as_chain else "job")
+            for i, r in enumerate(requests)
+        ]
+        if as_chain:
+            check_chain(requests)
+        maker = self.maker
+        running = current_job.get()
+        parent = running.job_id if running is not None else None
+        reply_to = maker.id if tracked else None
+        new_id = self.database.new_id()
+        if as_chain:
+            state, first = plan_chain(
+                requests,
+                chain_id=new_id,
+                reply_to=reply_to,
+                parent=parent,
+                default_timeout=settings.default_timeout,
+            )
+            ticket = Ticket(type=first.type, name=first.name, id=new_id)
+            writes = _chain_writes(maker.paths, state, first)
+            wait = state.timeout
+        else:
+            now = time.time()
+            spec = plan_job(
+                requests[0],
+                job_id=new_id,
+                reply_to=reply_to,
+                parent=parent,
+                default_timeout=settings.default_timeout,
+                now=now,
+            )
+            ticket = Ticket(type=spec.type, name=spec.name, id=new_id)
+            writes = _job_writes(maker.paths, spec)
+            # A delayed job's caller waits from when the job is due, not from now.
+            wait = spec.timeout + (max(0.0, spec.eta / 1000 - now) if spec.eta else 0.0)
+        return maker.submit(
+            writes,
+            reply_id=new_id,
+            ticket=ticket,
+            wait=wait if tracked else None,
+            callback=callback,
+        )

@@ -1,0 +1,483 @@
+"""The cloud: the worker runtime that runs an app's tasks (rainCloud).
+
+A cloud registers ``live/clouds/{cloudId}``, heartbeats, listens on ``live/inbox/{cloudId}``
+and runs each assignment in its own thread, at most ``slots`` at once not counting handlers
+that lent their slot while waiting on a sub-job. Each attempt ends with ONE multi-path update
+(``execution.completion_writes``). Every write of its record is the whole record, so a cloud
+the dispatcher declared dead re-registers with its next heartbeat. ``stop()`` drains: it stops
+taking jobs, hands back unstarted ones, lets running ones finish (up to a grace period) and
+deregisters.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._running import RunningJob, current_job
+from .db.base import SERVER_TIMESTAMP, Listener
+from .execution import (
+    LATER,
+    Finish,
+    completion_writes,
+    finish_done_with,
+    finish_raised,
+    finish_returned,
+    finish_unknown_type,
+    handback_writes,
+    judge,
+)
+from .jobs import CloudInfo, InvalidRecord, JobSpec
+from .types import Ticket
+
+if TYPE_CHECKING:
+    from .app import Atmosphere
+
+JSON = Any
+log = logging.getLogger(__name__)
+
+WAITING, RUNNING, FINISHED, HANDED_BACK = "waiting", "running", "finished", "handed back"
+
+
+@dataclass
+class _Entry:
+    """One assignment this cloud knows about, and where it is."""
+
+    spec: JobSpec
+    status: str = WAITING
+
+
+@dataclass
+class _Attempt:
+    """A running attempt, so done_with from any thread can finish it."""
+
+    spec: JobSpec
+    event: threading.Event = field(default_factory=threading.Event)
+    finish: Finish | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Cloud:
+    """Runs the tasks of one app: ``Cloud(app).run()`` blocks until ``request_stop()``."""
+
+    def __init__(
+        self,
+        app: Atmosphere,
+        *,
+        name: str | None = None,
+        concurrency: int = 1,
+        grace: float = 30.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.app = app
+        self.settings = app.settings
+        self.database = app.database
+        self.paths = app.paths
+        self.id = self.database.new_id()
+        self.name = name or f"{app.name}@{socket.gethostname()}:{os.getpid()}"
+        self.slots = concurrency
+        self.grace = grace
+        self._cond = threading.Condition()
+        self._known: dict[str, _Entry] = {}
+        self._waiting: deque[str] = deque()
+        self._attempts: dict[str, _Attempt] = {}
+        self._running = 0
+        self._lent = 0
+        self._done = 0
+        self._failed = 0
+        self._state = "up"
+        self._accepting = False
+        self._registered = False
+        self._started_ms = _now_ms()
+        self._record_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._beat_stop = threading.Event()
+        self._beat_wake = threading.Event()
+        self._halt = threading.Event()  # write retries give up once set
+        self._listener: Listener | None = None
+        self._beat: threading.Thread | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen on the inbox, register and start heartbeating (returns at once)."""
+        with self._cond:
+            self._accepting = True
+            self._registered = True
+        self.app._attach(self)
+        self._listener = self.database.listen(
+            self.paths.inbox(self.id), self._on_inbox, on_status=self._on_status
+        )
+        self._commit(lambda: {}, what="registration")
+        self._beat = threading.Thread(target=self._heartbeat, name="cloud-heartbeat", daemon=True)
+        self._beat.start()
+        log.info(
+            "cloud %s (%s) up: types %s, %d slot(s)",
+            self.name,
+            self.id,
+            ", ".join(sorted(self.app.tasks)),
+            self.slots,
+        )
+
+    def run(self) -> None:
+        """Start, then block until ``request_stop()`` (SIGTERM / Ctrl-C in the CLI), then drain."""
+        self.start()
+        while not self._stop_requested.wait(0.5):
+            pass
+        self.stop()
+
+    def request_stop(self) -> None:
+        """Ask ``run()`` to drain and return (safe from a signal handler)."""
+        self._stop_requested.set()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Drain: stop taking jobs, hand back unstarted ones, finish running ones, deregister."""
+        grace = self.grace if grace is None else grace
+        with self._cond:
+            if not self._accepting:
+                return
+            self._accepting = False
+            self._state = "draining"
+            unstarted = self._take_waiting()
+        log.info("cloud %s draining: handing back %d job(s)", self.name, len(unstarted))
+        self._commit(
+            lambda: handback_writes(self.paths, self.id, unstarted), what="hand back", limit=grace
+        )
+        deadline = time.monotonic() + grace
+        with self._cond:
+            while self._running and time.monotonic() < deadline:
+                self._cond.wait(deadline - time.monotonic())
+            if self._running:
+                log.warning(
+                    "%d job(s) still running after %.1fs; handing them back", self._running, grace
+                )
+        self._beat_stop.set()
+        self._beat_wake.set()
+        if self._listener is not None:
+            self._listener.close()
+        self._deregister(limit=max(grace, 5.0))
+        self._halt.set()
+        self.app._attach(None)
+        log.info("cloud %s stopped", self.name)
+
+    def _deregister(self, limit: float) -> None:
+        def writes() -> dict[str, JSON]:
+            leftovers = self.database.get(self.paths.inbox(self.id)) or {}
+            specs: list[JobSpec] = []
+            out: dict[str, JSON] = {}
+            for job_id, raw in leftovers.items() if isinstance(leftovers, dict) else []:
+                try:
+                    specs.append(JobSpec.from_json(raw, job_id))
+                except InvalidRecord:
+                    out[self.paths.rel(self.paths.inbox(self.id, job_id))] = None
+            with self._cond:
+                self._registered = False
+            out.update(handback_writes(self.paths, self.id, specs))
+            out[self.paths.rel(self.paths.clouds(self.id))] = None
+            return out
+
+        self._commit(writes, what="deregistration", limit=limit, with_record=False)
+
+    # -- the inbox -----------------------------------------------------------------------------
+
+    def _on_inbox(self, kind: str, path: str, data: JSON) -> None:
+        changes = inbox_changes(kind, path, data)
+        if changes is None:
+            log.warning("ignoring a partial write to inbox entry %s", path)
+            return
+        entries, full = changes
+        garbage: list[str] = []
+        late: list[JobSpec] = []
+        with self._cond:
+            if full:
+                for job_id in [j for j in self._known if entries.get(j) is None]:
+                    self._forget(job_id)
+            for job_id, raw in entries.items():
+                if raw is None:
+                    self._forget(job_id)
+                elif job_id not in self._known:
+                    try:
+                        spec = JobSpec.from_json(raw, job_id)
+                    except InvalidRecord as exc:
+                        log.error("removing garbage assignment %s: %s", job_id, exc)
+                        garbage.append(job_id)
+                        continue
+                    if self._accepting:
+                        self._known[job_id] = _Entry(spec)
+                        self._waiting.append(job_id)
+                    else:
+                        self._known[job_id] = _Entry(spec, HANDED_BACK)
+                        late.append(spec)
+            self._fill_slots()
+        if garbage:
+            self._write_once({self.paths.rel(self.paths.inbox(self.id, j)): None for j in garbage})
+        if late:
+            self._write_once(handback_writes(self.paths, self.id, late))
+
+    def _forget(self, job_id: str) -> None:
+        entry = self._known.get(job_id)
+        if entry is None:
+            return
+        if entry.status == RUNNING:
+            log.warning(
+                "job %s was taken from this cloud while running; it still completes", job_id
+            )
+            return
+        if entry.status == WAITING:
+            self._waiting.remove(job_id)
+            log.info("job %s was taken back before it started", job_id)
+        del self._known[job_id]
+
+    def _on_status(self, connected: bool) -> None:
+        if connected:
+            log.info("cloud %s: inbox stream connected", self.name)
+            self._beat_wake.set()  # re-register at once in case we were declared dead
+        else:
+            log.warning("cloud %s: inbox stream lost; reconnecting", self.name)
+
+    def _take_waiting(self) -> list[JobSpec]:
+        specs = []
+        while self._waiting:
+            entry = self._known[self._waiting.popleft()]
+            entry.status = HANDED_BACK
+            specs.append(entry.spec)
+        return specs
+
+    # -- running jobs --------------------------------------------------------------------------
+
+    def _fill_slots(self) -> None:
+        """Start waiting jobs while a slot is free (caller holds the lock)."""
+        while self._waiting and self._accepting and self._running - self._lent < self.slots:
+            entry = self._known[self._waiting.popleft()]
+            entry.status = RUNNING
+            self._running += 1
+            attempt = _Attempt(entry.spec)
+            self._attempts[entry.spec.id] = attempt
+            threading.Thread(
+                target=self._run, args=(attempt,), name=f"job-{entry.spec.id}", daemon=True
+            ).start()
+
+    def _run(self, attempt: _Attempt) -> None:
+        started_ms = _now_ms()
+        try:
+            finish = self._execute(attempt)
+        except BaseException as exc:  # a worker thread must always complete its job
+            finish = finish_raised(exc)
+        self._complete(attempt.spec, finish, started_ms)
+
+    def _execute(self, attempt: _Attempt) -> Finish:
+        spec = attempt.spec
+        task = self.app.tasks.get(spec.type)
+        if task is None:
+            return finish_unknown_type(spec, self.name)
+        ticket = Ticket(type=spec.type, name=spec.name, id=spec.id)
+        raised: BaseException | None = None
+        value: JSON = None
+        token = current_job.set(RunningJob(spec.id, self._lending))
+        try:
+            value = task.fn(ticket, spec.data)
+        except Exception as exc:
+            raised = exc
+        finally:
+            current_job.reset(token)
+        if value is LATER and raised is None:
+            while not attempt.event.wait(1.0):
+                if self._halt.is_set():
+                    return finish_raised(RuntimeError("the cloud stopped before done_with"))
+        with attempt.lock:
+            if attempt.finish is None:  # done_with was not called: return/raise decides
+                max_bytes = self.settings.max_data_bytes
+                attempt.finish = (
+                    finish_returned(value, max_bytes) if raised is None else finish_raised(raised)
+                )
+            elif raised is not None:
+                log.warning("job %s raised after done_with; done_with wins: %r", spec.id, raised)
+            return attempt.finish
+
+    def done_with(self, ticket: Ticket, error: Any, result: JSON) -> bool:
+        """Finish a running job from any thread; False if it already finished."""
+        job_id = ticket.get("id") if isinstance(ticket, dict) else None
+        with self._cond:
+            attempt = self._attempts.get(str(job_id))
+        if attempt is None:
+            log.warning("done_with for job %s, which is not running here", job_id)
+            return False
+        with attempt.lock:
+            if attempt.finish is not None:
+                log.warning("done_with called twice for job %s; the first one counts", job_id)
+                return False
+            attempt.finish = finish_done_with(error, result, self.settings.max_data_bytes)
+        attempt.event.set()
+        return True
+
+    def _complete(self, spec: JobSpec, finish: Finish, started_ms: int) -> None:
+        verdict = judge(spec, finish)
+        with self._cond:
+            self._running -= 1
+            if finish.ok:
+                self._done += 1
+            else:
+                self._failed += 1
+            self._attempts.pop(spec.id, None)
+            entry = self._known.get(spec.id)
+            if entry is not None:
+                entry.status = FINISHED
+        if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
+            log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
+        self._commit(
+            lambda: completion_writes(
+                self.paths,
+                cloud_id=self.id,
+                spec=spec,
+                finish=finish,
+                started_ms=started_ms,
+            ),
+            what=f"completion of {spec.id}",
+        )
+        with self._cond:
+            self._fill_slots()
+            self._cond.notify_all()
+
+    @contextmanager
+    def _lending(self) -> Iterator[None]:
+        """Lend the calling handler's slot while it waits on a sub-job (recursion)."""
+        with self._cond:
+            self._lent += 1
+            self._fill_slots()
+        self._write_once({})
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._lent -= 1
+            self._write_once({})
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def record(self) -> dict[str, JSON]:
+        """This cloud's CloudInfo as written (heartbeat as a server timestamp)."""
+        with self._cond:
+            info = CloudInfo(
+                id=self.id,
+                name=self.name,
+                types=frozenset(self.app.tasks),
+                slots=self.slots,
+                lent=self._lent,
+                load=_load(),
+                running=self._running,
+                state=self._state,
+                started=self._started_ms,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                done=self._done,
+                failed=self._failed,
+            )
+        out = info.to_json()
+        out["heartbeat"] = SERVER_TIMESTAMP
+        return out
+
+    def _with_record(self, writes: dict[str, JSON]) -> dict[str, JSON]:
+        with self._cond:
+            registered = self._registered
+        key = self.paths.rel(self.paths.clouds(self.id))
+        if registered:
+            return {**writes, key: self.record()}
+        return {k: v for k, v in writes.items() if k != key}
+
+    def _commit(
+        self,
+        make: Callable[[], dict[str, JSON]],
+        *,
+        what: str,
+        limit: float | None = None,
+        with_record: bool = True,
+    ) -> bool:
+        """Write ``make()`` (plus the whole record) in one update, retrying with backoff."""
+        deadline = None if limit is None else time.monotonic() + limit
+        delay = 0.05
+        while True:
+            with self._record_lock:
+                try:
+                    writes = make()
+                    if with_record:
+                        writes = self._with_record(writes)
+                    if writes:
+                        self.database.update(self.paths.root, writes)
+                    return True
+                except Exception as exc:
+                    error = exc
+            log.warning(
+                "cloud %s: %s failed (%s); retrying in %.2fs", self.name, what, error, delay
+            )
+            if deadline is not None and time.monotonic() + delay > deadline:
+                log.error("cloud %s: giving up on %s", self.name, what)
+                return False
+            if self._halt.wait(delay):
+                return False
+            delay = min(delay * 2, 5.0)
+
+    def _write_once(self, writes: dict[str, JSON]) -> None:
+        """Best effort: the next heartbeat carries the record again anyway."""
+        with self._record_lock:
+            try:
+                self.database.update(self.paths.root, self._with_record(writes))
+            except Exception as exc:
+                log.warning(
+                    "cloud %s: write failed (%s); the heartbeat will catch up", self.name, exc
+                )
+
+    def _heartbeat(self) -> None:
+        while not self._beat_stop.is_set():
+            self._beat_wake.wait(self.settings.heartbeat_interval)
+            self._beat_wake.clear()
+            if self._beat_stop.is_set():
+                return
+            self._write_once({})
+
+    # -- for tests and the status of this process ------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        """How many jobs run right now (lending ones included)."""
+        with self._cond:
+            return self._running
+
+    @property
+    def lent(self) -> int:
+        """How many slots are lent by handlers waiting on sub-jobs."""
+        with self._cond:
+            return self._lent
+
+
+def inbox_changes(kind: str, path: str, data: JSON) -> tuple[dict[str, JSON], bool] | None:
+    """Inbox entries an event touches, and whether it is the whole inbox (a put at "/").
+
+    None for a write below an entry (an assignment is written whole, so it is not expected).
+    """
+    if path == "/":
+        entries = dict(data) if isinstance(data, dict) else {}
+        return entries, kind == "put"
+    parts = path.strip("/").split("/")
+    if len(parts) != 1:
+        return None
+    return {parts[0]: data}, False
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _load() -> float:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return 0.0

@@ -1,0 +1,175 @@
+"""How one attempt of a job ends, and the ONE update a cloud writes to record it (pure).
+
+A handler ends by returning (a JSON value, or ``LATER`` to finish with ``done_with`` later),
+by raising (``Retry`` asks for another attempt), or by calling ``done_with``. Each becomes a
+``Finish``; ``judge`` decides whether it is final (the caller is answered) or a retry (the
+dispatcher schedules the next attempt); ``completion_writes`` is the update for both.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from .db.base import SERVER_TIMESTAMP
+from .errors import InvalidJob, Retry
+from .jobs import JobSpec, JobState, Outcome, Reply, check_data
+from .paths import Paths
+
+JSON = Any
+
+
+class _Later:
+    def __repr__(self) -> str:
+        return "LATER"
+
+
+# Returned by a handler to say "I will call app.done_with(ticket, error, result) myself".
+LATER: Any = _Later()
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How one attempt ended, before deciding what it means for the job."""
+
+    ok: bool
+    result: JSON = None
+    error: dict[str, Any] | None = None  # {kind, message, type, traceback}
+    retry_asked: bool = False
+    retry_delay: float | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an attempt's end means: a final answer, or another attempt."""
+
+    ok: bool
+    final: bool
+    state: JobState
+
+
+def error_json(exc: BaseException, kind: str = "JobFailed") -> dict[str, Any]:
+    """The wire form of a handler's exception, with its traceback."""
+    cls = type(exc)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    return {
+        "kind": kind,
+        "message": str(exc) or cls.__name__,
+        "type": name,
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def finish_returned(value: JSON, max_bytes: int) -> Finish:
+    """A handler returned ``value``: success, unless it is not JSON the database can store."""
+    try:
+        check_data(value, max_bytes, "result")
+    except InvalidJob as exc:
+        return Finish(
+            ok=False,
+            error={"kind": "JobFailed", "message": f"the handler's {exc}", "type": "InvalidResult"},
+        )
+    return Finish(ok=True, result=value)
+
+
+def finish_raised(exc: BaseException) -> Finish:
+    """A handler raised ``exc``; ``Retry`` asks for another attempt."""
+    if isinstance(exc, Retry):
+        return Finish(ok=False, error=error_json(exc), retry_asked=True, retry_delay=exc.delay)
+    return Finish(ok=False, error=error_json(exc))
+
+
+def finish_done_with(error: Any, result: JSON, max_bytes: int) -> Finish:
+    """A handler called ``done_with(ticket, error, result)``."""
+    if error is None:
+        return finish_returned(result, max_bytes)
+    if isinstance(error, BaseException):
+        return finish_raised(error)
+    message = error if isinstance(error, str) else repr(error)
+    return Finish(ok=False, error={"kind": "JobFailed", "message": message, "type": "done_with"})
+
+
+def finish_unknown_type(spec: JobSpec, cloud_name: str) -> Finish:
+    """The job's type has no task on this cloud."""
+    return Finish(
+        ok=False,
+        error={
+            "kind": "UnknownTaskType",
+            "message": f"cloud {cloud_name!r} has no task for type {spec.type!r}",
+            "type": "UnknownTaskType",
+        },
+    )
+
+
+def judge(spec: JobSpec, finish: Finish) -> Verdict:
+    """Final success, final failure (no attempt left), or a retry."""
+    if finish.ok:
+        return Verdict(ok=True, final=True, state=JobState.SUCCEEDED)
+    kind = (finish.error or {}).get("kind")
+    if spec.attempt <= spec.retries and kind != "UnknownTaskType":
+        return Verdict(ok=False, final=False, state=JobState.RETRYING)
+    return Verdict(ok=False, final=True, state=JobState.FAILED)
+
+
+def completion_writes(
+    paths: Paths,
+    *,
+    cloud_id: str,
+    spec: JobSpec,
+    finish: Finish,
+    started_ms: int,
+) -> dict[str, JSON]:
+    """The one update (relative to the root) that completes an attempt (docs/protocol.md).
+
+    The cloud adds its whole record (``live/clouds/{cloudId}``) with the new counters.
+    """
+    verdict = judge(spec, finish)
+    error = finish.error
+    if error is not None and finish.retry_asked and verdict.final:
+        error = {**error, "message": f"{error['message']} (retry asked, but no attempt is left)"}
+    replies = verdict.final and spec.reply_to is not None and spec.chain is None
+    outcome = Outcome(
+        job_id=spec.id,
+        cloud=cloud_id,
+        attempt=spec.attempt,
+        ok=finish.ok,
+        result=finish.result,
+        error=error,
+        retry=not verdict.final,
+        retry_delay=finish.retry_delay if not verdict.final else None,
+        replied=replies,
+        started=started_ms,
+    ).to_json()
+    outcome["finished"] = SERVER_TIMESTAMP
+    job = paths.rel(paths.jobs(spec.id))
+    writes: dict[str, JSON] = {
+        paths.rel(paths.inbox(cloud_id, spec.id)): None,
+        paths.rel(paths.outcomes(spec.id)): outcome,
+        f"{job}/state": str(verdict.state),
+        f"{job}/started": started_ms,
+        f"{job}/finished": SERVER_TIMESTAMP,
+        f"{job}/cloud": cloud_id,
+    }
+    if finish.ok:
+        writes[f"{job}/result"] = finish.result
+    else:
+        writes[f"{job}/error"] = error
+    if replies and spec.reply_to is not None:
+        reply = Reply(ok=finish.ok, job=spec.id, result=finish.result, error=error)
+        writes[paths.rel(paths.replies(spec.reply_to, spec.id))] = reply.to_json()
+    return writes
+
+
+def handback_writes(paths: Paths, cloud_id: str, specs: list[JobSpec]) -> dict[str, JSON]:
+    """Move assigned-but-unfinished jobs from this cloud's inbox back to the queue."""
+    writes: dict[str, JSON] = {}
+    for spec in specs:
+        entry = spec.evolve(assigned=None, epoch=None).to_json()
+        writes[paths.rel(paths.inbox(cloud_id, spec.id))] = None
+        writes[paths.rel(paths.queue(spec.type, spec.id))] = entry
+        writes[f"{paths.rel(paths.jobs(spec.id))}/state"] = str(JobState.QUEUED)
+        writes[f"{paths.rel(paths.jobs(spec.id))}/cloud"] = None
+    return writes

@@ -1,0 +1,144 @@
+"""Handle: the one response to a submitted job or chain (wait, call back, or await)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ._running import current_job
+from .errors import AtmosphereError, JobError, JobTimeout
+from .types import Ticket
+
+JSON = Any
+# callback(error, data): error is None on success (the original library's signature).
+Callback = Callable[[JobError | None, JSON], None]
+# How a settled handle runs its callbacks (the maker hands them to its callback thread).
+Scheduler = Callable[[Callable[[], None]], None]
+
+
+def _run_now(fn: Callable[[], None]) -> None:
+    fn()
+
+
+class Handle:
+    """The one response to a submitted job or chain: ``get()``, ``then(callback)`` or ``await``."""
+
+    def __init__(
+        self, job_id: str, ticket: Ticket, *, tracked: bool = True, schedule: Scheduler = _run_now
+    ) -> None:
+        self._id = job_id
+        self._ticket = ticket
+        self._tracked = tracked
+        self._schedule = schedule
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._error: JobError | None = None
+        self._result: JSON = None
+        self._callbacks: list[Callback] = []
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else ("pending" if self._tracked else "untracked")
+        return f"<Handle {self._ticket['type']}:{self._id} {state}>"
+
+    @property
+    def id(self) -> str:
+        """The job id (the chain id for a chain): the key of its reply."""
+        return self._id
+
+    @property
+    def ticket(self) -> Ticket:
+        """``{type, name, id}`` of the job (of the chain's first job, for a chain)."""
+        return self._ticket
+
+    @property
+    def tracked(self) -> bool:
+        """False for fire-and-forget submissions, which get no response."""
+        return self._tracked
+
+    def done(self) -> bool:
+        """True once the response (result, error or timeout) has arrived."""
+        return self._event.is_set()
+
+    def get(self, timeout: float | None = None) -> JSON:
+        """Wait for the response and return the result, or raise the job's typed error.
+
+        Args:
+            timeout: stop waiting after this many seconds (the job's own deadline still
+                applies; None waits for it).
+
+        Raises:
+            JobFailed: the handler raised or called done_with with an error.
+            JobTimeout: no response by the job's deadline (or within ``timeout``).
+            UnknownTaskType: the cloud that got the job has no task for its type.
+        """
+        self._require_tracked()
+        if not self._event.is_set():
+            running = current_job.get()
+            if running is None:
+                finished = self._event.wait(timeout)
+            else:
+                # A handler waiting on a sub-job frees its slot so the sub-job can run there.
+                with running.lend():
+                    finished = self._event.wait(timeout)
+            if not finished:
+                raise JobTimeout(
+                    f"still waiting for job {self._id} after {timeout}s (it has not timed out)",
+                    job_id=self._id,
+                    job_type=self._ticket["type"],
+                )
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def then(self, callback: Callback) -> Handle:
+        """Call ``callback(error, data)`` once the response arrives (at once if it has)."""
+        self._require_tracked()
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return self
+        error, result = self._error, self._result
+        self._schedule(functools.partial(callback, error, result))
+        return self
+
+    def __await__(self) -> Generator[Any, None, JSON]:
+        """``await handle`` gives the result or raises the typed error, without blocking."""
+        self._require_tracked()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[JSON] = loop.create_future()
+
+        def settle(error: JobError | None, result: JSON) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        def on_response(error: JobError | None, result: JSON) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(settle, error, result)
+
+        self.then(on_response)
+        return future.__await__()
+
+    def _settle(self, error: JobError | None, result: JSON) -> bool:
+        """Record the response; only the first call counts. Returns whether this one did."""
+        with self._lock:
+            if self._event.is_set():
+                return False
+            self._error, self._result = error, result
+            callbacks, self._callbacks = self._callbacks, []
+            self._event.set()
+        for callback in callbacks:
+            self._schedule(functools.partial(callback, error, result))
+        return True
+
+    def _require_tracked(self) -> None:
+        if not self._tracked:
+            raise AtmosphereError(
+                f"job {self._id} was submitted fire-and-forget: no response is tracked"
+            )

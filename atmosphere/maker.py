@@ -1,0 +1,244 @@
+"""The maker: submits jobs and delivers each caller its one response (rainMaker).
+
+One Maker per app per process, started lazily at the first tracked submission. It listens on
+``replies/{makerId}``, settles each handle with the first reply for its id, enforces every
+handle's deadline with its own clock (``JobTimeout``; a later reply is ignored), and deletes
+delivered replies in batches so cleaning up costs a fraction of a write per job.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .db.base import Database, Listener
+from .errors import JobError, JobFailed, JobTimeout, job_error_from_json
+from .handle import Callback, Handle
+from .jobs import InvalidRecord, Reply
+from .paths import Paths
+from .types import Ticket
+
+JSON = Any
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL = 1.0  # seconds between batched deletes of delivered replies
+_STOP = object()
+
+
+class Maker:
+    """Submits jobs for one app and delivers each reply id at most once."""
+
+    def __init__(
+        self,
+        database: Database,
+        paths: Paths,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.database = database
+        self.paths = paths
+        self.id = database.new_id()
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: dict[str, Handle] = {}
+        self._deadlines: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._trash: list[str] = []
+        self._started = False
+        self._closed = False
+        self._listener: Listener | None = None
+        self._callbacks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        writes: Mapping[str, JSON],
+        *,
+        reply_id: str,
+        ticket: Ticket,
+        wait: float | None,
+        callback: Callback | None = None,
+    ) -> Handle:
+        """Write one submission and return its handle.
+
+        ``wait`` is how long the caller waits for the response (None: fire-and-forget, no
+        handle is tracked). The handle is registered before the write so a fast reply finds it.
+        """
+        if wait is None:
+            self.database.update(self.paths.root, writes)
+            return Handle(reply_id, ticket, tracked=False)
+        self._start()
+        handle = Handle(reply_id, ticket, schedule=self._schedule)
+        if callback is not None:
+            handle.then(callback)
+        with self._cond:
+            self._pending[reply_id] = handle
+            heapq.heappush(self._deadlines, (self._clock() + wait, next(self._seq), reply_id))
+            self._cond.notify_all()
+        try:
+            self.database.update(self.paths.root, writes)
+        except BaseException:
+            with self._cond:
+                self._pending.pop(reply_id, None)
+            raise
+        return handle
+
+    @property
+    def pending(self) -> int:
+        """How many handles still wait for their response."""
+        with self._cond:
+            return len(self._pending)
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _on_event(self, kind: str, path: str, data: JSON) -> None:
+        if path == "/":
+            items = list(data.items()) if isinstance(data, dict) else []
+        else:
+            parts = path.strip("/").split("/")
+            if len(parts) != 1:
+                log.warning("ignoring a partial write to reply %s", path)
+                return
+            items = [(parts[0], data)]
+        for reply_id, raw in items:
+            if raw is not None:
+                self._deliver(reply_id, raw)
+
+    def _deliver(self, reply_id: str, raw: JSON) -> None:
+        with self._cond:
+            handle = self._pending.pop(reply_id, None)
+            self._trash.append(reply_id)
+        if handle is None:
+            log.debug(
+                "reply %s has no waiting handle (late, or already answered); ignored", reply_id
+            )
+            return
+        handle._settle(*_response(raw, handle))
+
+    def _on_status(self, connected: bool) -> None:
+        if connected:
+            log.info("maker %s: reply stream connected", self.id)
+        else:
+            log.warning("maker %s: reply stream lost; replies will arrive on reconnect", self.id)
+
+    # -- background threads --------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._cond:
+            if self._started:
+                return
+            if self._closed:
+                raise RuntimeError("this maker is closed")
+            self._started = True
+        for target, name in ((self._tick, "deadlines"), (self._run_callbacks, "callbacks")):
+            thread = threading.Thread(target=target, name=f"maker-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._listener = self.database.listen(
+            self.paths.replies(self.id), self._on_event, on_status=self._on_status
+        )
+
+    def _schedule(self, fn: Callable[[], None]) -> None:
+        self._callbacks.put(fn)
+
+    def _run_callbacks(self) -> None:
+        # Callbacks run here, never on the stream thread, so one that blocks (say, on another
+        # handle's get()) cannot stop replies from being delivered.
+        while True:
+            fn = self._callbacks.get()
+            if fn is _STOP:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("a job callback raised")
+
+    def _tick(self) -> None:
+        next_flush = self._clock() + FLUSH_INTERVAL
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                now = self._clock()
+                expired = self._pop_expired(now)
+                trash: list[str] = []
+                if now >= next_flush:
+                    trash, self._trash = self._trash, []
+                    next_flush = now + FLUSH_INTERVAL
+                if not expired and not trash:
+                    wake = next_flush
+                    if self._deadlines:
+                        wake = min(wake, self._deadlines[0][0])
+                    self._cond.wait(max(0.0, wake - now))
+                    continue
+            for handle in expired:
+                ticket = handle.ticket
+                handle._settle(
+                    JobTimeout(
+                        f"no response to job {handle.id} ({ticket['type']}) by its deadline",
+                        job_id=handle.id,
+                        job_type=ticket["type"],
+                    ),
+                    None,
+                )
+            if trash:
+                self._delete_replies(trash)
+
+    def _pop_expired(self, now: float) -> list[Handle]:
+        expired = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, reply_id = heapq.heappop(self._deadlines)
+            handle = self._pending.pop(reply_id, None)
+            if handle is not None:
+                expired.append(handle)
+        return expired
+
+    def _delete_replies(self, reply_ids: list[str]) -> None:
+        try:
+            self.database.update(self.paths.replies(self.id), dict.fromkeys(reply_ids))
+        except Exception as exc:
+            log.debug("could not delete %d delivered replies yet: %s", len(reply_ids), exc)
+            with self._cond:
+                self._trash.extend(reply_ids)
+
+    def close(self) -> None:
+        """Stop listening and delete this maker's replies; pending handles time out as usual."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            started = self._started
+            self._cond.notify_all()
+        if not started:
+            return
+        self._callbacks.put(_STOP)
+        if self._listener is not None:
+            self._listener.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+        try:
+            self.database.delete(self.paths.replies(self.id))
+        except Exception as exc:
+            log.debug("could not delete replies of maker %s: %s", self.id, exc)
+
+
+def _response(raw: JSON, handle: Handle) -> tuple[JobError | None, JSON]:
+    """(error, result) for a raw reply; a malformed reply fails the handle with JobFailed."""
+    job_type = handle.ticket["type"]
+    try:
+        reply = Reply.from_json(raw)
+    except InvalidRecord as exc:
+        return JobFailed(f"malformed reply: {exc}", job_id=handle.id, job_type=job_type), None
+    if reply.ok:
+        return None, reply.result
+    job_id = reply.job or handle.id
+    return job_error_from_json(reply.error, job_id=job_id, job_type=job_type), None

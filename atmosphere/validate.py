@@ -1,0 +1,273 @@
+"""Checking what a caller submits and turning it into wire records (pure: InvalidJob says why).
+
+A job arrives either as a dict in the original form (``{"type", "name", "data", "timeout"}``)
+or from ``Task.submit``; both become a ``JobRequest``, are checked the same way, and then become
+the ONE multi-path update that submits them (docs/protocol.md, "The hot path").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .db.base import SERVER_TIMESTAMP
+from .errors import InvalidJob
+from .jobs import ChainRef, ChainState, ChainStep, JobSpec, JobState, chain_step_id, check_data
+from .jobs import check_key as _check_key
+from .paths import Paths
+
+JSON = Any
+
+# Every option a job dict may carry; anything else is a typo we refuse rather than ignore.
+JOB_OPTIONS = (
+    "type",
+    "name",
+    "data",
+    "timeout",
+    "retries",
+    "retry_backoff",
+    "retry_backoff_max",
+    "countdown",
+    "eta",
+    "callback",
+)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One job as a caller asked for it, before it has an id."""
+
+    type: str
+    name: str | None = None
+    data: JSON = None
+    timeout: float | None = None
+    retries: int = 0
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
+    countdown: float | None = None
+    eta: float | None = None  # unix seconds
+    callback: bool = False
+
+    @property
+    def delayed(self) -> bool:
+        """True when the job should wait in ``live/delayed`` before it is queued."""
+        return self.countdown is not None or self.eta is not None
+
+
+def parse_job(raw: Any, max_bytes: int, where: str = "job") -> JobRequest:
+    """Check a job dict in the original form and return it as a JobRequest."""
+    if not isinstance(raw, Mapping):
+        raise InvalidJob(f"{where} must be a dict with at least a 'type', got {raw!r:.80}")
+    unknown = sorted(str(k) for k in raw if k not in JOB_OPTIONS)
+    if unknown:
+        raise InvalidJob(
+            f"{where} has unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(JOB_OPTIONS)}"
+        )
+    if "type" not in raw:
+        raise InvalidJob(f"{where} has no 'type' (the job type / queue name)")
+    callback = raw.get("callback", False)
+    if not isinstance(callback, bool):
+        raise InvalidJob(f"{where} 'callback' must be true or false, got {callback!r}")
+    request = JobRequest(
+        type=raw["type"],
+        name=raw.get("name"),
+        data=raw.get("data"),
+        timeout=seconds(raw.get("timeout"), f"{where} 'timeout'"),
+        retries=_count(raw.get("retries", 0), f"{where} 'retries'"),
+        retry_backoff=_positive(raw.get("retry_backoff", 1.0), f"{where} 'retry_backoff'"),
+        retry_backoff_max=_positive(
+            raw.get("retry_backoff_max", 300.0), f"{where} 'retry_backoff_max'"
+        ),
+        countdown=countdown_seconds(raw.get("countdown"), f"{where} 'countdown'"),
+        eta=when(raw.get("eta"), f"{where} 'eta'"),
+        callback=callback,
+    )
+    return check_request(request, max_bytes, where)
+
+
+def check_request(request: JobRequest, max_bytes: int, where: str = "job") -> JobRequest:
+    """Check the fields every job needs (keys, JSON data and its size, a positive timeout)."""
+    _check_key(request.type, f"{where} type")
+    if request.name is not None:
+        _check_key(request.name, f"{where} name")
+    check_data(request.data, max_bytes, f"{where} data")
+    if request.timeout is not None:
+        seconds(request.timeout, f"{where} timeout")
+    _count(request.retries, f"{where} retries")
+    _positive(request.retry_backoff, f"{where} retry_backoff")
+    _positive(request.retry_backoff_max, f"{where} retry_backoff_max")
+    countdown_seconds(request.countdown, f"{where} countdown")
+    when(request.eta, f"{where} eta")
+    if request.countdown is not None and request.eta is not None:
+        raise InvalidJob(f"{where} gives both 'countdown' and 'eta'; give one")
+    return request
+
+
+def check_chain(requests: Sequence[JobRequest]) -> None:
+    """Check the rules a chain adds: not empty, one callback at most, later steps plain."""
+    if not requests:
+        raise InvalidJob("a chain needs at least one job")
+    callbacks = [i for i, r in enumerate(requests) if r.callback]
+    if len(callbacks) > 1:
+        raise InvalidJob(
+            f"only one job of a chain may say callback: true (steps {callbacks} do); "
+            "a chain answers its caller once"
+        )
+    for i, request in enumerate(requests):
+        if request.delayed:
+            raise InvalidJob(f"chain step {i} has 'countdown'/'eta'; chains cannot be delayed")
+        if i and request.name is not None:
+            raise InvalidJob(f"chain step {i} has a 'name'; later jobs take the chain's name")
+        if i and request.timeout is not None:
+            raise InvalidJob(
+                f"chain step {i} has a 'timeout'; the chain's timeout counts from its submission"
+            )
+
+
+# -- building the records and the one update ---------------------------------------------------
+
+
+def plan_job(
+    request: JobRequest,
+    *,
+    job_id: str,
+    reply_to: str | None,
+    parent: str | None,
+    default_timeout: float,
+    now: float,
+) -> JobSpec:
+    """The JobSpec to queue (or to delay, with ``eta`` in ms) for one request."""
+    eta_ms: int | None = None
+    if request.countdown is not None:
+        eta_ms = int((now + request.countdown) * 1000)
+    elif request.eta is not None:
+        eta_ms = int(request.eta * 1000)
+    return JobSpec(
+        id=job_id,
+        type=request.type,
+        name=request.name or job_id,
+        data=request.data,
+        timeout=request.timeout or default_timeout,
+        reply_to=reply_to,
+        retries=request.retries,
+        retry_backoff=request.retry_backoff,
+        retry_backoff_max=request.retry_backoff_max,
+        parent=parent,
+        eta=eta_ms,
+    )
+
+
+def job_writes(paths: Paths, spec: JobSpec) -> dict[str, JSON]:
+    """The one update (relative to the root) that submits a job: its record + its queue entry."""
+    entry = spec.to_json()
+    entry["submitted"] = SERVER_TIMESTAMP
+    state = JobState.DELAYED if spec.eta is not None else JobState.QUEUED
+    where = paths.delayed(spec.id) if spec.eta is not None else paths.queue(spec.type, spec.id)
+    return {
+        paths.rel(paths.jobs(spec.id)): {**entry, "state": str(state)},
+        paths.rel(where): entry,
+    }
+
+
+def plan_chain(
+    requests: Sequence[JobRequest],
+    *,
+    chain_id: str,
+    reply_to: str | None,
+    parent: str | None,
+    default_timeout: float,
+) -> tuple[ChainState, JobSpec]:
+    """The ChainState and its first step's JobSpec (id ``{chainId}-0``) for a checked chain."""
+    first = requests[0]
+    name = first.name or chain_id
+    timeout = first.timeout or default_timeout
+    steps = tuple(
+        ChainStep(
+            type=r.type,
+            data=r.data,
+            callback=r.callback,
+            retries=r.retries,
+            retry_backoff=r.retry_backoff,
+        )
+        for r in requests
+    )
+    state = ChainState(
+        id=chain_id, name=name, steps=steps, timeout=timeout, reply_to=reply_to, parent=parent
+    )
+    spec = JobSpec(
+        id=chain_step_id(chain_id, 0),
+        type=first.type,
+        name=name,
+        data=first.data,
+        timeout=timeout,
+        retries=first.retries,
+        retry_backoff=first.retry_backoff,
+        retry_backoff_max=first.retry_backoff_max,
+        chain=ChainRef(chain_id, 0),
+        parent=parent,
+    )
+    return state, spec
+
+
+def chain_writes(paths: Paths, state: ChainState, first: JobSpec) -> dict[str, JSON]:
+    """The one update that submits a chain: its state, its first job's record and queue entry."""
+    chain = state.to_json()
+    chain["submitted"] = SERVER_TIMESTAMP
+    return {paths.rel(paths.chains(state.id)): chain, **job_writes(paths, first)}
+
+
+# -- small checks ------------------------------------------------------------------------------
+
+
+def seconds(value: Any, what: str) -> float | None:
+    """A positive duration in seconds (a number or a timedelta), or None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidJob(f"{what} must be a number of seconds, got {value!r}")
+    if value <= 0:
+        raise InvalidJob(f"{what} must be positive, got {value!r}")
+    return float(value)
+
+
+def when(value: Any, what: str) -> float | None:
+    """A moment as unix seconds (a datetime or a number), or None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidJob(f"{what} must be a datetime or unix seconds, got {value!r}")
+    return float(value)
+
+
+def countdown_seconds(value: Any, what: str) -> float | None:
+    """A delay in seconds (>= 0; a number or a timedelta), or None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidJob(f"{what} must be a number of seconds, got {value!r}")
+    if value < 0:
+        raise InvalidJob(f"{what} must not be negative, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidJob(f"{what} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _positive(value: Any, what: str) -> float:
+    checked = seconds(value, what)
+    if checked is None:
+        raise InvalidJob(f"{what} must be a number of seconds, got None")
+    return checked
