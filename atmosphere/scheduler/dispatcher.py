@@ -1,0 +1,526 @@
+"""The dispatcher's event loop: stream events in, decisions from the pure modules, batched writes out.
+
+One thread owns everything: it drains the ``live/`` stream's events, applies them (and the
+dispatcher's own writes, optimistically) to ``LiveState``, settles outcomes, assigns queued jobs,
+fires local timers (delayed jobs, dead clouds, GC, analytics) and flushes ONE multi-path update per
+iteration. Leadership (issue 4: lease + epoch) and extra components (periodic schedules) plug in
+through ``Leadership`` and ``Component``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
+from atmosphere.errors import DatabaseError
+from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
+from atmosphere.paths import Paths
+from atmosphere.scheduler import gc, moves, settle
+from atmosphere.scheduler.analytics import MinuteStats
+from atmosphere.scheduler.batcher import WriteBatch
+from atmosphere.scheduler.routing import CloudLoad, pick_cloud
+from atmosphere.scheduler.state import Change, LiveState
+from atmosphere.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+_BARRIER = "barrier"
+_EVENT = "event"
+_STATUS = "status"
+_STOP = "stop"
+
+
+class Leadership(Protocol):
+    """Whether this dispatcher may act, and the epoch its assignments carry (issue 4's lease)."""
+
+    @property
+    def epoch(self) -> int: ...
+
+    def is_leader(self) -> bool: ...
+
+
+class SoleLeader:
+    """The default: one dispatcher, always the leader, epoch 0."""
+
+    epoch = 0
+
+    def is_leader(self) -> bool:
+        """Always True."""
+        return True
+
+
+class Component(Protocol):
+    """An add-on run by the dispatcher's loop thread (e.g. periodic schedules, the lease)."""
+
+    def changed(self, dispatcher: Dispatcher, changes: Sequence[Change]) -> None:
+        """React to records of ``live/`` that changed (own writes included)."""
+
+    def tick(self, dispatcher: Dispatcher, now: float) -> float | None:
+        """Do timed work; return the monotonic time it wants to run next (None: no wish)."""
+
+
+class Dispatcher:
+    """Assigns, settles, retries, requeues and collects: the one process every job goes through."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        dispatcher_id: str | None = None,
+        leadership: Leadership | None = None,
+        components: Iterable[Component] = (),
+        wall: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        window: float = 0.003,
+        stats_interval: float = 2.0,
+        gc_interval: float = 60.0,
+        gc_batch: int = 500,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.paths = Paths(settings.root)
+        self.id = dispatcher_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.leadership: Leadership = leadership or SoleLeader()
+        self.components = list(components)
+        self.state = LiveState()
+        self.batch = WriteBatch()
+        self.stats = MinuteStats()
+        self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
+        self._wall = wall
+        self._mono = monotonic
+        self._rand = rand
+        self._window = window
+        self._stats_interval = stats_interval
+        self._gc_interval = gc_interval
+        self._gc_batch = gc_batch
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, str, str]] = []
+        self._seq = itertools.count()
+        self._specs: dict[str, JobSpec] = {}  # last inbox spec per job, for settling
+        self._settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
+        self._last_seen: dict[str, float] = {}  # cloud id -> monotonic time of last heartbeat
+        self._listener: Listener | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._suspended = False  # after a failed write, until the stream resyncs
+        self._resync_backoff = 0.25
+        self.connected = False
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to ``live/`` and run the loop on a background thread."""
+        self.subscribe()
+        self._thread = threading.Thread(target=self.run, name="atmosphere-dispatcher", daemon=True)
+        self._thread.start()
+
+    def subscribe(self) -> None:
+        """Open the one stream on ``live/`` (its first event is the whole snapshot)."""
+        self._listener = self.db.listen(self.paths.live, self._on_event, on_status=self._on_status)
+        now = self._mono()
+        self._schedule(now, "clouds")
+        self._schedule(now + self._stats_interval, "stats")
+        self._schedule(now + min(5.0, self._gc_interval), "gc")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current iteration, flush, withdraw presence and close the stream."""
+        self._stopping.set()
+        self._inbox.put((_STOP,))
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def run(self) -> None:
+        """The loop: run iterations until ``stop()``."""
+        while not self._stopping.is_set():
+            try:
+                self.step(self._wait_time())
+            except Exception:  # one bad iteration must not end the dispatcher
+                _log.exception("dispatcher iteration failed")
+                self._stopping.wait(0.1)
+        self._farewell()
+
+    def sync(self, timeout: float = 5.0) -> bool:
+        """Block until the loop has handled everything queued so far (for tests); False on timeout."""
+        done = threading.Event()
+        self._inbox.put((_BARRIER, done))
+        return done.wait(timeout)
+
+    # -- one iteration -----------------------------------------------------------------
+
+    def step(self, wait: float = 0.0) -> None:
+        """Handle queued events and due timers, decide, flush once."""
+        items = self._take(wait)
+        changes: list[Change] = []
+        barriers = []
+        for item in items:
+            tag = item[0]
+            if tag == _EVENT:
+                changes.extend(self._apply_event(item[1], item[2], item[3]))
+            elif tag == _STATUS:
+                self.connected = bool(item[1])
+            elif tag == _BARRIER:
+                barriers.append(item[1])
+        self._react(changes)
+        self._run_timers()
+        if self._acting():
+            self._settle_outcomes()
+            self._assign()
+        self._flush()
+        for done in barriers:
+            done.set()
+
+    def _take(self, wait: float) -> list[tuple[Any, ...]]:
+        items: list[tuple[Any, ...]] = []
+        try:
+            items.append(
+                self._inbox.get(timeout=max(0.0, wait)) if wait > 0 else self._inbox.get_nowait()
+            )
+        except queue.Empty:
+            return items
+        deadline = self._mono() + self._window
+        while len(items) < 10_000:
+            try:
+                items.append(self._inbox.get_nowait())
+            except queue.Empty:
+                left = deadline - self._mono()
+                if left <= 0 or items[-1][0] in (_BARRIER, _STOP):
+                    break
+                try:
+                    items.append(self._inbox.get(timeout=left))
+                except queue.Empty:
+                    break
+        return items
+
+    def _apply_event(self, kind: str, path: str, data: Any) -> list[Change]:
+        if path in ("", "/") and kind == "put":
+            self._suspended = False  # a full snapshot: our view is the truth again
+        return self.state.apply(kind, path, data)
+
+    def _acting(self) -> bool:
+        return not self._suspended and self.leadership.is_leader()
+
+    # -- reacting to changes -----------------------------------------------------------
+
+    def _react(self, changes: Sequence[Change]) -> None:
+        now = self._mono()
+        for change in changes:
+            if change.section == "clouds":
+                old, new = change.old, change.new
+                if new is not None and (old is None or old.heartbeat != new.heartbeat):
+                    self._last_seen[change.key[0]] = now
+            elif change.section == "inbox" and change.new is not None:
+                self._specs[change.key[1]] = change.new
+                self._last_seen.setdefault(change.key[0], now)
+            elif change.section == "delayed" and change.new is not None:
+                self._schedule(now + self._until(change.new.eta), "delayed", change.key[0])
+            elif change.section == "queue" and change.old is None and change.new is not None:
+                self._specs.pop(change.key[1], None)
+        for component in self.components:
+            component.changed(self, changes)
+
+    def _until(self, eta_ms: int | None) -> float:
+        return 0.0 if eta_ms is None else max(0.0, (eta_ms - self.now_ms()) / 1000.0)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The dispatcher's estimate of server time, in milliseconds."""
+        return int(self._wall() * 1000)
+
+    def write(self, values: dict[str, Any]) -> None:
+        """Queue writes (full paths) for this iteration's update; apply ``live/`` ones locally now."""
+        self.batch.update(values)
+        prefix = self.paths.live + "/"
+        local = [(k[len(prefix) :], v) for k, v in values.items() if k.startswith(prefix)]
+        if local:
+            now = self.now_ms()
+            changes: list[Change] = []
+            for rel, value in local:
+                changes.extend(self.state.apply("put", rel, _resolve(value, now)))
+            self._react(changes)
+
+    def _flush(self) -> None:
+        if not self.batch:
+            return
+        try:
+            self.batch.flush(self.db)
+        except DatabaseError as exc:
+            # Our optimistic view may now be wrong: stop deciding until a fresh snapshot arrives.
+            _log.warning("write failed (%s); resyncing from the database", exc)
+            self._suspended = True
+            self._schedule(self._mono() + self._resync_backoff, "resync")
+            self._resync_backoff = min(5.0, self._resync_backoff * 2)
+        else:
+            self._resync_backoff = 0.25
+
+    def _count(self, what: str, n: int = 1) -> None:
+        self.counts[what] = self.counts.get(what, 0) + n
+
+    # -- settling outcomes ---------------------------------------------------------------
+
+    def _settle_outcomes(self) -> None:
+        for key, outcome in list(self.state.outcomes.items()):
+            self._settle_one(key[0], outcome)
+
+    def _settle_one(self, job_id: str, outcome: Outcome) -> None:
+        now = self.now_ms()
+        spec = self._specs.get(job_id) or self._load_spec(job_id)
+        already = self._settled.get(job_id)
+        if (
+            spec is None
+            or (already is not None and outcome.attempt <= already)
+            or (outcome.attempt < spec.attempt)
+        ):
+            self._count("late")
+            self.write(settle.late_writes(self.paths, outcome))
+            return
+        chain = self.state.chain(spec.chain.id) if spec.chain else None
+        result = settle.settle(self.paths, spec, outcome, chain, now, rand=self._rand)
+        if result.kind in ("succeeded", "failed") and self.state.locate(job_id) == "queue":
+            # A requeued copy is waiting: the job is done, so it need not run again.
+            result.writes[self.paths.queue(spec.type, job_id)] = None
+        self.write(result.writes)
+        self._count(result.kind)
+        self._record_stats(spec, outcome, result.kind, now)
+        for queued in result.queued:
+            if queued.id != spec.id:
+                self.stats.count(now, queued.type, "submitted")
+        if result.kind != "retried":
+            self._specs.pop(job_id, None)
+        if result.kind != "late":
+            self._settled[job_id] = outcome.attempt
+            while len(self._settled) > 100_000:
+                self._settled.popitem(last=False)
+
+    def _load_spec(self, job_id: str) -> JobSpec | None:
+        """After a restart the inbox entry of a finished job is gone: read its record instead."""
+        try:
+            record = self.db.get(self.paths.jobs(job_id))
+        except DatabaseError as exc:
+            _log.warning("cannot read job %s to settle its outcome: %s", job_id, exc)
+            return None
+        if isinstance(record, dict) and record.get("state") in ("succeeded", "failed", "discarded"):
+            outcome = self.state.outcome(job_id)
+            if outcome is not None and outcome.retry is False and not outcome.ok:
+                pass  # the cloud already marked it failed; settle normally below
+            elif record.get("state") == "succeeded" and outcome is not None and not outcome.ok:
+                return None  # a late failure after a success
+        try:
+            spec = JobSpec.from_json(record, job_id=job_id)
+        except InvalidRecord as exc:
+            _log.warning("job %s has no usable record (%s); dropping its outcome", job_id, exc)
+            return None
+        self._specs[job_id] = spec
+        return spec
+
+    def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: int) -> None:
+        at = outcome.finished or now
+        if kind in ("succeeded", "failed", "retried"):
+            self.stats.count(at, spec.type, kind)
+        if kind in ("succeeded", "failed") and spec.submitted and outcome.finished:
+            latency = outcome.finished - spec.submitted
+            self.stats.latency(at, spec.type, latency)
+            if spec.reply_to and latency > spec.timeout * 1000:
+                self.stats.count(at, spec.type, "timed_out")
+
+    # -- assigning -----------------------------------------------------------------------
+
+    def cloud_loads(self) -> dict[str, CloudLoad]:
+        """Every registered cloud as routing sees it right now."""
+        now = self._mono()
+        loads = {}
+        for key, info in self.state.clouds.items():
+            cloud_id = key[0]
+            seen = self._last_seen.get(cloud_id, now)
+            loads[cloud_id] = CloudLoad(
+                id=cloud_id,
+                types=info.types,
+                slots=info.slots,
+                lent=info.lent,
+                load=info.load,
+                held=self.state.held(cloud_id),
+                up=info.state == "up",
+                alive=now - seen <= self.settings.dead_after,
+            )
+        return loads
+
+    def _assign(self) -> None:
+        if not self.state.queue:
+            return
+        loads = self.cloud_loads()
+        heads: list[tuple[str, str, int, list[str]]] = []
+        for job_type, jobs in self.state.queue.items():
+            if any(c.eligible_for(job_type) for c in loads.values()):
+                order = sorted(jobs)
+                heads.append((order[0], job_type, 0, order))
+        heapq.heapify(heads)
+        epoch = self.leadership.epoch
+        # Oldest job first across types, FIFO within a type; a type stops at its first miss.
+        while heads:
+            job_id, job_type, index, order = heapq.heappop(heads)
+            cloud = pick_cloud(loads.values(), job_type)
+            if cloud is None:
+                continue
+            spec = self.state.queue.get(job_type, {}).get(job_id)
+            if spec is not None:
+                self.write(moves.assign_writes(self.paths, spec, cloud.id, epoch))
+                loads[cloud.id] = replace(cloud, held=cloud.held + 1)
+                self._count("assigned")
+            if index + 1 < len(order):
+                heapq.heappush(heads, (order[index + 1], job_type, index + 1, order))
+
+    # -- timers --------------------------------------------------------------------------
+
+    def _schedule(self, when: float, kind: str, key: str = "") -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), kind, key))
+
+    def _wait_time(self) -> float:
+        deadline = self._timers[0][0] if self._timers else self._mono() + 1.0
+        for component in self.components:
+            wish = component.tick(self, self._mono())
+            if wish is not None:
+                deadline = min(deadline, wish)
+        return min(1.0, max(0.0, deadline - self._mono()))
+
+    def _run_timers(self) -> None:
+        now = self._mono()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, kind, key = heapq.heappop(self._timers)
+            self._fire(kind, key, now)
+
+    def _fire(self, kind: str, key: str, now: float) -> None:
+        if kind == "resync":
+            self._resubscribe(now)
+            return
+        acting = self._acting()
+        if kind == "delayed":
+            spec = self.state.delayed.get((key,))
+            if spec is not None and acting:
+                if self._until(spec.eta) > 0:
+                    self._schedule(now + self._until(spec.eta), "delayed", key)
+                else:
+                    self.write(moves.release_writes(self.paths, spec))
+                    self._count("released")
+            elif spec is not None:
+                self._schedule(now + 1.0, "delayed", key)  # a standby keeps watching it
+        elif kind == "clouds":
+            if acting:
+                self._bury_dead_clouds(now)
+            self._schedule(now + min(1.0, self.settings.dead_after / 4), "clouds")
+        elif kind == "stats":
+            if acting:
+                self._write_stats()
+            self._schedule(now + self._stats_interval, "stats")
+        elif kind == "gc":
+            more = self._collect() if acting else False
+            self._schedule(now + (1.0 if more else self._gc_interval), "gc")
+
+    def _resubscribe(self, now: float) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        try:
+            self._listener = self.db.listen(
+                self.paths.live, self._on_event, on_status=self._on_status
+            )
+        except DatabaseError as exc:
+            _log.warning("cannot reopen the live stream (%s); retrying", exc)
+            self._schedule(now + self._resync_backoff, "resync")
+            self._resync_backoff = min(5.0, self._resync_backoff * 2)
+
+    def _bury_dead_clouds(self, now: float) -> None:
+        known = {k[0] for k in self.state.clouds} | set(self.state.inbox)
+        for cloud_id in known:
+            seen = self._last_seen.setdefault(cloud_id, now)
+            if now - seen <= self.settings.dead_after:
+                continue
+            inbox = dict(self.state.inbox.get(cloud_id, {}))
+            outcomes = {k[0]: o for k, o in self.state.outcomes.items() if k[0] in inbox}
+            writes, requeued = moves.requeue_dead_cloud_writes(
+                self.paths, cloud_id, inbox, outcomes
+            )
+            _log.warning("cloud %s is silent; requeueing %d job(s)", cloud_id, len(requeued))
+            self.write(writes)
+            self._last_seen.pop(cloud_id, None)
+            self._count("dead_clouds")
+            for spec in requeued:
+                self.stats.count(self.now_ms(), spec.type, "requeued")
+
+    def _write_stats(self) -> None:
+        now = self.now_ms()
+        for job_type, jobs in self.state.queue.items():
+            self.stats.queue_depth(now, job_type, len(jobs))
+        self.write(self.stats.writes(self.paths))
+        self.write(
+            {
+                self.paths.dispatchers(self.id): {
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "heartbeat": SERVER_TIMESTAMP,
+                    "leader": self.leadership.is_leader(),
+                    "epoch": self.leadership.epoch,
+                }
+            }
+        )
+
+    def _collect(self) -> bool:
+        """One retention pass; True when there is more to delete right away."""
+        try:
+            now = self.now_ms()
+            jobs = gc.collect_jobs(
+                self.db, self.paths, now, self.settings.retention, self._gc_batch
+            )
+            minutes = gc.collect_stats(
+                self.db, self.paths, now, self.settings.stats_retention, self._gc_batch
+            )
+        except DatabaseError as exc:
+            _log.warning("garbage collection failed: %s", exc)
+            return False
+        self._count("collected", jobs)
+        return jobs >= self._gc_batch or minutes >= self._gc_batch
+
+    def _farewell(self) -> None:
+        try:
+            if self._acting():
+                self._write_stats()
+            self.batch.set(self.paths.dispatchers(self.id), None)
+            self.batch.flush(self.db)
+        except DatabaseError as exc:
+            _log.warning("could not write the last batch: %s", exc)
+
+    # -- stream callbacks (listener thread) ------------------------------------------------
+
+    def _on_event(self, kind: str, path: str, data: Any) -> None:
+        self._inbox.put((_EVENT, kind, path, data))
+
+    def _on_status(self, connected: bool) -> None:
+        self._inbox.put((_STATUS, connected))
+
+
+def _resolve(value: Any, now_ms: int) -> Any:
+    """Our own write as the server will store it: server timestamps become our clock."""
+    if isinstance(value, dict):
+        if value == SERVER_TIMESTAMP:
+            return now_ms
+        return {k: _resolve(v, now_ms) for k, v in value.items()}
+    return value
+
+
+__all__ = ["Component", "Dispatcher", "JobState", "Leadership", "SoleLeader"]

@@ -1,0 +1,56 @@
+"""Least-loaded routing: which cloud, if any, gets a queued job (pure; docs/protocol.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CloudLoad:
+    """What routing needs to know about one cloud, as the dispatcher sees it."""
+
+    id: str
+    types: frozenset[str]
+    slots: int = 1
+    lent: int = 0
+    load: float = 0.0
+    held: int = 0  # inbox entries per the dispatcher's own view (not what the cloud claims)
+    up: bool = True  # False while draining
+    alive: bool = True  # False once its heartbeat is overdue
+
+    @property
+    def capacity(self) -> int:
+        """How many jobs it may hold at once, counting slots lent by waiting handlers."""
+        return max(0, self.slots + self.lent)
+
+    @property
+    def busy(self) -> bool:
+        """True when it holds as many jobs as it has room for."""
+        return self.held >= self.capacity
+
+    def eligible_for(self, job_type: str) -> bool:
+        """True when it may be given a job of ``job_type`` right now."""
+        return job_type in self.types and self.up and self.alive and not self.busy
+
+    def sort_key(self) -> tuple[float, float, str]:
+        """Load order: fraction of slots used, then reported OS load, then id."""
+        return (self.held / max(1, self.capacity), self.load, self.id)
+
+
+def pick_cloud(clouds: Iterable[CloudLoad], job_type: str) -> CloudLoad | None:
+    """The least-loaded cloud that may take a job of ``job_type``, or None to keep it queued."""
+    best: CloudLoad | None = None
+    best_key: tuple[float, float, str] | None = None
+    for cloud in clouds:
+        if not cloud.eligible_for(job_type):
+            continue
+        key = cloud.sort_key()
+        if best_key is None or key < best_key:
+            best, best_key = cloud, key
+    return best
+
+
+def has_cloud_for(clouds: Iterable[CloudLoad], job_type: str) -> bool:
+    """True when some live cloud is registered for ``job_type`` (busy or not)."""
+    return any(job_type in c.types and c.alive for c in clouds)

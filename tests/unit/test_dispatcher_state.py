@@ -1,0 +1,120 @@
+"""The dispatcher's view of live/, fed with stream events, and its write batcher."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from atmosphere.db.base import increment
+from atmosphere.scheduler.batcher import WriteBatch
+from atmosphere.scheduler.state import LiveState
+from atmosphere.testing import MemoryDatabase
+
+JOB = {"id": "j1", "type": "t", "name": "n", "timeout": 5}
+
+
+def test_initial_snapshot_builds_every_section() -> None:
+    s = LiveState()
+    s.apply(
+        "put",
+        "/",
+        {
+            "queue": {"t": {"j1": JOB}},
+            "inbox": {"c1": {"j2": {**JOB, "id": "j2"}}},
+            "clouds": {"c1": {"types": {"t": True}, "slots": 2, "heartbeat": 5}},
+            "outcomes": {"j3": {"ok": True, "attempt": 1, "cloud": "c1"}},
+            "delayed": {"j4": {**JOB, "id": "j4", "eta": 99}},
+            "chains": {"k": {"steps": [{"type": "t"}], "timeout": 3}},
+        },
+    )
+    assert list(s.queue["t"]) == ["j1"]
+    assert s.held("c1") == 1
+    assert s.cloud("c1") is not None and s.cloud("c1").slots == 2  # type: ignore[union-attr]
+    assert s.outcome("j3") is not None
+    assert s.delayed[("j4",)].eta == 99
+    assert s.chain("k") is not None
+    assert s.locate("j4") == "delayed" and s.locate("j2") == "inbox" and s.locate("j1") == "queue"
+
+
+def test_put_patch_and_deletes_report_changes() -> None:
+    s = LiveState()
+    s.apply("put", "/", None)
+    changes = s.apply("put", "/queue/t/j1", JOB)
+    assert [(c.section, c.key) for c in changes] == [("queue", ("t", "j1"))]
+    changes = s.apply("patch", "/", {"queue/t/j1": None, "inbox/c/j1": JOB})
+    assert {(c.section, c.key) for c in changes} == {("queue", ("t", "j1")), ("inbox", ("c", "j1"))}
+    assert "t" not in s.queue and s.held("c") == 1
+    s.apply("put", "/inbox/c", None)
+    assert s.held("c") == 0
+    assert s.apply("put", "/inbox/c", None) == []
+
+
+def test_a_field_write_reparses_its_record() -> None:
+    s = LiveState()
+    s.apply("put", "/clouds/c1", {"types": {"t": True}, "heartbeat": 1})
+    (change,) = s.apply("put", "/clouds/c1/heartbeat", 2)
+    assert change.old.heartbeat == 1 and change.new.heartbeat == 2
+
+
+def test_a_whole_snapshot_only_reports_what_changed() -> None:
+    s = LiveState()
+    tree = {"queue": {"t": {"j1": JOB, "j2": {**JOB, "id": "j2"}}}}
+    s.apply("put", "/", tree)
+    again = {"queue": {"t": {"j1": dict(JOB), "j3": {**JOB, "id": "j3"}}}}
+    changes = s.apply("put", "/", again)
+    assert {c.key for c in changes} == {("t", "j2"), ("t", "j3")}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("/queue", "not an object"),
+        ("/queue/t", 17),
+        ("/queue/t/j9", [1, 2]),
+        ("/clouds/c9", {"types": "x"}),
+        ("/outcomes/j9", {"ok": "yes"}),
+        ("/chains/k9", {"steps": []}),
+        ("/nonsense/x", {"a": 1}),
+        ("/", {"queue": 5, "clouds": {"c": None}}),
+    ],
+)
+def test_garbage_is_logged_once_and_skipped(
+    path: str, value: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = LiveState()
+    s.apply("put", "/queue/t/j1", JOB)
+    with caplog.at_level(logging.WARNING):
+        s.apply("put", path, value)
+        s.apply("put", path, value)
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) <= 1
+    assert all(k != ("t", "j9") for k in s.records["queue"])
+    assert "c9" not in {k[0] for k in s.clouds}
+
+
+def test_patch_with_garbage_data_is_skipped() -> None:
+    s = LiveState()
+    assert s.apply("patch", "/queue", "zzz") == []
+
+
+def test_batch_folds_and_replaces_overlapping_paths() -> None:
+    b = WriteBatch()
+    b.set("a/b", {"x": 1})
+    b.set("a/b/y", 2)
+    b.set("a/c/d", 1)
+    b.set("a/c", None)
+    b.set("s/m/t/n", increment(1))
+    assert b.take() == {"a/b": {"x": 1, "y": 2}, "a/c": None, "s/m/t/n": {".sv": {"increment": 1}}}
+    b.set("a/b", None)
+    b.set("a/b/c", 3)
+    assert b.take() == {"a/b": {"c": 3}}
+
+
+def test_batch_flushes_one_atomic_update() -> None:
+    db = MemoryDatabase()
+    b = WriteBatch()
+    b.update({"r/x/a": 1, "r/x/b": 2, "r/y": "z"})
+    assert b.flush(db) == 3
+    assert b.flush(db) == 0
+    assert db.writes == 1 and b.updates == 1
+    assert db.get("r") == {"x": {"a": 1, "b": 2}, "y": "z"}
