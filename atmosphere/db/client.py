@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import firebase_admin
 import google.auth.credentials
+import google.auth.exceptions
 import requests
 from firebase_admin import db as fdb
 from firebase_admin import exceptions as fexc
@@ -266,6 +267,12 @@ class FirebaseDatabase:
             raise DatabaseError(f"cannot {where}: {error}") from error
         except requests.RequestException as error:
             raise DatabaseError(f"cannot {where}: {error}") from error
+        except google.auth.exceptions.RefreshError as error:
+            raise PermissionDenied(
+                f"cannot {where}: the credentials were refused ({error})"
+            ) from error
+        except google.auth.exceptions.GoogleAuthError as error:
+            raise DatabaseError(f"cannot {where}: could not authenticate ({error})") from error
         except (ValueError, TypeError) as error:  # the SDK's own argument checks
             raise DatabaseError(f"cannot {where}: {error}") from error
 

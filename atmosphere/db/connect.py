@@ -1,0 +1,165 @@
+"""Configuration -> a connected database: real Firebase, the official emulator, or embedded.
+
+``resolve(settings)`` is the pure decision (which URL, which credential, what to probe);
+``connect(settings)`` acts on it: loads credentials, finds or starts the embedded server, and
+turns every configuration mistake into a ``ConfigError`` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from atmosphere.errors import ConfigError
+from atmosphere.settings import Settings
+
+from . import embedded
+from .client import FirebaseDatabase
+
+Kind = Literal["firebase", "emulator", "url", "embedded"]
+_FIREBASE_DOMAINS = (".firebaseio.com", ".firebasedatabase.app")
+_NOT_RUNNING = (
+    "no database is running at {url}: start `atmosphere dispatcher` (or `atmosphere db`) "
+    "or set ATMOSPHERE_DATABASE_URL"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the database is and how to authenticate to it."""
+
+    kind: Kind
+    database_url: str  # what firebase-admin gets as databaseURL
+    base_url: str | None = None  # http://host:port for local servers (probed before use)
+    namespace: str | None = None
+    credentials: str | None = None  # service-account file (real Firebase only)
+    token: str | None = None  # Bearer token for the embedded server
+
+
+def resolve(settings: Settings) -> Target:
+    """Decide which database ``settings`` describe (pure; raises ConfigError)."""
+    token = str(settings.db_token) if settings.db_token is not None else None
+    url = settings.database_url
+    if url is None:
+        if settings.emulator_host:
+            host = _emulator_host(settings.emulator_host)
+            return _local("emulator", f"http://{host}", settings.namespace, None)
+        base = f"http://{_netloc(settings.db_host, settings.db_port)}"
+        return _local("embedded", base, settings.namespace, token)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        if settings.emulator_host:  # as firebase-admin does: ns = the first DNS label
+            base = f"http://{_emulator_host(settings.emulator_host)}"
+            return _local("emulator", base, host.split(".")[0], None)
+        if not host.endswith(_FIREBASE_DOMAINS) or parts.path.strip("/"):
+            raise ConfigError(
+                f"database URL {url!r} is not a Firebase Realtime Database URL: use "
+                "https://<name>.firebaseio.com or https://<name>.<region>.firebasedatabase.app"
+            )
+        return Target("firebase", f"https://{parts.netloc}", credentials=settings.credentials)
+    if parts.scheme == "http" and host:
+        ns = parse_qs(parts.query).get("ns", [])
+        if len(ns) != 1 or not ns[0]:
+            raise ConfigError(f"database URL {url!r} needs exactly one ?ns=<name>")
+        return _local("url", f"http://{parts.netloc}", ns[0], token)
+    raise ConfigError(
+        f"database URL {url!r} is not http(s)://host[:port]; use https://<db>.firebaseio.com "
+        "or http://127.0.0.1:<port>?ns=<name>"
+    )
+
+
+def connect(
+    settings: Settings, *, start_embedded: bool = False, wait: float | None = None
+) -> FirebaseDatabase:
+    """A connected database for ``settings``.
+
+    Args:
+        settings: where the database is (see ``resolve``).
+        start_embedded: start the embedded server as a child process when it is not running
+            (it is stopped again by ``FirebaseDatabase.close()``).
+        wait: seconds to wait for a local server to come up; None fails at once.
+
+    Raises:
+        ConfigError: the configuration is wrong, credentials are missing or invalid, or no
+            local server answers.
+    """
+    target = resolve(settings)
+    if target.kind == "firebase":
+        credential = load_credential(target.credentials)
+        return FirebaseDatabase(target.database_url, credential=credential)
+    assert target.base_url is not None and target.namespace is not None
+    server = None
+    if not embedded.is_running(target.base_url, target.namespace):
+        if target.kind == "embedded" and start_embedded:
+            server = _start_or_find(settings, target)
+        elif not wait or not embedded.wait_running(target.base_url, target.namespace, wait):
+            raise ConfigError(_NOT_RUNNING.format(url=target.database_url))
+    return FirebaseDatabase(target.database_url, token=target.token, embedded=server)
+
+
+def load_credential(path: str | None) -> Any:
+    """A firebase-admin credential from a service-account file, or application defaults."""
+    import google.auth
+    import google.auth.exceptions
+    from firebase_admin import credentials
+
+    if path is None:
+        try:
+            google.auth.default()
+        except google.auth.exceptions.GoogleAuthError as error:
+            raise ConfigError(
+                "real Firebase needs credentials: set GOOGLE_APPLICATION_CREDENTIALS (or "
+                "ATMOSPHERE_CREDENTIALS) to a service-account JSON file, or run "
+                f"`gcloud auth application-default login` ({error})"
+            ) from None
+        return credentials.ApplicationDefault()
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"credentials file {path!r} does not exist")
+    try:
+        json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"credentials file {path!r} is not a JSON file: {error}") from None
+    try:
+        return credentials.Certificate(str(file))
+    except (ValueError, OSError) as error:
+        raise ConfigError(
+            f"credentials file {path!r} is not a valid service-account key: {error}"
+        ) from None
+
+
+def _start_or_find(settings: Settings, target: Target) -> embedded.EmbeddedServer | None:
+    assert target.base_url is not None and target.namespace is not None
+    try:
+        return embedded.start(
+            settings.db_host,
+            settings.db_port,
+            settings.data_dir,
+            token=target.token,
+            fsync=settings.fsync,
+        )
+    except ConfigError:
+        # Another process may have started it at the same moment (port or data dir taken).
+        if embedded.wait_running(target.base_url, target.namespace, 5.0):
+            return None
+        raise
+
+
+def _local(kind: Kind, base: str, ns: str, token: str | None) -> Target:
+    return Target(kind, f"{base}?ns={ns}", base_url=base, namespace=ns, token=token)
+
+
+def _emulator_host(value: str) -> str:
+    if "//" in value or ":" not in value:
+        raise ConfigError(
+            f"emulator host {value!r} must be host:port (FIREBASE_DATABASE_EMULATOR_HOST)"
+        )
+    return value
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

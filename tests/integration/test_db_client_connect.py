@@ -1,0 +1,67 @@
+"""connect(): finds, waits for, or starts the embedded server as a real child process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from atmosphere.db.connect import connect
+from atmosphere.settings import Settings
+from tests.support import ServerProcess, free_port, start_db_server
+
+
+def test_start_embedded_starts_and_close_stops_it(tmp_path: Path) -> None:
+    settings = Settings(db_port=free_port(), data_dir=str(tmp_path / "d"), namespace="n1")
+    db = connect(settings, start_embedded=True)
+    try:
+        assert db.embedded is not None
+        info = json.loads((tmp_path / "d" / "server.json").read_text())
+        assert info["port"] == settings.db_port and info["pid"] == db.embedded.pid
+        db.set("hello", "world")
+        other = connect(settings)  # already running: found, not started again
+        try:
+            assert other.embedded is None
+            assert other.get("hello") == "world"
+        finally:
+            other.close()
+        assert db.embedded.proc.poll() is None  # closing a user did not stop the server
+    finally:
+        db.close()
+    assert db.embedded.proc.poll() is not None
+
+
+def test_start_embedded_with_a_token(tmp_path: Path) -> None:
+    settings = Settings(db_port=free_port(), data_dir=str(tmp_path / "d"), db_token="tok-123")
+    with connect(settings, start_embedded=True) as db:
+        db.set("x", 1)
+        assert db.get("x") == 1
+        seen = threading.Event()
+        listener = db.listen("x", lambda kind, path, data: seen.set())
+        assert listener.wait_connected(10) and seen.is_set()
+
+
+def test_wait_for_a_server_that_comes_up_later(tmp_path: Path) -> None:
+    port = free_port()
+    started: list[ServerProcess] = []
+
+    def start_later() -> None:
+        started.append(start_db_server(tmp_path / "late", extra_args=["--port", str(port)]))
+
+    starter = threading.Thread(target=start_later)
+    starter.start()
+    try:
+        with connect(Settings(db_port=port), wait=30) as db:
+            db.set("late", True)
+            assert db.get("late") is True
+    finally:
+        starter.join()
+        for server in started:
+            server.stop()
+
+
+def test_explicit_url(db_server: ServerProcess, ns: str) -> None:
+    with connect(Settings.from_url(db_server.db_url(ns))) as db:
+        db.set("u", 1)
+        assert db.get("u") == 1
+        assert db.embedded is None
