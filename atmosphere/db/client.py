@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import firebase_admin
 import google.auth.credentials
@@ -30,16 +30,11 @@ from atmosphere.localdb.pushid import PushIdGenerator
 from . import _order
 from ._tree import check_path, normalise, split_path
 from .base import JSON, EventCallback, StatusCallback
+from .embedded import EmbeddedServer
 from .stream import StreamListener
 
 _TRANSACTION_TRIES = 25
 _NO_OVERRIDE = object()
-
-
-class Stoppable(Protocol):
-    """Something this database should stop when it closes (the embedded server it started)."""
-
-    def stop(self) -> None: ...
 
 
 class TokenCredentials(google.auth.credentials.Credentials):
@@ -65,7 +60,7 @@ class FirebaseDatabase:
         auth_override: Any = _NO_OVERRIDE,
         idle_timeout: float = 60.0,
         http_timeout: float = 30.0,
-        embedded: Stoppable | None = None,
+        embedded: EmbeddedServer | None = None,
     ) -> None:
         options: dict[str, Any] = {"databaseURL": database_url, "httpTimeout": http_timeout}
         if auth_override is not _NO_OVERRIDE:

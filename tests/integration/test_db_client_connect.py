@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from atmosphere.db.connect import connect
-from atmosphere.settings import Settings
+from atmosphere.settings import Secret, Settings
 from tests.support import ServerProcess, free_port, start_db_server
 
 
@@ -32,7 +32,9 @@ def test_start_embedded_starts_and_close_stops_it(tmp_path: Path) -> None:
 
 
 def test_start_embedded_with_a_token(tmp_path: Path) -> None:
-    settings = Settings(db_port=free_port(), data_dir=str(tmp_path / "d"), db_token="tok-123")
+    settings = Settings(
+        db_port=free_port(), data_dir=str(tmp_path / "d"), db_token=Secret("tok-123")
+    )
     with connect(settings, start_embedded=True) as db:
         db.set("x", 1)
         assert db.get("x") == 1

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from atmosphere.db import connect as conn
+from atmosphere.db import embedded
 from atmosphere.db.connect import Target, connect, load_credential, resolve
 from atmosphere.errors import ConfigError
-from atmosphere.settings import Settings
+from atmosphere.settings import Secret, Settings
 from tests.support import free_port
 
 
@@ -28,7 +28,7 @@ from tests.support import free_port
             ),
         ),
         (
-            Settings(db_port=9500, namespace="prod", db_token="t0k"),
+            Settings(db_port=9500, namespace="prod", db_token=Secret("t0k")),
             Target(
                 "embedded",
                 "http://127.0.0.1:9500?ns=prod",
@@ -64,7 +64,7 @@ from tests.support import free_port
             Target("firebase", "https://x-default-rtdb.europe-west1.firebasedatabase.app"),
         ),
         (
-            Settings(database_url="http://127.0.0.1:4000?ns=demo", db_token="s"),
+            Settings(database_url="http://127.0.0.1:4000?ns=demo", db_token=Secret("s")),
             Target(
                 "url",
                 "http://127.0.0.1:4000?ns=demo",
@@ -152,7 +152,7 @@ def test_no_application_default_credentials(monkeypatch: pytest.MonkeyPatch) -> 
     import google.auth.exceptions
 
     def no_adc(*args: Any, **kwargs: Any) -> Any:
-        raise google.auth.exceptions.DefaultCredentialsError("none found")
+        raise google.auth.exceptions.DefaultCredentialsError("none found")  # type: ignore[no-untyped-call]
 
     # google.auth.default() would probe the GCE metadata server; answer as a laptop would.
     monkeypatch.setattr(google.auth, "default", no_adc)
@@ -163,4 +163,4 @@ def test_no_application_default_credentials(monkeypatch: pytest.MonkeyPatch) -> 
 def test_emulator_not_running_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no database is running at http://127.0.0.1"):
         connect(Settings(emulator_host=f"127.0.0.1:{free_port()}"))
-    assert conn.embedded.is_running(f"http://127.0.0.1:{free_port()}", "x") is False
+    assert embedded.is_running(f"http://127.0.0.1:{free_port()}", "x") is False
