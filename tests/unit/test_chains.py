@@ -12,10 +12,18 @@ from atmosphere.scheduler.settle import settle
 P = Paths("atmosphere")
 
 
-def chain(*steps: ChainStep, step: int = 0, replied: bool = False, reply_to: str | None = "m1") -> ChainState:
+def chain(
+    *steps: ChainStep, step: int = 0, replied: bool = False, reply_to: str | None = "m1"
+) -> ChainState:
     return ChainState(
-        id="c1", name="user1", steps=steps, timeout=30.0, step=step, reply_to=reply_to,
-        replied=replied, submitted=1000,
+        id="c1",
+        name="user1",
+        steps=steps,
+        timeout=30.0,
+        step=step,
+        reply_to=reply_to,
+        replied=replied,
+        submitted=1000,
     )
 
 
@@ -52,7 +60,12 @@ def test_callback_true_replies_and_the_chain_goes_on_with_only_one_reply() -> No
     c = chain(ChainStep("first", callback=True), ChainStep("second"))
     move = after_success(c, 0, "c1-0", 1)
     assert move.reply is not None and move.reply.result == 1 and move.next_job is not None
-    later = after_success(chain(ChainStep("first", callback=True), ChainStep("second"), step=1, replied=True), 1, "c1-1", 2)
+    later = after_success(
+        chain(ChainStep("first", callback=True), ChainStep("second"), step=1, replied=True),
+        1,
+        "c1-1",
+        2,
+    )
     assert later.reply is None and later.finished
 
 
@@ -72,7 +85,9 @@ def test_fire_and_forget_chain_never_replies() -> None:
 
 
 def step_spec(index: int, c: ChainState) -> JobSpec:
-    return JobSpec(id=f"c1-{index}", type=c.steps[index].type, name="user1", chain=ChainRef("c1", index))
+    return JobSpec(
+        id=f"c1-{index}", type=c.steps[index].type, name="user1", chain=ChainRef("c1", index)
+    )
 
 
 def ok(index: int, result: Any) -> Outcome:
@@ -98,7 +113,9 @@ def test_settle_of_a_stale_step_is_late() -> None:
 
 def test_settle_final_failure_of_a_step_replies_error_and_deletes_the_chain() -> None:
     c = chain(ChainStep("first"), ChainStep("second"))
-    failed = Outcome(job_id="c1-0", cloud="x", attempt=1, ok=False, error={"kind": "JobFailed", "message": "x"})
+    failed = Outcome(
+        job_id="c1-0", cloud="x", attempt=1, ok=False, error={"kind": "JobFailed", "message": "x"}
+    )
     done = settle(P, step_spec(0, c), failed, c, 5000)
     assert done.kind == "failed"
     assert done.writes["atmosphere/live/chains/c1"] is None

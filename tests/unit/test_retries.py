@@ -31,10 +31,14 @@ def test_backoff_stays_within_bounds(attempt: int, base: float, cap: float, r: f
 
 
 def spec(retries: int) -> JobSpec:
-    return JobSpec(id="j", type="t", name="n", retries=retries, retry_backoff=2, retry_backoff_max=60)
+    return JobSpec(
+        id="j", type="t", name="n", retries=retries, retry_backoff=2, retry_backoff_max=60
+    )
 
 
-def outcome(attempt: int, *, retry: bool = True, ok: bool = False, delay: float | None = None) -> Outcome:
+def outcome(
+    attempt: int, *, retry: bool = True, ok: bool = False, delay: float | None = None
+) -> Outcome:
     return Outcome(job_id="j", cloud="c", attempt=attempt, ok=ok, retry=retry, retry_delay=delay)
 
 
