@@ -1,9 +1,54 @@
-"""``atmosphere dispatcher``: not written yet."""
+"""``atmosphere dispatcher``: run the one process every job goes through."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 
+def dispatcher(
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            "--db-url",
+            envvar="ATMOSPHERE_DATABASE_URL",
+            help="Database URL (default: the embedded server, started if needed).",
+        ),
+    ] = None,
+    root: Annotated[str | None, typer.Option(help="The Atmosphere root key.")] = None,
+    station: Annotated[
+        bool, typer.Option("--station/--no-station", help="Serve the Weather Station.")
+    ] = True,
+    station_port: Annotated[
+        int | None, typer.Option(help="Weather Station port (default 3000).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level (debug, info, warning).")] = "info",
+) -> None:
+    """Run the dispatcher: assign jobs, settle outcomes, retries, chains, dead clouds, GC."""
+    import logging
+    import signal
+    import threading
+
+    from atmosphere.errors import ConfigError
+    from atmosphere.scheduler.service import run
+    from atmosphere.settings import Settings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings.from_env().replace(database_url=db_url, root=root)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run(settings, stop=stop, station=station, station_port=station_port)
+    except KeyboardInterrupt:
+        stop.set()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the CLI (none yet)."""
+    """Add this module's commands to the CLI."""
+    app.command()(dispatcher)

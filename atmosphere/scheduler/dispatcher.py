@@ -89,6 +89,7 @@ class Dispatcher:
         stats_interval: float = 2.0,
         gc_interval: float = 60.0,
         gc_batch: int = 500,
+        announce: bool = True,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -107,6 +108,7 @@ class Dispatcher:
         self._stats_interval = stats_interval
         self._gc_interval = gc_interval
         self._gc_batch = gc_batch
+        self._announce = announce  # False when an election component keeps live/dispatchers
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
@@ -468,6 +470,8 @@ class Dispatcher:
         for job_type, jobs in self.state.queue.items():
             self.stats.queue_depth(now, job_type, len(jobs))
         self.write(self.stats.writes(self.paths))
+        if not self._announce:
+            return
         self.write(
             {
                 self.paths.dispatchers(self.id): {
@@ -500,7 +504,8 @@ class Dispatcher:
         try:
             if self._acting():
                 self._write_stats()
-            self.batch.set(self.paths.dispatchers(self.id), None)
+            if self._announce:
+                self.batch.set(self.paths.dispatchers(self.id), None)
             self.batch.flush(self.db)
         except DatabaseError as exc:
             _log.warning("could not write the last batch: %s", exc)

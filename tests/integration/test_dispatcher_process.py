@@ -1,0 +1,153 @@
+"""``atmosphere dispatcher`` as a real process against the embedded server, with simulated clouds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from atmosphere.db.client import FirebaseDatabase
+from atmosphere.paths import Paths
+from tests.integration.dispatcher_support import (
+    DispatcherProcess,
+    SimCloud,
+    states,
+    submit,
+    wait_until,
+)
+from tests.support import ServerProcess
+
+ROOT = "atmosphere"
+FAST = {"ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25", "ATMOSPHERE_DEAD_AFTER": "1.5"}
+
+
+@pytest.fixture
+def url(db_server: ServerProcess, ns: str) -> str:
+    return db_server.db_url(ns)
+
+
+@pytest.fixture
+def db(url: str) -> Iterator[FirebaseDatabase]:
+    database = FirebaseDatabase(url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def paths() -> Paths:
+    return Paths(ROOT)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Any]]:
+    """Everything started by a test, stopped at teardown whatever happens."""
+    started: list[Any] = []
+    yield started
+    for thing in reversed(started):
+        if isinstance(thing, DispatcherProcess):
+            thing.kill()
+        else:
+            thing.close()
+
+
+def test_two_clouds_share_the_load_least_loaded_first(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+    a = SimCloud(url, ROOT, "cloud-a", ["work"], work=0.05)
+    b = SimCloud(url, ROOT, "cloud-b", ["work"], work=0.05)
+    procs.extend([a, b])
+    ids = [submit(db, paths, "work", {"n": i}) for i in range(20)]
+    wait_until(lambda: all(states(db, paths).get(i) == "succeeded" for i in ids), 30, "all done")
+    assert len(a.ran) + len(b.ran) == 20
+    assert len(a.ran) >= 5 and len(b.ran) >= 5  # both clouds got work
+    assert a.max_held <= 1 and b.max_held <= 1  # never more than a busy cloud's one slot
+    wait_until(lambda: db.get(paths.outcomes()) is None, 10, "outcomes settled")
+    assert db.get(paths.queue()) is None
+
+
+def test_jobs_without_a_cloud_wait_and_run_once_one_registers(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+    job = submit(db, paths, "later", 1)
+    wait_until(lambda: db.get(paths.queue("later", job)) is not None, 5, "queued")
+    cloud = SimCloud(url, ROOT, "late-cloud", ["later"])
+    procs.append(cloud)
+    wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran")
+
+
+def test_dispatcher_restart_mid_stream_loses_no_job(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    first = DispatcherProcess(url, ROOT, FAST)
+    procs.append(first)
+    cloud = SimCloud(url, ROOT, "steady", ["work"], slots=2, work=0.02)
+    procs.append(cloud)
+    ids = [submit(db, paths, "work", i, reply_to="maker-1") for i in range(60)]
+    wait_until(lambda: len(cloud.ran) >= 10, 20, "some jobs ran")
+    first.kill()  # kill -9 mid-stream
+    more = [submit(db, paths, "work", i, reply_to="maker-1") for i in range(20)]
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+    everything = ids + more
+    wait_until(
+        lambda: all(states(db, paths).get(i) == "succeeded" for i in everything), 40, "all done"
+    )
+    replies = db.get(paths.replies("maker-1")) or {}
+    assert set(everything) <= set(replies)
+    wait_until(lambda: db.get(paths.live) is not None and db.get(paths.outcomes()) is None, 10)
+    assert db.get(paths.queue()) is None
+
+
+GARBAGE: list[tuple[str, Any]] = [
+    ("live", None),  # placeholder replaced below: keeps the table readable
+    ("live/queue/work/bad1", "not a job"),
+    ("live/queue/work/bad2", {"type": 5}),
+    ("live/queue/oops", 17),
+    ("live/clouds/ghost", {"types": "everything"}),
+    ("live/inbox/ghost/x", [1, 2, 3]),
+    ("live/outcomes/nobody", {"ok": "perhaps"}),
+    ("live/outcomes/unknown-job", {"ok": True, "cloud": "x", "attempt": 1}),
+    ("live/chains/broken", {"steps": 3}),
+    ("live/delayed/broken", {"eta": "tomorrow"}),
+    ("live/what", {"is": "this"}),
+    ("jobs/junk", "junk"),
+    ("stats", "junk"),
+]
+
+
+def test_garbage_under_the_root_does_not_stop_the_dispatcher(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    dispatcher = DispatcherProcess(url, ROOT, FAST)
+    procs.append(dispatcher)
+    cloud = SimCloud(url, ROOT, "robust", ["work"])
+    procs.append(cloud)
+    for path, value in GARBAGE[1:]:
+        db.set(f"{ROOT}/{path}", value)
+    job = submit(db, paths, "work", "after garbage")
+    wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran after garbage")
+    db.set(f"{ROOT}/live/queue", "everything is garbage now")
+    job2 = submit(db, paths, "work", "after more garbage")
+    wait_until(lambda: states(db, paths).get(job2) == "succeeded", 15, "ran after more garbage")
+    assert dispatcher.alive()
+    assert "Traceback" not in dispatcher.log
+    assert dispatcher.stop() == 0
+
+
+def test_dead_cloud_jobs_are_requeued_to_another_cloud(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+    doomed = SimCloud(url, ROOT, "doomed", ["work"], work=0.3)
+    procs.append(doomed)
+    doomed.frozen = True  # takes jobs, never finishes them, stops heartbeating: a hung host
+    job = submit(db, paths, "work", "survive", reply_to="maker-2")
+    wait_until(lambda: db.get(paths.inbox("doomed", job)) is not None, 10, "assigned to doomed")
+    rescuer = SimCloud(url, ROOT, "rescuer", ["work"])
+    procs.append(rescuer)
+    wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran elsewhere")
+    assert rescuer.ran == [job]
+    assert db.get(paths.clouds("doomed")) is None
+    assert db.get(paths.replies("maker-2", job))["result"]["cloud"] == "rescuer"
