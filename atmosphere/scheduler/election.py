@@ -73,6 +73,7 @@ class Election:
         # leadership: the epoch we hold, and until when (monotonic) we may act on it
         self._epoch: int | None = None
         self._valid_until = 0.0
+        self._last_epoch = 0
         self._announced: int | None = None  # the epoch on_elected was last called for
         self._next_renew = 0.0
         self._next_presence = 0.0
@@ -114,10 +115,15 @@ class Election:
                 return self._epoch
             return None
 
-    @property
     def is_leader(self) -> bool:
         """True while we hold a lease we renewed recently enough to act on."""
         return self.fence() is not None
+
+    @property
+    def epoch(self) -> int:
+        """The epoch we lead (or last led) with, stamped on assignments; 0 before any."""
+        with self._lock:
+            return self._last_epoch
 
     @property
     def lease(self) -> Lease | None:
@@ -128,7 +134,7 @@ class Election:
     def wait_leader(self, timeout: float | None = None) -> bool:
         """Block until this process leads; False on timeout."""
         deadline = None if timeout is None else self._mono() + timeout
-        while not self.is_leader:
+        while not self.is_leader():
             left = None if deadline is None else deadline - self._mono()
             if left is not None and left <= 0:
                 return False
@@ -232,7 +238,7 @@ class Election:
 
     def _lead(self, epoch: int, started: float) -> None:
         with self._lock:
-            self._epoch = epoch
+            self._epoch = self._last_epoch = epoch
             self._max_epoch = max(self._max_epoch, epoch)
             self._valid_until = valid_for(started, self.lease_seconds)
             self._next_renew = started + renew_interval(self.lease_seconds)
@@ -316,7 +322,7 @@ class Election:
     def _heartbeat(self) -> None:
         with self._lock:
             self._next_presence = self._mono() + self.heartbeat_interval
-        role = "leader" if self.is_leader else "standby"
+        role = "leader" if self.is_leader() else "standby"
         try:
             self._announce(role)
         except DatabaseError as exc:

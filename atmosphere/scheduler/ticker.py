@@ -1,23 +1,19 @@
-"""The Periodic component: fires due schedule ticks while this dispatcher leads.
+"""The Periodic component: fires due schedule ticks from the leading dispatcher.
 
-It mirrors ``live/schedules`` on every dispatcher (so a new leader starts from fresh ``last``
-values) but writes only while ``fence()`` gives an epoch. Timers are computed from the pure
-next-fire function; a stream change (a new schedule, pause, run-now) wakes it at once.
+``Periodic`` decides and builds the writes (given the schedules, the time and a writer);
+``PeriodicComponent`` plugs it into the dispatcher's loop (``Component`` protocol): it reads the
+schedules from the dispatcher's mirror of ``live/``, writes through the dispatcher's batch, and
+acts only while the dispatcher leads. Timers are computed from the pure next-fire function.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from atmosphere.db._tree import render
-from atmosphere.db.base import Database
-from atmosphere.db.mirror import Mirror
-from atmosphere.errors import DatabaseError
+from atmosphere.jobs import InvalidRecord
 from atmosphere.paths import Paths
 from atmosphere.scheduler.ticks import (
     due_ticks,
@@ -26,114 +22,69 @@ from atmosphere.scheduler.ticks import (
     tick_update,
     wants_manual_run,
 )
-from atmosphere.schedules import Schedule, parse_schedules
+from atmosphere.schedules import Schedule
+
+if TYPE_CHECKING:
+    from atmosphere.scheduler.dispatcher import Dispatcher
+    from atmosphere.scheduler.state import Change
 
 _log = logging.getLogger(__name__)
 
-# Sleep at most this long, so a changed clock or a missed wake-up costs little.
+Writer = Callable[[dict[str, Any]], None]
+# Look again at least this often, so a changed clock or a missed change costs little.
 MAX_SLEEP = 30.0
-RETRY_AFTER_ERROR = 1.0
 
 
-class Ticker:
-    """Fires each schedule's due ticks exactly once, from the leader only."""
+class Periodic:
+    """Fires each schedule's due ticks exactly once (the caller makes sure it leads)."""
 
-    def __init__(
-        self,
-        db: Database,
-        paths: Paths,
-        *,
-        fence: Callable[[], int | None],
-        default_timeout: float = 60.0,
-        clock: Callable[[], float] = time.time,
-        write: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
-        self.db = db
+    def __init__(self, paths: Paths, *, default_timeout: float = 60.0) -> None:
         self.paths = paths
-        self._fence = fence
-        self._default_timeout = default_timeout
-        self._clock = clock
-        self._write = write or (lambda values: db.update("", values))
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._mirror: Mirror | None = None
-        self._thread: threading.Thread | None = None
-        # What we wrote and have not yet seen echoed by the stream, so we never fire twice.
+        self.default_timeout = default_timeout
+        self._parsed: dict[str, tuple[Any, Schedule | None]] = {}
+        # What we wrote and have not necessarily seen back yet, so we never fire twice.
         self._fired_last: dict[str, int] = {}
         self._fired_manual: dict[str, int] = {}
-        self._parsed: dict[str, Schedule] = {}
-        self._parsed_from: Any = None
         self.fired: list[str] = []  # job ids this process fired (for tests and stats)
 
-    def start(self) -> None:
-        """Start mirroring schedules and the timer thread."""
-        self._mirror = Mirror(self.db, self.paths.schedules(), lambda *_: self._wake.set())
-        self._thread = threading.Thread(target=self._run, name="ticker", daemon=True)
-        self._thread.start()
+    def run(self, raw: Mapping[str, Any], now: datetime, write: Writer) -> datetime | None:
+        """Fire what is due at ``now`` among the raw schedule records; return the next wake."""
+        schedules = self.schedules(raw)
+        for schedule in schedules.values():
+            if wants_manual_run(schedule):
+                assert schedule.run_now is not None
+                self._fire(schedule, schedule.run_now, write, manual=True)
+            for when in due_ticks(schedule, now):
+                self._fire(schedule, fire_ms_of(when), write, manual=False)
+        wakes = [t for s in self.schedules(raw).values() if (t := next_fire(s, now)) is not None]
+        return min(wakes) if wakes else None
 
-    def stop(self) -> None:
-        """Stop the timer thread and the stream."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._mirror is not None:
-            self._mirror.close()
+    def schedules(self, raw: Mapping[str, Any]) -> dict[str, Schedule]:
+        """Parse records (once per change; garbage is logged once), with our own writes applied."""
+        out: dict[str, Schedule] = {}
+        for name in set(self._parsed) - set(raw):
+            del self._parsed[name]
+        for name, record in raw.items():
+            cached = self._parsed.get(name)
+            if cached is None or cached[0] != record:
+                cached = (_copy(record), self._parse(name, record))
+                self._parsed[name] = cached
+            if cached[1] is not None:
+                out[name] = self._with_own_writes(cached[1])
+        return out
 
-    def wake(self) -> None:
-        """Re-check now (call when this dispatcher becomes leader)."""
-        self._wake.set()
-
-    def schedules(self) -> dict[str, Schedule]:
-        """The mirrored schedules, with our own not-yet-echoed writes applied."""
-        snapshot = self._mirror.snapshot() if self._mirror is not None else None
-        if snapshot is not self._parsed_from:  # parse (and log garbage) once per change
-            self._parsed = parse_schedules(render(snapshot))
-            self._parsed_from = snapshot
-        return {name: self._with_own_writes(s) for name, s in self._parsed.items()}
-
-    def step(self, now: datetime | None = None) -> float:
-        """Fire whatever is due at ``now``; return seconds until the next check."""
-        now = now or datetime.fromtimestamp(self._clock(), tz=UTC)
-        if self._mirror is not None and not self._mirror.synced:
-            return RETRY_AFTER_ERROR
-        if self._fence() is None:
-            return MAX_SLEEP  # the election wakes us when we lead
-        schedules = self.schedules()
+    def _parse(self, name: str, record: Any) -> Schedule | None:
         try:
-            for schedule in schedules.values():
-                self._fire_due(schedule, now)
-        except DatabaseError as exc:
-            _log.warning("could not fire a schedule tick (retrying): %s", exc)
-            return RETRY_AFTER_ERROR
-        return self._sleep_until_next(self.schedules(), now)
+            return Schedule.from_json(record, name)
+        except InvalidRecord as exc:
+            _log.warning("ignoring %s", exc)
+            return None
 
-    # -- internals ---------------------------------------------------------------------
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                wait = self.step()
-            except Exception:  # never let one bad schedule stop the others for good
-                _log.exception("ticker step failed")
-                wait = RETRY_AFTER_ERROR
-            self._wake.wait(max(0.0, min(wait, MAX_SLEEP)))
-            self._wake.clear()
-
-    def _fire_due(self, schedule: Schedule, now: datetime) -> None:
-        if wants_manual_run(schedule):
-            assert schedule.run_now is not None
-            self._fire(schedule, schedule.run_now, manual=True)
-        for when in due_ticks(schedule, now):
-            self._fire(schedule, fire_ms_of(when), manual=False)
-
-    def _fire(self, schedule: Schedule, fire_ms: int, *, manual: bool) -> None:
-        if self._fence() is None:
-            return  # deposed while firing: the new leader takes it from our last write
+    def _fire(self, schedule: Schedule, fire_ms: int, write: Writer, *, manual: bool) -> None:
         job_id, update = tick_update(
-            self.paths, schedule, fire_ms, default_timeout=self._default_timeout, manual=manual
+            self.paths, schedule, fire_ms, default_timeout=self.default_timeout, manual=manual
         )
-        self._write(update)
+        write(update)
         if manual:
             self._fired_manual[schedule.name] = fire_ms
         else:
@@ -150,8 +101,43 @@ class Ticker:
             schedule = schedule.evolve(run_now=None)
         return schedule
 
-    def _sleep_until_next(self, schedules: dict[str, Schedule], now: datetime) -> float:
-        times = [t for s in schedules.values() if (t := next_fire(s, now)) is not None]
-        if not times:
-            return MAX_SLEEP
-        return max(0.0, (min(times) - now).total_seconds())
+
+class PeriodicComponent:
+    """Runs ``Periodic`` inside the dispatcher loop, on the leader only."""
+
+    def __init__(self, paths: Paths, *, default_timeout: float = 60.0) -> None:
+        self.periodic = Periodic(paths, default_timeout=default_timeout)
+        self._dirty = True
+        self._next_wall: float | None = None  # wall seconds of the next fire
+        self._leading = False
+
+    def changed(self, dispatcher: Dispatcher, changes: Sequence[Change]) -> None:
+        """A schedule changed (defined, paused, run-now, fired): look again."""
+        if any(change.section == "schedules" for change in changes):
+            self._dirty = True
+
+    def tick(self, dispatcher: Dispatcher, now: float) -> float | None:
+        """Fire due ticks when leading; return the monotonic time of the next fire."""
+        leading = dispatcher.leadership.is_leader()
+        if leading and not self._leading:
+            self._dirty = True  # just elected: catch up from the schedules' `last`
+        self._leading = leading
+        if not leading:
+            return None
+        wall = dispatcher.now_ms() / 1000
+        if not self._dirty and self._next_wall is not None and wall < self._next_wall:
+            return now + min(MAX_SLEEP, self._next_wall - wall)
+        self._dirty = False
+        raw = {key[0]: value for key, value in dispatcher.state.records["schedules"].items()}
+        nxt = self.periodic.run(raw, datetime.fromtimestamp(wall, tz=UTC), dispatcher.write)
+        self._next_wall = nxt.timestamp() if nxt is not None else wall + MAX_SLEEP
+        return now + min(MAX_SLEEP, max(0.0, self._next_wall - wall))
+
+
+def _copy(record: Any) -> Any:
+    # The dispatcher's mirror mutates its tree in place; keep our own copy to compare against.
+    if isinstance(record, dict):
+        return {k: _copy(v) for k, v in record.items()}
+    if isinstance(record, list):
+        return [_copy(v) for v in record]
+    return record

@@ -67,7 +67,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> None:
 
 
 def leaders(*elections: Election) -> list[str]:
-    return [e.me for e in elections if e.is_leader]
+    return [e.me for e in elections if e.is_leader()]
 
 
 def test_exactly_one_of_two_leads_and_presence_says_so(db: MemoryDatabase) -> None:
@@ -77,7 +77,7 @@ def test_exactly_one_of_two_leads_and_presence_says_so(db: MemoryDatabase) -> No
     try:
         wait_for(lambda: leaders(a, b))
         assert len(leaders(a, b)) == 1
-        leader = a if a.is_leader else b
+        leader = a if a.is_leader() else b
         assert leader.fence() == 1
         wait_for(
             lambda: (
@@ -130,7 +130,7 @@ def test_a_silent_leader_is_taken_over_after_one_lease(db: MemoryDatabase) -> No
         took = time.monotonic() - died
         assert LEASE * 0.5 < took < LEASE * 3
         assert b.fence() == 2
-        assert not a.is_leader  # its own clock fenced it meanwhile
+        assert not a.is_leader()  # its own clock fenced it meanwhile
     finally:
         a.stop(hand_over=False)
         b.stop()
@@ -148,7 +148,7 @@ def test_a_partitioned_leader_fences_itself_before_anyone_takes_over(db: MemoryD
 
     def watch() -> None:
         while not done.is_set():
-            if a.is_leader and b.is_leader:
+            if a.is_leader() and b.is_leader():
                 overlap.set()
             time.sleep(0.001)
 
@@ -158,7 +158,7 @@ def test_a_partitioned_leader_fences_itself_before_anyone_takes_over(db: MemoryD
         cut_off.cut = True
         assert b.wait_leader(5)
         assert b.fence() == 2
-        assert not a.is_leader
+        assert not a.is_leader()
     finally:
         done.set()
         watcher.join()
@@ -175,7 +175,7 @@ def test_a_deposed_leader_sees_the_higher_epoch_and_stops(db: MemoryDatabase) ->
     try:
         assert a.wait_leader(5)
         db.set("atm/live/lease", {"owner": "intruder", "epoch": 9, "expires": 1})
-        wait_for(lambda: not a.is_leader, timeout=LEASE)
+        wait_for(lambda: not a.is_leader(), timeout=LEASE)
         wait_for(lambda: ("a", "deposed", 1) in events)
     finally:
         a.stop()

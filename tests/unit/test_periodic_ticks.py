@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 
-from atmosphere.db.mirror import Mirror
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.scheduler.periodic import to_ms
-from atmosphere.scheduler.ticker import Ticker
+from atmosphere.scheduler.ticker import Periodic
 from atmosphere.scheduler.ticks import (
     due_ticks,
     manual_run_id,
@@ -139,97 +139,65 @@ def test_manual_run_clears_the_request_and_leaves_last_alone() -> None:
     assert "atm/live/schedules/tick/last" not in update
 
 
-# -- the Ticker over the in-memory database ---------------------------------------------
+# -- Periodic over the in-memory database -----------------------------------------------
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now.timestamp()
+def schedules_in(db: MemoryDatabase) -> dict[str, Any]:
+    raw = db.get("atm/live/schedules")
+    return raw if isinstance(raw, dict) else {}
 
 
-def ticker_for(db: MemoryDatabase, epoch: list[int | None], clock: Clock) -> Ticker:
-    ticker = Ticker(db, PATHS, fence=lambda: epoch[0], clock=clock)
-    ticker._mirror = Mirror(db, PATHS.schedules())
-    assert ticker._mirror.wait_synced(5)
-    return ticker
+def writer(db: MemoryDatabase) -> Callable[[dict[str, Any]], None]:
+    return lambda values: db.update("", values)
 
 
-def test_ticker_fires_each_tick_once_and_only_while_leading() -> None:
-    clock = Clock(utc(2026, 1, 1, 0, 0, 30))
-    db = MemoryDatabase(clock=clock)
+def test_periodic_fires_each_tick_once() -> None:
+    db = MemoryDatabase(clock=lambda: utc(2026, 1, 1, 0, 0, 30).timestamp())
     store_schedule(db, PATHS, minutely())
-    epoch: list[int | None] = [None]
-    ticker = ticker_for(db, epoch, clock)
-    db.drain()
-    try:
-        clock.now = utc(2026, 1, 1, 0, 1, 0, 1000)
-        ticker.step(clock.now)
-        assert ticker.fired == []  # a standby never fires
-        epoch[0] = 1
-        wait = ticker.step(clock.now)
-        ticker.step(clock.now)  # again before the stream echoed `last`: still once
-        fire = to_ms(utc(2026, 1, 1, 0, 1))
-        assert ticker.fired == [tick_id("tick", fire)]
-        assert db.get(f"atm/live/queue/noop/{tick_id('tick', fire)}")["type"] == "noop"
-        assert db.get("atm/live/schedules/tick/last") == fire
-        assert 58 < wait <= 60
-    finally:
-        assert ticker._mirror is not None
-        ticker._mirror.close()
+    periodic = Periodic(PATHS)
+    now = utc(2026, 1, 1, 0, 1, 0, 1000)
+    stale = schedules_in(db)  # as a mirror that has not seen our write yet
+    nxt = periodic.run(stale, now, writer(db))
+    periodic.run(stale, now, writer(db))  # again before the echo: still once
+    periodic.run(schedules_in(db), now, writer(db))  # and after it
+    fire = to_ms(utc(2026, 1, 1, 0, 1))
+    assert periodic.fired == [tick_id("tick", fire)]
+    assert db.get(f"atm/live/queue/noop/{tick_id('tick', fire)}")["type"] == "noop"
+    assert db.get(f"atm/jobs/{tick_id('tick', fire)}")["state"] == "queued"
+    assert db.get("atm/live/schedules/tick/last") == fire
+    assert nxt == utc(2026, 1, 1, 0, 2)
 
 
-def test_a_second_ticker_after_failover_does_not_refire() -> None:
-    clock = Clock(utc(2026, 1, 1, 0, 0, 30))
-    db = MemoryDatabase(clock=clock)
+def test_a_new_leader_after_failover_does_not_refire() -> None:
+    db = MemoryDatabase(clock=lambda: utc(2026, 1, 1, 0, 0, 30).timestamp())
     store_schedule(db, PATHS, minutely())
-    first = ticker_for(db, [1], clock)
-    clock.now = utc(2026, 1, 1, 0, 1, 0, 1000)
-    first.step(clock.now)
-    db.drain()
-    second = ticker_for(db, [2], clock)
-    try:
-        second.step(clock.now)
-        assert second.fired == []
-        clock.now = utc(2026, 1, 1, 0, 2, 0, 1000)
-        second.step(clock.now)
-        assert second.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 2)))]
-    finally:
-        for t in (first, second):
-            assert t._mirror is not None
-            t._mirror.close()
+    first, second = Periodic(PATHS), Periodic(PATHS)
+    now = utc(2026, 1, 1, 0, 1, 0, 1000)
+    first.run(schedules_in(db), now, writer(db))
+    second.run(schedules_in(db), now, writer(db))
+    assert second.fired == []
+    second.run(schedules_in(db), utc(2026, 1, 1, 0, 2, 0, 1000), writer(db))
+    assert second.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 2)))]
 
 
-def test_ticker_runs_a_manual_request_once() -> None:
-    clock = Clock(utc(2026, 1, 1, 0, 0, 30))
-    db = MemoryDatabase(clock=clock)
-    store_schedule(db, PATHS, minutely(paused=False))
+def test_periodic_runs_a_manual_request_once_even_when_paused() -> None:
+    db = MemoryDatabase(clock=lambda: utc(2026, 1, 1, 0, 0, 30).timestamp())
+    store_schedule(db, PATHS, minutely())
     db.update("atm/live/schedules/tick", {"paused": True, "run_now": 5_000})
-    ticker = ticker_for(db, [1], clock)
-    try:
-        ticker.step(clock.now)
-        ticker.step(clock.now)
-        assert ticker.fired == [manual_run_id("tick", 5_000)]  # paused, yet run on request
-        db.drain()
-        assert db.get("atm/live/schedules/tick/run_now") is None
-    finally:
-        assert ticker._mirror is not None
-        ticker._mirror.close()
+    periodic = Periodic(PATHS)
+    stale = schedules_in(db)
+    assert periodic.run(stale, utc(2026, 1, 1, 0, 5), writer(db)) is None  # paused: no timer
+    periodic.run(stale, utc(2026, 1, 1, 0, 5), writer(db))
+    assert periodic.fired == [manual_run_id("tick", 5_000)]
+    assert db.get("atm/live/schedules/tick/run_now") is None
+    assert db.get("atm/live/schedules/tick/last") is None
 
 
-def test_ticker_skips_garbage_schedules() -> None:
-    clock = Clock(utc(2026, 1, 1, 0, 0, 30))
-    db = MemoryDatabase(clock=clock)
+def test_periodic_skips_garbage_schedules() -> None:
+    db = MemoryDatabase(clock=lambda: utc(2026, 1, 1, 0, 0, 30).timestamp())
     db.set("atm/live/schedules/bad", {"cron": "not a cron", "job": {"type": "x"}})
     db.set("atm/live/schedules/worse", 17)
     store_schedule(db, PATHS, minutely())
-    ticker = ticker_for(db, [1], clock)
-    try:
-        clock.now = utc(2026, 1, 1, 0, 1, 0, 1000)
-        ticker.step(clock.now)
-        assert ticker.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 1)))]
-    finally:
-        assert ticker._mirror is not None
-        ticker._mirror.close()
+    periodic = Periodic(PATHS)
+    periodic.run(schedules_in(db), utc(2026, 1, 1, 0, 1, 0, 1000), writer(db))
+    assert periodic.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 1)))]
