@@ -1,6 +1,6 @@
 """The station's copy of ``{root}/live``, kept current by one stream, and change notification.
 
-The stream's events are applied to an immutable tree (``db._tree``), so a snapshot is just a
+A ``db.mirror.Mirror`` applies the stream's events to an immutable tree, so a snapshot is just a
 reference. Pages wait on ``changed()`` from the event loop; the listener thread wakes them with
 ``call_soon_threadsafe``.
 """
@@ -14,28 +14,38 @@ from collections.abc import Callable
 from typing import Any
 
 from atmosphere.db import _tree
-from atmosphere.db.base import Database, Listener
+from atmosphere.db.base import Database
+from atmosphere.db.mirror import Mirror
 from atmosphere.paths import Paths
 
 from .views import live_snapshot
 
 
 class HeartbeatClock:
-    """When (station clock, ms) each cloud's current heartbeat value was first seen."""
+    """When (station clock, ms) each cloud's heartbeat was last seen to change.
+
+    A heartbeat that changed while the station watched is proof of life whatever the clocks
+    say; one only seen in the initial snapshot is judged by its timestamp alone.
+    """
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[Any, int]] = {}
+        self._seen: dict[str, tuple[Any, int | None]] = {}
 
     def observe(self, clouds: Any, now_ms: int) -> dict[str, int]:
-        """Record the heartbeat values in ``clouds`` and return first-seen times per cloud."""
+        """Record the heartbeat values in ``clouds``; return change times of those that changed."""
         current = clouds if isinstance(clouds, dict) else {}
-        seen: dict[str, tuple[Any, int]] = {}
+        seen: dict[str, tuple[Any, int | None]] = {}
         for cloud_id, raw in current.items():
             beat = raw.get("heartbeat") if isinstance(raw, dict) else None
             old = self._seen.get(cloud_id)
-            seen[cloud_id] = old if old is not None and old[0] == beat else (beat, now_ms)
+            if old is None:
+                seen[cloud_id] = (beat, None)
+            elif old[0] == beat:
+                seen[cloud_id] = old
+            else:
+                seen[cloud_id] = (beat, now_ms)
         self._seen = seen
-        return {k: v[1] for k, v in seen.items()}
+        return {k: v[1] for k, v in seen.items() if v[1] is not None}
 
 
 class LiveState:
@@ -53,10 +63,9 @@ class LiveState:
         self._dead_after = dead_after
         self._clock = clock
         self._lock = threading.Lock()
-        self._tree: Any = None
+        self._mirror: Mirror | None = None
         self._version = 0
         self._connected = False
-        self._listener: Listener | None = None
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._heartbeats = HeartbeatClock()
         self._snapshot: tuple[int, int, dict[str, Any]] | None = None
@@ -65,33 +74,22 @@ class LiveState:
 
     def start(self, wait: float | None = 10.0) -> None:
         """Open the stream; block until the first snapshot arrived (or ``wait`` passed)."""
-        self._listener = self._db.listen(
-            self._paths.live, self._on_event, on_status=self._on_status
+        self._mirror = Mirror(
+            self._db, self._paths.live, self._on_change, on_status=self._on_status
         )
         if wait:
-            self._listener.wait_connected(wait)
+            self._mirror.wait_synced(wait)
 
     def stop(self) -> None:
         """Close the stream and wake every waiter so streaming responses can end."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        if self._mirror is not None:
+            self._mirror.close()
         self._notify()
 
     # -- stream callbacks (listener thread) -------------------------------------------------
 
-    def _on_event(self, kind: str, path: str, data: Any) -> None:
-        segs = _tree.split_path(path)
+    def _on_change(self, kind: str, path: str, data: Any) -> None:
         with self._lock:
-            if kind == "put":
-                self._tree = _tree.set_in(self._tree, segs, _tree.normalise(data))
-            elif kind == "patch" and isinstance(data, dict):
-                tree = self._tree
-                for key, value in data.items():
-                    tree = _tree.set_in(tree, segs + _tree.split_path(key), _tree.normalise(value))
-                self._tree = tree
-            else:
-                return
             self._version += 1
         self._notify()
 
@@ -113,9 +111,12 @@ class LiveState:
         """True while the stream is up."""
         return self._connected
 
+    def _stored(self) -> Any:
+        return self._mirror.snapshot() if self._mirror is not None else None
+
     def tree(self) -> Any:
         """The current ``live/`` value as plain JSON."""
-        return _tree.render(self._tree)
+        return _tree.render(self._stored())
 
     def snapshot(self) -> dict[str, Any]:
         """The live view model (cached per version and second, since ages tick)."""
@@ -124,10 +125,10 @@ class LiveState:
             cached = self._snapshot
             if cached and cached[0] == self._version and now_ms - cached[1] < 1000:
                 return cached[2]
-            version, tree, connected = self._version, self._tree, self._connected
+            version, tree, connected = self._version, self._stored(), self._connected
             clouds = tree.get("clouds") if isinstance(tree, dict) else None
-            first_seen = self._heartbeats.observe(clouds, now_ms)
-        snap = live_snapshot(_tree.render(tree), now_ms, self._dead_after, first_seen)
+            changed_at = self._heartbeats.observe(clouds, now_ms)
+        snap = live_snapshot(_tree.render(tree), now_ms, self._dead_after, changed_at)
         snap["connected"] = connected
         snap["version"] = version
         with self._lock:

@@ -26,14 +26,14 @@ def _children(raw: JSON) -> dict[str, Any]:
     return {}
 
 
-def heartbeat_age(heartbeat_ms: int | None, now_ms: int, first_seen_ms: int | None = None) -> float:
-    """Seconds since a cloud last beat; ``first_seen_ms`` bounds it when clocks disagree."""
+def heartbeat_age(heartbeat_ms: int | None, now_ms: int, changed_ms: int | None = None) -> float:
+    """Seconds since a cloud last beat; ``changed_ms`` (station clock) bounds it under skew."""
     if heartbeat_ms is None:
-        return float("inf") if first_seen_ms is None else max(0.0, (now_ms - first_seen_ms) / 1e3)
+        return float("inf") if changed_ms is None else max(0.0, (now_ms - changed_ms) / 1e3)
     age = (now_ms - heartbeat_ms) / 1000.0
-    if first_seen_ms is not None:
-        # The station's own clock saw this heartbeat value appear: it cannot be older than that.
-        age = min(age, (now_ms - first_seen_ms) / 1000.0)
+    if changed_ms is not None:
+        # The station saw this heartbeat value appear: it cannot be older than that.
+        age = min(age, (now_ms - changed_ms) / 1000.0)
     return max(0.0, age)
 
 
@@ -47,7 +47,7 @@ def cloud_rows(
     inbox_raw: JSON,
     now_ms: int,
     dead_after: float,
-    first_seen: Mapping[str, int] | None = None,
+    changed_at: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per registered cloud: capacity, load, current job, heartbeat age, dead or alive."""
     inbox = _children(inbox_raw)
@@ -58,7 +58,7 @@ def cloud_rows(
         except InvalidRecord:
             continue
         assigned = _children(inbox.get(cloud_id))
-        age = heartbeat_age(info.heartbeat, now_ms, (first_seen or {}).get(cloud_id))
+        age = heartbeat_age(info.heartbeat, now_ms, (changed_at or {}).get(cloud_id))
         dead = age > dead_after
         busy = len(assigned)
         rows.append(
@@ -230,11 +230,11 @@ def live_snapshot(
     live: JSON,
     now_ms: int,
     dead_after: float,
-    first_seen: Mapping[str, int] | None = None,
+    changed_at: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything the page shows from ``live/``, in one JSON object (sent on every change)."""
     tree = _children(live)
-    clouds = cloud_rows(tree.get("clouds"), tree.get("inbox"), now_ms, dead_after, first_seen)
+    clouds = cloud_rows(tree.get("clouds"), tree.get("inbox"), now_ms, dead_after, changed_at)
     depths = queue_depths(tree.get("queue"))
     return {
         "now": now_ms,
