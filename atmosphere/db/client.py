@@ -8,6 +8,7 @@ uniquely named firebase_admin App, so several databases can live in one process.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import firebase_admin
 import google.auth.credentials
 import google.auth.exceptions
+import orjson
 import requests
 from firebase_admin import db as fdb
 from firebase_admin import exceptions as fexc
@@ -136,8 +138,9 @@ class FirebaseDatabase:
         if value is None:
             self.delete(path)
             return
+        body = encode_json(value)
         with self._errors("write", path):
-            self._ref(path).set(value)
+            self._send("put", path, body, "print=silent")
 
     def update(self, path: str, values: Mapping[str, JSON]) -> None:
         """Atomic multi-path update: each key is a path below ``path``; None deletes."""
@@ -147,16 +150,20 @@ class FirebaseDatabase:
             if not split_path(key):
                 raise DatabaseError(f"update key {key!r} names no child")
             check_path(split_path(key))
+        body = encode_json(dict(values))
         with self._errors("update", path):
-            self._ref(path).update(dict(values))
+            self._send("patch", path, body, "print=silent")
 
     def push(self, path: str, value: JSON) -> str:
         """Store ``value`` under a new chronological id below ``path``; return the id."""
         if value is None:
             return self.new_id()  # Firebase writes nothing for a null push
+        body = encode_json(value)
         with self._errors("push to", path):
-            key: str = self._ref(path).push(value).key
-            return key
+            key = self._send("post", path, body, None).json()["name"]
+        if not isinstance(key, str):
+            raise DatabaseError(f"push to {path!r}: the server answered no id")
+        return key
 
     def delete(self, path: str) -> None:
         """Remove the value at ``path``."""
@@ -235,6 +242,13 @@ class FirebaseDatabase:
         segments = check_path(split_path(path))
         return fdb.reference("/" + "/".join(segments), app=self._app)
 
+    def _send(self, method: str, path: str, body: bytes, params: str | None) -> Any:
+        """One write through the SDK's own client (auth, ns, retries, error mapping)."""
+        suffix = self._ref(path)._add_suffix()
+        return self._client.request(
+            method, suffix, data=body, headers={"Content-Type": "application/json"}, params=params
+        )
+
     def _write_if_unchanged(self, ref: Any, etag: str, new: JSON) -> tuple[bool, JSON, str]:
         if new is not None:
             ok, data, new_etag = ref.set_if_unchanged(etag, new)
@@ -270,6 +284,21 @@ class FirebaseDatabase:
             raise DatabaseError(f"cannot {where}: could not authenticate ({error})") from error
         except (ValueError, TypeError) as error:  # the SDK's own argument checks
             raise DatabaseError(f"cannot {where}: {error}") from error
+
+
+def encode_json(value: JSON) -> bytes:
+    """Compact JSON bytes, as the SDK would send them but about 10x faster on big values."""
+    try:
+        body: bytes | None = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # e.g. an int beyond 64 bits, which the stdlib still writes
+        body = None
+    if body is None or b"null" in body:
+        # orjson writes NaN and Infinity as null; the stdlib refuses them, as Firebase does.
+        try:
+            return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as error:
+            raise DatabaseError(f"value is not JSON: {error}") from None
+    return body
 
 
 def _in_query_order(result: Any, order_by: str) -> dict[str, JSON]:

@@ -10,7 +10,6 @@ drop. Callbacks run on the listener's daemon thread, one at a time, in stream or
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -18,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import requests
 
 from atmosphere.errors import DatabaseError
@@ -165,7 +165,7 @@ class StreamListener:
     def _handle(self, event: SSEEvent, first: bool) -> None:
         kind = event.event
         if kind in ("put", "patch"):
-            payload = json.loads(event.data)
+            payload = orjson.loads(event.data)  # 2-3x the stdlib on big snapshots
             if not isinstance(payload, dict) or "path" not in payload:
                 raise _Reconnect(f"malformed {kind} event: {event.data[:200]!r}")
             self._deliver(kind, str(payload["path"]), payload.get("data"))
