@@ -33,7 +33,7 @@ from . import _order
 from ._tree import check_path, normalise, split_path
 from .base import JSON, EventCallback, StatusCallback
 from .embedded import EmbeddedServer
-from .stream import StreamListener
+from .stream import DEFAULT_BACKOFF, Backoff, StreamListener
 
 _TRANSACTION_TRIES = 25
 _NO_OVERRIDE = object()
@@ -62,6 +62,7 @@ class FirebaseDatabase:
         auth_override: Any = _NO_OVERRIDE,
         idle_timeout: float = 60.0,
         http_timeout: float = 30.0,
+        backoff: Backoff = DEFAULT_BACKOFF,
         embedded: EmbeddedServer | None = None,
     ) -> None:
         options: dict[str, Any] = {"databaseURL": database_url, "httpTimeout": http_timeout}
@@ -70,6 +71,7 @@ class FirebaseDatabase:
         self.url = database_url
         self.embedded = embedded
         self._idle_timeout = idle_timeout
+        self._backoff = backoff
         self._app = firebase_admin.initialize_app(
             credential, options=options, name=f"atmosphere-{uuid.uuid4().hex}"
         )
@@ -206,6 +208,7 @@ class FirebaseDatabase:
             on_status=on_status,
             params=self._client.params,
             idle_timeout=self._idle_timeout,
+            backoff=self._backoff,
             refresh_credential=lambda: session.credentials.refresh(Request(session)),
         )
         with self._lock:

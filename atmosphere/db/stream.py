@@ -42,6 +42,9 @@ class Backoff:
         return base / 2 + base / 2 * rand()
 
 
+DEFAULT_BACKOFF = Backoff()
+
+
 class _Reconnect(Exception):
     """The current stream is over; connect again (after a backoff unless ``at_once``)."""
 
@@ -63,7 +66,7 @@ class StreamListener:
         params: Mapping[str, str] | None = None,
         idle_timeout: float = 60.0,
         connect_timeout: float = 10.0,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
         refresh_credential: Callable[[], None] | None = None,
     ) -> None:
         self._session = session

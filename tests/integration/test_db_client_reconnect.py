@@ -13,6 +13,7 @@ import pytest
 
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import Mirror
+from atmosphere.db.stream import Backoff
 from atmosphere.errors import PermissionDenied
 from tests.support import ServerProcess, start_db_server
 
@@ -116,3 +117,27 @@ def test_secret_token_is_sent_on_requests_and_streams(tmp_path: Path) -> None:
             outsider.close()
     finally:
         server.stop()
+
+
+def test_cancel_on_revoked_read_then_back_when_allowed(db_server: ServerProcess, ns: str) -> None:
+    admin = FirebaseDatabase(db_server.db_url(ns))
+    user = FirebaseDatabase(
+        db_server.db_url(ns), auth_override={"uid": "u1"}, backoff=Backoff(0.05, 0.3)
+    )
+    allow = {"rules": {"p": {".read": "auth != null", ".write": "auth != null"}}}
+    try:
+        admin._client.request("put", "/.settings/rules.json", json=allow)
+        admin.set("p", 1)
+        rec = Recorder()
+        listener = user.listen("p", rec.on_event, on_status=rec.on_status)
+        assert listener.wait_connected(10)
+        admin._client.request("put", "/.settings/rules.json", json={"rules": {}})
+        rec.wait(lambda: rec.statuses == [True, False])
+        assert listener.last_error is not None and "Permission denied" in listener.last_error
+        admin.set("p", 2)  # missed while denied
+        admin._client.request("put", "/.settings/rules.json", json=allow)
+        rec.wait(lambda: rec.statuses == [True, False, True])
+        assert rec.events == [("put", "/", 1), ("put", "/", 2)]
+    finally:
+        user.close()
+        admin.close()

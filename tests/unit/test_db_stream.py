@@ -1,0 +1,258 @@
+"""StreamListener protocol handling against a scripted SSE server on a loopback socket.
+
+The scripted server plays the parts the embedded server cannot be made to play on demand
+(auth_revoked, malformed events, HTTP errors, CRLF framing, a close-delimited body).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from atmosphere.db.stream import Backoff, StreamListener
+
+Script = Callable[[BaseHTTPRequestHandler, threading.Event], None]
+FAST = Backoff(0.01, 0.05)
+
+
+class ScriptedServer:
+    """Serves connection number i with scripts[min(i, last)]; records request headers."""
+
+    def __init__(self, scripts: list[Script]) -> None:
+        self.scripts = scripts
+        self.requests: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.release = threading.Event()  # ends every held-open stream
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # a close-delimited body, no chunking
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                index = len(outer.requests)
+                outer.requests.append(dict(self.headers))
+                outer.paths.append(self.path)
+                outer.scripts[min(index, len(outer.scripts) - 1)](self, outer.release)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def stream(*frames: bytes, hold: bool = True, status: int = 200) -> Script:
+    """A script: send headers, then each frame (flushed separately), then hold or close."""
+
+    def run(h: BaseHTTPRequestHandler, release: threading.Event) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", "text/event-stream" if status == 200 else "application/json")
+        h.end_headers()
+        for frame in frames:
+            h.wfile.write(frame)
+            h.wfile.flush()
+        if hold:
+            release.wait(30)
+
+    return run
+
+
+def put(path: str, data: str) -> bytes:
+    return f'event: put\ndata: {{"path":"{path}","data":{data}}}\n\n'.encode()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, Any]] = []
+        self.statuses: list[bool] = []
+        self.cond = threading.Condition()
+
+    def on_event(self, kind: str, path: str, data: Any) -> None:
+        with self.cond:
+            self.events.append((kind, path, data))
+            self.cond.notify_all()
+
+    def on_status(self, up: bool) -> None:
+        with self.cond:
+            self.statuses.append(up)
+            self.cond.notify_all()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        with self.cond:
+            assert self.cond.wait_for(predicate, timeout), (self.events, self.statuses)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def make(*scripts: Script) -> ScriptedServer:
+        servers.append(ScriptedServer(list(scripts)))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def listen(server: ScriptedServer, rec: Recorder, **kwargs: Any) -> StreamListener:
+    kwargs.setdefault("backoff", FAST)
+    return StreamListener(
+        requests.Session(),
+        server.url + "/a/b.json",
+        rec.on_event,
+        on_status=rec.on_status,
+        params={"ns": "n1"},
+        **kwargs,
+    )
+
+
+def test_events_request_headers_and_close_delimited_body(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    frame = b'event: patch\r\ndata: {"path":"/x",\r\ndata: "data":{"y":2}}\r\n\r\n'
+    server = serve(
+        stream(
+            put("/", '{"x":{"y":1}}'),
+            b": a comment\n\nevent: keep-alive\ndata: null\n\n",
+            frame[:7],
+            frame[7:],
+            put("/z", '"caf\\u00e9"'),
+        )
+    )
+    rec = Recorder()
+    listener = listen(server, rec)
+    try:
+        rec.wait(lambda: len(rec.events) == 3)
+        assert rec.events == [
+            ("put", "/", {"x": {"y": 1}}),
+            ("patch", "/x", {"y": 2}),
+            ("put", "/z", "café"),
+        ]
+        assert rec.statuses == [True] and listener.connected
+        assert server.paths == ["/a/b.json?ns=n1"]
+        assert server.requests[0]["Accept"] == "text/event-stream"
+    finally:
+        listener.close()
+
+
+def test_auth_revoked_refreshes_the_credential_and_reconnects(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve(
+        stream(put("/", "1"), b"event: auth_revoked\ndata: credential is no longer valid\n\n"),
+        stream(put("/", "2")),
+    )
+    rec = Recorder()
+    refreshed = threading.Event()
+    listener = listen(server, rec, refresh_credential=refreshed.set)
+    try:
+        rec.wait(lambda: rec.statuses == [True, False, True])
+        assert refreshed.is_set()
+        assert rec.events == [("put", "/", 1), ("put", "/", 2)]
+        assert listener.connections == 2
+    finally:
+        listener.close()
+
+
+def test_http_errors_and_malformed_events_are_retried(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve(
+        stream(b'{"error": "Permission denied"}', status=401, hold=False),
+        stream(put("/", "1"), b"event: put\ndata: not json\n\n"),
+        stream(b"event: put\ndata: [1]\n\n"),
+        stream(put("/", "3")),
+    )
+    rec = Recorder()
+    listener = listen(server, rec)
+    try:
+        rec.wait(lambda: rec.statuses == [True, False, True])
+        assert rec.events == [("put", "/", 1), ("put", "/", 3)]
+        assert len(server.requests) == 4
+    finally:
+        listener.close()
+
+
+def test_cancel_reports_a_drop_and_server_close_reconnects(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve(
+        stream(put("/", "1"), b'event: cancel\ndata: "Permission denied"\n\n'),
+        stream(put("/", "2"), hold=False),  # the server ends the stream
+        stream(put("/", "3")),
+    )
+    rec = Recorder()
+    listener = listen(server, rec)
+    try:
+        rec.wait(lambda: rec.statuses == [True, False, True, False, True])
+        assert [e[2] for e in rec.events] == [1, 2, 3]
+        assert listener.last_error is None
+    finally:
+        listener.close()
+
+
+def test_silence_beyond_the_idle_timeout_reconnects(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve(stream(put("/", "1")), stream(put("/", "2")))
+    rec = Recorder()
+    listener = listen(server, rec, idle_timeout=0.3)
+    try:
+        rec.wait(lambda: rec.statuses[:3] == [True, False, True])
+        assert rec.events[:2] == [("put", "/", 1), ("put", "/", 2)]
+        assert "Timeout" in (listener.last_error or "Timeout")
+    finally:
+        listener.close()
+
+
+def test_close_is_prompt_and_final(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve(stream(put("/", "1")))
+    rec = Recorder()
+    listener = listen(server, rec)
+    assert listener.wait_connected(10)
+    started = time.monotonic()
+    listener.close()
+    assert time.monotonic() - started < 0.5
+    assert not listener.connected
+    assert rec.statuses == [True]  # closing is not a drop
+    listener.close()  # idempotent
+
+
+def test_a_failing_callback_does_not_kill_the_stream(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve(stream(put("/", "1"), put("/bad", "2"), put("/ok", "3")))
+    rec = Recorder()
+
+    def on_event(kind: str, path: str, data: Any) -> None:
+        rec.on_event(kind, path, data)
+        if path == "/bad":
+            raise RuntimeError("bug in a handler")
+
+    listener = StreamListener(requests.Session(), server.url + "/.json", on_event)
+    try:
+        rec.wait(lambda: len(rec.events) == 3)
+        assert listener.connections == 1
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("attempt", range(12))
+def test_backoff_doubles_with_jitter_up_to_the_cap(attempt: int) -> None:
+    backoff = Backoff(0.05, 5.0)
+    base = min(5.0, 0.05 * 2**attempt)
+    assert backoff.delay(attempt, lambda: 0.0) == pytest.approx(base / 2)
+    assert backoff.delay(attempt, lambda: 1.0) == pytest.approx(base)
+    assert base / 2 <= backoff.delay(attempt) <= base
