@@ -32,7 +32,7 @@ from .request import (
     respond_error,
 )
 from .store import Namespace, Store
-from .values import InvalidData, normalise, parse_json, resolve
+from .values import InvalidData, is_valid_key, normalise, parse_json, resolve
 
 METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE")
 BAD_PATCH = (
@@ -341,7 +341,7 @@ class LocalDbApp:
                 raise HttpError(400, BAD_PATCH)
             for i, s in enumerate(segments):
                 if not (s == ".priority" and i == len(segments) - 1):
-                    if not access_key_ok(s):
+                    if not is_valid_key(s):
                         raise HttpError(400, BAD_PATCH)
             full = [*req.path, *segments]
             value, has_sv = normalise(raw, len(full))
@@ -416,13 +416,6 @@ _CORS_PREFLIGHT = [
     (b"access-control-allow-methods", b"GET, PUT, POST, PATCH, DELETE, OPTIONS"),
     (b"access-control-allow-headers", b"*"),
 ]
-
-
-def access_key_ok(segment: str) -> bool:
-    """A PATCH path segment must be a valid key."""
-    from .values import is_valid_key
-
-    return is_valid_key(segment)
 
 
 def _check_no_overlap(paths: list[tuple[str, ...]]) -> None:

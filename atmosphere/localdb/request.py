@@ -22,10 +22,8 @@ _TIMEOUT = re.compile(r"(\d{1,12})(ms|s|min)")
 _TIMEOUT_UNITS = {"ms": 1, "s": 1000, "min": 60_000}
 _WRITE_SIZE_LIMITS = {"tiny", "small", "medium", "large", "unlimited"}
 
-BASE_HEADERS = [
-    (b"cache-control", b"no-cache"),
-    (b"access-control-allow-origin", b"*"),
-]
+ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
+BASE_HEADERS = [(b"cache-control", b"no-cache"), ALLOW_ORIGIN]
 JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 
 
@@ -139,11 +137,15 @@ async def respond(
     send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     """Send a complete answer; JSON content type unless the body is empty."""
-    headers = list(BASE_HEADERS)
-    if body:
-        headers.append(JSON_TYPE)
-    if status not in (204, 304):
-        headers.append((b"content-length", str(len(body)).encode("ascii")))
+    if status == 204:
+        # Nothing to cache or type; fewer header lines are measurably cheaper for clients.
+        headers = [ALLOW_ORIGIN]
+    else:
+        headers = list(BASE_HEADERS)
+        if body:
+            headers.append(JSON_TYPE)
+        if status != 304:
+            headers.append((b"content-length", str(len(body)).encode("ascii")))
     if extra:
         headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})

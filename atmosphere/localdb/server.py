@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -46,6 +47,10 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.localdb.shutdown()
         super().handle_exit(sig, frame)
+
+
+def _ignore_signal(sig: int, frame: Any) -> None:
+    """Placeholder handler: uvicorn installs its own while serving."""
 
 
 def fail(message: str) -> None:
@@ -109,8 +114,15 @@ def run(
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=2,
+        server_header=False,
+        proxy_headers=False,
+        date_header=False,
     )
     server = _Server(uv_config, app)
+    # uvicorn re-raises the signal it stopped on once it is done, which would kill the process
+    # before the store is closed; with these no-op handlers the re-raise is harmless.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _ignore_signal)
     print(f"atmosphere db listening on {url}", flush=True)
     try:
         server.run(sockets=[sock])

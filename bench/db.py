@@ -1,0 +1,216 @@
+"""Benchmark of the embedded database: PATCH writes/s (1 and 4 client processes) and delivery latency.
+
+The server runs as a real process with persistence on and the shipped rules file loaded.
+Writers use the real firebase-admin SDK (``db.reference(p).update({...})``); the latency
+listener is a minimal chunked SSE reader (requests ``stream=True``, ``iter_content(None)``).
+Run: ``python -m bench.db``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import Row, median_of, percentile, print_table
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "atmosphere" / "rules" / "database.rules.json"
+LISTENING = "atmosphere db listening on "
+NS = "bench"
+RUNS = 3
+WRITE_SECONDS = 2.0
+LATENCY_WRITES = 300
+LATENCY_GAP = 0.003
+
+Report = Callable[[str, float, str, "float | None"], None]
+
+
+class Server:
+    """``atmosphere db`` as a child process."""
+
+    def __init__(self, data_dir: str, extra: list[str] | None = None) -> None:
+        cmd = [sys.executable, "-m", "atmosphere", "db", "--port", "0", "--data-dir", data_dir]
+        cmd += ["--rules", str(RULES), *(extra or [])]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("ATMOSPHERE_DB_TOKEN", None)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith(LISTENING):
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.url = line[len(LISTENING) :].strip()
+
+    def stop(self) -> None:
+        """SIGTERM and wait."""
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def _writer(url: str, index: int, ready: Any, start: Any, results: Any) -> None:
+    import firebase_admin
+    from firebase_admin import db
+
+    app = firebase_admin.initialize_app(options={"databaseURL": f"{url}?ns={NS}"}, name=f"w{index}")
+    ref = db.reference(f"writes/p{index}", app=app)
+    for k in range(50):  # warm up the connection pool and the code paths
+        ref.child(f"k{k % 100}").update({"n": k, "who": "bench"})
+    ready.put(index)
+    start.wait()
+    deadline = time.perf_counter() + WRITE_SECONDS
+    count = 0
+    begin = time.perf_counter()
+    while time.perf_counter() < deadline:
+        ref.child(f"k{count % 100}").update({"n": count, "who": "bench"})
+        count += 1
+    results.put((count, time.perf_counter() - begin))
+    firebase_admin.delete_app(app)
+
+
+def writes_per_second(url: str, processes: int) -> float:
+    """Total small PATCH writes/s from ``processes`` SDK client processes."""
+    ctx = mp.get_context("spawn")
+    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(url, i, ready, start, results)) for i in range(processes)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=60)
+    start.set()
+    total = 0.0
+    for _ in procs:
+        count, elapsed = results.get(timeout=60)
+        total += count / elapsed
+    for p in procs:
+        p.join(30)
+    return total
+
+
+def _listen(url: str, path: str, got: queue.Queue[tuple[int, int]], opened: threading.Event) -> Any:
+    """A minimal chunked SSE reader: puts (seq, perf_counter_ns) for each ``put`` of a seq."""
+    import orjson
+    import requests
+
+    session = requests.Session()
+    resp = session.get(
+        f"{url}/{path}.json?ns={NS}",
+        headers={"Accept": "text/event-stream", "Authorization": "Bearer owner"},
+        stream=True,
+    )
+    resp.raise_for_status()
+
+    def pump() -> None:
+        opened.set()
+        try:
+            read_events()
+        except Exception:  # noqa: BLE001 - closing the response ends the read with an error
+            pass
+
+    def read_events() -> None:
+        buffer = b""
+        for chunk in resp.iter_content(chunk_size=None):
+            now = time.perf_counter_ns()
+            buffer += chunk
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                name, _, rest = event.partition(b"\n")
+                if name == b"event: put" or name == b"event: patch":
+                    data = orjson.loads(rest[len(b"data: ") :])
+                    value = data["data"]
+                    if isinstance(value, dict) and "v" in value:
+                        value = value["v"]
+                    if isinstance(value, dict) and "seq" in value:
+                        got.put((value["seq"], now))
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return resp
+
+
+def _latency_listener(url: str, path: str, ready: Any, results: Any, expected: int) -> None:
+    got: queue.Queue[tuple[int, int]] = queue.Queue()
+    opened = threading.Event()
+    resp = _listen(url, path, got, opened)
+    opened.wait(10)
+    ready.put(True)
+    times = {}
+    while len(times) < expected:
+        try:
+            seq, t = got.get(timeout=20)
+        except queue.Empty:
+            break
+        if seq >= 0:
+            times[seq] = t
+    resp.close()
+    results.put(times)
+
+
+def delivery_latency(url: str) -> tuple[float, float]:
+    """p50 and p99 (ms) from the start of an SDK update() to the listener receiving it."""
+    import firebase_admin
+    from firebase_admin import db
+
+    ctx = mp.get_context("spawn")
+    ready, results = ctx.Queue(), ctx.Queue()
+    path = f"latency/{time.perf_counter_ns()}"
+    listener = ctx.Process(
+        target=_latency_listener, args=(url, path, ready, results, LATENCY_WRITES)
+    )
+    listener.start()
+    ready.get(timeout=60)
+    app = firebase_admin.initialize_app(
+        options={"databaseURL": f"{url}?ns={NS}"}, name=f"lat{time.perf_counter_ns()}"
+    )
+    ref = db.reference(path, app=app)
+    sent: dict[int, int] = {}
+    for seq in range(-20, LATENCY_WRITES):  # negative seqs warm up
+        t0 = time.perf_counter_ns()
+        ref.update({"v": {"seq": seq, "pad": "x" * 20}})
+        if seq >= 0:
+            sent[seq] = t0
+        time.sleep(LATENCY_GAP)
+    received = results.get(timeout=60)
+    listener.join(30)
+    firebase_admin.delete_app(app)
+    samples = [(received[s] - t0) / 1e6 for s, t0 in sent.items() if s in received]
+    if len(samples) < LATENCY_WRITES:
+        raise RuntimeError(f"lost events: {LATENCY_WRITES - len(samples)}")
+    return percentile(samples, 0.5), percentile(samples, 0.99)
+
+
+def run(report: Report | None = None, runs: int = RUNS) -> list[Row]:
+    """Measure; return the rows (and call ``report(name, value, unit, baseline)`` for each)."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="atmosphere-bench-db-") as data_dir:
+        server = Server(data_dir)
+        try:
+            w1, s1 = median_of(runs, lambda: writes_per_second(server.url, 1))
+            w4, s4 = median_of(runs, lambda: writes_per_second(server.url, 4))
+            print(f"writes/s samples: 1 process {s1}, 4 processes {s4}", file=sys.stderr)
+            lat = [delivery_latency(server.url) for _ in range(runs)]
+        finally:
+            server.stop()
+    p50 = sorted(x[0] for x in lat)[len(lat) // 2]
+    p99 = sorted(x[1] for x in lat)[len(lat) // 2]
+    rows.append(Row("db", "PATCH writes/s, 1 client process", w1, "writes/s"))
+    rows.append(Row("db", "PATCH writes/s, 4 client processes", w4, "writes/s", target=">= 3,000"))
+    rows.append(Row("db", "delivery latency p50", p50, "ms", target="<= 1 ms"))
+    rows.append(Row("db", "delivery latency p99", p99, "ms"))
+    if report is not None:
+        for r in rows:
+            assert r.value is not None
+            report(r.figure, r.value, r.unit, r.baseline)
+    return rows
+
+
+if __name__ == "__main__":
+    print_table(run())
