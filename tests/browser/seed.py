@@ -167,7 +167,7 @@ def stats(paths: Paths, minutes: int = 60) -> dict[str, Any]:
             for _ in range(min(done, 60)):
                 key = bucket_of(rng.lognormvariate(3.2 + index * 0.6, 0.8))
                 latency[key] = latency.get(key, 0) + max(1, done // 60)
-            record = dict.fromkeys(COUNTERS, 0)
+            record: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
             record.update({"submitted": done + failed, "succeeded": done, "failed": failed,
                            "latency": latency, "queue": max(0, int(30 * math.sin(back / 5.0 + index) + rng.randint(0, 10)))})
             updates[f"{paths.stats(minute)}/{job_type}"] = record

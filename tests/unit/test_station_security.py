@@ -1,0 +1,119 @@
+"""Who may see and act: loopback-only without a token, token exchange, Origin and CSRF checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from atmosphere.errors import ConfigError
+from atmosphere.settings import Secret, Settings
+from atmosphere.station.app import create_app
+from atmosphere.station.security import COOKIE, host_name, is_loopback, same_origin
+from atmosphere.testing import MemoryDatabase
+from tests.unit.station_helpers import ORIGIN, PATHS, csrf, failed_record, station_client
+
+TOKEN = "s3cret-token"
+EXPOSED = Settings(station_host="0.0.0.0", station_token=Secret(TOKEN))
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True), ("127.8.0.1", True),
+     ("0.0.0.0", False), ("10.0.0.5", False), ("example.com", False), ("localhost.evil.com", False)],
+)
+def test_is_loopback(host: str, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [("127.0.0.1:3000", "127.0.0.1"), ("[::1]:3000", "::1"), ("LocalHost", "localhost"),
+     ("evil.com:80", "evil.com")],
+)
+def test_host_name(header: str, name: str) -> None:
+    assert host_name(header) == name
+
+
+@pytest.mark.parametrize(
+    ("headers", "ok"),
+    [
+        ({"host": "127.0.0.1:3000", "origin": "http://127.0.0.1:3000"}, True),
+        ({"host": "127.0.0.1:3000", "referer": "http://127.0.0.1:3000/#/failed"}, True),
+        ({"host": "127.0.0.1:3000", "origin": "http://evil.com"}, False),
+        ({"host": "127.0.0.1:3000", "origin": "http://127.0.0.1:3001"}, False),
+        ({"host": "127.0.0.1:3000", "origin": "null"}, False),
+        ({"host": "127.0.0.1:3000"}, False),  # no Origin and no Referer: refuse
+        # Origin wins over a matching Referer
+        ({"host": "h:1", "origin": "http://evil.com", "referer": "http://h:1/"}, False),
+    ],
+)
+def test_same_origin(headers: dict[str, str], ok: bool) -> None:
+    assert same_origin(headers) is ok
+
+
+def test_refuses_to_start_exposed_without_a_token() -> None:
+    with pytest.raises(ConfigError, match="token"):
+        create_app(Settings(station_host="0.0.0.0"), MemoryDatabase())
+    create_app(EXPOSED, MemoryDatabase())  # with a token it is fine
+
+
+def test_without_token_only_loopback_host_names_are_served() -> None:
+    db = MemoryDatabase()
+    with station_client(db) as client:
+        assert client.get("/api/live").status_code == 200
+    with station_client(db, base_url="http://localhost:3000") as client:
+        assert client.get("/api/live").status_code == 200
+    with station_client(db, base_url="http://rebound.evil.com:3000") as client:
+        assert client.get("/api/live").status_code == 421  # DNS rebinding cannot read data
+
+
+def test_token_is_exchanged_once_for_a_cookie() -> None:
+    with station_client(MemoryDatabase(), EXPOSED, base_url="http://10.0.0.5:3000") as client:
+        assert client.get("/").status_code == 401
+        assert client.get("/api/live").status_code == 401
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/?token=wrong").status_code == 401
+        assert client.get("/healthz").status_code == 200  # liveness probes need no token
+        signed = client.get("/?token=" + TOKEN + "&x=1")
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "/?x=1"  # the token leaves the address bar
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert TOKEN not in cookie
+        assert client.get("/api/live").status_code == 200  # the cookie jar now carries it
+
+
+def test_bearer_token() -> None:
+    with station_client(MemoryDatabase(), EXPOSED, base_url="http://10.0.0.5:3000") as client:
+        assert client.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert client.get("/metrics", headers={"authorization": "Bearer nope"}).status_code == 401
+
+
+def test_posts_need_same_origin_and_csrf_token() -> None:
+    db = MemoryDatabase()
+    db.set(PATHS.jobs("j1"), failed_record("j1"))
+    with station_client(db) as client:
+        good = csrf(client)
+        url = "/api/jobs/j1/discard"
+        assert client.post(url, headers={"x-csrf-token": good["x-csrf-token"]}).status_code == 403
+        evil = {**good, "origin": "http://evil.com"}
+        assert client.post(url, headers=evil).status_code == 403
+        assert client.post(url, headers=ORIGIN).status_code == 403
+        assert client.post(url, headers={**ORIGIN, "x-csrf-token": "forged"}).status_code == 403
+        assert db.get(PATHS.jobs("j1/state")) == "failed"  # none of those acted
+        assert client.post(url, headers=good).status_code == 200
+        assert db.get(PATHS.jobs("j1/state")) == "discarded"
+
+
+def test_csrf_token_differs_between_stations_without_a_token() -> None:
+    with station_client(MemoryDatabase()) as a, station_client(MemoryDatabase()) as b:
+        assert csrf(a)["x-csrf-token"] != csrf(b)["x-csrf-token"]
+
+
+def test_pages_carry_a_strict_content_security_policy() -> None:
+    with station_client(MemoryDatabase()) as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
