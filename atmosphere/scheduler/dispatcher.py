@@ -30,6 +30,7 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler import gc, moves, settle
 from atmosphere.scheduler.analytics import MinuteStats
 from atmosphere.scheduler.batcher import WriteBatch
+from atmosphere.scheduler.overlay import Overlay
 from atmosphere.scheduler.routing import CloudLoad, pick_cloud
 from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
@@ -99,6 +100,7 @@ class Dispatcher:
         self.components = list(components)
         self.state = LiveState()
         self.batch = WriteBatch()
+        self.overlay = Overlay()
         self.stats = MinuteStats()
         self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
         self._wall = wall
@@ -179,7 +181,9 @@ class Dispatcher:
                 self.connected = bool(item[1])
             elif tag == _BARRIER:
                 barriers.append(item[1])
-        self._react(changes)
+        if changes:
+            changes.extend(self._replay_overlay())
+        self._react(net(changes))
         self._run_timers()
         if self._acting():
             self._settle_outcomes()
@@ -255,16 +259,33 @@ class Dispatcher:
             now = self.now_ms()
             changes: list[Change] = []
             for rel, value in local:
-                changes.extend(self.state.apply("put", rel, _resolve(value, now)))
+                resolved = _resolve(value, now)
+                self.overlay.record(rel, resolved)
+                changes.extend(self.state.apply("put", rel, resolved))
             self._react(changes)
+
+    def _replay_overlay(self) -> list[Change]:
+        """Confirm our flushed writes the stream has shown; re-apply the others over it."""
+        mine = self.state.raw.get("dispatchers")
+        mine = mine.get(self.id) if isinstance(mine, dict) else None
+        self.overlay.confirm(mine.get("seq") if isinstance(mine, dict) else None)
+        changes: list[Change] = []
+        for rel, value in self.overlay.replay():
+            changes.extend(self.state.apply("put", rel, value))
+        return changes
 
     def _flush(self) -> None:
         if not self.batch:
             return
+        if self.overlay.needs_marker:
+            self.batch.set(f"{self.paths.dispatchers(self.id)}/seq", self.overlay.next_marker())
         try:
             self.batch.flush(self.db)
+            self.overlay.flushed(True)
         except DatabaseError as exc:
             # Our optimistic view may now be wrong: stop deciding until a fresh snapshot arrives.
+            self.overlay.flushed(False)
+            self.overlay.clear()
             _log.warning("write failed (%s); resyncing from the database", exc)
             self._suspended = True
             self._schedule(self._mono() + self._resync_backoff, "resync")
@@ -517,6 +538,22 @@ class Dispatcher:
 
     def _on_status(self, connected: bool) -> None:
         self._inbox.put((_STATUS, connected))
+
+
+def net(changes: Sequence[Change]) -> list[Change]:
+    """One change per record: its first old value and its last new one, unless they are equal."""
+    first: dict[tuple[str, tuple[str, ...]], Change] = {}
+    last: dict[tuple[str, tuple[str, ...]], Change] = {}
+    for change in changes:
+        key = (change.section, change.key)
+        first.setdefault(key, change)
+        last[key] = change
+    out = []
+    for key, start in first.items():
+        end = last[key]
+        if start.old != end.new:
+            out.append(Change(start.section, start.key, start.old, end.new))
+    return out
 
 
 def _resolve(value: Any, now_ms: int) -> Any:

@@ -490,3 +490,28 @@ def test_gc_deletes_old_finished_jobs_and_their_replies(db: MemoryDatabase, cloc
     assert db.get(f"{R}/replies") is None
     assert db.get(f"{R}/stats/200001010000") is None
     assert d.counts["collected"] == 2
+
+
+def test_a_stale_snapshot_arriving_after_our_write_does_not_cause_a_second_assignment(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    """The embedded server sends whole-value puts; one from before our update must not undo it."""
+    settings = Settings(dead_after=3.0, heartbeat_interval=1.0)
+    d = Dispatcher(
+        db, settings, dispatcher_id="d1", wall=clock.wall, monotonic=clock.mono, window=0.0
+    )
+    register(db, "c1", "t")
+    register(db, "c2", "t")
+    submit(db, "j1")
+    before = db.get(f"{R}/live")
+    d._inbox.put(("event", "put", "/", before))  # no stream: events are fed by hand
+    d.step(0)
+    assert d.counts["assigned"] == 1 and d.overlay
+    d._inbox.put(("event", "put", "/", before))  # committed before our update, delivered after
+    d.step(0)
+    assert d.counts["assigned"] == 1
+    assert d.state.locate("j1") == "inbox"
+    d._inbox.put(("event", "put", "/", db.get(f"{R}/live")))  # the echo, with our marker
+    d.step(0)
+    assert not d.overlay
+    assert d.counts["assigned"] == 1

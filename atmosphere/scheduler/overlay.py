@@ -1,0 +1,69 @@
+"""Our own ``live/`` writes that the stream has not shown back yet (the optimistic overlay).
+
+The dispatcher applies its writes to its view at once, so it never assigns a job twice while the
+update travels. But an event committed *before* our update may arrive after it (the embedded
+server sends a whole-value ``put "/"`` for writes made above ``live``), and would revert our view.
+So every flush carries a marker (``live/dispatchers/{id}/seq = "{run}:{n}"``) in the same atomic
+update; until the stream shows a marker >= n, batch n is replayed over each incoming event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+
+class Overlay:
+    """Unconfirmed ``live/`` writes, grouped by the flush that carried them."""
+
+    def __init__(self, run: str | None = None) -> None:
+        self.run = run or secrets.token_hex(4)
+        self._n = 0
+        self._unflushed: list[tuple[str, Any]] = []
+        self._pending: deque[tuple[int, list[tuple[str, Any]]]] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def record(self, rel: str, value: Any) -> None:
+        """Remember a write (path relative to ``live``, value as applied locally)."""
+        self._unflushed.append((rel, value))
+
+    @property
+    def needs_marker(self) -> bool:
+        """True when the batch about to be flushed holds ``live/`` writes."""
+        return bool(self._unflushed)
+
+    def next_marker(self) -> str:
+        """The marker value for the batch about to be flushed."""
+        return f"{self.run}:{self._n + 1}"
+
+    def flushed(self, ok: bool) -> None:
+        """The batch was written (ok) or failed (its writes are forgotten)."""
+        if ok and self._unflushed:
+            self._n += 1
+            self._pending.append((self._n, self._unflushed))
+        self._unflushed = []
+
+    def confirm(self, marker: Any) -> None:
+        """The stream shows ``marker``: every batch up to it is in our view for real."""
+        if not isinstance(marker, str) or ":" not in marker:
+            return
+        run, _, count = marker.partition(":")
+        if run != self.run or not count.isdigit():
+            return
+        seen = int(count)
+        while self._pending and self._pending[0][0] <= seen:
+            self._pending.popleft()
+
+    def replay(self) -> Iterator[tuple[str, Any]]:
+        """Every unconfirmed write, oldest first."""
+        for _, writes in self._pending:
+            yield from writes
+
+    def clear(self) -> None:
+        """Forget everything (after a failed write, the next snapshot is the truth)."""
+        self._pending.clear()
+        self._unflushed = []
