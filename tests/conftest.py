@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ServerProcess, sdk_app, start_db_server, unique_ns
+from tests.support import RawClient, ServerProcess, sdk_app, start_db_server, unique_ns
 
 # firebase-admin must never look for Google credentials or a real emulator in tests.
 os.environ.pop("FIREBASE_DATABASE_EMULATOR_HOST", None)
@@ -55,3 +55,13 @@ def sdk_db(db_server: ServerProcess, ns: str) -> Iterator[Callable[[str], Any]]:
         yield ref
     finally:
         firebase_admin.delete_app(app)
+
+
+@pytest.fixture
+def raw(db_server: ServerProcess, ns: str) -> Iterator[RawClient]:
+    """Plain HTTP on this test's namespace, authorised as ``owner``."""
+    client = RawClient(db_server.url, ns)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -158,3 +158,54 @@ def sdk_app(url: str, ns: str, name: str | None = None, **options: Any) -> Any:
 
     opts: dict[str, Any] = {"databaseURL": f"{url}?ns={ns}", **options}
     return firebase_admin.initialize_app(options=opts, name=name or f"app-{uuid.uuid4().hex}")
+
+
+class RawClient:
+    """Plain HTTP against the server, for what the SDK cannot express; ``owner`` by default."""
+
+    def __init__(self, base_url: str, ns: str, auth: str | None = "owner") -> None:
+        import requests
+
+        self.base_url = base_url
+        self.ns = ns
+        self.auth = auth
+        self.session = requests.Session()
+
+    def url(self, path: str, query: str = "") -> str:
+        """``/a/b.json?<query>&ns=<ns>``; ``query`` is sent as written (no re-encoding)."""
+        q = f"{query}&ns={self.ns}" if query else f"ns={self.ns}"
+        return f"{self.base_url}{path}?{q}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        query: str = "",
+        headers: dict[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """One request; returns the ``requests.Response``."""
+        import orjson
+
+        h = dict(headers or {})
+        if self.auth is not None and "Authorization" not in h:
+            h["Authorization"] = f"Bearer {self.auth}"
+        data = body
+        if json_body is not None:
+            data = orjson.dumps(json_body)
+        return self.session.request(method, self.url(path, query), data=data, headers=h, timeout=30)
+
+    def get(self, path: str, query: str = "", **kw: Any) -> Any:
+        """GET."""
+        return self.request("GET", path, query=query, **kw)
+
+    def put(self, path: str, value: Any, query: str = "", **kw: Any) -> Any:
+        """PUT a JSON value (``None`` is sent as ``null``)."""
+        import orjson
+
+        return self.request("PUT", path, body=orjson.dumps(value), query=query, **kw)
+
+    def close(self) -> None:
+        """Close the session."""
+        self.session.close()
