@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,6 +76,15 @@ def test_jobs_without_a_cloud_wait_and_run_once_one_registers(
     procs.append(DispatcherProcess(url, ROOT, FAST))
     job = submit(db, paths, "later", 1)
     wait_until(lambda: db.get(paths.queue("later", job)) is not None, 5, "queued")
+    shown = subprocess.run(
+        [sys.executable, "-m", "atmosphere", "status", "--db-url", url, "--root", ROOT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "no cloud for this type" in shown.stdout and "later" in shown.stdout
     cloud = SimCloud(url, ROOT, "late-cloud", ["later"])
     procs.append(cloud)
     wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran")

@@ -1,0 +1,121 @@
+"""A summary of ``live/`` for people: clouds, queues, jobs in flight, dispatchers (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from atmosphere.jobs import CloudInfo, InvalidRecord
+
+
+@dataclass(frozen=True)
+class CloudRow:
+    """One cloud as ``atmosphere status`` shows it."""
+
+    id: str
+    name: str
+    types: tuple[str, ...]
+    slots: int
+    lent: int
+    held: int
+    load: float
+    state: str
+    heartbeat_age: float | None
+    done: int
+    failed: int
+    alive: bool
+
+    @property
+    def busy(self) -> bool:
+        """True when its inbox is full (the dispatcher will give it nothing more)."""
+        return self.held >= self.slots + self.lent
+
+
+@dataclass(frozen=True)
+class DispatcherRow:
+    """One running dispatcher."""
+
+    id: str
+    host: str
+    pid: int
+    heartbeat_age: float | None
+    role: str
+
+
+@dataclass
+class Overview:
+    """Everything ``atmosphere status`` prints."""
+
+    clouds: list[CloudRow] = field(default_factory=list)
+    queues: dict[str, int] = field(default_factory=dict)
+    orphan_types: list[str] = field(default_factory=list)  # queued, but no live cloud for them
+    in_flight: int = 0
+    settling: int = 0
+    delayed: int = 0
+    chains: int = 0
+    dispatchers: list[DispatcherRow] = field(default_factory=list)
+    lease: dict[str, Any] | None = None
+
+
+def _age(now_ms: int, then: Any) -> float | None:
+    if isinstance(then, bool) or not isinstance(then, (int, float)) or then <= 0:
+        return None
+    return max(0.0, (now_ms - then) / 1000.0)
+
+
+def _children(node: Any) -> dict[str, Any]:
+    return node if isinstance(node, dict) else {}
+
+
+def summarize(live: Any, now_ms: int, dead_after: float) -> Overview:
+    """Summarize a ``live/`` value; malformed parts are left out, never raised."""
+    live = _children(live)
+    out = Overview()
+    inbox = _children(live.get("inbox"))
+    for cloud_id, raw in sorted(_children(live.get("clouds")).items()):
+        try:
+            info = CloudInfo.from_json(raw, cloud_id)
+        except InvalidRecord:
+            continue
+        age = _age(now_ms, info.heartbeat)
+        out.clouds.append(
+            CloudRow(
+                id=cloud_id,
+                name=info.name,
+                types=tuple(sorted(info.types)),
+                slots=info.slots,
+                lent=info.lent,
+                held=len(_children(inbox.get(cloud_id))),
+                load=info.load,
+                state=info.state,
+                heartbeat_age=age,
+                done=info.done,
+                failed=info.failed,
+                alive=age is None or age <= dead_after,
+            )
+        )
+    for job_type, jobs in sorted(_children(live.get("queue")).items()):
+        if _children(jobs):
+            out.queues[job_type] = len(_children(jobs))
+    served = {t for c in out.clouds if c.alive for t in c.types}
+    out.orphan_types = [t for t in out.queues if t not in served]
+    out.in_flight = sum(len(_children(jobs)) for jobs in inbox.values())
+    out.settling = len(_children(live.get("outcomes")))
+    out.delayed = len(_children(live.get("delayed")))
+    out.chains = len(_children(live.get("chains")))
+    for dispatcher_id, raw in sorted(_children(live.get("dispatchers")).items()):
+        record = _children(raw)
+        role = record.get("role") or ("leader" if record.get("leader") else "standby")
+        pid = record.get("pid")
+        out.dispatchers.append(
+            DispatcherRow(
+                id=dispatcher_id,
+                host=str(record.get("host", "")),
+                pid=pid if isinstance(pid, int) else 0,
+                heartbeat_age=_age(now_ms, record.get("heartbeat")),
+                role=str(role),
+            )
+        )
+    lease = live.get("lease")
+    out.lease = lease if isinstance(lease, dict) else None
+    return out

@@ -1,0 +1,65 @@
+"""``atmosphere status``: the pure summary of live/ and its rich rendering."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from atmosphere.cli.status import render
+from atmosphere.scheduler.overview import summarize
+
+NOW = 1_800_000_000_000
+
+LIVE = {
+    "clouds": {
+        "c1": {
+            "name": "billing",
+            "types": {"sync": True},
+            "slots": 2,
+            "heartbeat": NOW - 1500,
+            "load": 0.5,
+            "done": 7,
+            "failed": 1,
+        },
+        "c2": {"types": {"mail": True}, "slots": 1, "heartbeat": NOW - 60_000},
+        "bad": "garbage",
+    },
+    "inbox": {"c1": {"j1": {}, "j2": {}}},
+    "queue": {"sync": {"j3": {}}, "mail": {"j4": {}, "j5": {}}, "report": {"j6": {}}, "junk": 5},
+    "delayed": {"j7": {}},
+    "outcomes": {"j8": {}},
+    "dispatchers": {"d1": {"host": "h", "pid": 42, "heartbeat": NOW - 500, "leader": True}},
+}
+
+
+def test_summary_counts_and_flags_types_without_a_live_cloud() -> None:
+    view = summarize(LIVE, NOW, dead_after=6.0)
+    c1, c2 = view.clouds
+    assert (c1.id, c1.held, c1.busy, c1.alive, c1.heartbeat_age) == ("c1", 2, True, True, 1.5)
+    assert not c2.alive  # silent for a minute
+    assert view.queues == {"mail": 2, "report": 1, "sync": 1}
+    assert view.orphan_types == ["mail", "report"]
+    assert (view.in_flight, view.settling, view.delayed) == (2, 1, 1)
+    assert view.dispatchers[0].role == "leader"
+
+
+def test_summary_of_nothing_or_garbage_is_empty() -> None:
+    for live in (None, "x", {"clouds": [1], "queue": "q"}):
+        view = summarize(live, NOW, 6.0)
+        assert view.clouds == [] and view.queues == {} and view.in_flight == 0
+
+
+def test_render_shows_clouds_queues_and_the_no_cloud_warning() -> None:
+    console = Console(record=True, width=140)
+    render(summarize(LIVE, NOW, 6.0), console)
+    text = console.export_text()
+    assert "billing (c1)" in text and "busy" in text and "2/2" in text
+    assert "no cloud for this type" in text
+    assert "job(s) of type 'report' wait" in text
+    assert "in flight: 2" in text and "delayed: 1" in text
+    assert "leader" in text
+
+
+def test_render_says_when_no_dispatcher_runs() -> None:
+    console = Console(record=True, width=140)
+    render(summarize({}, NOW, 6.0), console)
+    assert "no dispatcher running" in console.export_text()
