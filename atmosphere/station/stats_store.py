@@ -18,6 +18,9 @@ from atmosphere.stats import COUNTERS, minute_key, minute_start_ms
 
 WINDOW_MS = 24 * 3600 * 1000
 PAGE = 500
+# Re-read the whole window this often, in case minutes were written late (a dispatcher that
+# caught up after an outage, or a restore).
+RELOAD_MS = 10 * 60 * 1000
 # A minute is closed (no more increments expected) this long after it ends: the dispatcher
 # batches its stats writes every few seconds.
 CLOSE_AFTER_MS = 30_000
@@ -62,7 +65,7 @@ class StatsStore:
         self._minutes: dict[str, Any] = {}
         self._closed_totals: Totals = {}
         self._counted: set[str] = set()
-        self._loaded = False
+        self._loaded_at: int | None = None
 
     def now_ms(self) -> int:
         """The station's clock in epoch milliseconds."""
@@ -72,7 +75,8 @@ class StatsStore:
         """Read the minutes that may have changed since the last refresh."""
         now = self.now_ms()
         with self._lock:
-            if self._loaded:
+            fresh_load = self._loaded_at is None or now - self._loaded_at >= RELOAD_MS
+            if not fresh_load:
                 open_minutes = [m for m in self._minutes if m not in self._counted]
                 start = min(open_minutes) if open_minutes else minute_key(now - 120_000)
             else:
@@ -88,7 +92,8 @@ class StatsStore:
                 if minute < oldest:
                     del self._minutes[minute]
                     self._counted.discard(minute)
-            self._loaded = True
+            if fresh_load:
+                self._loaded_at = now
 
     def _read_from(self, start: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

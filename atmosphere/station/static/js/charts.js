@@ -62,7 +62,7 @@ export class TimeChart {
       padding: [10, 12, 0, 4],
       cursor: { points: { size: 6 }, drag: { x: false, y: false } },
       legend: { show: false },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max * 1.15, 1e-9) || 1] } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.15 : 1] } },
       axes: [
         { ...axis, space: 70, values: (u, splits) => splits.map(hhmm) },
         { ...axis, size: 56, values: (u, vals) => vals.map((v) => this.format(v)),

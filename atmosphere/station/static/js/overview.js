@@ -65,7 +65,7 @@ export function overviewView({ el, store, setTitle }) {
       const sum = series.summary;
       tiles.rate.set(rate(sum.rate), "jobs/s", `${compact(sum.succeeded_window)} done in window`);
       tiles.latency.set(sum.p50 === null ? "–" : ms(sum.p50), null,
-        sum.p95 === null ? "no finished jobs recently" : `p95 ${ms(sum.p95)} · last 5 min`);
+        sum.p95 === null ? "none finished lately" : `p95 ${ms(sum.p95)} · last 5 min`);
       tiles.failed.set(num(sum.failed_window), null, `${num(sum.failed_recent)} in the last 5 min`,
         sum.failed_window > 0 ? "bad" : "good");
       const types = series.types;

@@ -1,0 +1,163 @@
+"""The Weather Station in real headless Chromium, against a real database server and station."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atmosphere import Atmosphere
+from atmosphere.db.client import FirebaseDatabase
+from atmosphere.paths import Paths
+from atmosphere.settings import Settings
+from tests.browser import seed
+from tests.browser.conftest import SCREENSHOTS, StationProcess, World, new_world
+from tests.support import ServerProcess, wait_until
+
+pytestmark = pytest.mark.browser
+
+PATHS = Paths("atmosphere")
+Shot = Callable[[Any, str], Path]
+
+
+def fill(db: FirebaseDatabase) -> dict[str, str]:
+    """Realistic data; returns the ids the tests look for."""
+    seed.apply(db, seed.stats(PATHS, 60))
+    seed.apply(db, seed.history(db, PATHS, 120))
+    seed.apply(db, seed.clouds(db, PATHS, 12, dead=1))
+    seed.apply(db, seed.control_plane(db, PATHS))
+    xss_id, updates = seed.failed_job(db, PATHS, seed.XSS_NAME, seed.XSS_DATA)
+    seed.apply(db, updates)
+    retry_id, updates = seed.failed_job(db, PATHS, "retry-me")
+    seed.apply(db, updates)
+    chain_id, updates = seed.chain(db, PATHS)
+    seed.apply(db, updates)
+    return {"xss": xss_id, "retry": retry_id, "chain": chain_id}
+
+
+@pytest.fixture(scope="module")
+def world(db_server: ServerProcess) -> Iterator[World]:
+    """This module's namespace, seeded, with its station."""
+    with new_world(db_server, fill) as made:
+        yield made
+
+
+@pytest.fixture
+def seeded(world: World) -> dict[str, str]:
+    """Ids of the seeded jobs."""
+    return world.seeded
+
+
+def open_view(page: Any, station: StationProcess, view: str) -> None:
+    page.goto(f"{station.url}/#/{view}")
+    page.wait_for_selector("#conn.live", timeout=10_000)  # the live stream is up
+
+
+def test_every_view_renders_and_is_screenshotted(
+    world: World, seeded: dict[str, str], page: Any, shot: Shot
+) -> None:
+    station = world.station
+    for theme in ("dark", "light"):
+        if theme == "light":
+            page.evaluate("localStorage.setItem('atmosphere-theme', 'light')")
+        open_view(page, station, "overview")
+        page.wait_for_function("document.querySelectorAll('.uplot canvas').length >= 4")
+        page.wait_for_function("document.querySelectorAll('.empty-chart').length === 0")
+        shot(page, f"{theme}-overview")
+        if theme == "light":
+            assert page.evaluate("document.documentElement.dataset.theme") == "light"
+            break
+        for view, ready in (
+            ("clouds", "#clouds-table tbody tr"),
+            ("jobs", "#jobs-table tbody tr"),
+            ("failed", "#failed-table tbody tr"),
+            ("schedules", "#schedules-table tbody tr"),
+            ("dispatchers", "#dispatchers-table tbody tr"),
+            (f"job/{seeded['xss']}", "#traceback"),
+            (f"job/{seeded['chain']}-1", ".step.current"),
+        ):
+            open_view(page, station, view)
+            page.wait_for_selector(ready, timeout=10_000)
+            shot(page, f"{theme}-{view.split('/')[0]}{'-chain' if 'chain' in ready or 'step' in ready else ''}")
+    assert (SCREENSHOTS / "dark-overview.png").stat().st_size > 10_000
+
+
+def test_dead_cloud_is_visibly_dead(world: World, seeded: dict[str, str], page: Any) -> None:
+    station = world.station
+    open_view(page, station, "clouds")
+    dead = page.wait_for_selector("#clouds-table tr.dead")
+    assert "DEAD" in dead.inner_text()
+    assert page.locator("#clouds-table tr.dead").count() == 1
+    assert "1 dead" in page.inner_text("#badge-clouds")
+
+
+def test_a_submitted_job_appears_live(world: World, seeded: dict[str, str], page: Any) -> None:
+    db, station = world.db, world.station
+    open_view(page, station, "jobs")
+    page.wait_for_selector("#jobs-table")
+    name = f"live-{uuid.uuid4().hex[:8]}"
+    app = Atmosphere(settings=Settings.from_url(world.url), database=db)
+    submitted = time.monotonic()
+    handle = app.submit({"type": "syncUser", "name": name, "data": {"hello": "world"}})
+    page.wait_for_selector(f"#in-flight tr[data-job='{handle.id}']", timeout=5_000)
+    shown_after = time.monotonic() - submitted
+    assert "queued" in page.inner_text(f"#in-flight tr[data-job='{handle.id}']")
+    # The cloud completes it (the "complete" write of the protocol): history updates by itself.
+    now = int(time.time() * 1000)
+    db.update("", {
+        PATHS.queue("syncUser", handle.id): None,
+        f"{PATHS.jobs(handle.id)}/state": "succeeded",
+        f"{PATHS.jobs(handle.id)}/result": {"ok": True},
+        f"{PATHS.jobs(handle.id)}/started": now - 20,
+        f"{PATHS.jobs(handle.id)}/finished": now,
+    })
+    row = f"#jobs-table tr[data-job='{handle.id}']"
+    page.wait_for_selector(f"{row} >> text=succeeded", timeout=8_000)
+    assert page.locator(f"#in-flight tr[data-job='{handle.id}']").count() == 0
+    print(f"\nsubmitted job visible in the browser after {shown_after * 1000:.0f} ms")
+
+
+def test_retry_a_failed_job(world: World, seeded: dict[str, str], page: Any) -> None:
+    db, station = world.db, world.station
+    job_id = seeded["retry"]
+    open_view(page, station, "failed")
+    row = page.wait_for_selector(f"#failed-table tr[data-job='{job_id}']")
+    row.query_selector("button[data-action='retry']").click()
+    wait_until(lambda: db.get(PATHS.jobs(f"{job_id}/state")) == "queued", 5, what="job requeued")
+    record = db.get(PATHS.jobs(job_id))
+    assert "error" not in record
+    queued = db.get(PATHS.queue("billing", job_id))
+    assert queued["attempt"] == 1 and queued["id"] == job_id
+    page.wait_for_selector(f"#failed-table tr[data-job='{job_id}']", state="detached", timeout=8_000)
+
+
+def test_pause_and_resume_a_schedule(world: World, seeded: dict[str, str], page: Any) -> None:
+    db, station = world.db, world.station
+    open_view(page, station, "schedules")
+    row = "#schedules-table tr[data-schedule='sync-all']"
+    page.wait_for_selector(f"{row} >> text=active")
+    page.click(f"{row} button[data-action='pause']")
+    wait_until(lambda: db.get(PATHS.schedules("sync-all/paused")) is True, 5, what="paused")
+    page.wait_for_selector(f"{row} .schedule-status >> text=paused", timeout=5_000)
+    page.click(f"{row} button[data-action='resume']")
+    wait_until(lambda: db.get(PATHS.schedules("sync-all/paused")) is False, 5, what="resumed")
+    page.click(f"{row} button[data-action='run']")
+    wait_until(lambda: isinstance(db.get(PATHS.schedules("sync-all/run_now")), int), 5, what="run now")
+
+
+def test_job_data_is_escaped_never_executed(world: World, seeded: dict[str, str], page: Any) -> None:
+    station = world.station
+    for view in (f"job/{seeded['xss']}", "failed", "jobs?"):
+        open_view(page, station, view.rstrip("?"))
+        page.wait_for_selector(f"text={seed.XSS_NAME}", timeout=10_000)
+    open_view(page, station, f"job/{seeded['xss']}")
+    page.wait_for_selector("#traceback")
+    text = page.inner_text("#view")
+    for payload in seed.XSS_DATA.values():
+        assert payload in text  # shown as text, character for character
+    assert page.evaluate("window.__xss") is None  # no handler or script ever ran
+    assert page.locator("#view img, #view script, #view svg[onload]").count() == 0
