@@ -232,7 +232,7 @@ class Atmosphere:
         self._database = database
         self._maker: Maker | None = None
         self._runtime: _DoneWith | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"<Atmosphere {self.name!r} tasks={sorted(self.tasks)}>"

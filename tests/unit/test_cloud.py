@@ -1,0 +1,298 @@
+"""The cloud runtime on MemoryDatabase, with a fake assign step standing in for the dispatcher."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from atmosphere import LATER, Atmosphere, JobFailed, Retry, Ticket, UnknownTaskType
+from atmosphere.cloud import Cloud, inbox_changes
+from atmosphere.jobs import CloudInfo, JobSpec, Outcome
+from atmosphere.settings import Settings
+from tests.support import wait_until
+from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase, assign
+
+ROOT = "atmosphere"
+
+
+class World:
+    """An app with tasks, a running cloud and a fake dispatcher on one RecordingDatabase."""
+
+    def __init__(self, settings: Settings = QUIET, slots: int = 1) -> None:
+        self.db = RecordingDatabase()
+        self.app = Atmosphere("t", settings=settings, database=self.db)
+        self.release = threading.Event()
+        self.started = threading.Event()
+        _register_tasks(self)
+        self.cloud = Cloud(self.app, name="c1", concurrency=slots, grace=5.0)
+        self.cloud.start()
+        self.dispatcher = FakeDispatcher(self.db, self.app.paths)
+
+    def get(self, path: str) -> Any:
+        return self.db.get(f"{ROOT}/{path}")
+
+    def close(self) -> None:
+        self.release.set()
+        self.cloud.stop(grace=2.0)
+        self.dispatcher.close()
+        self.app.close()
+        self.db.close()
+
+
+def _register_tasks(world: World) -> None:
+    app = world.app
+
+    @app.task("echo")
+    def echo(ticket: Ticket, data: Any) -> Any:
+        return {"ticket": dict(ticket), "data": data}
+
+    @app.task("boom")
+    def boom(ticket: Ticket, data: Any) -> Any:
+        raise ValueError(f"boom {data}")
+
+    @app.task("nonjson")
+    def nonjson(ticket: Ticket, data: Any) -> Any:
+        return {"when": object()}
+
+    @app.task("later")
+    def later(ticket: Ticket, data: Any) -> Any:
+        threading.Timer(0.05, app.done_with, (ticket, None, f"later {data}")).start()
+        return LATER
+
+    @app.task("original")
+    def original(ticket: Ticket, data: Any) -> Any:
+        app.done_with(ticket, None, f"done {data['msg']}")  # and returns None, as in 2013
+
+    @app.task("flaky", retries=1)
+    def flaky(ticket: Ticket, data: Any) -> Any:
+        raise Retry(delay=2.5, message="busy")
+
+    @app.task("slow")
+    def slow(ticket: Ticket, data: Any) -> Any:
+        world.started.set()
+        world.release.wait(10)
+        return data
+
+    _register_recursive_tasks(app)
+
+
+def _register_recursive_tasks(app: Atmosphere) -> None:
+    @app.task("fib")
+    def fib(ticket: Ticket, data: Any) -> Any:
+        depth = int(data)
+        if depth == 0:
+            return 0
+        return 1 + app.tasks[f"fib{depth - 1}" if depth > 1 else "fib0"].delay(depth - 1).get()
+
+    @app.task("fib2")
+    def fib2(ticket: Ticket, data: Any) -> Any:
+        return fib(ticket, data)
+
+    @app.task("fib1")
+    def fib1(ticket: Ticket, data: Any) -> Any:
+        return fib(ticket, data)
+
+    @app.task("fib0")
+    def fib0(ticket: Ticket, data: Any) -> Any:
+        return 0
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    w = World()
+    yield w
+    w.close()
+
+
+def test_rpc_and_the_completion_is_one_update_with_the_protocol_paths(world: World) -> None:
+    handle = world.app.tasks["echo"].submit(name="n1", data={"a": 1})
+    result = handle.get(timeout=5)
+    assert result == {"ticket": {"type": "echo", "name": "n1", "id": handle.id}, "data": {"a": 1}}
+    cid, jid = world.cloud.id, handle.id
+    completion = [v for _, v in world.db.updates if f"live/outcomes/{jid}" in v]
+    assert len(completion) == 1
+    assert set(completion[0]) == {
+        f"live/inbox/{cid}/{jid}",
+        f"live/outcomes/{jid}",
+        f"jobs/{jid}/state",
+        f"jobs/{jid}/result",
+        f"jobs/{jid}/started",
+        f"jobs/{jid}/finished",
+        f"jobs/{jid}/cloud",
+        f"replies/{world.app.maker.id}/{jid}",
+        f"live/clouds/{cid}",
+    }
+    record = world.get(f"jobs/{jid}")
+    assert record["state"] == "succeeded" and record["cloud"] == cid
+    assert record["result"] == result and record["finished"] >= record["started"]
+    outcome = Outcome.from_json(world.get(f"live/outcomes/{jid}"), jid)
+    assert outcome.ok and outcome.replied and outcome.attempt == 1 and not outcome.retry
+    assert world.get(f"live/inbox/{cid}") is None
+    info = CloudInfo.from_json(world.get(f"live/clouds/{cid}"), cid)
+    assert (info.done, info.failed, info.running, info.types) == (
+        1,
+        0,
+        0,
+        frozenset(world.app.tasks),
+    )
+
+
+def test_a_handler_that_raises_fails_the_job_with_the_traceback(world: World) -> None:
+    handle = world.app.tasks["boom"].delay(7)
+    with pytest.raises(JobFailed, match="boom 7") as info:
+        handle.get(timeout=5)
+    assert info.value.error_type == "ValueError"
+    assert info.value.remote_traceback and "raise ValueError" in info.value.remote_traceback
+    assert world.get(f"jobs/{handle.id}/state") == "failed"
+    assert world.get(f"jobs/{handle.id}/error/message") == "boom 7"
+    assert world.get(f"live/clouds/{world.cloud.id}/failed") == 1
+
+
+def test_a_non_json_result_fails_cleanly_and_the_cloud_goes_on(world: World) -> None:
+    with pytest.raises(JobFailed, match="not JSON-serialisable"):
+        world.app.tasks["nonjson"].delay(1).get(timeout=5)
+    assert world.app.tasks["echo"].delay(2).get(timeout=5)["data"] == 2
+
+
+def test_an_assignment_for_an_unknown_type_fails_with_unknown_task_type(world: World) -> None:
+    handle = world.app.submit({"type": "ghost", "data": 1}, lambda e, d: None)
+    entry = world.get(f"live/queue/ghost/{handle.id}")
+    assign(world.db, world.app.paths, world.cloud.id, handle.id, entry)
+    with pytest.raises(UnknownTaskType, match="no task for type 'ghost'"):
+        handle.get(timeout=5)
+
+
+def test_a_garbage_assignment_is_removed_and_the_cloud_survives(world: World) -> None:
+    inbox = f"live/inbox/{world.cloud.id}"
+    world.db.update(ROOT, {f"{inbox}/junk1": "not a job", f"{inbox}/junk2": {"type": 5}})
+    wait_until(lambda: world.get(inbox) is None, 5, what="garbage removed")
+    assert world.app.tasks["echo"].delay(3).get(timeout=5)["data"] == 3
+
+
+def test_done_with_from_another_thread(world: World) -> None:
+    assert world.app.tasks["later"].delay("x").get(timeout=5) == "later x"
+
+
+def test_done_with_inside_the_handler_original_style(world: World) -> None:
+    handle = world.app.submit({"type": "original", "data": {"msg": "hi"}}, lambda e, d: None)
+    assert handle.get(timeout=5) == "done hi"
+
+
+def test_done_with_for_a_job_not_running_here_returns_false(world: World) -> None:
+    assert world.app.done_with(Ticket(type="x", name="y", id="nope"), None, 1) is False
+
+
+def test_retry_writes_a_retry_outcome_and_no_reply(world: World) -> None:
+    handle = world.app.tasks["flaky"].delay(1)
+    jid = handle.id
+    wait_until(lambda: world.get(f"live/outcomes/{jid}"), 5, what="outcome")
+    outcome = Outcome.from_json(world.get(f"live/outcomes/{jid}"), jid)
+    assert (outcome.ok, outcome.retry, outcome.retry_delay, outcome.replied) == (
+        False,
+        True,
+        2.5,
+        False,
+    )
+    assert world.get(f"jobs/{jid}/state") == "retrying"
+    assert world.get(f"replies/{world.app.maker.id}/{jid}") is None
+    assert not handle.done()
+
+
+def test_the_last_attempt_fails_for_good_and_replies(world: World) -> None:
+    handle = world.app.tasks["flaky"].delay(1)
+    wait_until(lambda: world.get(f"live/outcomes/{handle.id}"), 5, what="first outcome")
+    world.db.delete(f"{ROOT}/live/outcomes/{handle.id}")  # what the dispatcher's settle does
+    spec = JobSpec.from_json(world.get(f"jobs/{handle.id}"), handle.id).evolve(attempt=2)
+    entry = {k: v for k, v in spec.to_json().items() if k != "state"}
+    assign(world.db, world.app.paths, world.cloud.id, handle.id, entry)
+    with pytest.raises(JobFailed, match="no attempt is left"):
+        handle.get(timeout=5)
+    assert world.get(f"jobs/{handle.id}/state") == "failed"
+
+
+def test_chain_steps_get_no_reply_from_the_cloud(world: World) -> None:
+    handle = world.app.submit([{"type": "echo", "data": 1}, {"type": "echo"}], lambda e, d: None)
+    step = f"{handle.id}-0"
+    wait_until(lambda: world.get(f"live/outcomes/{step}"), 5, what="step outcome")
+    assert world.get(f"replies/{world.app.maker.id}") is None
+    assert world.get(f"jobs/{step}/result")["data"] == 1
+
+
+def test_recursion_three_deep_on_one_exclusive_cloud_lends_its_slot(world: World) -> None:
+    assert world.cloud.slots == 1
+    assert world.app.tasks["fib2"].delay(2).get(timeout=10) == 2
+    assert world.app.tasks["fib"].delay(3).get(timeout=10) == 3  # fib -> fib2 -> fib1 -> fib0
+    assert world.dispatcher.max_lent >= 2
+    assert world.cloud.lent == 0
+    wait_until(lambda: world.get(f"live/clouds/{world.cloud.id}/lent") is None, 5)
+
+
+def test_an_exclusive_cloud_runs_one_job_at_a_time(world: World) -> None:
+    first = world.app.tasks["slow"].delay(1)
+    assert world.started.wait(5)
+    second = world.app.tasks["echo"].delay(2)
+    world.db.drain()
+    assert world.cloud.running == 1 and not second.done()
+    world.release.set()
+    assert first.get(timeout=5) == 1 and second.get(timeout=5)["data"] == 2
+
+
+def test_assignments_made_while_disconnected_arrive_on_resync(world: World) -> None:
+    world.db.disconnect()
+    handle = world.app.tasks["echo"].delay(4)
+    world.dispatcher.pump()
+    world.db.reconnect()
+    assert handle.get(timeout=5)["data"] == 4
+
+
+def test_stop_hands_back_unstarted_jobs_finishes_running_ones_and_deregisters() -> None:
+    world = World()
+    cid = world.cloud.id
+    running = world.app.tasks["slow"].delay("r")
+    assert world.started.wait(5)
+    # The fake dispatcher respects the single slot, so place the second job by hand.
+    waiting = world.app.tasks["echo"].submit(name="w", data="w")
+    entry = world.get(f"live/queue/echo/{waiting.id}")
+    world.dispatcher.close()
+    assign(world.db, world.app.paths, cid, waiting.id, entry)
+    wait_until(lambda: world.cloud._waiting, 5, what="second job waiting locally")
+    stopper = threading.Thread(target=world.cloud.stop, kwargs={"grace": 5.0})
+    stopper.start()
+    wait_until(lambda: world.get(f"live/queue/echo/{waiting.id}"), 5, what="handed back")
+    assert world.get(f"live/clouds/{cid}/state") == "draining"
+    assert world.get(f"jobs/{waiting.id}/state") == "queued"
+    assert world.get(f"live/inbox/{cid}/{waiting.id}") is None
+    world.release.set()
+    stopper.join(10)
+    assert running.get(timeout=5) == "r"
+    assert world.get(f"live/clouds/{cid}") is None
+    assert world.get(f"live/inbox/{cid}") is None
+    world.app.close()
+
+
+def test_a_deleted_registration_comes_back_with_the_next_heartbeat() -> None:
+    world = World(settings=Settings(heartbeat_interval=0.05, dead_after=1.0))
+    try:
+        cid = world.cloud.id
+        world.db.delete(f"{ROOT}/live/clouds/{cid}")
+        info = wait_until(lambda: world.get(f"live/clouds/{cid}"), 5, what="re-registered")
+        assert CloudInfo.from_json(info, cid).types == frozenset(world.app.tasks)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "data", "expected"),
+    [
+        ("put", "/", {"a": {"x": 1}}, ({"a": {"x": 1}}, True)),
+        ("put", "/", None, ({}, True)),
+        ("patch", "/", {"a": None}, ({"a": None}, False)),
+        ("put", "/a", {"x": 1}, ({"a": {"x": 1}}, False)),
+        ("put", "/a/x", 1, None),
+    ],
+)
+def test_inbox_changes(kind: str, path: str, data: Any, expected: Any) -> None:
+    assert inbox_changes(kind, path, data) == expected
