@@ -47,12 +47,22 @@ def run(
 ) -> Dispatcher:
     """Run a dispatcher until ``stop`` is set; start the embedded database if none is configured."""
     from atmosphere.db.connect import connect
+    from atmosphere.scheduler.ha import HighAvailability
 
     db = connect(settings, start_embedded=settings.uses_embedded, wait=10.0)
-    dispatcher = Dispatcher(db, settings)
+    ha = HighAvailability(db, settings)  # leader lease + periodic schedules (issue 4)
+    dispatcher = Dispatcher(
+        db,
+        settings,
+        dispatcher_id=ha.id,
+        leadership=ha.election,
+        components=ha.components,
+        announce=False,
+    )
     station_handle = None
     try:
         dispatcher.start()
+        ha.start(dispatcher)
         _log.info("dispatcher %s running on root %r", dispatcher.id, settings.root)
         if station:
             station_handle = start_station(settings, db, station_port)
@@ -64,5 +74,6 @@ def run(
         if station_handle is not None:
             station_handle.stop()
         dispatcher.stop()
+        ha.stop()  # after the dispatcher's last batch: hand the lease over at once
         db.close()
     return dispatcher
