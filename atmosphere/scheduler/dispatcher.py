@@ -18,20 +18,20 @@ import random
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
+from atmosphere.jobs import JobState
 from atmosphere.paths import Paths
-from atmosphere.scheduler import gc, moves, settle
+from atmosphere.scheduler import housekeeping, moves
 from atmosphere.scheduler.analytics import MinuteStats
 from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.overlay import Overlay
 from atmosphere.scheduler.routing import CloudLoad, pick_cloud
+from atmosphere.scheduler.settling import Settler
 from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
 
@@ -102,21 +102,21 @@ class Dispatcher:
         self.batch = WriteBatch()
         self.overlay = Overlay()
         self.stats = MinuteStats()
+        self.started_ms = int(wall() * 1000)
         self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
         self._wall = wall
         self._mono = monotonic
-        self._rand = rand
+        self.rand = rand
         self._window = window
         self._stats_interval = stats_interval
         self._gc_interval = gc_interval
-        self._gc_batch = gc_batch
-        self._announce = announce  # False when an election component keeps live/dispatchers
+        self.gc_batch = gc_batch
+        self.announce = announce  # False when an election component keeps live/dispatchers
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
-        self._specs: dict[str, JobSpec] = {}  # last inbox spec per job, for settling
-        self._settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
-        self._last_seen: dict[str, float] = {}  # cloud id -> monotonic time of last heartbeat
+        self.settler = Settler(self)
+        self.last_seen: dict[str, float] = {}  # cloud id -> monotonic time of last heartbeat
         self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -186,7 +186,7 @@ class Dispatcher:
         self._react(net(changes))
         self._run_timers()
         if self._acting():
-            self._settle_outcomes()
+            self.settler.settle_all()
             self._assign()
         self._flush()
         for done in barriers:
@@ -230,14 +230,14 @@ class Dispatcher:
             if change.section == "clouds":
                 old, new = change.old, change.new
                 if new is not None and (old is None or old.heartbeat != new.heartbeat):
-                    self._last_seen[change.key[0]] = now
+                    self.last_seen[change.key[0]] = now
             elif change.section == "inbox" and change.new is not None:
-                self._specs[change.key[1]] = change.new
-                self._last_seen.setdefault(change.key[0], now)
+                self.settler.remember(change.new)
+                self.last_seen.setdefault(change.key[0], now)
             elif change.section == "delayed" and change.new is not None:
                 self._schedule(now + self._until(change.new.eta), "delayed", change.key[0])
             elif change.section == "queue" and change.old is None and change.new is not None:
-                self._specs.pop(change.key[1], None)
+                self.settler.requeued(change.key[1])
         for component in self.components:
             component.changed(self, changes)
 
@@ -293,75 +293,9 @@ class Dispatcher:
         else:
             self._resync_backoff = 0.25
 
-    def _count(self, what: str, n: int = 1) -> None:
+    def count(self, what: str, n: int = 1) -> None:
+        """Add to one of the ``counts`` (what happened, for logs, tests and benchmarks)."""
         self.counts[what] = self.counts.get(what, 0) + n
-
-    # -- settling outcomes ---------------------------------------------------------------
-
-    def _settle_outcomes(self) -> None:
-        for key, outcome in list(self.state.outcomes.items()):
-            self._settle_one(key[0], outcome)
-
-    def _settle_one(self, job_id: str, outcome: Outcome) -> None:
-        now = self.now_ms()
-        spec = self._specs.get(job_id) or self._load_spec(job_id)
-        already = self._settled.get(job_id)
-        if (
-            spec is None
-            or (already is not None and outcome.attempt <= already)
-            or (outcome.attempt < spec.attempt)
-        ):
-            self._count("late")
-            self.write(settle.late_writes(self.paths, outcome))
-            return
-        chain = self.state.chain(spec.chain.id) if spec.chain else None
-        result = settle.settle(self.paths, spec, outcome, chain, now, rand=self._rand)
-        if result.kind in ("succeeded", "failed") and self.state.locate(job_id) == "queue":
-            # A requeued copy is waiting: the job is done, so it need not run again.
-            result.writes[self.paths.queue(spec.type, job_id)] = None
-        self.write(result.writes)
-        self._count(result.kind)
-        self._record_stats(spec, outcome, result.kind, now)
-        for queued in result.queued:
-            if queued.id != spec.id:
-                self.stats.count(now, queued.type, "submitted")
-        if result.kind != "retried":
-            self._specs.pop(job_id, None)
-        if result.kind != "late":
-            self._settled[job_id] = outcome.attempt
-            while len(self._settled) > 100_000:
-                self._settled.popitem(last=False)
-
-    def _load_spec(self, job_id: str) -> JobSpec | None:
-        """After a restart the inbox entry of a finished job is gone: read its record instead."""
-        try:
-            record = self.db.get(self.paths.jobs(job_id))
-        except DatabaseError as exc:
-            _log.warning("cannot read job %s to settle its outcome: %s", job_id, exc)
-            return None
-        if isinstance(record, dict) and record.get("state") in ("succeeded", "failed", "discarded"):
-            outcome = self.state.outcome(job_id)
-            if outcome is not None and outcome.retry is False and not outcome.ok:
-                pass  # the cloud already marked it failed; settle normally below
-            elif record.get("state") == "succeeded" and outcome is not None and not outcome.ok:
-                return None  # a late failure after a success
-        try:
-            spec = JobSpec.from_json(record, job_id=job_id)
-        except InvalidRecord as exc:
-            _log.warning("job %s has no usable record (%s); dropping its outcome", job_id, exc)
-            return None
-        self._specs[job_id] = spec
-        return spec
-
-    def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: int) -> None:
-        at = outcome.finished or now
-        if kind in ("succeeded", "failed", "retried"):
-            self.stats.count(at, spec.type, kind)
-        if kind in ("succeeded", "failed") and spec.submitted and outcome.finished:
-            latency = outcome.finished - spec.submitted
-            self.stats.latency(at, spec.type, latency)
-            if spec.reply_to and latency > spec.timeout * 1000:
-                self.stats.count(at, spec.type, "timed_out")
 
     # -- assigning -----------------------------------------------------------------------
 
@@ -371,7 +305,7 @@ class Dispatcher:
         loads = {}
         for key, info in self.state.clouds.items():
             cloud_id = key[0]
-            seen = self._last_seen.get(cloud_id, now)
+            seen = self.last_seen.get(cloud_id, now)
             loads[cloud_id] = CloudLoad(
                 id=cloud_id,
                 types=info.types,
@@ -405,7 +339,7 @@ class Dispatcher:
             if spec is not None:
                 self.write(moves.assign_writes(self.paths, spec, cloud.id, epoch))
                 loads[cloud.id] = replace(cloud, held=cloud.held + 1)
-                self._count("assigned")
+                self.count("assigned")
             if index + 1 < len(order):
                 heapq.heappush(heads, (order[index + 1], job_type, index + 1, order))
 
@@ -440,19 +374,19 @@ class Dispatcher:
                     self._schedule(now + self._until(spec.eta), "delayed", key)
                 else:
                     self.write(moves.release_writes(self.paths, spec))
-                    self._count("released")
+                    self.count("released")
             elif spec is not None:
                 self._schedule(now + 1.0, "delayed", key)  # a standby keeps watching it
         elif kind == "clouds":
             if acting:
-                self._bury_dead_clouds(now)
+                housekeeping.bury_dead_clouds(self, now)
             self._schedule(now + min(1.0, self.settings.dead_after / 4), "clouds")
         elif kind == "stats":
             if acting:
-                self._write_stats()
+                housekeeping.write_stats(self)
             self._schedule(now + self._stats_interval, "stats")
         elif kind == "gc":
-            more = self._collect() if acting else False
+            more = housekeeping.collect(self) if acting else False
             self._schedule(now + (1.0 if more else self._gc_interval), "gc")
 
     def _resubscribe(self, now: float) -> None:
@@ -468,64 +402,11 @@ class Dispatcher:
             self._schedule(now + self._resync_backoff, "resync")
             self._resync_backoff = min(5.0, self._resync_backoff * 2)
 
-    def _bury_dead_clouds(self, now: float) -> None:
-        known = {k[0] for k in self.state.clouds} | set(self.state.inbox)
-        for cloud_id in known:
-            seen = self._last_seen.setdefault(cloud_id, now)
-            if now - seen <= self.settings.dead_after:
-                continue
-            inbox = dict(self.state.inbox.get(cloud_id, {}))
-            outcomes = {k[0]: o for k, o in self.state.outcomes.items() if k[0] in inbox}
-            writes, requeued = moves.requeue_dead_cloud_writes(
-                self.paths, cloud_id, inbox, outcomes
-            )
-            _log.warning("cloud %s is silent; requeueing %d job(s)", cloud_id, len(requeued))
-            self.write(writes)
-            self._last_seen.pop(cloud_id, None)
-            self._count("dead_clouds")
-            for spec in requeued:
-                self.stats.count(self.now_ms(), spec.type, "requeued")
-
-    def _write_stats(self) -> None:
-        now = self.now_ms()
-        for job_type, jobs in self.state.queue.items():
-            self.stats.queue_depth(now, job_type, len(jobs))
-        self.write(self.stats.writes(self.paths))
-        if not self._announce:
-            return
-        self.write(
-            {
-                self.paths.dispatchers(self.id): {
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "heartbeat": SERVER_TIMESTAMP,
-                    "leader": self.leadership.is_leader(),
-                    "epoch": self.leadership.epoch,
-                }
-            }
-        )
-
-    def _collect(self) -> bool:
-        """One retention pass; True when there is more to delete right away."""
-        try:
-            now = self.now_ms()
-            jobs = gc.collect_jobs(
-                self.db, self.paths, now, self.settings.retention, self._gc_batch
-            )
-            minutes = gc.collect_stats(
-                self.db, self.paths, now, self.settings.stats_retention, self._gc_batch
-            )
-        except DatabaseError as exc:
-            _log.warning("garbage collection failed: %s", exc)
-            return False
-        self._count("collected", jobs)
-        return jobs >= self._gc_batch or minutes >= self._gc_batch
-
     def _farewell(self) -> None:
         try:
             if self._acting():
-                self._write_stats()
-            if self._announce:
+                housekeeping.write_stats(self)
+            if self.announce:
                 self.batch.set(self.paths.dispatchers(self.id), None)
             self.batch.flush(self.db)
         except DatabaseError as exc:

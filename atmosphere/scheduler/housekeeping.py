@@ -1,0 +1,83 @@
+"""The dispatcher's timed duties: burying dead clouds, writing analytics, retention."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.errors import DatabaseError
+from atmosphere.scheduler import gc, moves
+
+if TYPE_CHECKING:
+    from atmosphere.scheduler.dispatcher import Dispatcher
+
+_log = logging.getLogger(__name__)
+
+
+def silent_clouds(
+    known: set[str], last_seen: dict[str, float], now: float, dead_after: float
+) -> list[str]:
+    """Clouds whose heartbeat has not changed for ``dead_after`` seconds of our clock (pure).
+
+    A cloud first seen now starts its count now, so a restarted dispatcher gives every cloud a
+    full ``dead_after`` before judging it.
+    """
+    dead = []
+    for cloud_id in sorted(known):
+        seen = last_seen.setdefault(cloud_id, now)
+        if now - seen > dead_after:
+            dead.append(cloud_id)
+    return dead
+
+
+def bury_dead_clouds(d: Dispatcher, now: float) -> None:
+    """Requeue the unfinished jobs of silent clouds and delete their record and inbox."""
+    known = {k[0] for k in d.state.clouds} | set(d.state.inbox)
+    for cloud_id in silent_clouds(known, d.last_seen, now, d.settings.dead_after):
+        inbox = dict(d.state.inbox.get(cloud_id, {}))
+        outcomes = {k[0]: o for k, o in d.state.outcomes.items() if k[0] in inbox}
+        writes, requeued = moves.requeue_dead_cloud_writes(d.paths, cloud_id, inbox, outcomes)
+        _log.warning("cloud %s is silent; requeueing %d job(s)", cloud_id, len(requeued))
+        d.write(writes)
+        d.last_seen.pop(cloud_id, None)
+        d.count("dead_clouds")
+        for spec in requeued:
+            d.stats.count(d.now_ms(), spec.type, "requeued")
+
+
+def write_stats(d: Dispatcher) -> None:
+    """Queue the analytics gathered since the last call, and our presence record."""
+    now = d.now_ms()
+    for job_type, jobs in d.state.queue.items():
+        d.stats.queue_depth(now, job_type, len(jobs))
+    d.write(d.stats.writes(d.paths))
+    if not d.announce:
+        return
+    d.write(
+        {
+            d.paths.dispatchers(d.id): {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": d.started_ms,
+                "heartbeat": SERVER_TIMESTAMP,
+                "leader": d.leadership.is_leader(),
+                "epoch": d.leadership.epoch,
+            }
+        }
+    )
+
+
+def collect(d: Dispatcher) -> bool:
+    """One retention pass; True when there is more to delete right away."""
+    try:
+        now = d.now_ms()
+        jobs = gc.collect_jobs(d.db, d.paths, now, d.settings.retention, d.gc_batch)
+        minutes = gc.collect_stats(d.db, d.paths, now, d.settings.stats_retention, d.gc_batch)
+    except DatabaseError as exc:
+        _log.warning("garbage collection failed: %s", exc)
+        return False
+    d.count("collected", jobs)
+    return jobs >= d.gc_batch or minutes >= d.gc_batch

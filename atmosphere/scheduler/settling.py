@@ -1,0 +1,102 @@
+"""Settling outcomes inside the dispatcher: first outcome wins, then settle.py decides the writes."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from atmosphere.errors import DatabaseError
+from atmosphere.jobs import InvalidRecord, JobSpec, Outcome
+from atmosphere.scheduler import settle
+
+if TYPE_CHECKING:
+    from atmosphere.scheduler.dispatcher import Dispatcher
+
+_log = logging.getLogger(__name__)
+
+# How many settled job ids to remember for spotting late duplicates.
+SETTLED_MEMORY = 100_000
+
+
+class Settler:
+    """Turns each pending outcome into one settlement, exactly once per attempt."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.d = dispatcher
+        self.specs: dict[str, JobSpec] = {}  # the last inbox spec seen per job
+        self.settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
+
+    def remember(self, spec: JobSpec) -> None:
+        """An inbox entry appeared: keep its spec, the cloud will delete it when done."""
+        self.specs[spec.id] = spec
+
+    def requeued(self, job_id: str) -> None:
+        """The job is queued again (requeue, retry, operator): its next outcome is new."""
+        self.specs.pop(job_id, None)
+        self.settled.pop(job_id, None)
+
+    def settle_all(self) -> None:
+        """Settle every outcome in the view (each is deleted as it settles)."""
+        for key, outcome in list(self.d.state.outcomes.items()):
+            self.settle_one(key[0], outcome)
+
+    def settle_one(self, job_id: str, outcome: Outcome) -> None:
+        """Settle one outcome, or record it as late."""
+        d = self.d
+        now = d.now_ms()
+        spec = self.specs.get(job_id) or self._load_spec(job_id)
+        already = self.settled.get(job_id)
+        if (
+            spec is None
+            or (already is not None and outcome.attempt <= already)
+            or outcome.attempt < spec.attempt
+        ):
+            d.count("late")
+            d.write(settle.late_writes(d.paths, outcome))
+            return
+        chain = d.state.chain(spec.chain.id) if spec.chain else None
+        result = settle.settle(d.paths, spec, outcome, chain, now, rand=d.rand)
+        if result.kind in ("succeeded", "failed") and d.state.locate(job_id) == "queue":
+            # A requeued copy is waiting: the job is done, so it need not run again.
+            result.writes[d.paths.queue(spec.type, job_id)] = None
+        d.write(result.writes)
+        d.count(result.kind)
+        self._record_stats(spec, outcome, result.kind, now)
+        for queued in result.queued:
+            if queued.id != spec.id:
+                d.stats.count(now, queued.type, "submitted")
+        if result.kind == "late":
+            return
+        if result.kind != "retried":
+            self.specs.pop(job_id, None)
+        self.settled[job_id] = outcome.attempt
+        while len(self.settled) > SETTLED_MEMORY:
+            self.settled.popitem(last=False)
+
+    def _load_spec(self, job_id: str) -> JobSpec | None:
+        """After a restart the inbox entry of a finished job is gone: read its record instead."""
+        d = self.d
+        try:
+            record = d.db.get(d.paths.jobs(job_id))
+        except DatabaseError as exc:
+            _log.warning("cannot read job %s to settle its outcome: %s", job_id, exc)
+            return None
+        try:
+            spec = JobSpec.from_json(record, job_id=job_id)
+        except InvalidRecord as exc:
+            _log.warning("job %s has no usable record (%s); dropping its outcome", job_id, exc)
+            return None
+        self.specs[job_id] = spec
+        return spec
+
+    def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: int) -> None:
+        stats = self.d.stats
+        at = outcome.finished or now
+        if kind in ("succeeded", "failed", "retried"):
+            stats.count(at, spec.type, kind)
+        if kind in ("succeeded", "failed") and spec.submitted and outcome.finished:
+            latency = outcome.finished - spec.submitted
+            stats.latency(at, spec.type, latency)
+            if spec.reply_to and latency > spec.timeout * 1000:
+                stats.count(at, spec.type, "timed_out")
