@@ -16,9 +16,13 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
-def render(view: Overview, console: Console) -> None:
+def render(view: Overview, console: Console, lease_seconds: float = 3.0) -> None:
     """Print the overview as rich tables."""
+    import time
+
     from rich.table import Table
+
+    from atmosphere.scheduler.lease import describe
 
     clouds = Table(title="Clouds", title_justify="left")
     for column in ("cloud", "types", "slots", "load", "state", "heartbeat", "done", "failed"):
@@ -71,8 +75,7 @@ def render(view: Overview, console: Console) -> None:
             "[red](no dispatcher running: jobs are not assigned)[/red]", "", "", "", ""
         )
     console.print(dispatchers)
-    if view.lease:
-        console.print(f"lease: owner {view.lease.get('owner')}  epoch {view.lease.get('epoch')}")
+    console.print(describe(view.lease, int(time.time() * 1000), lease_seconds))
 
 
 def status(
@@ -106,7 +109,7 @@ def status(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     view = summarize(live, int(time.time() * 1000), settings.dead_after)
-    render(view, Console())
+    render(view, Console(), settings.lease_seconds)
 
 
 def register(app: typer.Typer) -> None:

@@ -125,3 +125,18 @@ def lease_age(lease: Lease | None, now_ms: int, lease_ms: int) -> float | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value)
+
+
+def describe(raw: Any, now_ms: int, lease_seconds: float) -> str:
+    """One line for ``atmosphere status``: who leads, with which epoch, how fresh the lease is."""
+    lease = Lease.from_json(raw)
+    if lease is None:
+        return "lease: none (no dispatcher has led yet)"
+    head = f"lease: owner {lease.owner}  epoch {lease.epoch}"
+    if lease.released:
+        return f"{head}  released (a standby takes over at once)"
+    left = (lease.expires - now_ms) / 1000
+    if left < 0:
+        return f"{head}  [red]expired {-left:.1f}s ago[/red] (no leader is renewing it)"
+    age = lease_age(lease, now_ms, int(lease_seconds * 1000)) or 0.0
+    return f"{head}  renewed {age:.1f}s ago, expires in {left:.1f}s"

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from atmosphere.scheduler.lease import (
     Lease,
     claim,
+    describe,
     holds,
     is_newer,
     lease_age,
@@ -128,3 +129,14 @@ def test_epochs_never_decrease_and_a_new_owner_always_gets_a_new_epoch(
             if new.owner != lease.owner:
                 assert new.epoch > lease.epoch
         lease = new
+
+
+def test_describe_for_status() -> None:
+    assert "none" in describe(None, NOW, 3.0)
+    live = describe({"owner": "a", "epoch": 4, "expires": NOW + 2500}, NOW, 3.0)
+    assert "owner a" in live and "epoch 4" in live
+    assert "renewed 0.5s ago" in live and "expires in 2.5s" in live
+    assert "released" in describe({"owner": "a", "epoch": 4, "expires": 0}, NOW, 3.0)
+    assert "expired 1.0s ago" in describe(
+        {"owner": "a", "epoch": 4, "expires": NOW - 1000}, NOW, 3.0
+    )
