@@ -10,6 +10,7 @@ import pytest
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import ChainState, ChainStep
 from atmosphere.scheduler.dispatcher import Dispatcher
+from atmosphere.scheduler.housekeeping import silent_clouds
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
 
@@ -515,3 +516,40 @@ def test_a_stale_snapshot_arriving_after_our_write_does_not_cause_a_second_assig
     d.step(0)
     assert not d.overlay
     assert d.counts["assigned"] == 1
+
+
+def test_an_operator_requeue_of_a_dead_letter_runs_and_settles_again(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    complete(db, "c1", "j1", ok=False)
+    pump(db, d)
+    assert db.get(f"{R}/jobs/j1/state") == "failed"
+    spec = {"id": "j1", "type": "t", "name": "n", "reply_to": "m1"}  # what the station writes
+    db.update(R, {"jobs/j1/state": "queued", "live/queue/t/j1": spec})
+    pump(db, d)
+    complete(db, "c1", "j1", result="second time lucky")
+    pump(db, d)
+    assert d.counts.get("late") is None
+    assert d.counts["succeeded"] == 1
+
+
+def test_a_chain_step_finished_while_no_dispatcher_ran_still_progresses(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    register(db, "c1", "a", "b")
+    submit_chain(db, [ChainStep("a"), ChainStep("b", {"x": 1})])
+    d = make(db, clock)
+    d.stop()
+    complete(db, "c1", "ch-0", result="A")
+    make(db, clock)
+    assert inbox(db, "c1")["ch-1"]["data"] == {"x": 1, "a": "A"}
+
+
+def test_silent_clouds_are_judged_on_our_own_clock() -> None:
+    seen = {"a": 0.0, "b": 5.0}
+    assert silent_clouds({"a", "b", "new"}, seen, 7.0, 6.0) == ["a"]
+    assert seen["new"] == 7.0  # a cloud first seen now gets a full dead_after
+    assert silent_clouds({"b"}, seen, 11.0, 6.0) == []
