@@ -260,7 +260,8 @@ class Atmosphere:
             if self._database is None:
                 from .db.connect import connect
 
-                self._database = connect(settings)
+                # A short wait lets a script start alongside `atmosphere dispatcher`.
+                self._database = connect(settings, wait=5.0)
             return self._database
 
     def configure(

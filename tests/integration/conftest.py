@@ -1,0 +1,143 @@
+"""Shared real-process fixtures for integration tests of jobs (dispatcher + cloud processes).
+
+- ``db_url``: this test's database URL (the session server, a fresh namespace).
+- ``dispatcher``: an ``atmosphere dispatcher`` process on it (fast heartbeats).
+- ``start_cloud(module, name=..., concurrency=...)``: an ``atmosphere cloud`` process, returned
+  once it has registered; stopped (SIGTERM, then SIGKILL) at teardown.
+- ``maker``: an Atmosphere app (tests.integration.jobs_tasks) connected to ``db_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atmosphere.app import Atmosphere
+from atmosphere.db.client import FirebaseDatabase
+from atmosphere.settings import Settings
+from tests.integration.dispatcher_support import DispatcherProcess
+from tests.support import ServerProcess
+
+ROOT = "atmosphere"
+REPO = Path(__file__).resolve().parents[2]
+# Fast failure detection, so crash tests stay quick.
+FAST_ENV = {"ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25", "ATMOSPHERE_DEAD_AFTER": "1.5"}
+TASKS = "tests.integration.jobs_tasks"
+
+
+class CloudProcess:
+    """An ``atmosphere cloud`` child process, its log collected."""
+
+    UP = "up: types"
+
+    def __init__(self, module: str, db_url: str, *, name: str, concurrency: int = 1) -> None:
+        cmd = [
+            sys.executable, "-m", "atmosphere", "cloud", module,
+            "--db-url", db_url, "--root", ROOT, "--name", name,
+            "--concurrency", str(concurrency), "--grace", "10",
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **FAST_ENV}
+        self.name = name
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self.lines: list[str] = []
+        self.cloud_id: str | None = None
+        self._up = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._up.wait(30):
+            self.kill()
+            raise TimeoutError(f"cloud {name} did not start:\n{self.log}")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if self.UP in line and not self._up.is_set():
+                # "cloud NAME (ID) up: types ..."
+                self.cloud_id = line.split("(", 1)[1].split(")", 1)[0]
+                self._up.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM (drain and deregister) and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL (``kill -9``)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def db_url(db_server: ServerProcess, ns: str) -> str:
+    """This test's database: the session server, a fresh namespace."""
+    return db_server.db_url(ns)
+
+
+@pytest.fixture
+def dispatcher(db_url: str) -> Iterator[DispatcherProcess]:
+    """A running ``atmosphere dispatcher`` on this test's database."""
+    proc = DispatcherProcess(db_url, ROOT, FAST_ENV)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.fixture
+def start_cloud(db_url: str) -> Iterator[Callable[..., CloudProcess]]:
+    """``start_cloud(module=TASKS, name=..., concurrency=1)``: a registered cloud process."""
+    started: list[CloudProcess] = []
+
+    def start(module: str = TASKS, *, name: str = "c1", concurrency: int = 1) -> CloudProcess:
+        proc = CloudProcess(module, db_url, name=name, concurrency=concurrency)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.proc.poll() is None:
+            try:
+                proc.stop(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def maker(db_url: str) -> Iterator[Atmosphere]:
+    """A maker (the test tasks' app) connected to this test's database."""
+    from tests.integration.jobs_tasks import make_app
+
+    database = FirebaseDatabase(db_url)
+    app = make_app(Settings.from_url(db_url, **_fast_settings()), database)
+    try:
+        yield app
+    finally:
+        app.close()
+        database.close()
+
+
+def _fast_settings() -> dict[str, Any]:
+    return {"heartbeat_interval": 0.25, "dead_after": 1.5}
