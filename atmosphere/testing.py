@@ -303,28 +303,41 @@ def events_for(
     after: Any,
     patch: bool,
 ) -> list[tuple[str, str, Any]]:
-    """The stream events a listener at ``listen`` sees for one committed write (pure)."""
-    n = len(listen)
-    if patch and at[:n] == listen and all(len(rel) == 1 for rel in entries):
-        if get_in(before, at) == get_in(after, at):
+    """The stream events a listener at ``listen`` sees for one committed write (pure).
+
+    The same rules as the embedded server: a write at or above the listener (other than a
+    PATCH exactly at it) is one ``put "/"``; below it, a set is one ``put``; a PATCH sends its
+    changed entries as one ``patch`` when all are single keys, else one ``put`` each.
+    """
+    n, w = len(listen), len(at)
+    if w <= n:
+        if at != listen[:w]:
             return []
-        data = {rel[0]: render(get_in(after, at + rel)) for rel in entries}
-        return [("patch", join_path(at[n:]), data)]
-    events: list[tuple[str, str, Any]] = []
-    above = False
-    for rel in entries:
-        full = at + rel
-        if full[:n] == listen:
-            old, new = get_in(before, full), get_in(after, full)
-            if old is not new and old != new:
-                events.append(("put", join_path(full[n:]), render(new)))
-        elif listen[: len(full)] == full:
-            above = True
-    if above:
-        old, new = get_in(before, listen), get_in(after, listen)
-        if old is not new and old != new:
-            events.append(("put", "/", render(new)))
-    return events
+        if w < n or not patch:
+            return _put_if_changed((), get_in(before, listen), get_in(after, listen))
+    elif at[:n] != listen:
+        return []
+    elif not patch:
+        return _put_if_changed(at[n:], get_in(before, at), get_in(after, at))
+    rel = at[n:]
+    changes = [
+        (key, get_in(after, at + key))
+        for key in entries
+        if _changed(get_in(before, at + key), get_in(after, at + key))
+    ]
+    if not changes:
+        return []
+    if all(len(key) == 1 for key, _ in changes):
+        return [("patch", join_path(rel), {key[0]: render(v) for key, v in changes})]
+    return [("put", join_path(rel + key), render(v)) for key, v in changes]
+
+
+def _changed(old: Any, new: Any) -> bool:
+    return old is not new and old != new
+
+
+def _put_if_changed(rel: Segments, old: Any, new: Any) -> list[tuple[str, str, Any]]:
+    return [("put", join_path(rel), render(new))] if _changed(old, new) else []
 
 
 def _check_no_overlap(paths: list[Segments]) -> None:

@@ -136,6 +136,8 @@ def set_in(root: Any, segments: Segments, value: Any) -> Any:
     """A new root with ``value`` (already normalised) at ``segments``; empty parents vanish."""
     if not segments:
         return value
+    if value is None and not isinstance(root, dict):
+        return root  # nothing below a primitive to delete: the primitive stays
     head, rest = segments[0], segments[1:]
     node = dict(root) if isinstance(root, dict) else {}
     child = set_in(node.get(head), rest, value)

@@ -27,6 +27,7 @@ def test_firebase_documented_sequence() -> None:
         ({"a": {"b": 1, "c": 2}}, "put", "/a/b", None, {"a": {"c": 2}}),
         ({"a": 1}, "put", "/", None, None),
         ({"a": "x"}, "put", "/a/b", 1, {"a": {"b": 1}}),  # below a primitive
+        ({"a": "x"}, "put", "/a/b", None, {"a": "x"}),  # deleting below one changes nothing
         ({"a": {"x": 1, "y": 2}}, "patch", "/", {"a": {"z": 3}}, {"a": {"z": 3}}),
         ({"a": {"x": 1, "y": 2}}, "patch", "/a", {"x": None, "z": 3}, {"a": {"y": 2, "z": 3}}),
         ({"a": 1}, "patch", "/", {"b/c": 2}, {"a": 1, "b": {"c": 2}}),
