@@ -163,3 +163,83 @@ def test_dead_cloud_jobs_are_requeued_to_another_cloud(
     assert rescuer.ran == [job]
     assert db.get(paths.clouds("doomed")) is None
     assert db.get(paths.replies("maker-2", job))["result"]["cloud"] == "rescuer"
+
+
+def submit_chain(
+    db: FirebaseDatabase, paths: Paths, chain_id: str, steps: list[dict[str, Any]], reply_to: str
+) -> None:
+    """What a maker writes for a chain: its state plus step 0 (docs/protocol.md)."""
+    first = {
+        "id": f"{chain_id}-0",
+        "type": steps[0]["type"],
+        "name": "user1",
+        "data": steps[0].get("data"),
+        "timeout": 30,
+        "chain": {"id": chain_id, "step": 0},
+        "submitted": {".sv": "timestamp"},
+    }
+    state = {
+        "name": "user1",
+        "steps": steps,
+        "timeout": 30,
+        "step": 0,
+        "reply_to": reply_to,
+        "submitted": {".sv": "timestamp"},
+    }
+    db.update(
+        "",
+        {
+            paths.chains(chain_id): state,
+            paths.jobs(first["id"]): {**first, "state": "queued"},
+            paths.queue(first["type"], first["id"]): first,
+        },
+    )
+
+
+def test_five_step_chain_cascades_data_and_replies_once(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+    types = ["first", "second", "third", "fourth", "fifth"]
+    seen: dict[str, Any] = {}
+
+    def handler(spec: dict[str, Any]) -> Any:
+        seen[spec["type"]] = spec.get("data")
+        return {"from": spec["type"]}
+
+    procs.append(SimCloud(url, ROOT, "chainer", types, handler=handler))
+    steps = [{"type": t, "data": {"own": i}} for i, t in enumerate(types)]
+    steps[2]["callback"] = True
+    submit_chain(db, paths, "chainA", steps, "maker-3")
+    wait_until(lambda: states(db, paths).get("chainA-4") == "succeeded", 20, "chain done")
+    assert seen["first"] == {"own": 0}
+    assert seen["second"] == {"own": 1, "first": {"from": "first"}}
+    assert seen["fifth"] == {"own": 4, "fourth": {"from": "fourth"}}
+    reply = db.get(paths.replies("maker-3", "chainA"))
+    assert reply == {
+        "ok": True,
+        "job": "chainA-2",
+        "result": {"from": "third"},
+    }  # the callback step
+    wait_until(lambda: db.get(paths.chains()) is None, 10, "chain record deleted")
+
+
+def test_an_error_mid_chain_stops_it_and_replies_at_once(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+
+    def handler(spec: dict[str, Any]) -> Any:
+        if spec["type"] == "breaks":
+            raise RuntimeError("step two broke")
+        return "fine"
+
+    procs.append(SimCloud(url, ROOT, "chainer", ["ok", "breaks"], handler=handler))
+    steps = [{"type": "ok"}, {"type": "breaks"}, {"type": "ok"}]
+    submit_chain(db, paths, "chainB", steps, "maker-4")
+    reply = wait_until(lambda: db.get(paths.replies("maker-4", "chainB")), 20, "error reply")
+    assert reply["ok"] is False and reply["job"] == "chainB-1"
+    assert "step two broke" in reply["error"]["message"]
+    assert db.get(paths.jobs("chainB-1"))["state"] == "failed"
+    wait_until(lambda: db.get(paths.chains()) is None, 10, "chain record deleted")
+    assert db.get(paths.jobs("chainB-2")) is None  # the chain stopped
