@@ -132,20 +132,34 @@ def new_world(
         db.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page; fails the test on any script error or CSP violation it logged."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+@contextmanager
+def open_page(browser: Any, *, bypass_csp: bool) -> Iterator[Any]:
+    """A fresh page that fails the test on any script error or console error it logged."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=bypass_csp)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     tab.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-    tab.errors = errors
     try:
         yield tab
     finally:
         context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A page with the Content-Security-Policy lifted: escaping must hold without it, and
+    Playwright's wait_for_function needs eval."""
+    with open_page(browser, bypass_csp=True) as tab:
+        yield tab
+
+
+@pytest.fixture
+def strict_page(browser: Any) -> Iterator[Any]:
+    """A page under the station's real CSP: any violation is a console error, failing the test."""
+    with open_page(browser, bypass_csp=False) as tab:
+        yield tab
 
 
 @pytest.fixture(scope="session")

@@ -58,15 +58,17 @@ def open_view(page: Any, station: StationProcess, view: str) -> None:
 
 
 def test_every_view_renders_and_is_screenshotted(
-    world: World, seeded: dict[str, str], page: Any, shot: Shot
+    world: World, seeded: dict[str, str], strict_page: Any, shot: Shot
 ) -> None:
+    page = strict_page  # under the real Content-Security-Policy: no violation may occur
     station = world.station
     for theme in ("dark", "light"):
         if theme == "light":
             page.evaluate("localStorage.setItem('atmosphere-theme', 'light')")
         open_view(page, station, "overview")
-        page.wait_for_function("document.querySelectorAll('.uplot canvas').length >= 4")
-        page.wait_for_function("document.querySelectorAll('.empty-chart').length === 0")
+        page.locator(".uplot canvas").nth(3).wait_for()
+        page.locator("#view .tile.info .value >> text=/[1-9]/").wait_for()  # stats arrived
+        assert page.locator(".empty-chart").count() == 0
         shot(page, f"{theme}-overview")
         if theme == "light":
             assert page.evaluate("document.documentElement.dataset.theme") == "light"

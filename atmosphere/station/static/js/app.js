@@ -67,7 +67,11 @@ function onLive(snapshot) {
     snapshot.connected ? "Live" : "Database unreachable, retrying…");
   current?.instance?.live?.(snapshot);
   // Exposed for the browser tests, which measure how long a frame takes to render.
-  window.__station = { frames: (window.__station?.frames ?? 0) + 1, lastRenderMs: performance.now() - t0, version: snapshot.version };
+  const stats = window.__station ?? { frames: 0, renders: [] };
+  stats.frames += 1;
+  stats.lastRenderMs = performance.now() - t0;
+  stats.renders = [...stats.renders.slice(-49), { view: current?.name, ms: stats.lastRenderMs }];
+  window.__station = stats;
 }
 
 function onStats(series) {

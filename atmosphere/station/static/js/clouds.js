@@ -21,6 +21,7 @@ export function cloudsView({ el, store, setTitle }) {
   states.addEventListener("change", () => { stateFilter = states.value; render(store.live); });
 
   let ageCells = [];
+  let rowCache = new Map();
   const ticker = setInterval(tickAges, 1000);
 
   function tickAges() {
@@ -39,9 +40,26 @@ export function cloudsView({ el, store, setTitle }) {
       miniTile("Draining", num(c.draining), ""));
     const rows = s.clouds.filter((r) => matches(r, filter, stateFilter));
     count.textContent = `${num(rows.length)} of ${num(s.clouds.length)}`;
+    // Rows are keyed by cloud and rebuilt only when something shown changed; heartbeats
+    // alone (every cloud, every few seconds) only touch the age cell.
+    const next = new Map();
     ageCells = [];
     const frag = document.createDocumentFragment();
-    for (const r of rows) frag.appendChild(cloudRow(r, s.dead_after, ageCells));
+    for (const r of rows) {
+      const { heartbeat, heartbeat_age: age, ...shown } = r;
+      const key = JSON.stringify(shown) + (age !== null && age > s.dead_after / 2 ? "!" : "");
+      let entry = rowCache.get(r.id);
+      if (!entry || entry.key !== key) {
+        const cells = [];
+        entry = { key, tr: cloudRow(r, s.dead_after, cells), age: cells[0][0] };
+      }
+      entry.row = r;
+      entry.age.textContent = ageText(r, 0);
+      ageCells.push([entry.age, r]);
+      next.set(r.id, entry);
+      frag.appendChild(entry.tr);
+    }
+    rowCache = next;
     tbody.replaceChildren(frag);
     replace(emptyNote, s.clouds.length ? (rows.length ? null : empty("No cloud matches", "Clear the filter to see them all."))
       : empty("No clouds registered", "Start one with `atmosphere cloud your.module` and it appears here."));
