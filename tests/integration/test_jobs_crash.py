@@ -1,0 +1,68 @@
+"""Crashes and shutdowns with real processes: kill -9 mid-job, SIGTERM drain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from atmosphere import Atmosphere
+from tests.integration.conftest import ROOT, CloudProcess
+from tests.integration.dispatcher_support import DispatcherProcess, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def record(maker: Atmosphere, job_id: str) -> Any:
+    return maker.database.get(f"{ROOT}/jobs/{job_id}") or {}
+
+
+def test_kill_9_mid_job_requeues_it_to_another_cloud_with_one_response(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+) -> None:
+    first = start_cloud(name="first")
+    responses: list[Any] = []
+    handle = maker.tasks["sleep"].submit(
+        data=2.0, timeout=60, callback=lambda e, d: responses.append((e, d))
+    )
+    wait_until(
+        lambda: maker.database.get(f"{ROOT}/live/clouds/{first.cloud_id}/running") == 1,
+        20,
+        "the first cloud runs the job",
+    )
+    second = start_cloud(name="second")
+    first.kill()
+    result = handle.get()
+    assert result["pid"] == second.pid
+    assert record(maker, handle.id)["cloud"] == second.cloud_id
+    wait_until(lambda: responses, 5, "callback")
+    assert len(responses) == 1 and responses[0][0] is None
+    # The dead cloud is gone from the registry.
+    assert maker.database.get(f"{ROOT}/live/clouds/{first.cloud_id}") is None
+
+
+def test_sigterm_finishes_the_running_job_and_deregisters(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+) -> None:
+    cloud = start_cloud()
+    handle = maker.tasks["sleep"].submit(data=1.0, timeout=60)
+    wait_until(
+        lambda: maker.database.get(f"{ROOT}/live/clouds/{cloud.cloud_id}/running") == 1,
+        20,
+        "the cloud runs the job",
+    )
+    assert cloud.stop() == 0
+    assert handle.get()["pid"] == cloud.pid
+    assert maker.database.get(f"{ROOT}/live/clouds/{cloud.cloud_id}") is None
+    assert maker.database.get(f"{ROOT}/live/inbox/{cloud.cloud_id}") is None
+
+
+def test_jobs_wait_for_a_cloud_and_run_when_one_comes(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+) -> None:
+    handles = [maker.tasks["echo"].submit(data=i, timeout=60) for i in range(5)]
+    assert not any(h.done() for h in handles)
+    assert record(maker, handles[0].id)["state"] == "queued"
+    start_cloud(concurrency=2)
+    assert [h.get()["echo"] for h in handles] == [0, 1, 2, 3, 4]
