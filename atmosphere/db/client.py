@@ -97,7 +97,11 @@ class FirebaseDatabase:
     def get(self, path: str, *, shallow: bool = False) -> JSON:
         """The value at ``path`` (None when absent); ``shallow`` gives children as True."""
         with self._errors("read", path):
-            return self._ref(path).get(shallow=shallow)
+            suffix = self._ref(path)._add_suffix()
+            response = self._client.request(
+                "get", suffix, params="shallow=true" if shallow else None
+            )
+            return orjson.loads(response.content)  # 2-3x the stdlib on big reads
 
     def query(
         self,
@@ -210,6 +214,7 @@ class FirebaseDatabase:
             idle_timeout=self._idle_timeout,
             backoff=self._backoff,
             refresh_credential=lambda: session.credentials.refresh(Request(session)),
+            close_session=True,
         )
         with self._lock:
             if self._closed:

@@ -68,6 +68,7 @@ class StreamListener:
         connect_timeout: float = 10.0,
         backoff: Backoff = DEFAULT_BACKOFF,
         refresh_credential: Callable[[], None] | None = None,
+        close_session: bool = False,
     ) -> None:
         self._session = session
         self._url = url
@@ -78,6 +79,7 @@ class StreamListener:
         self._connect_timeout = connect_timeout
         self._backoff = backoff
         self._refresh_credential = refresh_credential
+        self._close_session = close_session
         self._callback_lock = threading.RLock()
         self._response_lock = threading.Lock()
         self._response: requests.Response | None = None
@@ -110,6 +112,13 @@ class StreamListener:
     # -- the listener thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._close_session:
+                self._session.close()
+
+    def _loop(self) -> None:
         attempt = 0
         while not self._stop.is_set():
             try:

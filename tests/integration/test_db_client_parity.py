@@ -127,6 +127,22 @@ def test_same_values_and_events(db_server: ServerProcess, ns: str, seed: int) ->
             assert list(real.query("t", order_by=order_by, limit_to_last=2)) == list(
                 memory.query("t", order_by=order_by, limit_to_last=2)
             )
+        bounds: list[dict[str, Any]] = [
+            {"start_at": 0},
+            {"end_at": "s"},
+            {"start_at": False, "end_at": 1},
+            {"equal_to": True},
+            {"start_at": "", "limit_to_first": 2},
+        ]
+        for order_by in ("$value", "a", "b/c"):
+            for kw in bounds:
+                assert list(real.query("t", order_by=order_by, **kw)) == list(
+                    memory.query("t", order_by=order_by, **kw)
+                ), (order_by, kw)
+        assert list(real.query("t", order_by="$key", start_at="1", end_at="b")) == list(
+            memory.query("t", order_by="$key", start_at="1", end_at="b")
+        )
+        assert real.get("t", shallow=True) == memory.get("t", shallow=True)
     finally:
         real.close()
         memory.close()
