@@ -200,18 +200,23 @@ class Dispatcher:
             )
         except queue.Empty:
             return items
-        deadline = self._mono() + self._window
         while len(items) < 10_000:
             try:
                 items.append(self._inbox.get_nowait())
             except queue.Empty:
-                left = deadline - self._mono()
-                if left <= 0 or items[-1][0] in (_BARRIER, _STOP):
-                    break
-                try:
-                    items.append(self._inbox.get(timeout=left))
-                except queue.Empty:
-                    break
+                break
+        if len(items) == 1:
+            return items  # a lone event: act at once, latency matters more than batching
+        # A burst is on: wait a few ms for the rest of it, so it costs one update, not many.
+        deadline = self._mono() + self._window
+        while len(items) < 10_000 and items[-1][0] not in (_BARRIER, _STOP):
+            left = deadline - self._mono()
+            if left <= 0:
+                break
+            try:
+                items.append(self._inbox.get(timeout=left))
+            except queue.Empty:
+                break
         return items
 
     def _apply_event(self, kind: str, path: str, data: Any) -> list[Change]:
