@@ -59,6 +59,12 @@ class Periodic:
         wakes = [t for s in self.schedules(raw).values() if (t := next_fire(s, now)) is not None]
         return min(wakes) if wakes else None
 
+    def differs(self, raw: Mapping[str, Any]) -> bool:
+        """True when ``raw`` is not what we last parsed (a schedule added, changed, removed)."""
+        if raw.keys() != self._parsed.keys():
+            return True
+        return any(self._parsed[name][0] != record for name, record in raw.items())
+
     def schedules(self, raw: Mapping[str, Any]) -> dict[str, Schedule]:
         """Parse records (once per change; garbage is logged once), with our own writes applied."""
         out: dict[str, Schedule] = {}
@@ -125,10 +131,12 @@ class PeriodicComponent:
         if not leading:
             return None
         wall = dispatcher.now_ms() / 1000
+        raw = {key[0]: value for key, value in dispatcher.state.records["schedules"].items()}
+        # The mirror updates records in place, so a change may arrive without a Change: compare.
+        self._dirty = self._dirty or self.periodic.differs(raw)
         if not self._dirty and self._next_wall is not None and wall < self._next_wall:
             return now + min(MAX_SLEEP, self._next_wall - wall)
         self._dirty = False
-        raw = {key[0]: value for key, value in dispatcher.state.records["schedules"].items()}
         nxt = self.periodic.run(raw, datetime.fromtimestamp(wall, tz=UTC), dispatcher.write)
         self._next_wall = nxt.timestamp() if nxt is not None else wall + MAX_SLEEP
         return now + min(MAX_SLEEP, max(0.0, self._next_wall - wall))

@@ -92,7 +92,7 @@ def submit_chain(db: FirebaseDatabase, paths: Paths, chain_id: str, types: list[
     """What a maker writes for a chain: the chain record and its first step, in one PATCH."""
     steps = tuple(ChainStep(t, {"own": t}) for t in types)
     state = ChainState(id=chain_id, name=chain_id, steps=steps, timeout=60, reply_to="chains")
-    first = {
+    first: dict[str, Any] = {
         "id": f"{chain_id}-0",
         "type": types[0],
         "name": chain_id,

@@ -11,8 +11,8 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler.dispatcher import Dispatcher
 from atmosphere.scheduler.periodic import to_ms
 from atmosphere.scheduler.ticker import PeriodicComponent
-from atmosphere.scheduler.ticks import tick_id
-from atmosphere.schedules import make_schedule, store_schedule
+from atmosphere.scheduler.ticks import manual_run_id, tick_id
+from atmosphere.schedules import make_schedule, request_run, store_schedule
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
 
@@ -76,8 +76,9 @@ def pump(db: MemoryDatabase, *dispatchers: Dispatcher) -> None:
         before = db.writes
         for d in dispatchers:
             db.drain()
+            d.step(0)  # apply the events
             d._wait_time()  # where the loop runs its components
-            d.step(0)
+            d.step(0)  # flush what they wrote
         db.drain()
         if db.writes == before:
             return
@@ -134,3 +135,17 @@ def to_ms_wall(seconds: float) -> int:
     from datetime import UTC, datetime
 
     return to_ms(datetime.fromtimestamp(seconds, tz=UTC))
+
+
+def test_a_run_now_request_on_a_quiet_schedule_fires_at_once(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    store_schedule(db, PATHS, make_schedule("hourly", "ping", every=3600))
+    d = make(db, clock, "d1", Switch(1, True))
+    clock.t = 5.0
+    pump(db, d)
+    assert queued(db) == {}
+    request_run(db, PATHS, "hourly")
+    pump(db, d)
+    requested = db.get("atmosphere/live/schedules/hourly/last_manual")
+    assert list(queued(db)) == [manual_run_id("hourly", requested)]
