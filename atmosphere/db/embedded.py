@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -43,14 +41,11 @@ def wait_running(base_url: str, ns: str, wait: float) -> bool:
 class EmbeddedServer:
     """A server process this program started; ``stop()`` ends it (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, proc: subprocess.Popen[str], url: str, data_dir: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, data_dir: Path, log: Path) -> None:
         self.proc = proc
         self.url = url  # http://HOST:PORT
         self.data_dir = data_dir
-        # The child keeps logging; drain its output so a full pipe never blocks it.
-        self.output: collections.deque[str] = collections.deque(maxlen=200)
-        self._drainer = threading.Thread(target=self._drain, name="atmosphere-db-out", daemon=True)
-        self._drainer.start()
+        self.log = log  # the server's output (a file, so it outlives this process safely)
 
     @property
     def pid(self) -> int:
@@ -67,11 +62,6 @@ class EmbeddedServer:
                 self.proc.kill()
                 self.proc.wait(timeout)
 
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-
 
 def start(
     host: str,
@@ -82,9 +72,14 @@ def start(
     fsync: bool = False,
     timeout: float = 30.0,
 ) -> EmbeddedServer:
-    """Run ``python -m atmosphere db`` and return once it listens; ConfigError if it cannot."""
+    """Run ``python -m atmosphere db`` and return once it listens; ConfigError if it cannot.
+
+    Its output goes to ``<data_dir>/server.log`` rather than a pipe: a pipe nobody reads would
+    block the server, and one whose reader died would kill it with SIGPIPE.
+    """
     path = Path(data_dir)
     path.mkdir(parents=True, exist_ok=True)
+    log = path / "server.log"
     cmd = [sys.executable, "-m", "atmosphere", "db", "--host", host, "--port", str(port)]
     cmd += ["--data-dir", str(path)]
     if fsync:
@@ -93,33 +88,33 @@ def start(
     env.pop("ATMOSPHERE_DB_TOKEN", None)  # only an explicit token, never an inherited one
     if token is not None:
         env["ATMOSPHERE_DB_TOKEN"] = token  # not on the command line, where ps shows it
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    url = _wait_listening(proc, timeout)
-    return EmbeddedServer(proc, url, path)
+    with open(log, "ab") as out:
+        offset = out.tell()
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    url = _wait_listening(proc, log, offset, timeout)
+    return EmbeddedServer(proc, url, path, log)
 
 
-def _wait_listening(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    found: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in iter(proc.stdout.readline, ""):
-            lines.append(line)
+def _wait_listening(proc: subprocess.Popen[bytes], log: Path, offset: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        output = _read_from(log, offset)
+        for line in output.splitlines():
             if line.startswith(LISTENING):
-                found.append(line[len(LISTENING) :].strip())
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if found:
-        return found[0]
+                return line[len(LISTENING) :].strip()
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)  # polling a real child process's output, with a deadline
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
-    output = "".join(lines).strip() or "(no output)"
-    raise ConfigError(f"the embedded database server did not start: {output}")
+    shown = output.strip() or "(no output)"
+    raise ConfigError(f"the embedded database server did not start: {shown} (log: {log})")
+
+
+def _read_from(log: Path, offset: int) -> str:
+    with open(log, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", errors="replace")

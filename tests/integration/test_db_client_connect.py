@@ -6,7 +6,11 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
+from atmosphere.db import embedded
 from atmosphere.db.connect import connect
+from atmosphere.errors import ConfigError
 from atmosphere.settings import Secret, Settings
 from tests.support import ServerProcess, free_port, start_db_server
 
@@ -67,3 +71,12 @@ def test_explicit_url(db_server: ServerProcess, ns: str) -> None:
         db.set("u", 1)
         assert db.get("u") == 1
         assert db.embedded is None
+
+
+def test_a_server_that_cannot_start_is_a_config_error_with_its_output(tmp_path: Path) -> None:
+    running = start_db_server(tmp_path / "busy")
+    try:
+        with pytest.raises(ConfigError, match="did not start: .*in use"):
+            embedded.start("127.0.0.1", free_port(), tmp_path / "busy", timeout=20)
+    finally:
+        running.stop()
