@@ -15,13 +15,20 @@ export async function get(url) {
   return body;
 }
 
-export async function post(url) {
+export async function post(url, retried = false) {
   const res = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
     headers: { "x-csrf-token": csrf ?? "", accept: "application/json" },
   });
-  const body = await res.json().catch(() => ({}));
+  if (res.status === 403 && !retried) {
+    // A restarted station has a new CSRF token (without a configured token it is random).
+    await session();
+    return post(url, true);
+  }
+  const text = await res.text();
+  let body;
+  try { body = JSON.parse(text); } catch { body = { error: text }; }
   if (!res.ok || body.ok === false) throw new Error(body.error || `${res.status} ${res.statusText}`);
   return body;
 }

@@ -16,7 +16,16 @@ export function cloudsView({ el, store, setTitle }) {
   const table = h("div", { class: "table-wrap" }, h("table", { class: "data", id: "clouds-table" },
     h("thead", null, h("tr", null, COLUMNS.map((c, i) => h("th", { class: i >= 7 ? "num" : null }, c)))), tbody));
   const emptyNote = h("div");
-  el.append(summary, panel("Registered clouds", null, h("div", { class: "toolbar" }, search, states, count), table, emptyNote));
+  const fleet = h("div", { class: "fleet", id: "fleet" });
+  el.append(summary, panel("Fleet", "one square per cloud · click to find it", h("div", { class: "panel-body" }, fleet)),
+    panel("Registered clouds", null, h("div", { class: "toolbar" }, search, states, count), table, emptyNote));
+  fleet.addEventListener("click", (ev) => {
+    const cell = ev.target.closest("[data-cloud]");
+    if (!cell) return;
+    search.value = cell.dataset.cloud;
+    filter = cell.dataset.cloud.toLowerCase();
+    render(store.live);
+  });
   search.addEventListener("input", () => { filter = search.value.trim().toLowerCase(); render(store.live); });
   states.addEventListener("change", () => { stateFilter = states.value; render(store.live); });
 
@@ -38,6 +47,7 @@ export function cloudsView({ el, store, setTitle }) {
       miniTile("Busy", num(c.busy), "warn"), miniTile("Idle", num(c.idle), "info"),
       miniTile("Slots in use", `${num(c.slots_used)} / ${num(c.slots)}`, ""),
       miniTile("Draining", num(c.draining), ""));
+    renderFleet(fleet, s.clouds);
     const rows = s.clouds.filter((r) => matches(r, filter, stateFilter));
     count.textContent = `${num(rows.length)} of ${num(s.clouds.length)}`;
     // Rows are keyed by cloud and rebuilt only when something shown changed; heartbeats
@@ -66,6 +76,15 @@ export function cloudsView({ el, store, setTitle }) {
   }
 
   return { live: render, destroy() { clearInterval(ticker); } };
+}
+
+// The whole fleet at a glance: a square per cloud, coloured by state (dead first).
+function renderFleet(el, clouds) {
+  const frag = document.createDocumentFragment();
+  for (const r of clouds) {
+    frag.appendChild(h("i", { class: `cell ${r.state}`, title: `${r.name} · ${r.state}`, dataset: { cloud: r.id } }));
+  }
+  el.replaceChildren(frag);
 }
 
 function miniTile(label, value, tone) {
@@ -105,5 +124,5 @@ function cloudRow(r, deadAfter, ageCells) {
     h("td", { class: "nowrap" }, current),
     h("td", { class: "nowrap" }, age),
     h("td", { class: "num" }, num(r.done)),
-    h("td", { class: `num ${r.failed ? "age-bad" : ""}` }, num(r.failed)));
+    h("td", { class: `num ${r.failed > 0.05 * (r.done + r.failed) ? "age-warn" : ""}` }, num(r.failed)));
 }
