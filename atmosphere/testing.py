@@ -184,12 +184,15 @@ class MemoryDatabase:
         self.set(path, None)
 
     def transaction(self, path: str, fn: Callable[[JSON], JSON]) -> JSON:
-        """Run ``fn`` on the current value and write its result atomically (None deletes)."""
+        """Run ``fn`` on the current value and write its result atomically (None deletes).
+
+        Returns what ``fn`` returned, as FirebaseDatabase does (server values unresolved).
+        """
         segs = self._path(path)
         with self._lock:
             new = fn(render(get_in(self._root, segs)))
             self._commit(segs, {(): normalise(new)}, patch=False)
-            return render(get_in(self._root, segs))
+            return new
 
     def new_id(self) -> str:
         """A fresh push id (same format and order as the server's)."""
