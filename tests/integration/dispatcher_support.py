@@ -165,15 +165,20 @@ class SimCloud:
         except Exception as exc:  # the handler's failure is the job's outcome
             result, ok, error = None, False, {"kind": "JobFailed", "message": str(exc)}
         record = self.paths.jobs(job_id)
+        attempt = int(spec.get("attempt", 1))
+        # As the real cloud judges it: a failure with attempts left asks for a retry.
+        retry = not ok and attempt <= int(spec.get("retries", 0))
         outcome: dict[str, Any] = {
             "cloud": self.id,
-            "attempt": spec.get("attempt", 1),
+            "attempt": attempt,
             "ok": ok,
             "finished": SERVER_TIMESTAMP,
         }
+        if retry:
+            outcome["retry"] = True
         writes: dict[str, Any] = {
             self.paths.inbox(self.id, job_id): None,
-            f"{record}/state": "succeeded" if ok else "failed",
+            f"{record}/state": "succeeded" if ok else "retrying" if retry else "failed",
             f"{record}/finished": SERVER_TIMESTAMP,
             f"{record}/cloud": self.id,
             f"{self.paths.clouds(self.id)}/done": increment(1),
@@ -185,7 +190,7 @@ class SimCloud:
             outcome["error"] = error
             writes[f"{record}/error"] = error
         reply_to = spec.get("reply_to")
-        if reply_to and not spec.get("chain"):
+        if reply_to and not spec.get("chain") and not retry:
             outcome["replied"] = True
             reply = {"ok": ok, "job": job_id, "result": result, "error": error}
             writes[self.paths.replies(reply_to, job_id)] = {

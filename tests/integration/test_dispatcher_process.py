@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,3 +244,62 @@ def test_an_error_mid_chain_stops_it_and_replies_at_once(
     assert db.get(paths.jobs("chainB-1"))["state"] == "failed"
     wait_until(lambda: db.get(paths.chains()) is None, 10, "chain record deleted")
     assert db.get(paths.jobs("chainB-2")) is None  # the chain stopped
+
+
+def test_retries_with_backoff_then_success(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+
+    def handler(spec: dict[str, Any]) -> Any:
+        if spec["attempt"] < 3:
+            raise RuntimeError(f"flaky on attempt {spec['attempt']}")
+        return "third time"
+
+    procs.append(SimCloud(url, ROOT, "flaky", ["flaky"], handler=handler))
+    job = submit(db, paths, "flaky", None, reply_to="maker-5", retries=2, retry_backoff=0.2)
+    reply = wait_until(lambda: db.get(paths.replies("maker-5", job)), 20, "final reply")
+    assert reply["ok"] is True and reply["result"] == "third time"
+    record = db.get(paths.jobs(job))
+    assert record["state"] == "succeeded" and record["attempts"] == 3
+    # One short entry per failed attempt, keyed by attempt (Firebase returns int keys as a list).
+    failed = (
+        [o for o in record["outcomes"] if o]
+        if isinstance(record["outcomes"], list)
+        else list(record["outcomes"].values())
+    )
+    assert [o["message"] for o in failed] == ["flaky on attempt 1", "flaky on attempt 2"]
+
+
+def test_retries_exhausted_is_a_dead_letter_with_one_error_reply(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+
+    def handler(spec: dict[str, Any]) -> Any:
+        raise RuntimeError("always broken")
+
+    procs.append(SimCloud(url, ROOT, "broken", ["broken"], handler=handler))
+    job = submit(db, paths, "broken", None, reply_to="maker-6", retries=1, retry_backoff=0.1)
+    reply = wait_until(lambda: db.get(paths.replies("maker-6", job)), 20, "error reply")
+    assert reply["ok"] is False
+    wait_until(lambda: db.get(paths.jobs(job)).get("state") == "failed", 10, "dead letter")
+    assert db.get(paths.delayed()) is None and db.get(paths.queue()) is None
+
+
+def test_delayed_jobs_survive_a_dispatcher_restart_and_run_on_time(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    first = DispatcherProcess(url, ROOT, FAST)
+    procs.append(first)
+    procs.append(SimCloud(url, ROOT, "patient", ["later"]))
+    eta = int(time.time() * 1000) + 2500
+    spec = {"id": "delayed-1", "type": "later", "name": "n", "eta": eta, "attempt": 1}
+    db.update(
+        "",
+        {paths.jobs("delayed-1"): {**spec, "state": "delayed"}, paths.delayed("delayed-1"): spec},
+    )
+    first.kill()
+    procs.append(DispatcherProcess(url, ROOT, FAST))
+    wait_until(lambda: states(db, paths).get("delayed-1") == "succeeded", 20, "ran")
+    assert db.get(paths.jobs("delayed-1"))["assigned"] >= eta
