@@ -303,3 +303,29 @@ def test_delayed_jobs_survive_a_dispatcher_restart_and_run_on_time(
     procs.append(DispatcherProcess(url, ROOT, FAST))
     wait_until(lambda: states(db, paths).get("delayed-1") == "succeeded", 20, "ran")
     assert db.get(paths.jobs("delayed-1"))["assigned"] >= eta
+
+
+def test_finished_jobs_and_their_replies_are_collected_after_retention(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    old = int(time.time() * 1000) - 60_000
+    db.update(
+        "",
+        {
+            paths.jobs("old-1"): {
+                "id": "old-1",
+                "type": "t",
+                "state": "succeeded",
+                "finished": old,
+                "reply_to": "maker-7",
+            },
+            paths.replies("maker-7", "old-1"): {"ok": True, "job": "old-1"},
+            paths.jobs("running-1"): {"id": "running-1", "type": "t", "state": "assigned"},
+            f"{paths.stats('200001010000')}/t/succeeded": 3,
+        },
+    )
+    procs.append(DispatcherProcess(url, ROOT, {**FAST, "ATMOSPHERE_RETENTION": "30"}))
+    wait_until(lambda: db.get(paths.jobs("old-1")) is None, 20, "old job collected")
+    assert db.get(paths.replies("maker-7", "old-1")) is None
+    assert db.get(paths.jobs("running-1")) is not None
+    wait_until(lambda: db.get(paths.stats("200001010000")) is None, 10, "old stats collected")
