@@ -7,6 +7,7 @@ Run:  python examples/callback_mid_chain.py
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from _local import local_atmosphere
 from tasks import app, first, second
@@ -29,7 +30,7 @@ def main() -> None:
     print("then job2 ran and returned:", app.database.get(f"{record}/result"))
 
     # The original form: `callback: true` on a chain member.
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"type": "first", "name": "orig", "data": {}, "timeout": 30, "callback": True},
         {"type": "second", "data": {"param2": "abc"}},
     ]
