@@ -18,13 +18,14 @@ import random
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
 from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import JobState
+from atmosphere.jobs import JobSpec, JobState
 from atmosphere.paths import Paths
 from atmosphere.scheduler import housekeeping, moves
 from atmosphere.scheduler.analytics import MinuteStats
@@ -37,6 +38,7 @@ from atmosphere.settings import Settings
 
 _log = logging.getLogger(__name__)
 
+SEEN_MEMORY = 200_000  # job ids remembered for counting submissions once
 _BARRIER = "barrier"
 _EVENT = "event"
 _STATUS = "status"
@@ -103,7 +105,10 @@ class Dispatcher:
         self.overlay = Overlay()
         self.stats = MinuteStats()
         self.started_ms = int(wall() * 1000)
-        self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
+        self.counts: dict[str, int] = {}
+        self._seen: OrderedDict[str, None] = (
+            OrderedDict()
+        )  # job ids seen, for "submitted"  # what happened, for logs, tests and benchmarks
         self._wall = wall
         self._mono = monotonic
         self.rand = rand
@@ -232,6 +237,8 @@ class Dispatcher:
     def _react(self, changes: Sequence[Change]) -> None:
         now = self._mono()
         for change in changes:
+            if change.section in ("queue", "delayed", "inbox") and change.new is not None:
+                self._first_sight(change.section, change.new)
             if change.section == "clouds":
                 old, new = change.old, change.new
                 if new is not None and (old is None or old.heartbeat != new.heartbeat):
@@ -245,6 +252,17 @@ class Dispatcher:
                 self.settler.requeued(change.key[1])
         for component in self.components:
             component.changed(self, changes)
+
+    def _first_sight(self, section: str, spec: JobSpec) -> None:
+        """Count a job as submitted the first time we see it (not jobs older than us)."""
+        if spec.id in self._seen:
+            return
+        self._seen[spec.id] = None
+        if len(self._seen) > SEEN_MEMORY:
+            self._seen.popitem(last=False)
+        at = spec.submitted or self.now_ms()
+        if section != "inbox" and spec.attempt == 1 and at >= self.started_ms:
+            self.stats.count(at, spec.type, "submitted")
 
     def _until(self, eta_ms: int | None) -> float:
         return 0.0 if eta_ms is None else max(0.0, (eta_ms - self.now_ms()) / 1000.0)

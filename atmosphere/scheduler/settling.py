@@ -63,9 +63,6 @@ class Settler:
         d.write(result.writes)
         d.count(result.kind)
         self._record_stats(spec, outcome, result.kind, now)
-        for queued in result.queued:
-            if queued.id != spec.id:
-                d.stats.count(now, queued.type, "submitted")
         if result.kind == "late":
             return
         if result.kind != "retried":

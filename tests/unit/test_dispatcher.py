@@ -452,6 +452,7 @@ def test_stats_are_counted_per_minute_and_type(db: MemoryDatabase, clock: Clock)
     stats = db.get(f"{R}/stats")
     (minute,) = stats
     assert stats[minute]["t"]["succeeded"] == 1
+    assert stats[minute]["t"]["submitted"] == 1
     assert sum(stats[minute]["t"]["latency"].values()) == 1
     assert db.get(f"{R}/live/dispatchers/d1")["leader"] is True
 
