@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.support import RawClient, ServerProcess, sdk_app, start_db_server, unique_ns
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    SseStream,
+    sdk_app,
+    start_db_server,
+    unique_ns,
+)
 
 # firebase-admin must never look for Google credentials or a real emulator in tests.
 os.environ.pop("FIREBASE_DATABASE_EMULATOR_HOST", None)
@@ -65,3 +72,20 @@ def raw(db_server: ServerProcess, ns: str) -> Iterator[RawClient]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def sse(db_server: ServerProcess, ns: str) -> Iterator[Callable[..., SseStream]]:
+    """``sse(path, **kw)`` opens a raw SSE stream on this test's namespace; closed at teardown."""
+    opened: list[SseStream] = []
+
+    def open_stream(path: str, **kw: Any) -> SseStream:
+        stream = SseStream(db_server.url, path, kw.pop("ns", ns), **kw)
+        opened.append(stream)
+        return stream
+
+    try:
+        yield open_stream
+    finally:
+        for s in opened:
+            s.close()

@@ -7,6 +7,7 @@ app in emulator mode (``http://127.0.0.1:PORT?ns=NS``, token ``owner``, no Googl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -208,4 +209,76 @@ class RawClient:
 
     def close(self) -> None:
         """Close the session."""
+        self.session.close()
+
+
+class SseStream:
+    """A raw SSE connection read in chunks by a thread; events land in ``events`` (a queue).
+
+    Each event is ``(name, data_text)``; ``raw_chunks`` keeps the bytes as received.
+    """
+
+    def __init__(
+        self, base_url: str, path: str, ns: str, auth: str | None = "owner", query: str = ""
+    ) -> None:
+        import requests
+
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.raw_chunks: list[bytes] = []
+        self.session = requests.Session()
+        headers = {"Accept": "text/event-stream"}
+        if auth is not None:
+            headers["Authorization"] = f"Bearer {auth}"
+        q = f"{query}&ns={ns}" if query else f"ns={ns}"
+        self.response = self.session.get(
+            f"{base_url}{path}?{q}", headers=headers, stream=True, timeout=30
+        )
+        self.status = self.response.status_code
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        if self.status == 200:
+            self._thread.start()
+
+    def _read(self) -> None:
+        buffer = b""
+        try:
+            for chunk in self.response.iter_content(chunk_size=None):
+                self.raw_chunks.append(chunk)
+                buffer += chunk
+                while b"\n\n" in buffer:
+                    block, buffer = buffer.split(b"\n\n", 1)
+                    name, data = "", ""
+                    for line in block.decode("utf-8").split("\n"):
+                        if line.startswith("event: "):
+                            name = line[7:]
+                        elif line.startswith("data: "):
+                            data = line[6:]
+                    self.events.put((name, data))
+        except Exception:  # noqa: BLE001 - the connection was closed under us: that ends it
+            pass
+        finally:
+            self.ended.set()
+
+    def next(self, timeout: float = 5.0, skip_keep_alive: bool = True) -> tuple[str, Any]:
+        """The next event as ``(name, parsed data)``; raise ``queue.Empty`` on timeout."""
+        import json
+
+        deadline = time.monotonic() + timeout
+        while True:
+            name, data = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            if skip_keep_alive and name == "keep-alive":
+                continue
+            return name, json.loads(data) if data else None
+
+    def close(self) -> None:
+        """Close the connection (shut the socket first: a read blocked in the thread holds the
+        response's lock until a byte arrives)."""
+        connection = getattr(self.response.raw, "_connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if self._thread.is_alive():
+            self.ended.wait(5)
+        self.response.close()
         self.session.close()

@@ -25,6 +25,9 @@ def db(
     strict_indexes: Annotated[
         bool, typer.Option(help="Refuse child/value queries without a matching .indexOn.")
     ] = False,
+    listener_buffer: Annotated[
+        int, typer.Option(help="Bytes queued for one slow stream before it is dropped.")
+    ] = 32 * 1024 * 1024,
 ) -> None:
     """Run the embedded Firebase-compatible database server."""
     from atmosphere.localdb.server import run
@@ -39,6 +42,7 @@ def db(
         rules_file=rules,
         keep_alive=keep_alive,
         strict_indexes=strict_indexes,
+        listener_buffer=listener_buffer,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ class Config:
     keep_alive: float = 30.0
     default_rules: str | None = None  # rules text for namespaces that have none
     strict_indexes: bool = False  # require ``.indexOn`` for child/value queries
+    listener_buffer: int = 32 * 1024 * 1024  # queued bytes after which a slow stream is dropped
 
 
 @dataclass(slots=True)
@@ -97,7 +98,7 @@ class LocalDbApp:
     def __init__(self, store: Store, config: Config | None = None) -> None:
         self.store = store
         self.config = config or Config()
-        self.hub = Hub()
+        self.hub = Hub(self.config.listener_buffer)
         self.push_ids = PushIdGenerator()
         self._seen: set[str] = set()
 
@@ -155,6 +156,11 @@ class LocalDbApp:
         ns = self.namespace(check_namespace(params.get("ns") or self.config.default_namespace))
         if raw_path == RULES_PATH.encode():
             await self._rules(method, caller, ns, receive, send)
+            return
+        if raw_path == STATS_PATH:
+            if not caller.admin:
+                raise HttpError(401, access.PERMISSION_DENIED)
+            await respond(send, 200, dump(self.stats()))
             return
         path = parse_path(raw_path)
         check_common_params(params)
@@ -230,6 +236,7 @@ class LocalDbApp:
             raise HttpError(401, access.PERMISSION_DENIED)
         check = None if caller.admin else (lambda root: access.can_read(caller, ns, path, root))
         listener = Listener(path, check)
+        listener.abort = _transport_aborter(send)
         # Registered before the headers go out: a write right after listen() returns is seen.
         self.hub.add(ns.name, listener, tree.get(ns.root, path))
         watcher = asyncio.ensure_future(_watch_disconnect(receive, listener))
@@ -399,6 +406,14 @@ class LocalDbApp:
             if listener.check is not None and not listener.check(ns.root):
                 listener.close("Permission denied")
 
+    def stats(self) -> dict[str, int]:
+        """Counters for operators and tests (``GET /.settings/stats.json``, admin only)."""
+        return {
+            "namespaces": len(self.store.namespaces),
+            "listeners": sum(len(group) for group in self.hub.by_ns.values()),
+            "dropped_listeners": self.hub.dropped,
+        }
+
     def shutdown(self) -> None:
         """Close every stream so the server can stop."""
         self.hub.close_all()
@@ -411,6 +426,7 @@ class _PreconditionFailed(Exception):
         self.value = value
 
 
+STATS_PATH = b"/.settings/stats.json"
 _NO_RULES = {"rules": {".read": False, ".write": False}}
 _CORS_PREFLIGHT = [
     (b"access-control-allow-methods", b"GET, PUT, POST, PATCH, DELETE, OPTIONS"),
@@ -427,6 +443,13 @@ def _check_no_overlap(paths: list[tuple[str, ...]]) -> None:
                 f"Invalid data; path /{'/'.join(a)} is an ancestor of another path "
                 f"/{'/'.join(b)} in the update",
             )
+
+
+def _transport_aborter(send: Send) -> Callable[[], None] | None:
+    """A function that drops the connection under ``send`` (uvicorn's cycle), if reachable."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    return abort if callable(abort) else None
 
 
 def _now_ms() -> int:

@@ -33,7 +33,17 @@ def frame(event: str, path: Sequence[str], data: Any) -> bytes:
 class Listener:
     """One open stream: what it listens to and the frames waiting to be sent."""
 
-    __slots__ = ("path", "check", "frames", "queued", "closed", "overflowed", "_wake", "cancel")
+    __slots__ = (
+        "path",
+        "check",
+        "frames",
+        "queued",
+        "closed",
+        "overflowed",
+        "_wake",
+        "cancel",
+        "abort",
+    )
 
     def __init__(self, path: Sequence[str], check: Callable[[Any], bool] | None = None) -> None:
         self.path = tuple(path)
@@ -44,6 +54,8 @@ class Listener:
         self.closed = False
         self.overflowed = False
         self.cancel: bytes | None = None
+        # Cuts the connection at once; set by the server (a stuck send cannot see ``closed``).
+        self.abort: Callable[[], None] | None = None
         self._wake = asyncio.Event()
 
     def push(self, data: bytes, limit: int) -> None:
@@ -53,8 +65,14 @@ class Listener:
         self.frames.append(data)
         self.queued += len(data)
         if self.queued > limit:
+            # Hopelessly behind: free what it holds and cut it off; a client reconnects and
+            # gets a fresh snapshot, which is cheaper than buffering without bound.
             self.overflowed = True
+            self.frames.clear()
+            self.queued = 0
             self.close()
+            if self.abort is not None:
+                self.abort()
         self._wake.set()
 
     def take(self) -> bytes:
@@ -140,6 +158,7 @@ class Hub:
     def __init__(self, max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.max_queued_bytes = max_queued_bytes
         self.by_ns: dict[str, set[Listener]] = {}
+        self.dropped = 0  # listeners closed for falling too far behind
 
     def add(self, ns: str, listener: Listener, snapshot: Any) -> None:
         """Register ``listener`` and queue its initial ``put`` of ``snapshot``."""
@@ -182,6 +201,8 @@ class Hub:
                 continue
             for f in frames:
                 listener.push(f, self.max_queued_bytes)
+            if listener.overflowed:
+                self.dropped += 1
 
     def close_all(self) -> None:
         """Close every stream (server shutdown)."""

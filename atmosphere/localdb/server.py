@@ -70,6 +70,7 @@ def run(
     rules_file: str | None = None,
     keep_alive: float = 30.0,
     strict_indexes: bool = False,
+    listener_buffer: int = 32 * 1024 * 1024,
 ) -> None:
     """Serve until SIGTERM/SIGINT; exit code 2 on a configuration error."""
     if not token and not is_loopback(host):
@@ -99,6 +100,7 @@ def run(
         keep_alive=keep_alive,
         default_rules=default_rules,
         strict_indexes=strict_indexes,
+        listener_buffer=listener_buffer,
     )
     app = LocalDbApp(store, config)
     actual_port = sock.getsockname()[1]

@@ -33,7 +33,7 @@ def test_20_push_ids_unique_and_increasing_in_commit_order(db_server: Any, ns: s
     def worker() -> None:
         client = RawClient(db_server.url, ns)
         try:
-            for i in range(1250):
+            for _ in range(1250):
                 name = client.request("POST", "/q.json", body=b"1").json()["name"]
                 with lock:
                     names.append(name)
