@@ -230,6 +230,7 @@ class Atmosphere:
         self.tasks: dict[str, Task] = {}
         self._settings = settings
         self._database = database
+        self._owns_database = False
         self._maker: Maker | None = None
         self._runtime: _DoneWith | None = None
         self._lock = threading.RLock()
@@ -262,6 +263,7 @@ class Atmosphere:
 
                 # A short wait lets a script start alongside `atmosphere dispatcher`.
                 self._database = connect(settings, wait=5.0)
+                self._owns_database = True
             return self._database
 
     def configure(
@@ -368,11 +370,17 @@ class Atmosphere:
         return runtime.done_with(ticket, error, result)
 
     def close(self) -> None:
-        """Stop this app's maker (pending handles are abandoned) and its database connection."""
+        """Stop this app's maker (pending handles are abandoned), and close the database
+        connection if the app opened it itself."""
         with self._lock:
             maker, self._maker = self._maker, None
+            database = self._database if self._owns_database else None
+            if database is not None:
+                self._database, self._owns_database = None, False
         if maker is not None:
             maker.close()
+        if database is not None:
+            database.close()
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -296,3 +296,15 @@ def test_a_deleted_registration_comes_back_with_the_next_heartbeat() -> None:
 )
 def test_inbox_changes(kind: str, path: str, data: Any, expected: Any) -> None:
     assert inbox_changes(kind, path, data) == expected
+
+
+def test_a_completion_is_retried_until_the_database_takes_it(world: World) -> None:
+    handle = world.app.tasks["slow"].delay("kept")
+    assert world.started.wait(5)
+    world.db.fail_writes = True
+    world.release.set()
+    wait_until(lambda: world.cloud.running == 0, 5, what="the handler returned")
+    assert not handle.done()
+    world.db.fail_writes = False
+    assert handle.get(timeout=10) == "kept"
+    assert world.get(f"jobs/{handle.id}/state") == "succeeded"

@@ -1,0 +1,53 @@
+"""The public API: what ``import atmosphere`` offers is pinned, and errors form one hierarchy."""
+
+from __future__ import annotations
+
+import atmosphere
+from atmosphere import errors
+
+
+def test_public_names_are_pinned() -> None:
+    assert atmosphere.__all__ == [
+        "Atmosphere",
+        "Task",
+        "Signature",
+        "Chain",
+        "chain",
+        "Handle",
+        "LATER",
+        "Ticket",
+        "JSON",
+        "Settings",
+        "AtmosphereError",
+        "ConfigError",
+        "DatabaseError",
+        "PermissionDenied",
+        "InvalidJob",
+        "JobError",
+        "JobFailed",
+        "JobTimeout",
+        "JobLost",
+        "UnknownTaskType",
+        "NoSuchType",
+        "Retry",
+    ]
+    for name in atmosphere.__all__:
+        assert getattr(atmosphere, name) is not None
+
+
+def test_every_public_error_is_an_atmosphere_error() -> None:
+    for name in atmosphere.__all__:
+        value = getattr(atmosphere, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, errors.AtmosphereError), name
+
+
+def test_unknown_task_type_is_a_job_failure_and_rebuilt_from_a_reply() -> None:
+    assert atmosphere.NoSuchType is atmosphere.UnknownTaskType
+    assert issubclass(atmosphere.UnknownTaskType, atmosphere.JobFailed)
+    rebuilt = errors.job_error_from_json({"kind": "UnknownTaskType", "message": "m"}, job_id="j")
+    assert isinstance(rebuilt, atmosphere.UnknownTaskType) and rebuilt.job_id == "j"
+
+
+def test_later_is_a_recognisable_sentinel() -> None:
+    assert repr(atmosphere.LATER) == "LATER"
