@@ -20,18 +20,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
-from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
+from atmosphere.db.base import Database, Listener
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import JobSpec, JobState
+from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
-from atmosphere.scheduler import housekeeping, moves
+from atmosphere.scheduler import assigning, housekeeping, moves
 from atmosphere.scheduler.analytics import MinuteStats
 from atmosphere.scheduler.batcher import WriteBatch
-from atmosphere.scheduler.overlay import Overlay
-from atmosphere.scheduler.routing import CloudLoad, pick_cloud
+from atmosphere.scheduler.overlay import Overlay, net, resolve
+from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.settling import Settler
 from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
@@ -282,7 +281,7 @@ class Dispatcher:
             now = self.now_ms()
             changes: list[Change] = []
             for rel, value in local:
-                resolved = _resolve(value, now)
+                resolved = resolve(value, now)
                 self.overlay.record(rel, resolved)
                 changes.extend(self.state.apply("put", rel, resolved))
             self._react(changes)
@@ -324,47 +323,17 @@ class Dispatcher:
 
     def cloud_loads(self) -> dict[str, CloudLoad]:
         """Every registered cloud as routing sees it right now."""
-        now = self._mono()
-        loads = {}
-        for key, info in self.state.clouds.items():
-            cloud_id = key[0]
-            seen = self.last_seen.get(cloud_id, now)
-            loads[cloud_id] = CloudLoad(
-                id=cloud_id,
-                types=info.types,
-                slots=info.slots,
-                lent=info.lent,
-                load=info.load,
-                held=self.state.held(cloud_id),
-                up=info.state == "up",
-                alive=now - seen <= self.settings.dead_after,
-            )
-        return loads
+        return assigning.cloud_loads(
+            self.state, self.last_seen, self._mono(), self.settings.dead_after
+        )
 
     def _assign(self) -> None:
         if not self.state.queue:
             return
-        loads = self.cloud_loads()
-        heads: list[tuple[str, str, int, list[str]]] = []
-        for job_type, jobs in self.state.queue.items():
-            if any(c.eligible_for(job_type) for c in loads.values()):
-                order = sorted(jobs)
-                heads.append((order[0], job_type, 0, order))
-        heapq.heapify(heads)
         epoch = self.leadership.epoch
-        # Oldest job first across types, FIFO within a type; a type stops at its first miss.
-        while heads:
-            job_id, job_type, index, order = heapq.heappop(heads)
-            cloud = pick_cloud(loads.values(), job_type)
-            if cloud is None:
-                continue
-            spec = self.state.queue.get(job_type, {}).get(job_id)
-            if spec is not None:
-                self.write(moves.assign_writes(self.paths, spec, cloud.id, epoch))
-                loads[cloud.id] = replace(cloud, held=cloud.held + 1)
-                self.count("assigned")
-            if index + 1 < len(order):
-                heapq.heappush(heads, (order[index + 1], job_type, index + 1, order))
+        for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads()):
+            self.write(moves.assign_writes(self.paths, spec, cloud_id, epoch))
+            self.count("assigned")
 
     # -- timers --------------------------------------------------------------------------
 
@@ -444,29 +413,4 @@ class Dispatcher:
         self._inbox.put((_STATUS, connected))
 
 
-def net(changes: Sequence[Change]) -> list[Change]:
-    """One change per record: its first old value and its last new one, unless they are equal."""
-    first: dict[tuple[str, tuple[str, ...]], Change] = {}
-    last: dict[tuple[str, tuple[str, ...]], Change] = {}
-    for change in changes:
-        key = (change.section, change.key)
-        first.setdefault(key, change)
-        last[key] = change
-    out = []
-    for key, start in first.items():
-        end = last[key]
-        if start.old != end.new:
-            out.append(Change(start.section, start.key, start.old, end.new))
-    return out
-
-
-def _resolve(value: Any, now_ms: int) -> Any:
-    """Our own write as the server will store it: server timestamps become our clock."""
-    if isinstance(value, dict):
-        if value == SERVER_TIMESTAMP:
-            return now_ms
-        return {k: _resolve(v, now_ms) for k, v in value.items()}
-    return value
-
-
-__all__ = ["Component", "Dispatcher", "JobState", "Leadership", "SoleLeader"]
+__all__ = ["Component", "Dispatcher", "Leadership", "SoleLeader"]

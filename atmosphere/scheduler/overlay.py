@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.scheduler.state import Change
 
 
 class Overlay:
@@ -67,3 +70,28 @@ class Overlay:
         """Forget everything (after a failed write, the next snapshot is the truth)."""
         self._pending.clear()
         self._unflushed = []
+
+
+def net(changes: Sequence[Change]) -> list[Change]:
+    """One change per record: its first old value and its last new one, unless they are equal."""
+    first: dict[tuple[str, tuple[str, ...]], Change] = {}
+    last: dict[tuple[str, tuple[str, ...]], Change] = {}
+    for change in changes:
+        key = (change.section, change.key)
+        first.setdefault(key, change)
+        last[key] = change
+    out = []
+    for key, start in first.items():
+        end = last[key]
+        if start.old != end.new:
+            out.append(Change(start.section, start.key, start.old, end.new))
+    return out
+
+
+def resolve(value: Any, now_ms: int) -> Any:
+    """Our own write as the server will store it: server timestamps become our clock."""
+    if isinstance(value, dict):
+        if value == SERVER_TIMESTAMP:
+            return now_ms
+        return {k: resolve(v, now_ms) for k, v in value.items()}
+    return value

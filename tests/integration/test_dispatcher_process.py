@@ -209,7 +209,7 @@ def test_five_step_chain_cascades_data_and_replies_once(
         return {"from": spec["type"]}
 
     procs.append(SimCloud(url, ROOT, "chainer", types, handler=handler))
-    steps = [{"type": t, "data": {"own": i}} for i, t in enumerate(types)]
+    steps: list[dict[str, Any]] = [{"type": t, "data": {"own": i}} for i, t in enumerate(types)]
     steps[2]["callback"] = True
     submit_chain(db, paths, "chainA", steps, "maker-3")
     wait_until(lambda: states(db, paths).get("chainA-4") == "succeeded", 20, "chain done")

@@ -1,0 +1,59 @@
+"""Which queued jobs go to which clouds in one round: FIFO per type, least loaded first (pure)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+
+from atmosphere.jobs import JobSpec
+from atmosphere.scheduler.routing import CloudLoad, pick_cloud
+from atmosphere.scheduler.state import LiveState
+
+
+def cloud_loads(
+    state: LiveState, last_seen: Mapping[str, float], now: float, dead_after: float
+) -> dict[str, CloudLoad]:
+    """Every registered cloud as routing sees it: our inbox count, its state, alive or not."""
+    loads = {}
+    for key, info in state.clouds.items():
+        cloud_id = key[0]
+        seen = last_seen.get(cloud_id, now)
+        loads[cloud_id] = CloudLoad(
+            id=cloud_id,
+            types=info.types,
+            slots=info.slots,
+            lent=info.lent,
+            load=info.load,
+            held=state.held(cloud_id),
+            up=info.state == "up",
+            alive=now - seen <= dead_after,
+        )
+    return loads
+
+
+def plan(
+    queue: Mapping[str, Mapping[str, JobSpec]], loads: dict[str, CloudLoad]
+) -> Iterator[tuple[JobSpec, str]]:
+    """(job, cloud id) pairs to assign now: oldest job first across types, FIFO within a type.
+
+    A type stops at its first job no cloud can take (the jobs behind it could go nowhere either).
+    ``loads`` is updated as jobs are placed, so no cloud is ever filled past its capacity.
+    """
+    heads: list[tuple[str, str, int, list[str]]] = []
+    for job_type, jobs in queue.items():
+        if jobs and any(c.eligible_for(job_type) for c in loads.values()):
+            order = sorted(jobs)
+            heads.append((order[0], job_type, 0, order))
+    heapq.heapify(heads)
+    while heads:
+        job_id, job_type, index, order = heapq.heappop(heads)
+        cloud = pick_cloud(loads.values(), job_type)
+        if cloud is None:
+            continue
+        spec = queue.get(job_type, {}).get(job_id)
+        if spec is not None:
+            loads[cloud.id] = replace(cloud, held=cloud.held + 1)
+            yield spec, cloud.id
+        if index + 1 < len(order):
+            heapq.heappush(heads, (order[index + 1], job_type, index + 1, order))
