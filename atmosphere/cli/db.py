@@ -28,6 +28,9 @@ def db(
     listener_buffer: Annotated[
         int, typer.Option(help="Bytes queued for one slow stream before it is dropped.")
     ] = 32 * 1024 * 1024,
+    compact_after: Annotated[
+        int, typer.Option(help="Log bytes after which a snapshot is written and logs pruned.")
+    ] = 64 * 1024 * 1024,
 ) -> None:
     """Run the embedded Firebase-compatible database server."""
     from atmosphere.localdb.server import run
@@ -43,6 +46,7 @@ def db(
         keep_alive=keep_alive,
         strict_indexes=strict_indexes,
         listener_buffer=listener_buffer,
+        compact_after=compact_after,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from .app import Config, LocalDbApp
-from .store import DataDirInUse, Store
+from .store import COMPACT_AFTER_BYTES, DataDirInUse, Store
 
 
 def is_loopback(host: str) -> bool:
@@ -71,6 +71,7 @@ def run(
     keep_alive: float = 30.0,
     strict_indexes: bool = False,
     listener_buffer: int = 32 * 1024 * 1024,
+    compact_after: int = COMPACT_AFTER_BYTES,
 ) -> None:
     """Serve until SIGTERM/SIGINT; exit code 2 on a configuration error."""
     if not token and not is_loopback(host):
@@ -84,7 +85,7 @@ def run(
             access.parse_rules(default_rules)
         except ValueError as exc:
             fail(f"bad rules file {rules_file}: {exc}")
-    store = Store(data_dir, fsync=fsync)
+    store = Store(data_dir, fsync=fsync, compact_after_bytes=compact_after)
     try:
         store.open()
     except DataDirInUse as exc:

@@ -1,0 +1,118 @@
+"""Bad input never crashes the server and never corrupts stored data."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.support import RawClient, ServerProcess, start_db_server
+
+
+def _alive(raw: RawClient) -> None:
+    assert raw.get("/.json", query="shallow=true").status_code == 200
+
+
+def test_body_over_the_limit_is_413(tmp_path: Path) -> None:
+    server = start_db_server(tmp_path, extra_args=["--max-body", "1000"])
+    raw = RawClient(server.url, "b")
+    try:
+        raw.put("/a.json", 1)
+        r = raw.put("/a.json", "x" * 2000)
+        assert r.status_code == 413
+        assert r.json()["error"]
+
+        def chunks() -> object:
+            for _ in range(10):
+                yield b'"' + b"y" * 200 + b'"'
+
+        r = raw.request("PUT", "/a.json", body=chunks())  # type: ignore[arg-type]
+        assert r.status_code == 413
+        assert raw.get("/a.json").json() == 1
+    finally:
+        raw.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("method", ["PROPFIND", "TRACE", "MKCOL", "COPY"])
+def test_unknown_methods_are_405(raw: RawClient, method: str) -> None:
+    r = raw.request(method, "/a.json")
+    assert r.status_code == 405
+    assert r.json()["error"]
+    r = raw.request("POST", "/a.json", body=b"1", headers={"X-HTTP-Method-Override": method})
+    assert r.status_code == 405
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "print=loud",
+        "format=xml",
+        "shallow=maybe",
+        "timeout=forever",
+        "orderBy=%22a%22&orderBy=%22b%22",
+        "ns=bad.name",
+        "ns=%ZZ",
+        "auth_variable_override=%7Bnot-json",
+    ],
+)
+def test_bad_query_parameters_are_400(raw: RawClient, query: str) -> None:
+    r = raw.get("/a.json", query=query)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/%ff.json", "/a%00b.json", "/" + "k/" * 40 + "x.json", "/.settings/other.json"]
+)
+def test_bad_paths(raw: RawClient, path: str) -> None:
+    r = raw.get(path)
+    assert 400 <= r.status_code < 500
+    assert r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe", b'"\xff"', b"[" * 100000, b'{"a":' * 5000 + b"1" + b"}" * 5000, b"1e999"],
+)
+def test_hostile_bodies(raw: RawClient, body: bytes) -> None:
+    raw.put("/a.json", "keep")
+    r = raw.request("PUT", "/a.json", body=body)
+    assert r.status_code == 400
+    assert r.json()["error"]
+    assert raw.get("/a.json").json() == "keep"
+
+
+def test_broken_connection_mid_body_writes_nothing(
+    db_server: ServerProcess, raw: RawClient
+) -> None:
+    raw.put("/a.json", "before")
+    for _ in range(3):
+        sock = socket.create_connection(("127.0.0.1", db_server.port))
+        sock.sendall(
+            f"PUT /a.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n"
+            "Content-Length: 1000\r\n\r\n".encode()
+            + b'{"half": "'
+        )
+        sock.close()
+    sock = socket.create_connection(("127.0.0.1", db_server.port))
+    sock.sendall(b"GARBAGE \x00\x01 NOT HTTP\r\n\r\n")
+    sock.recv(1000)
+    sock.close()
+    _alive(raw)
+    assert raw.get("/a.json").json() == "before"
+
+
+def test_client_gone_before_reading_the_answer(db_server: ServerProcess, raw: RawClient) -> None:
+    body = b'"complete"'
+    sock = socket.create_connection(("127.0.0.1", db_server.port))
+    sock.sendall(
+        f"PUT /a.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    sock.close()
+    _alive(raw)
+    # The request was complete, so it may have been committed; either way it is whole.
+    assert raw.get("/a.json").json() in (None, "complete")
