@@ -182,7 +182,7 @@ class Dispatcher:
             if tag == _EVENT:
                 changes.extend(self._apply_event(item[1], item[2], item[3]))
             elif tag == _STATUS:
-                self.connected = bool(item[1])
+                self._on_connection(bool(item[1]))
             elif tag == _BARRIER:
                 barriers.append(item[1])
         if changes:
@@ -296,24 +296,44 @@ class Dispatcher:
             changes.extend(self.state.apply("put", rel, value))
         return changes
 
+    def _on_connection(self, up: bool) -> None:
+        if up and not self.connected:
+            # Heartbeats were invisible while we were away: restart every cloud's count.
+            now = self._mono()
+            for cloud_id in self.last_seen:
+                self.last_seen[cloud_id] = now
+        self.connected = up
+
     def _flush(self) -> None:
         if not self.batch:
+            return
+        if not self.leadership.is_leader():
+            # Deposed since deciding: these writes are no longer ours to make.
+            self.batch.take()
+            self._forget_batch()
+            self._schedule(self._mono(), "resync")
             return
         if self.overlay.needs_marker:
             self.batch.set(f"{self.paths.dispatchers(self.id)}/seq", self.overlay.next_marker())
         try:
             self.batch.flush(self.db)
-            self.overlay.flushed(True)
         except DatabaseError as exc:
             # Our optimistic view may now be wrong: stop deciding until a fresh snapshot arrives.
-            self.overlay.flushed(False)
-            self.overlay.clear()
             _log.warning("write failed (%s); resyncing from the database", exc)
-            self._suspended = True
+            self._forget_batch()
             self._schedule(self._mono() + self._resync_backoff, "resync")
             self._resync_backoff = min(5.0, self._resync_backoff * 2)
         else:
+            self.overlay.flushed(True)
+            self.settler.flushed(True)
             self._resync_backoff = 0.25
+
+    def _forget_batch(self) -> None:
+        """The batch was not written: drop what we assumed about it and wait for the truth."""
+        self.overlay.flushed(False)
+        self.overlay.clear()
+        self.settler.flushed(False)
+        self._suspended = True
 
     def count(self, what: str, n: int = 1) -> None:
         """Add to one of the ``counts`` (what happened, for logs, tests and benchmarks)."""
@@ -370,7 +390,8 @@ class Dispatcher:
             elif spec is not None:
                 self._schedule(now + 1.0, "delayed", key)  # a standby keeps watching it
         elif kind == "clouds":
-            if acting:
+            # Blind, we would take every cloud for dead: judge only while the stream is up.
+            if acting and self.connected:
                 housekeeping.bury_dead_clouds(self, now)
             self._schedule(now + min(1.0, self.settings.dead_after / 4), "clouds")
         elif kind == "stats":

@@ -68,6 +68,8 @@ def settle(
     """Decide and build the writes for the first outcome of ``spec``'s current attempt."""
     if chain is not None and spec.chain is not None and spec.chain.step != chain.step:
         return Settlement("late", late_writes(paths, outcome))
+    if chain is not None and chain.step >= len(chain.steps):
+        chain = None  # a chain record pointing past its own steps: settle as a plain job
     if outcome.ok:
         result = _succeed(paths, spec, outcome, chain, now_ms)
     elif may_retry(spec, outcome):

@@ -26,6 +26,7 @@ class Settler:
         self.d = dispatcher
         self.specs: dict[str, JobSpec] = {}  # the last inbox spec seen per job
         self.settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
+        self._unflushed: dict[str, int] = {}  # settled in the batch not yet written
 
     def remember(self, spec: JobSpec) -> None:
         """An inbox entry appeared: keep its spec, the cloud will delete it when done."""
@@ -39,14 +40,19 @@ class Settler:
     def settle_all(self) -> None:
         """Settle every outcome in the view (each is deleted as it settles)."""
         for key, outcome in list(self.d.state.outcomes.items()):
-            self.settle_one(key[0], outcome)
+            try:
+                self.settle_one(key[0], outcome)
+            except Exception:  # a record no rule foresaw must not stall every later outcome
+                _log.exception("cannot settle the outcome of job %s; keeping it as late", key[0])
+                self.d.count("unsettleable")
+                self.d.write(settle.late_writes(self.d.paths, outcome))
 
     def settle_one(self, job_id: str, outcome: Outcome) -> None:
         """Settle one outcome, or record it as late."""
         d = self.d
         now = d.now_ms()
         spec = self.specs.get(job_id) or self._load_spec(job_id)
-        already = self.settled.get(job_id)
+        already = self._unflushed.get(job_id, self.settled.get(job_id))
         if (
             spec is None
             or (already is not None and outcome.attempt <= already)
@@ -67,9 +73,17 @@ class Settler:
             return
         if result.kind != "retried":
             self.specs.pop(job_id, None)
-        self.settled[job_id] = outcome.attempt
-        while len(self.settled) > SETTLED_MEMORY:
-            self.settled.popitem(last=False)
+        self._unflushed[job_id] = outcome.attempt
+
+    def flushed(self, ok: bool) -> None:
+        """The batch holding this iteration's settlements was written (or was not: forget them)."""
+        if ok:
+            for job_id, attempt in self._unflushed.items():
+                self.settled[job_id] = attempt
+                self.settled.move_to_end(job_id)
+            while len(self.settled) > SETTLED_MEMORY:
+                self.settled.popitem(last=False)
+        self._unflushed = {}
 
     def _load_spec(self, job_id: str) -> JobSpec | None:
         """After a restart the inbox entry of a finished job is gone: read its record instead."""

@@ -122,3 +122,11 @@ def test_settle_final_failure_of_a_step_replies_error_and_deletes_the_chain() ->
     assert done.writes["atmosphere/replies/m1/c1"]["ok"] is False
     assert done.writes["atmosphere/jobs/c1-0/state"] == "failed"
     assert not any("queue" in k for k in done.writes)
+
+
+def test_a_chain_record_pointing_past_its_steps_settles_as_a_plain_job() -> None:
+    c = chain(ChainStep("first"), step=5)
+    spec = JobSpec(id="c1-5", type="first", name="user1", chain=ChainRef("c1", 5))
+    done = settle(P, spec, Outcome(job_id="c1-5", cloud="x", attempt=1, ok=True, result=1), c, 1)
+    assert done.kind == "succeeded"
+    assert not any("chains" in k for k in done.writes)

@@ -554,3 +554,59 @@ def test_silent_clouds_are_judged_on_our_own_clock() -> None:
     assert silent_clouds({"a", "b", "new"}, seen, 7.0, 6.0) == ["a"]
     assert seen["new"] == 7.0  # a cloud first seen now gets a full dead_after
     assert silent_clouds({"b"}, seen, 11.0, 6.0) == []
+
+
+class Toggle:
+    """A Leadership whose answer the test flips."""
+
+    def __init__(self) -> None:
+        self.leader = True
+        self.epoch = 7
+
+    def is_leader(self) -> bool:
+        return self.leader
+
+
+def test_assignments_carry_the_epoch_and_a_standby_writes_nothing(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    lead = Toggle()
+    register(db, "c1", "t")
+    submit(db, "j1")
+    d = make(db, clock, leadership=lead)
+    assert inbox(db, "c1")["j1"]["epoch"] == 7
+    lead.leader = False
+    writes = db.writes
+    submit(db, "j2")
+    complete(db, "c1", "j1", result=1)
+    pump(db, d)
+    assert db.writes == writes + 2  # only the test's own two writes
+    assert db.get(f"{R}/live/queue/t/j2") is not None
+    lead.leader, lead.epoch = True, 8
+    pump(db, d)
+    assert inbox(db, "c1")["j2"]["epoch"] == 8
+    assert db.get(f"{R}/live/outcomes") is None
+
+
+def test_a_leader_deposed_before_its_flush_drops_the_batch_and_resyncs(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    lead = Toggle()
+    register(db, "c1", "t")
+    d = make(db, clock, leadership=lead)
+    submit(db, "j1")
+    db.drain()
+    real = d._assign
+
+    def assign_then_lose_the_lease() -> None:
+        real()
+        lead.leader = False
+
+    d._assign = assign_then_lose_the_lease  # type: ignore[method-assign]
+    d.step(0)
+    assert inbox(db, "c1") == {}  # nothing written after losing the lease
+    d._assign = real  # type: ignore[method-assign]
+    lead.leader = True
+    pump(db, d)
+    assert "j1" in inbox(db, "c1")
+    assert d.counts["assigned"] == 2  # decided twice, written once
