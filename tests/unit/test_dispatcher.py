@@ -610,3 +610,20 @@ def test_a_leader_deposed_before_its_flush_drops_the_batch_and_resyncs(
     pump(db, d)
     assert "j1" in inbox(db, "c1")
     assert d.counts["assigned"] == 2  # decided twice, written once
+
+
+def test_no_cloud_is_judged_dead_while_the_stream_is_down(db: MemoryDatabase, clock: Clock) -> None:
+    register(db, "c1", "t")
+    d = make(db, clock)
+    db.disconnect()
+    clock.t = 10.0
+    pump(db, d)
+    assert db.get(f"{R}/live/clouds/c1") is not None
+    db.reconnect()
+    pump(db, d)
+    clock.t = 12.0
+    pump(db, d)
+    assert db.get(f"{R}/live/clouds/c1") is not None  # a fresh count started at reconnection
+    clock.t = 13.5
+    pump(db, d)
+    assert db.get(f"{R}/live/clouds/c1") is None
