@@ -47,7 +47,7 @@ def requeue_dead_cloud_writes(
 
 
 def release_writes(paths: Paths, spec: JobSpec) -> dict[str, Any]:
-    """A delayed job whose time has come goes to the back of its queue (by id, so FIFO holds)."""
+    """A delayed job whose time has come goes back to its queue, at its FIFO place (by id)."""
     return {
         paths.delayed(spec.id): None,
         paths.queue(spec.type, spec.id): queue_entry(spec),
