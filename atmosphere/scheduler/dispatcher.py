@@ -424,6 +424,13 @@ class Dispatcher:
             self.batch.flush(self.db)
         except DatabaseError as exc:
             _log.warning("could not write the last batch: %s", exc)
+        _log.info(
+            "dispatcher %s made %d updates carrying %d paths; %s",
+            self.id,
+            self.batch.updates,
+            self.batch.paths,
+            ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing else",
+        )
 
     # -- stream callbacks (listener thread) ------------------------------------------------
 
