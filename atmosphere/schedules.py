@@ -328,6 +328,41 @@ def remove_schedule(db: Database, paths: Paths, name: str) -> None:
     db.delete(paths.schedules(name))
 
 
+class ScheduleBook:
+    """The schedules an app defines with ``@app.periodic``, until they are stored.
+
+    Decorators run at import time, before the app knows its database; ``store_all`` writes them
+    once it does (when the app's cloud starts), and again harmlessly on every later start.
+    """
+
+    def __init__(self) -> None:
+        self.schedules: dict[str, Schedule] = {}
+
+    def add(self, schedule: Schedule) -> None:
+        """Remember ``schedule``; a second definition under the same name is an error."""
+        known = self.schedules.get(schedule.name)
+        if known is not None and known != schedule:
+            raise InvalidSchedule(f"schedule {schedule.name!r} is defined twice, differently")
+        self.schedules[schedule.name] = schedule
+
+    def store_all(self, db: Database, paths: Paths) -> list[str]:
+        """Write every definition; return the names whose stored definition changed."""
+        return [s.name for s in self.schedules.values() if store_schedule(db, paths, s)]
+
+
+def task_job(task: Any, data: JSON = None, timeout: float | None = None) -> ScheduledJob:
+    """The job a ``@periodic`` schedule submits for ``task`` (anything with a ``type``)."""
+    job_type = getattr(task, "type", None)
+    if not isinstance(job_type, str):
+        raise InvalidSchedule(
+            "@periodic goes above @task: put @app.periodic(...) over @app.task(...)"
+        )
+    if timeout is None:
+        task_timeout: Any = getattr(task, "timeout", None)
+        timeout = float(task_timeout) if _is_number(task_timeout) else None
+    return ScheduledJob(type=job_type, data=data, timeout=timeout)
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 

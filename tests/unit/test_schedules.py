@@ -14,6 +14,7 @@ from atmosphere.schedules import (
     Misfire,
     NoSuchSchedule,
     Schedule,
+    ScheduleBook,
     ScheduledJob,
     load_schedule,
     load_schedules,
@@ -22,6 +23,7 @@ from atmosphere.schedules import (
     request_run,
     set_paused,
     store_schedule,
+    task_job,
 )
 from atmosphere.testing import MemoryDatabase
 
@@ -148,3 +150,30 @@ def test_load_schedules_skips_garbage() -> None:
 
 def test_misfire_defaults_to_skip() -> None:
     assert make_schedule("n", "x", every=60).misfire is Misfire.SKIP
+
+
+class FakeTask:
+    type = "syncAll"
+    timeout = 30.0
+
+
+def test_task_job_takes_type_and_timeout_from_the_task() -> None:
+    assert task_job(FakeTask()) == ScheduledJob(type="syncAll", timeout=30.0)
+    assert task_job(FakeTask(), data={"x": 1}, timeout=5) == ScheduledJob(
+        type="syncAll", data={"x": 1}, timeout=5
+    )
+    with pytest.raises(InvalidSchedule, match="above @task"):
+        task_job(lambda ticket, data: None)
+
+
+def test_schedule_book_stores_once_and_refuses_conflicting_twins() -> None:
+    db = MemoryDatabase()
+    book = ScheduleBook()
+    nightly = make_schedule("nightly", task_job(FakeTask()), cron="0 3 * * *", tz="Europe/Berlin")
+    book.add(nightly)
+    book.add(nightly)  # the same definition again (a module imported twice) is fine
+    with pytest.raises(InvalidSchedule, match="defined twice"):
+        book.add(make_schedule("nightly", "other", every=60))
+    assert book.store_all(db, PATHS) == ["nightly"]
+    assert book.store_all(db, PATHS) == []  # the next start changes nothing
+    assert load_schedule(db, PATHS, "nightly").job.type == "syncAll"
