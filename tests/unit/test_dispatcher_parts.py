@@ -1,0 +1,91 @@
+"""Small dispatcher parts: analytics buffer, retention decisions, the write overlay, assignment plan."""
+
+from __future__ import annotations
+
+from atmosphere.jobs import JobSpec
+from atmosphere.paths import Paths
+from atmosphere.scheduler.analytics import MinuteStats
+from atmosphere.scheduler.assigning import plan
+from atmosphere.scheduler.gc import expired_job_writes
+from atmosphere.scheduler.overlay import Overlay, net, resolve
+from atmosphere.scheduler.routing import CloudLoad
+from atmosphere.scheduler.state import Change
+
+P = Paths("atmosphere")
+MS = 1_800_000_000_000  # 2027-01-15 08:00 UTC
+
+
+def test_minute_stats_become_increments_and_a_growing_peak() -> None:
+    stats = MinuteStats()
+    stats.count(MS, "t", "succeeded")
+    stats.count(MS + 1000, "t", "succeeded")
+    stats.latency(MS, "t", 3.0)
+    stats.queue_depth(MS, "t", 5)
+    stats.queue_depth(MS, "t", 2)
+    writes = stats.writes(P)
+    base = "atmosphere/stats/202701150800/t"
+    assert writes[f"{base}/succeeded"] == {".sv": {"increment": 2}}
+    assert writes[f"{base}/latency/b2"] == {".sv": {"increment": 1}}
+    assert writes[f"{base}/queue"] == 5
+    stats.queue_depth(MS, "t", 4)  # lower than the peak already written: nothing to write
+    assert stats.writes(P) == {}
+
+
+def test_retention_deletes_finished_records_and_their_replies_only() -> None:
+    records = {
+        "a": {"state": "succeeded", "reply_to": "m"},
+        "b": {"state": "retrying"},
+        "c": {"state": "failed", "chain": {"id": "ch", "step": 1}, "chain_reply_to": "m2"},
+        "d": "garbage",
+    }
+    assert expired_job_writes(P, records) == {
+        "atmosphere/jobs/a": None,
+        "atmosphere/replies/m/a": None,
+        "atmosphere/jobs/c": None,
+        "atmosphere/replies/m2/ch": None,
+    }
+
+
+def test_overlay_replays_until_its_marker_comes_back() -> None:
+    overlay = Overlay(run="r")
+    overlay.record("queue/t/j", None)
+    assert overlay.needs_marker and overlay.next_marker() == "r:1"
+    overlay.flushed(True)
+    overlay.record("inbox/c/j", {"id": "j"})
+    overlay.flushed(True)
+    assert list(overlay.replay()) == [("queue/t/j", None), ("inbox/c/j", {"id": "j"})]
+    overlay.confirm("someone-else:9")
+    overlay.confirm("r:1")
+    assert list(overlay.replay()) == [("inbox/c/j", {"id": "j"})]
+    overlay.confirm("r:2")
+    assert not overlay
+    overlay.record("x", 1)
+    overlay.flushed(False)
+    assert not overlay and not overlay.needs_marker
+
+
+def test_net_keeps_one_change_per_record_and_drops_round_trips() -> None:
+    changes = [
+        Change("queue", ("t", "j"), "A", None),
+        Change("queue", ("t", "j"), None, "A"),
+        Change("inbox", ("c", "j"), None, "B"),
+        Change("inbox", ("c", "j"), "B", "C"),
+    ]
+    assert net(changes) == [Change("inbox", ("c", "j"), None, "C")]
+
+
+def test_resolve_turns_server_timestamps_into_our_clock() -> None:
+    assert resolve({"a": {".sv": "timestamp"}, "b": [1]}, 42) == {"a": 42, "b": [1]}
+
+
+def test_plan_takes_oldest_first_across_types_and_never_overfills() -> None:
+    queue = {
+        "a": {
+            "j3": JobSpec(id="j3", type="a", name="n"),
+            "j1": JobSpec(id="j1", type="a", name="n"),
+        },
+        "b": {"j2": JobSpec(id="j2", type="b", name="n")},
+    }
+    loads = {"c": CloudLoad(id="c", types=frozenset({"a", "b"}), slots=2)}
+    assert [(s.id, c) for s, c in plan(queue, loads)] == [("j1", "c"), ("j2", "c")]
+    assert loads["c"].held == 2
