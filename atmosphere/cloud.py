@@ -2,7 +2,9 @@
 
 A cloud registers ``live/clouds/{cloudId}``, heartbeats, listens on ``live/inbox/{cloudId}``
 and runs each assignment in its own thread, at most ``slots`` at once not counting handlers
-that lent their slot while waiting on a sub-job. Each attempt ends with ONE multi-path update
+that lent their slot while waiting on a sub-job. With ``prefetch`` N it advertises N more
+slots than it runs, so the next jobs already wait locally when one finishes (opt-in: by
+default a busy cloud gets no job). Each attempt ends with ONE multi-path update
 (``execution.completion_writes``). Every write of its record is the whole record, so a cloud
 the dispatcher declared dead re-registers with its next heartbeat. ``stop()`` drains: it stops
 taking jobs, hands back unstarted ones, lets running ones finish (up to a grace period) and
@@ -74,10 +76,11 @@ class Cloud:
         *,
         name: str | None = None,
         concurrency: int = 1,
+        prefetch: int = 0,
         grace: float = 30.0,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        if concurrency < 1 or prefetch < 0:
+            raise ValueError("concurrency must be at least 1 and prefetch at least 0")
         self.app = app
         self.settings = app.settings
         self.database = app.database
@@ -85,6 +88,7 @@ class Cloud:
         self.id = self.database.new_id()
         self.name = name or f"{app.name}@{socket.gethostname()}:{os.getpid()}"
         self.slots = concurrency
+        self.prefetch = prefetch
         self.grace = grace
         self._cond = threading.Condition()
         self._known: dict[str, _Entry] = {}
@@ -370,7 +374,8 @@ class Cloud:
                 id=self.id,
                 name=self.name,
                 types=frozenset(self.app.tasks),
-                slots=self.slots,
+                # Prefetching clouds advertise room for the jobs they queue locally too.
+                slots=self.slots + self.prefetch,
                 lent=self._lent,
                 load=_load(),
                 running=self._running,

@@ -55,6 +55,10 @@ def cloud(
     concurrency: Annotated[
         int, typer.Option(min=1, help="Jobs run at once (1: exclusive, the default).")
     ] = 1,
+    prefetch: Annotated[
+        int,
+        typer.Option(min=0, help="Extra jobs to hold while busy, for throughput (default 0)."),
+    ] = 0,
     grace: Annotated[
         float, typer.Option(help="Seconds running jobs get to finish on SIGTERM / Ctrl-C.")
     ] = 30.0,
@@ -88,7 +92,7 @@ def cloud(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    runtime = Cloud(app, name=name, concurrency=concurrency, grace=grace)
+    runtime = Cloud(app, name=name, concurrency=concurrency, prefetch=prefetch, grace=grace)
     signals = {"count": 0}
 
     def on_signal(signum: int, frame: object) -> None:

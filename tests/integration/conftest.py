@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,19 @@ class CloudProcess:
 
     UP = "up: types"
 
-    def __init__(self, module: str, db_url: str, *, name: str, concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        module: str,
+        db_url: str,
+        *,
+        name: str,
+        concurrency: int = 1,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         cmd = [
             sys.executable, "-m", "atmosphere", "cloud", module,
             "--db-url", db_url, "--root", ROOT, "--name", name,
-            "--concurrency", str(concurrency), "--grace", "10",
+            "--concurrency", str(concurrency), "--grace", "10", *extra_args,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **FAST_ENV}
         self.name = name

@@ -308,3 +308,22 @@ def test_a_completion_is_retried_until_the_database_takes_it(world: World) -> No
     world.db.fail_writes = False
     assert handle.get(timeout=10) == "kept"
     assert world.get(f"jobs/{handle.id}/state") == "succeeded"
+
+
+def test_a_prefetching_cloud_holds_more_jobs_but_runs_one_at_a_time() -> None:
+    world = World()
+    world.cloud.stop(grace=1.0)
+    world.cloud = Cloud(world.app, name="pf", concurrency=1, prefetch=2)
+    world.cloud.start()
+    try:
+        cid = world.cloud.id
+        assert world.get(f"live/clouds/{cid}/slots") == 3
+        slow = world.app.tasks["slow"].delay(0)
+        assert world.started.wait(5)
+        others = [world.app.tasks["echo"].delay(i) for i in range(2)]
+        wait_until(lambda: len(world.get(f"live/inbox/{cid}") or {}) == 3, 5, what="prefetched")
+        assert world.cloud.running == 1 and not any(h.done() for h in others)
+        world.release.set()
+        assert [h.get(timeout=5)["data"] for h in others] == [0, 1] and slow.get(timeout=5) == 0
+    finally:
+        world.close()
