@@ -31,7 +31,7 @@ _log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int], None]
 # A dispatcher silent for this many heartbeats is dropped from live/dispatchers by the leader.
-_PRESENCE_STALE_BEATS = 10
+_PRESENCE_STALE_BEATS = 5
 
 
 class Election:
@@ -305,9 +305,15 @@ class Election:
     # -- presence ----------------------------------------------------------------------
 
     def _announce(self, role: str, *, first: bool = False) -> None:
-        record: dict[str, Any] = {"heartbeat": SERVER_TIMESTAMP, "role": role}
+        # host and pid every time: a record pruned during a long pause comes back whole
+        record: dict[str, Any] = {
+            "heartbeat": SERVER_TIMESTAMP,
+            "role": role,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
         if first:
-            record.update(host=socket.gethostname(), pid=os.getpid(), started=SERVER_TIMESTAMP)
+            record["started"] = SERVER_TIMESTAMP
         sent = self._clock()
         self.db.update(self.paths.dispatchers(self.me), record)
         everyone = self.db.get(self.paths.dispatchers())
@@ -329,12 +335,18 @@ class Election:
             _log.warning("dispatcher heartbeat failed: %s", exc)
 
     def _prune_presence(self, everyone: dict[str, Any]) -> None:
+        # Drop the silent, and any other "leader": it is gone (killed) or deposed, and a
+        # deposed one that lives re-announces itself as a standby at its next heartbeat.
         limit = self.server_ms() - _PRESENCE_STALE_BEATS * self.heartbeat_interval * 1000
         stale = {
-            f"{key}": None
+            key: None
             for key, record in everyone.items()
             if key != self.me
-            and not (isinstance(record, dict) and _num(record.get("heartbeat")) > limit)
+            and not (
+                isinstance(record, dict)
+                and _num(record.get("heartbeat")) > limit
+                and record.get("role") != "leader"
+            )
         }
         if stale:
             self.db.update(self.paths.dispatchers(), stale)

@@ -131,6 +131,9 @@ def test_a_silent_leader_is_taken_over_after_one_lease(db: MemoryDatabase) -> No
         assert LEASE * 0.5 < took < LEASE * 3
         assert b.fence() == 2
         assert not a.is_leader()  # its own clock fenced it meanwhile
+        # the new leader drops the dead one's presence (it still said "leader")
+        wait_for(lambda: "a" not in (db.get("atm/live/dispatchers") or {}))
+        assert db.get("atm/live/dispatchers/b/role") == "leader"
     finally:
         a.stop(hand_over=False)
         b.stop()
