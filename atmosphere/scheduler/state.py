@@ -17,6 +17,7 @@ from atmosphere.jobs import ChainState, CloudInfo, InvalidRecord, JobSpec, Outco
 _log = logging.getLogger(__name__)
 
 Key = tuple[str, ...]
+_LOGGED_MEMORY = 10_000  # malformed paths remembered so each is logged once
 
 # How many path segments below each section name one record.
 RECORD_DEPTH: dict[str, int] = {
@@ -238,6 +239,8 @@ class LiveState:
             groups.setdefault(group, {})[job_id] = new
 
     def _log_once(self, where: str, message: str) -> None:
+        if len(self._logged) >= _LOGGED_MEMORY:
+            self._logged.clear()  # bounded: a flood of distinct garbage may be logged again
         if where not in self._logged:
             self._logged.add(where)
             _log.warning("live/%s: %s", where, message)
