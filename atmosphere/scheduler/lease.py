@@ -109,11 +109,15 @@ def renew_interval(lease_seconds: float) -> float:
     return lease_seconds / RENEWALS_PER_LEASE
 
 
-def is_newer(epoch: int | None, than: int | None) -> bool:
-    """Fencing: does an assignment's ``epoch`` supersede the highest one seen (``than``)?"""
+def admissible(epoch: int | None, highest_seen: int | None) -> bool:
+    """Fencing for clouds: may an assignment stamped ``epoch`` run, given the highest seen?
+
+    A lower epoch comes from a deposed leader's late write; an unstamped one is admissible only
+    until a stamped one was seen.
+    """
     if epoch is None:
-        return than is None
-    return than is None or epoch >= than
+        return highest_seen is None
+    return highest_seen is None or epoch >= highest_seen
 
 
 def lease_age(lease: Lease | None, now_ms: int, lease_ms: int) -> float | None:

@@ -10,7 +10,7 @@ from atmosphere.scheduler.lease import (
     claim,
     describe,
     holds,
-    is_newer,
+    admissible,
     lease_age,
     release,
     renew_interval,
@@ -83,9 +83,9 @@ def test_the_leader_stops_well_before_a_standby_may_take_over() -> None:
 
 
 def test_fencing_accepts_equal_or_newer_epochs() -> None:
-    assert is_newer(5, 5) and is_newer(6, 5) and not is_newer(4, 5)
-    assert is_newer(1, None)
-    assert not is_newer(None, 3)
+    assert admissible(5, 5) and admissible(6, 5) and not admissible(4, 5)
+    assert admissible(1, None)
+    assert not admissible(None, 3)
 
 
 def test_lease_age() -> None:
