@@ -63,8 +63,8 @@ def test_every_view_renders_and_is_screenshotted(
     page = strict_page  # under the real Content-Security-Policy: no violation may occur
     station = world.station
     for theme in ("dark", "light"):
-        if theme == "light":
-            page.evaluate("localStorage.setItem('atmosphere-theme', 'light')")
+        page.emulate_media(color_scheme=theme)  # the page follows the system theme by default
+        page.goto("about:blank")  # a real load, so the theme is chosen again
         open_view(page, station, "overview")
         page.locator(".uplot canvas").nth(3).wait_for()
         page.locator("#view .tile.info .value >> text=/[1-9]/").wait_for()  # stats arrived
@@ -127,8 +127,7 @@ def test_retry_a_failed_job(world: World, seeded: dict[str, str], page: Any) -> 
     db, station = world.db, world.station
     job_id = seeded["retry"]
     open_view(page, station, "failed")
-    row = page.wait_for_selector(f"#failed-table tr[data-job='{job_id}']")
-    row.query_selector("button[data-action='retry']").click()
+    page.click(f"#failed-table tr[data-job='{job_id}'] button[data-action='retry']")
     wait_until(lambda: db.get(PATHS.jobs(f"{job_id}/state")) == "queued", 5, what="job requeued")
     record = db.get(PATHS.jobs(job_id))
     assert "error" not in record

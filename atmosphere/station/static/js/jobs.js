@@ -31,7 +31,7 @@ function historyRow(j) {
     h("td", { class: "num" }, num(j.attempts)),
     h("td", { class: "nowrap muted" }, clock(j.submitted)),
     h("td", { class: "num nowrap" }, secs(j.duration)),
-    h("td", null, j.error ? h("span", { class: "ellipsis short age-bad", title: j.error }, j.error) : null));
+    h("td", { class: "fill-cell" }, j.error ? h("span", { class: "ellipsis err", title: j.error }, j.error) : null));
 }
 
 const HISTORY_COLUMNS = [
@@ -53,6 +53,7 @@ export function jobsView({ el, store, api, setTitle }) {
   el.append(panel("Search", null, form), panel("In flight", "live", flying), panel("History", "newest first", history, pager));
 
   let stack = [""]; // cursors of the pages we walked through, for "Newer"
+  let shown = ""; // what the history shows now, so unchanged refreshes leave the DOM alone
   let loading = false;
   const params = () => {
     const q = new URLSearchParams();
@@ -70,6 +71,9 @@ export function jobsView({ el, store, api, setTitle }) {
     try {
       if (!q.has("limit")) q.set("limit", "30");
       const page = await api.get(`/api/jobs?${q}`);
+      const signature = JSON.stringify(page) + q;
+      if (signature === shown) return;
+      shown = signature;
       replace(history, page.jobs.length ? table(HISTORY_COLUMNS, page.jobs, historyRow, { id: "jobs-table" })
         : empty("No jobs found", q.toString() ? "Nothing matches this search." : "Submitted jobs appear here."));
       replace(pager,
@@ -205,17 +209,22 @@ export function failedView({ el, api, setTitle }) {
   const pager = h("div", { class: "pager" });
   el.append(panel("Failed", "newest first", list, pager));
   let stack = [""];
+  let shown = "";
 
   async function load() {
     const cursor = stack[stack.length - 1];
     const page = await api.get(`/api/failed${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`);
+    // Live refreshes must not swap rows under the operator's pointer when nothing changed.
+    const signature = JSON.stringify(page) + stack.length;
+    if (signature === shown) return;
+    shown = signature;
     const badge = document.getElementById("badge-failed");
     if (stack.length === 1) badge.textContent = page.jobs.length ? `${page.jobs.length}${page.next ? "+" : ""}` : "";
     replace(list, page.jobs.length ? table([{ title: "Job" }, { title: "Id" }, { title: "Error" }, { title: "Attempts", num: true },
       { title: "Failed at" }, { title: "" }], page.jobs, (j) => h("tr", { dataset: { job: j.id } },
-      h("td", null, h("span", { class: "chip" }, j.type), " ", h("span", { class: "ellipsis job-name" }, j.name)),
+      h("td", { class: "nowrap" }, h("span", { class: "chip" }, j.type), " ", h("span", { class: "ellipsis job-name" }, j.name)),
       h("td", { class: "mono" }, jobLink(j.id, j.id)),
-      h("td", null, h("span", { class: "ellipsis age-bad" }, j.error ?? "")),
+      h("td", { class: "fill-cell" }, h("span", { class: "ellipsis err", title: j.error ?? "" }, j.error ?? "")),
       h("td", { class: "num" }, num(j.attempts)),
       h("td", { class: "nowrap muted" }, clock(j.finished)),
       h("td", { class: "num" }, h("span", { class: "btns" },
