@@ -22,7 +22,9 @@ def station(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 3000).")] = None,
     token: Annotated[
         str | None,
-        typer.Option(envvar="ATMOSPHERE_STATION_TOKEN", help="Access token (required off loopback)."),
+        typer.Option(
+            envvar="ATMOSPHERE_STATION_TOKEN", help="Access token (required off loopback)."
+        ),
     ] = None,
 ) -> None:
     """Run the Weather Station, the live monitoring web GUI."""

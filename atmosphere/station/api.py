@@ -113,9 +113,15 @@ def jobs(request: Request) -> JSONResponse:
 def failed(request: Request) -> JSONResponse:
     """One page of failed (dead-letter) jobs."""
     station = _station(request)
-    page = search_jobs(
-        station.db, station.paths, JobFilter(state="failed"), request.query_params.get("cursor", "")
-    )
+    try:
+        page = search_jobs(
+            station.db,
+            station.paths,
+            JobFilter(state="failed"),
+            request.query_params.get("cursor", ""),
+        )
+    except DatabaseError as exc:
+        return _json({"error": str(exc)}, 502)
     return _json(page)
 
 
@@ -129,7 +135,10 @@ def job(request: Request) -> JSONResponse:
         return _json({"error": str(exc)}, 400)
     if not isinstance(raw, dict):
         return _json({"error": f"no job {job_id}"}, 404)
-    detail = job_detail(job_id, raw, station.live.tree())
+    chain_ref = raw.get("chain") if isinstance(raw.get("chain"), dict) else {}
+    chain_id = chain_ref.get("id") if isinstance(chain_ref, dict) else None
+    live_chain = station.live.get(f"chains/{chain_id}") if isinstance(chain_id, str) else None
+    detail = job_detail(job_id, raw, live_chain)
     chain = detail.get("chain")
     detail["chain_jobs"] = (
         chain_jobs(station.db, station.paths, chain["id"]) if chain and chain.get("id") else []
@@ -195,7 +204,8 @@ async def events(request: Request) -> StreamingResponse:
     """The live stream: ``live`` frames on every change, ``stats`` frames every few seconds."""
     station = _station(request)
     minutes = _window(request)
-    limit = int(request.query_params.get("frames", "0") or 0)  # tests: end after N frames
+    frames = request.query_params.get("frames", "0")
+    limit = int(frames) if frames.isdigit() else 0  # tests: end the stream after N frames
     return StreamingResponse(
         _event_frames(station, minutes, limit),
         media_type="text/event-stream",
@@ -212,7 +222,7 @@ async def _event_frames(station: Station, minutes: int, limit: int) -> AsyncIter
         yield "retry: 2000\n\n"
         while not station.closing.is_set():
             changed.clear()
-            yield sse_frame("live", station.live.snapshot())
+            yield f"event: live\ndata: {station.live.snapshot_json()}\n\n"
             sent += 1
             if time.monotonic() - last_stats >= STATS_INTERVAL:
                 last_stats = time.monotonic()

@@ -78,7 +78,11 @@ def _page_by_key(db: Database, paths: Paths, cursor: str, limit: int) -> dict[st
     items = [(k, v) for k, v in newest_first(page) if k != before][: limit + 1]
     rows = [job_row(k, v) for k, v in items[:limit]]
     more = len(items) > limit
-    return {"jobs": rows, "next": f"k:{rows[-1]['id']}" if more and rows else None, "truncated": False}
+    return {
+        "jobs": rows,
+        "next": f"k:{rows[-1]['id']}" if more and rows else None,
+        "truncated": False,
+    }
 
 
 def _page_by_index(
@@ -110,7 +114,10 @@ def _offset(cursor: str) -> int:
 def chain_jobs(db: Database, paths: Paths, chain_id: str) -> list[dict[str, Any]]:
     """The job rows of a chain's steps (step ids are ``{chainId}-{k}``), in step order."""
     page = db.query(
-        paths.jobs(), order_by="$key", start_at=chain_id, end_at=chain_id + "-\uf8ff",
+        paths.jobs(),
+        order_by="$key",
+        start_at=chain_id,
+        end_at=chain_id + "-\uf8ff",
         limit_to_first=MAX_LIMIT,
     )
     steps = []
@@ -125,7 +132,9 @@ def chain_jobs(db: Database, paths: Paths, chain_id: str) -> list[dict[str, Any]
 def child_jobs(db: Database, paths: Paths, parent_id: str) -> list[dict[str, Any]]:
     """Jobs submitted from the handler of ``parent_id`` (needs an index on ``parent``)."""
     try:
-        page = db.query(paths.jobs(), order_by="parent", equal_to=parent_id, limit_to_first=MAX_LIMIT)
+        page = db.query(
+            paths.jobs(), order_by="parent", equal_to=parent_id, limit_to_first=MAX_LIMIT
+        )
     except DatabaseError:
         return []  # a real Firebase without ".indexOn": "parent" refuses the query
     return [job_row(k, v) for k, v in sorted(page.items(), key=lambda kv: key_order(kv[0]))]

@@ -8,6 +8,7 @@ reference. Pages wait on ``changed()`` from the event loop; the listener thread 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +70,7 @@ class LiveState:
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._heartbeats = HeartbeatClock()
         self._snapshot: tuple[int, int, dict[str, Any]] | None = None
+        self._frame: tuple[dict[str, Any], str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -114,9 +116,9 @@ class LiveState:
     def _stored(self) -> Any:
         return self._mirror.snapshot() if self._mirror is not None else None
 
-    def tree(self) -> Any:
-        """The current ``live/`` value as plain JSON."""
-        return _tree.render(self._stored())
+    def get(self, subpath: str) -> Any:
+        """A copy of the value at ``subpath`` below ``live/`` (None when absent)."""
+        return _tree.render(_tree.get_in(self._stored(), _tree.split_path(subpath)))
 
     def snapshot(self) -> dict[str, Any]:
         """The live view model (cached per version and second, since ages tick)."""
@@ -128,12 +130,23 @@ class LiveState:
             version, tree, connected = self._version, self._stored(), self._connected
             clouds = tree.get("clouds") if isinstance(tree, dict) else None
             changed_at = self._heartbeats.observe(clouds, now_ms)
-        snap = live_snapshot(_tree.render(tree), now_ms, self._dead_after, changed_at)
+        # The stored tree is read in place (never copied): it is immutable, and the view
+        # functions only read it, so a frame costs no copy of a large queue.
+        snap = live_snapshot(tree, now_ms, self._dead_after, changed_at)
         snap["connected"] = connected
         snap["version"] = version
         with self._lock:
             self._snapshot = (version, now_ms, snap)
+            self._frame = None
         return snap
+
+    def snapshot_json(self) -> str:
+        """The snapshot serialised once, however many pages are watching."""
+        snap = self.snapshot()
+        with self._lock:
+            if self._frame is None or self._frame[0] is not snap:
+                self._frame = (snap, json.dumps(snap, separators=(",", ":")))
+            return self._frame[1]
 
     # -- change notification ---------------------------------------------------------------
 

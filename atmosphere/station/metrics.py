@@ -61,7 +61,9 @@ def render_metrics(
     out.family("atmosphere_queue_depth", "gauge", "Jobs waiting in the queue, per type.")
     for job_type, depth in sorted(snapshot.get("queues", {}).items()):
         out.sample("atmosphere_queue_depth", depth, type=job_type)
-    out.family("atmosphere_jobs_delayed", "gauge", "Jobs waiting for their eta (retries, countdowns).")
+    out.family(
+        "atmosphere_jobs_delayed", "gauge", "Jobs waiting for their eta (retries, countdowns)."
+    )
     out.sample("atmosphere_jobs_delayed", snapshot.get("delayed", 0))
     out.family("atmosphere_jobs_assigned", "gauge", "Jobs assigned to clouds and not finished.")
     out.sample("atmosphere_jobs_assigned", snapshot.get("assigned", 0))

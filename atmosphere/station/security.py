@@ -161,9 +161,7 @@ class Guard:
                 return 403, "Missing or wrong CSRF token.", []
         return None
 
-    def _exchange(
-        self, path: str, query: dict[str, str]
-    ) -> tuple[int, str, list[tuple[str, str]]]:
+    def _exchange(self, path: str, query: dict[str, str]) -> tuple[int, str, list[tuple[str, str]]]:
         if not self.keys.token_ok(query.get("token")):
             return 401, "Wrong token.", []
         rest = {k: v for k, v in query.items() if k != "token"}

@@ -55,9 +55,7 @@ def copy_totals(totals: Totals) -> Totals:
 class StatsStore:
     """Recent ``stats/`` minutes and running totals, refreshed by ``refresh()``."""
 
-    def __init__(
-        self, database: Database, paths: Paths, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, database: Database, paths: Paths, clock: Callable[[], float]) -> None:
         self._db = database
         self._paths = paths
         self._clock = clock

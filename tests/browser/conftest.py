@@ -26,8 +26,13 @@ from tests.support import ServerProcess, unique_ns
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 READY = "Weather Station on "
@@ -51,13 +56,18 @@ class StationProcess:
             self.proc.wait(10)
 
 
-def start_station(db_url: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> StationProcess:
+def start_station(
+    db_url: str, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> StationProcess:
     """Start the station process and wait for its ``Weather Station on <url>`` line."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.pop("ATMOSPHERE_STATION_TOKEN", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "atmosphere", "station", "--db-url", db_url, "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=full_env,
     )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -79,7 +89,7 @@ def start_station(db_url: str, env: dict[str, str] | None = None, timeout: float
             raise RuntimeError(f"station exited ({proc.wait(5)}): {''.join(seen)}")
         seen.append(line)
         if line.startswith(READY):
-            return StationProcess(proc, line[len(READY):].split()[0])
+            return StationProcess(proc, line[len(READY) :].split()[0])
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +149,10 @@ def open_page(browser: Any, *, bypass_csp: bool) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    tab.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    tab.on(
+        "console",
+        lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+    )
     try:
         yield tab
     finally:

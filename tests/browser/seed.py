@@ -44,7 +44,9 @@ def apply(db: Database, updates: dict[str, Any]) -> None:
         db.update("", batch)
 
 
-def cloud_record(name: str, types: list[str], heartbeat: Any, busy: int, slots: int) -> dict[str, Any]:
+def cloud_record(
+    name: str, types: list[str], heartbeat: Any, busy: int, slots: int
+) -> dict[str, Any]:
     """A CloudInfo as a cloud registers it."""
     rng = random.Random(name)
     return {
@@ -78,9 +80,15 @@ def clouds(db: Database, paths: Paths, count: int, dead: int = 1) -> dict[str, A
         for k in range(busy):
             job_id = db.new_id()
             updates[paths.inbox(cloud_id, job_id)] = {
-                "id": job_id, "type": types[0], "name": f"user{rng.randint(1, 9999)}",
-                "data": {"n": k}, "timeout": 60, "submitted": now - rng.randint(100, 5000),
-                "attempt": 1, "assigned": now - 50, "epoch": 7,
+                "id": job_id,
+                "type": types[0],
+                "name": f"user{rng.randint(1, 9999)}",
+                "data": {"n": k},
+                "timeout": 60,
+                "submitted": now - rng.randint(100, 5000),
+                "attempt": 1,
+                "assigned": now - 50,
+                "epoch": 7,
             }
     return updates
 
@@ -96,35 +104,62 @@ def history(db: Database, paths: Paths, count: int) -> dict[str, Any]:
         submitted = now - (count - i) * 2000
         ok = i % 11 != 5
         record: dict[str, Any] = {
-            "id": job_id, "type": job_type, "name": f"user{rng.randint(1, 999)}",
+            "id": job_id,
+            "type": job_type,
+            "name": f"user{rng.randint(1, 999)}",
             "data": {"user": rng.randint(1, 10_000), "plan": rng.choice(("free", "pro"))},
-            "timeout": 30, "submitted": submitted, "assigned": submitted + 12,
-            "started": submitted + 15, "finished": submitted + 15 + rng.randint(5, 900),
-            "cloud": f"cloud-{rng.randint(1, 20):03d}", "attempts": 1,
+            "timeout": 30,
+            "submitted": submitted,
+            "assigned": submitted + 12,
+            "started": submitted + 15,
+            "finished": submitted + 15 + rng.randint(5, 900),
+            "cloud": f"cloud-{rng.randint(1, 20):03d}",
+            "attempts": 1,
             "state": "succeeded" if ok else "failed",
         }
         if ok:
             record["result"] = {"ok": True, "changed": rng.randint(0, 5)}
         else:
-            record["error"] = {"kind": "error", "type": "PaymentDeclined",
-                               "message": "card 4242 declined: insufficient funds", "traceback": TRACEBACK}
+            record["error"] = {
+                "kind": "error",
+                "type": "PaymentDeclined",
+                "message": "card 4242 declined: insufficient funds",
+                "traceback": TRACEBACK,
+            }
         updates[paths.jobs(job_id)] = record
     return updates
 
 
-def failed_job(db: Database, paths: Paths, name: str, data: Any = None) -> tuple[str, dict[str, Any]]:
+def failed_job(
+    db: Database, paths: Paths, name: str, data: Any = None
+) -> tuple[str, dict[str, Any]]:
     """A failed (dead-letter) job record with an error and remote traceback."""
     now = int(time.time() * 1000)
     job_id = db.new_id()
     record = {
-        "id": job_id, "type": "billing", "name": name, "data": data if data is not None else {"invoice": 17},
-        "timeout": 30, "submitted": now - 4000, "assigned": now - 3990, "started": now - 3985,
-        "finished": now - 3000, "cloud": "cloud-004", "attempts": 3, "retries": 2,
+        "id": job_id,
+        "type": "billing",
+        "name": name,
+        "data": data if data is not None else {"invoice": 17},
+        "timeout": 30,
+        "submitted": now - 4000,
+        "assigned": now - 3990,
+        "started": now - 3985,
+        "finished": now - 3000,
+        "cloud": "cloud-004",
+        "attempts": 3,
+        "retries": 2,
         "state": "failed",
-        "error": {"kind": "error", "type": "PaymentDeclined",
-                  "message": "card 4242 declined: insufficient funds", "traceback": TRACEBACK},
-        "outcomes": {"1": {"attempt": 1, "cloud": "cloud-002", "error": {"message": "gateway timeout"}},
-                     "2": {"attempt": 2, "cloud": "cloud-003", "error": {"message": "gateway timeout"}}},
+        "error": {
+            "kind": "error",
+            "type": "PaymentDeclined",
+            "message": "card 4242 declined: insufficient funds",
+            "traceback": TRACEBACK,
+        },
+        "outcomes": {
+            "1": {"attempt": 1, "cloud": "cloud-002", "error": {"message": "gateway timeout"}},
+            "2": {"attempt": 2, "cloud": "cloud-003", "error": {"message": "gateway timeout"}},
+        },
     }
     return job_id, {paths.jobs(job_id): record}
 
@@ -139,13 +174,25 @@ def chain(db: Database, paths: Paths) -> tuple[str, dict[str, Any]]:
         job_id = f"{chain_id}-{step}"
         state = "succeeded" if step < 2 else "queued"
         rec: dict[str, Any] = {
-            "id": job_id, "type": job_type, "name": "user42", "data": {"user": 42},
-            "timeout": 60, "submitted": now - 3000 + step * 500, "state": state,
+            "id": job_id,
+            "type": job_type,
+            "name": "user42",
+            "data": {"user": 42},
+            "timeout": 60,
+            "submitted": now - 3000 + step * 500,
+            "state": state,
             "chain": {"id": chain_id, "step": step},
         }
         if state == "succeeded":
-            rec.update({"result": {"step": step}, "started": now - 2900 + step * 500,
-                        "finished": now - 2700 + step * 500, "cloud": "cloud-001", "attempts": 1})
+            rec.update(
+                {
+                    "result": {"step": step},
+                    "started": now - 2900 + step * 500,
+                    "finished": now - 2700 + step * 500,
+                    "cloud": "cloud-001",
+                    "attempts": 1,
+                }
+            )
         updates[paths.jobs(job_id)] = rec
     return chain_id, updates
 
@@ -168,8 +215,15 @@ def stats(paths: Paths, minutes: int = 60) -> dict[str, Any]:
                 key = bucket_of(rng.lognormvariate(3.2 + index * 0.6, 0.8))
                 latency[key] = latency.get(key, 0) + max(1, done // 60)
             record: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
-            record.update({"submitted": done + failed, "succeeded": done, "failed": failed,
-                           "latency": latency, "queue": max(0, int(30 * math.sin(back / 5.0 + index) + rng.randint(0, 10)))})
+            record.update(
+                {
+                    "submitted": done + failed,
+                    "succeeded": done,
+                    "failed": failed,
+                    "latency": latency,
+                    "queue": max(0, int(30 * math.sin(back / 5.0 + index) + rng.randint(0, 10))),
+                }
+            )
             updates[f"{paths.stats(minute)}/{job_type}"] = record
     return updates
 
@@ -182,27 +236,51 @@ def control_plane(db: Database, paths: Paths) -> dict[str, Any]:
         job_type = TYPES[i % 3]
         job_id = db.new_id()
         updates[paths.queue(job_type, job_id)] = {
-            "id": job_id, "type": job_type, "name": f"batch{i}", "data": {"i": i},
-            "timeout": 60, "submitted": now - i * 300, "attempt": 1,
+            "id": job_id,
+            "type": job_type,
+            "name": f"batch{i}",
+            "data": {"i": i},
+            "timeout": 60,
+            "submitted": now - i * 300,
+            "attempt": 1,
         }
     updates[paths.schedules("nightly-report")] = {
-        "cron": "0 3 * * *", "tz": "Europe/Paris", "misfire": "coalesce", "paused": False,
+        "cron": "0 3 * * *",
+        "tz": "Europe/Paris",
+        "misfire": "coalesce",
+        "paused": False,
         "job": {"type": "billing", "name": "report", "data": {"kind": "daily"}, "timeout": 600},
-        "next": now + 5 * 3600 * 1000, "last": now - 19 * 3600 * 1000,
+        "next": now + 5 * 3600 * 1000,
+        "last": now - 19 * 3600 * 1000,
     }
     updates[paths.schedules("sync-all")] = {
-        "every": 300, "tz": "UTC", "paused": False,
+        "every": 300,
+        "tz": "UTC",
+        "paused": False,
         "job": {"type": "syncUser", "name": "all", "data": None, "timeout": 120},
-        "next": now + 140_000, "last": now - 160_000,
+        "next": now + 140_000,
+        "last": now - 160_000,
     }
     updates[paths.schedules("purge-images")] = {
-        "every": 3600, "paused": True,
+        "every": 3600,
+        "paused": True,
         "job": {"type": "resizeImage", "name": "purge", "timeout": 900},
-        "next": now + 1_800_000, "last": now - 1_800_000,
+        "next": now + 1_800_000,
+        "last": now - 1_800_000,
     }
     updates[paths.lease] = {"owner": "disp-a1", "epoch": 7, "expires": now + 3600 * 1000}
-    updates[paths.dispatchers("disp-a1")] = {"host": "ops-1", "pid": 4242, "started": now - 7_200_000,
-                                              "heartbeat": {".sv": "timestamp"}, "role": "leader"}
-    updates[paths.dispatchers("disp-b2")] = {"host": "ops-2", "pid": 5151, "started": now - 3_600_000,
-                                              "heartbeat": {".sv": "timestamp"}, "role": "standby"}
+    updates[paths.dispatchers("disp-a1")] = {
+        "host": "ops-1",
+        "pid": 4242,
+        "started": now - 7_200_000,
+        "heartbeat": {".sv": "timestamp"},
+        "role": "leader",
+    }
+    updates[paths.dispatchers("disp-b2")] = {
+        "host": "ops-2",
+        "pid": 5151,
+        "started": now - 3_600_000,
+        "heartbeat": {".sv": "timestamp"},
+        "role": "standby",
+    }
     return updates

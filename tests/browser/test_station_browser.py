@@ -84,7 +84,10 @@ def test_every_view_renders_and_is_screenshotted(
         ):
             open_view(page, station, view)
             page.wait_for_selector(ready, timeout=10_000)
-            shot(page, f"{theme}-{view.split('/')[0]}{'-chain' if 'chain' in ready or 'step' in ready else ''}")
+            shot(
+                page,
+                f"{theme}-{view.split('/')[0]}{'-chain' if 'chain' in ready or 'step' in ready else ''}",
+            )
     assert (SCREENSHOTS / "dark-overview.png").stat().st_size > 10_000
 
 
@@ -110,13 +113,16 @@ def test_a_submitted_job_appears_live(world: World, seeded: dict[str, str], page
     assert "queued" in page.inner_text(f"#in-flight tr[data-job='{handle.id}']")
     # The cloud completes it (the "complete" write of the protocol): history updates by itself.
     now = int(time.time() * 1000)
-    db.update("", {
-        PATHS.queue("syncUser", handle.id): None,
-        f"{PATHS.jobs(handle.id)}/state": "succeeded",
-        f"{PATHS.jobs(handle.id)}/result": {"ok": True},
-        f"{PATHS.jobs(handle.id)}/started": now - 20,
-        f"{PATHS.jobs(handle.id)}/finished": now,
-    })
+    db.update(
+        "",
+        {
+            PATHS.queue("syncUser", handle.id): None,
+            f"{PATHS.jobs(handle.id)}/state": "succeeded",
+            f"{PATHS.jobs(handle.id)}/result": {"ok": True},
+            f"{PATHS.jobs(handle.id)}/started": now - 20,
+            f"{PATHS.jobs(handle.id)}/finished": now,
+        },
+    )
     row = f"#jobs-table tr[data-job='{handle.id}']"
     page.wait_for_selector(f"{row} >> text=succeeded", timeout=8_000)
     assert page.locator(f"#in-flight tr[data-job='{handle.id}']").count() == 0
@@ -133,7 +139,9 @@ def test_retry_a_failed_job(world: World, seeded: dict[str, str], page: Any) -> 
     assert "error" not in record
     queued = db.get(PATHS.queue("billing", job_id))
     assert queued["attempt"] == 1 and queued["id"] == job_id
-    page.wait_for_selector(f"#failed-table tr[data-job='{job_id}']", state="detached", timeout=8_000)
+    page.wait_for_selector(
+        f"#failed-table tr[data-job='{job_id}']", state="detached", timeout=8_000
+    )
 
 
 def test_pause_and_resume_a_schedule(world: World, seeded: dict[str, str], page: Any) -> None:
@@ -147,10 +155,14 @@ def test_pause_and_resume_a_schedule(world: World, seeded: dict[str, str], page:
     page.click(f"{row} button[data-action='resume']")
     wait_until(lambda: db.get(PATHS.schedules("sync-all/paused")) is False, 5, what="resumed")
     page.click(f"{row} button[data-action='run']")
-    wait_until(lambda: isinstance(db.get(PATHS.schedules("sync-all/run_now")), int), 5, what="run now")
+    wait_until(
+        lambda: isinstance(db.get(PATHS.schedules("sync-all/run_now")), int), 5, what="run now"
+    )
 
 
-def test_job_data_is_escaped_never_executed(world: World, seeded: dict[str, str], page: Any) -> None:
+def test_job_data_is_escaped_never_executed(
+    world: World, seeded: dict[str, str], page: Any
+) -> None:
     station = world.station
     for view in (f"job/{seeded['xss']}", "failed", "jobs?"):
         open_view(page, station, view.rstrip("?"))

@@ -31,14 +31,19 @@ def fill(db: FirebaseDatabase) -> dict[str, str]:
     """200 clouds (one dead) and 100,000 finished jobs with ordered ids."""
     seed.apply(db, seed.clouds(db, PATHS, CLOUDS, dead=1))
     for start in range(0, JOBS, 10_000):
-        db.update("", {
-            PATHS.jobs(f"job{i:07d}"): {
-                "type": seed.TYPES[i % 4], "name": f"user{i % 997}",
-                "state": "failed" if i % 100 == 0 else "succeeded",
-                "submitted": 1_700_000_000_000 + i, "finished": 1_700_000_000_000 + i + 40,
-            }
-            for i in range(start, min(JOBS, start + 10_000))
-        })
+        db.update(
+            "",
+            {
+                PATHS.jobs(f"job{i:07d}"): {
+                    "type": seed.TYPES[i % 4],
+                    "name": f"user{i % 997}",
+                    "state": "failed" if i % 100 == 0 else "succeeded",
+                    "submitted": 1_700_000_000_000 + i,
+                    "finished": 1_700_000_000_000 + i + 40,
+                }
+                for i in range(start, min(JOBS, start + 10_000))
+            },
+        )
     return {}
 
 
@@ -59,24 +64,36 @@ def report(line: str) -> None:
 def test_200_clouds_render_fast(world: World, page: Any, shot: Any) -> None:
     page.goto(f"{world.station.url}/#/clouds")
     page.wait_for_selector("#conn.live")
-    page.wait_for_function(f"document.querySelectorAll('#clouds-table tbody tr').length === {CLOUDS}")
+    page.wait_for_function(
+        f"document.querySelectorAll('#clouds-table tbody tr').length === {CLOUDS}"
+    )
     assert page.locator("#clouds-table tr.dead").count() == 1
     # Every cloud beats: several live frames, each re-rendering the whole table.
     first_ms = page.evaluate(
-        "Math.max(...window.__station.renders.filter(r => r.view === 'clouds').map(r => r.ms))")
+        "Math.max(...window.__station.renders.filter(r => r.view === 'clouds').map(r => r.ms))"
+    )
     frames_before = page.evaluate("window.__station.frames")
     for _ in range(4):
-        world.db.update("", {f"{PATHS.clouds(f'cloud-{i:03d}')}/heartbeat": {".sv": "timestamp"}
-                             for i in range(1, CLOUDS)})
+        world.db.update(
+            "",
+            {
+                f"{PATHS.clouds(f'cloud-{i:03d}')}/heartbeat": {".sv": "timestamp"}
+                for i in range(1, CLOUDS)
+            },
+        )
     page.wait_for_function(f"window.__station.frames >= {frames_before + 3}", timeout=10_000)
-    recent = page.evaluate(f"window.__station.renders.slice(-(window.__station.frames - {frames_before}))")
+    recent = page.evaluate(
+        f"window.__station.renders.slice(-(window.__station.frames - {frames_before}))"
+    )
     renders = [r["ms"] for r in recent if r["view"] == "clouds"]
     started = time.perf_counter()
     page.fill("#cloud-filter", "rain-19")
     page.wait_for_function("document.querySelectorAll('#clouds-table tbody tr').length === 10")
     filter_ms = (time.perf_counter() - started) * 1000
     page.fill("#cloud-filter", "")
-    page.wait_for_function(f"document.querySelectorAll('#clouds-table tbody tr').length === {CLOUDS}")
+    page.wait_for_function(
+        f"document.querySelectorAll('#clouds-table tbody tr').length === {CLOUDS}"
+    )
     shot(page, "scale-200-clouds")
     report(
         f"200 clouds: first render (all rows built) {first_ms:.1f} ms; "

@@ -14,13 +14,22 @@ XSS = {"html": "<script>alert(1)</script>", "img": "<img src=x onerror=alert(2)>
 
 
 def test_retry_is_one_update_per_the_protocol() -> None:
-    update = retry_update(PATHS, "j1", failed_record("j1", data=XSS, attempt=3, assigned=5, epoch=2))
+    update = retry_update(
+        PATHS, "j1", failed_record("j1", data=XSS, attempt=3, assigned=5, epoch=2)
+    )
     assert update == {
         "atmosphere/jobs/j1/state": "queued",
         "atmosphere/jobs/j1/error": None,
         "atmosphere/live/queue/billing/j1": {
-            "id": "j1", "type": "billing", "name": "user1", "data": XSS, "timeout": 30.0,
-            "submitted": 1_000, "retries": 1, "retry_backoff": 1.0, "retry_backoff_max": 300.0,
+            "id": "j1",
+            "type": "billing",
+            "name": "user1",
+            "data": XSS,
+            "timeout": 30.0,
+            "submitted": 1_000,
+            "retries": 1,
+            "retry_backoff": 1.0,
+            "retry_backoff_max": 300.0,
             "attempt": 1,
         },
     }
@@ -73,13 +82,20 @@ def test_schedule_actions() -> None:
 
 def test_read_endpoints() -> None:
     db = MemoryDatabase()
-    db.update("", {
-        PATHS.jobs("j1"): failed_record("j1", data=XSS),
-        PATHS.clouds("c1"): {"name": "c1", "types": {"billing": True}, "heartbeat": SERVER_TIMESTAMP},
-        PATHS.schedules("s"): {"every": 60, "job": {"type": "t"}},
-        PATHS.lease: {"owner": "d1", "epoch": 1, "expires": 1},
-        PATHS.stats("202611280400") + "/billing": {"succeeded": 3},
-    })
+    db.update(
+        "",
+        {
+            PATHS.jobs("j1"): failed_record("j1", data=XSS),
+            PATHS.clouds("c1"): {
+                "name": "c1",
+                "types": {"billing": True},
+                "heartbeat": SERVER_TIMESTAMP,
+            },
+            PATHS.schedules("s"): {"every": 60, "job": {"type": "t"}},
+            PATHS.lease: {"owner": "d1", "epoch": 1, "expires": 1},
+            PATHS.stats("202611280400") + "/billing": {"succeeded": 3},
+        },
+    )
     with station_client(db) as client:
         assert client.get("/api/clouds").json()["clouds"][0]["id"] == "c1"
         assert client.get("/api/schedules").json()["schedules"][0]["name"] == "s"

@@ -39,8 +39,10 @@ def big() -> CountingDatabase:
     for i in range(5_000):
         job_id = f"j{i:06d}"
         updates[PATHS.jobs(job_id)] = {
-            "type": "even" if i % 2 == 0 else "odd", "name": f"n{i % 7}",
-            "state": STATES[i % 4], "submitted": i,
+            "type": "even" if i % 2 == 0 else "odd",
+            "name": f"n{i % 7}",
+            "state": STATES[i % 4],
+            "submitted": i,
         }
     db.update("", updates)
     return db
@@ -93,20 +95,25 @@ def test_filtered_search_depth_is_bounded(big: CountingDatabase) -> None:
 
 
 def test_search_by_id(big: CountingDatabase) -> None:
-    assert [j["id"] for j in search_jobs(big, PATHS, JobFilter(job_id="j000042"))["jobs"]] == ["j000042"]
+    assert [j["id"] for j in search_jobs(big, PATHS, JobFilter(job_id="j000042"))["jobs"]] == [
+        "j000042"
+    ]
     assert search_jobs(big, PATHS, JobFilter(job_id="nope"))["jobs"] == []
     assert search_jobs(big, PATHS, JobFilter(job_id="j000042", state="failed"))["jobs"] == []
 
 
 def test_chain_and_children() -> None:
     db = CountingDatabase()
-    db.update("", {
-        PATHS.jobs("C-0"): {"type": "a", "state": "succeeded", "chain": {"id": "C", "step": 0}},
-        PATHS.jobs("C-1"): {"type": "b", "state": "queued", "chain": {"id": "C", "step": 1}},
-        PATHS.jobs("C-x"): {"type": "z", "state": "queued"},  # a key in range, not of the chain
-        PATHS.jobs("D-0"): {"type": "a", "chain": {"id": "D", "step": 0}},
-        PATHS.jobs("k1"): {"type": "sub", "parent": "C-1"},
-        PATHS.jobs("k2"): {"type": "sub", "parent": "other"},
-    })
+    db.update(
+        "",
+        {
+            PATHS.jobs("C-0"): {"type": "a", "state": "succeeded", "chain": {"id": "C", "step": 0}},
+            PATHS.jobs("C-1"): {"type": "b", "state": "queued", "chain": {"id": "C", "step": 1}},
+            PATHS.jobs("C-x"): {"type": "z", "state": "queued"},  # a key in range, not of the chain
+            PATHS.jobs("D-0"): {"type": "a", "chain": {"id": "D", "step": 0}},
+            PATHS.jobs("k1"): {"type": "sub", "parent": "C-1"},
+            PATHS.jobs("k2"): {"type": "sub", "parent": "other"},
+        },
+    )
     assert [(s["id"], s["step"]) for s in chain_jobs(db, PATHS, "C")] == [("C-0", 0), ("C-1", 1)]
     assert [j["id"] for j in child_jobs(db, PATHS, "C-1")] == ["k1"]

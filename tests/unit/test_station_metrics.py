@@ -17,8 +17,12 @@ T0 = minute_start_ms("202611280400")  # a minute boundary
 PATHS = Paths("atmosphere")
 
 
-def rec(succeeded: int = 0, failed: int = 0, latency: dict[str, int] | None = None,
-        queue: int | None = None) -> dict[str, Any]:
+def rec(
+    succeeded: int = 0,
+    failed: int = 0,
+    latency: dict[str, int] | None = None,
+    queue: int | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"succeeded": succeeded, "failed": failed, "latency": latency or {}}
     if queue is not None:
         out["queue"] = queue
@@ -26,7 +30,11 @@ def rec(succeeded: int = 0, failed: int = 0, latency: dict[str, int] | None = No
 
 
 def test_minute_range_covers_both_ends() -> None:
-    assert minute_range(T0 + 59_000, T0 + 120_000) == ["202611280400", "202611280401", "202611280402"]
+    assert minute_range(T0 + 59_000, T0 + 120_000) == [
+        "202611280400",
+        "202611280401",
+        "202611280402",
+    ]
 
 
 def test_series_rates_latency_and_gaps() -> None:
@@ -70,8 +78,10 @@ def test_stats_store_reads_by_key_range_and_keeps_counting_after_deletion() -> N
 def test_metrics_exposition() -> None:
     live = {
         "queue": {"a": {"j1": {}, "j2": {}}, 'we"ird': {"j3": {}}},
-        "clouds": {"c1": {"name": "c1", "types": {"a": True}, "heartbeat": T0},
-                   "c2": {"name": "c2", "types": {"a": True}, "heartbeat": T0 - 60_000}},
+        "clouds": {
+            "c1": {"name": "c1", "types": {"a": True}, "heartbeat": T0},
+            "c2": {"name": "c2", "types": {"a": True}, "heartbeat": T0 - 60_000},
+        },
         "lease": {"owner": "d", "epoch": 1, "expires": T0 + 1000},
     }
     snap = live_snapshot(live, T0, 6.0)
@@ -88,7 +98,9 @@ def test_metrics_exposition() -> None:
     assert 'atmosphere_job_latency_seconds{quantile="0.99",type="a"} 1' in lines
     assert "atmosphere_dispatcher_leader 1" in lines
     # every sample line is name{labels} value, and every family is typed exactly once
-    sample = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"(,[a-z_]+="(?:[^"\\]|\\.)*")*\})? -?[0-9.e+]+$')
+    sample = re.compile(
+        r'^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"(,[a-z_]+="(?:[^"\\]|\\.)*")*\})? -?[0-9.e+]+$'
+    )
     for line in lines:
         assert line.startswith("# ") or sample.match(line), line
     types = [line.split()[2] for line in lines if line.startswith("# TYPE")]

@@ -17,8 +17,17 @@ EXPOSED = Settings(station_host="0.0.0.0", station_token=Secret(TOKEN))
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True), ("127.8.0.1", True),
-     ("0.0.0.0", False), ("10.0.0.5", False), ("example.com", False), ("localhost.evil.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.8.0.1", True),
+        ("0.0.0.0", False),
+        ("10.0.0.5", False),
+        ("example.com", False),
+        ("localhost.evil.com", False),
+    ],
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
@@ -26,8 +35,12 @@ def test_is_loopback(host: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("header", "name"),
-    [("127.0.0.1:3000", "127.0.0.1"), ("[::1]:3000", "::1"), ("LocalHost", "localhost"),
-     ("evil.com:80", "evil.com")],
+    [
+        ("127.0.0.1:3000", "127.0.0.1"),
+        ("[::1]:3000", "::1"),
+        ("LocalHost", "localhost"),
+        ("evil.com:80", "evil.com"),
+    ],
 )
 def test_host_name(header: str, name: str) -> None:
     assert host_name(header) == name
@@ -77,14 +90,18 @@ def test_token_is_exchanged_once_for_a_cookie() -> None:
         assert signed.status_code == 303
         assert signed.headers["location"] == "/?x=1"  # the token leaves the address bar
         cookie = signed.headers["set-cookie"]
-        assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert (
+            cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        )
         assert TOKEN not in cookie
         assert client.get("/api/live").status_code == 200  # the cookie jar now carries it
 
 
 def test_bearer_token() -> None:
     with station_client(MemoryDatabase(), EXPOSED, base_url="http://10.0.0.5:3000") as client:
-        assert client.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert (
+            client.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+        )
         assert client.get("/metrics", headers={"authorization": "Bearer nope"}).status_code == 401
 
 
