@@ -178,8 +178,10 @@ def test_one_leader_and_a_clean_stop_hands_over_at_once(
 def test_kill_9_of_the_leader_under_load_loses_and_repeats_nothing(
     url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    dispatchers = [DispatcherProcess(url, ROOT, FAST) for _ in range(2)]
-    procs.extend(dispatchers)
+    dispatchers: list[DispatcherProcess] = []
+    for _ in range(2):  # one by one, so a failed start still stops the first at teardown
+        dispatchers.append(DispatcherProcess(url, ROOT, FAST))
+        procs.append(dispatchers[-1])
     clouds = [SimCloud(url, ROOT, f"c{i}", ["work"], slots=2, work=0.01) for i in range(2)]
     procs.extend(clouds)
     stream = Stream(url, paths)

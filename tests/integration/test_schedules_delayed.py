@@ -64,8 +64,10 @@ def test_delayed_jobs_wait_survive_a_leader_kill_and_run_once_on_time(
     url: str, db: FirebaseDatabase, app: Atmosphere, procs: list[Any]
 ) -> None:
     paths = Paths(ROOT)
-    dispatchers = [DispatcherProcess(url, ROOT, FAST) for _ in range(2)]
-    procs.extend(dispatchers)
+    dispatchers: list[DispatcherProcess] = []
+    for _ in range(2):  # one by one, so a failed start still stops the first at teardown
+        dispatchers.append(DispatcherProcess(url, ROOT, FAST))
+        procs.append(dispatchers[-1])
     cloud = SimCloud(url, ROOT, "later", ["later"])
     procs.append(cloud)
     wait_until(lambda: Lease.from_json(db.get(paths.lease)) is not None, 10, "a leader")

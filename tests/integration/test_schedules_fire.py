@@ -121,8 +121,10 @@ def test_a_schedule_fires_on_time_pauses_and_runs_on_request(
 def test_kill_9_of_the_leader_neither_repeats_nor_drops_a_tick(
     url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    dispatchers = [DispatcherProcess(url, ROOT, FAST) for _ in range(2)]
-    procs.extend(dispatchers)
+    dispatchers: list[DispatcherProcess] = []
+    for _ in range(2):  # one by one, so a failed start still stops the first at teardown
+        dispatchers.append(DispatcherProcess(url, ROOT, FAST))
+        procs.append(dispatchers[-1])
     cloud = SimCloud(url, ROOT, "pinger", ["ping"])
     procs.append(cloud)
     store_schedule(db, paths, make_schedule("beat", "ping", every=1, misfire="catch_up"))
