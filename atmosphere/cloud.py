@@ -18,7 +18,6 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from .execution import (
     handback_writes,
     judge,
 )
+from .inbox import Inbox, inbox_changes
 from .jobs import CloudInfo, InvalidRecord, JobSpec
 from .types import Ticket
 
@@ -45,16 +45,6 @@ if TYPE_CHECKING:
 
 JSON = Any
 log = logging.getLogger(__name__)
-
-WAITING, RUNNING, FINISHED, HANDED_BACK = "waiting", "running", "finished", "handed back"
-
-
-@dataclass
-class _Entry:
-    """One assignment this cloud knows about, and where it is."""
-
-    spec: JobSpec
-    status: str = WAITING
 
 
 @dataclass
@@ -91,8 +81,7 @@ class Cloud:
         self.prefetch = prefetch
         self.grace = grace
         self._cond = threading.Condition()
-        self._known: dict[str, _Entry] = {}
-        self._waiting: deque[str] = deque()
+        self._inbox = Inbox()
         self._attempts: dict[str, _Attempt] = {}
         self._running = 0
         self._lent = 0
@@ -151,7 +140,7 @@ class Cloud:
                 return
             self._accepting = False
             self._state = "draining"
-            unstarted = self._take_waiting()
+            unstarted = self._inbox.hand_back_waiting()
         log.info("cloud %s draining: handing back %d job(s)", self.name, len(unstarted))
         self._commit(
             lambda: handback_writes(self.paths, self.id, unstarted), what="hand back", limit=grace
@@ -199,47 +188,14 @@ class Cloud:
             log.warning("ignoring a partial write to inbox entry %s", path)
             return
         entries, full = changes
-        garbage: list[str] = []
-        late: list[JobSpec] = []
         with self._cond:
-            if full:
-                for job_id in [j for j in self._known if entries.get(j) is None]:
-                    self._forget(job_id)
-            for job_id, raw in entries.items():
-                if raw is None:
-                    self._forget(job_id)
-                elif job_id not in self._known:
-                    try:
-                        spec = JobSpec.from_json(raw, job_id)
-                    except InvalidRecord as exc:
-                        log.error("removing garbage assignment %s: %s", job_id, exc)
-                        garbage.append(job_id)
-                        continue
-                    if self._accepting:
-                        self._known[job_id] = _Entry(spec)
-                        self._waiting.append(job_id)
-                    else:
-                        self._known[job_id] = _Entry(spec, HANDED_BACK)
-                        late.append(spec)
+            applied = self._inbox.apply(entries, full, self._accepting)
             self._fill_slots()
-        if garbage:
-            self._write_once({self.paths.rel(self.paths.inbox(self.id, j)): None for j in garbage})
-        if late:
-            self._write_once(handback_writes(self.paths, self.id, late))
-
-    def _forget(self, job_id: str) -> None:
-        entry = self._known.get(job_id)
-        if entry is None:
-            return
-        if entry.status == RUNNING:
-            log.warning(
-                "job %s was taken from this cloud while running; it still completes", job_id
-            )
-            return
-        if entry.status == WAITING:
-            self._waiting.remove(job_id)
-            log.info("job %s was taken back before it started", job_id)
-        del self._known[job_id]
+        if applied.garbage:
+            inbox = self.paths.inbox
+            self._write_once({self.paths.rel(inbox(self.id, j)): None for j in applied.garbage})
+        if applied.late:
+            self._write_once(handback_writes(self.paths, self.id, applied.late))
 
     def _on_status(self, connected: bool) -> None:
         if connected:
@@ -248,26 +204,19 @@ class Cloud:
         else:
             log.warning("cloud %s: inbox stream lost; reconnecting", self.name)
 
-    def _take_waiting(self) -> list[JobSpec]:
-        specs = []
-        while self._waiting:
-            entry = self._known[self._waiting.popleft()]
-            entry.status = HANDED_BACK
-            specs.append(entry.spec)
-        return specs
-
     # -- running jobs --------------------------------------------------------------------------
 
     def _fill_slots(self) -> None:
         """Start waiting jobs while a slot is free (caller holds the lock)."""
-        while self._waiting and self._accepting and self._running - self._lent < self.slots:
-            entry = self._known[self._waiting.popleft()]
-            entry.status = RUNNING
+        while self._accepting and self._running - self._lent < self.slots:
+            spec = self._inbox.start_next()
+            if spec is None:
+                return
             self._running += 1
-            attempt = _Attempt(entry.spec)
-            self._attempts[entry.spec.id] = attempt
+            attempt = _Attempt(spec)
+            self._attempts[spec.id] = attempt
             threading.Thread(
-                target=self._run, args=(attempt,), name=f"job-{entry.spec.id}", daemon=True
+                target=self._run, args=(attempt,), name=f"job-{spec.id}", daemon=True
             ).start()
 
     def _run(self, attempt: _Attempt) -> None:
@@ -332,9 +281,7 @@ class Cloud:
             else:
                 self._failed += 1
             self._attempts.pop(spec.id, None)
-            entry = self._known.get(spec.id)
-            if entry is not None:
-                entry.status = FINISHED
+            self._inbox.finish(spec.id)
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
         self._commit(
@@ -461,20 +408,6 @@ class Cloud:
         """How many slots are lent by handlers waiting on sub-jobs."""
         with self._cond:
             return self._lent
-
-
-def inbox_changes(kind: str, path: str, data: JSON) -> tuple[dict[str, JSON], bool] | None:
-    """Inbox entries an event touches, and whether it is the whole inbox (a put at "/").
-
-    None for a write below an entry (an assignment is written whole, so it is not expected).
-    """
-    if path == "/":
-        entries = dict(data) if isinstance(data, dict) else {}
-        return entries, kind == "put"
-    parts = path.strip("/").split("/")
-    if len(parts) != 1:
-        return None
-    return {parts[0]: data}, False
 
 
 def _now_ms() -> int:

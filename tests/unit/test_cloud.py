@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from atmosphere import LATER, Atmosphere, JobFailed, Retry, Ticket, UnknownTaskType
-from atmosphere.cloud import Cloud, inbox_changes
+from atmosphere.cloud import Cloud
+from atmosphere.inbox import inbox_changes
 from atmosphere.jobs import CloudInfo, JobSpec, Outcome
 from atmosphere.settings import Settings
 from tests.support import wait_until
@@ -258,7 +259,7 @@ def test_stop_hands_back_unstarted_jobs_finishes_running_ones_and_deregisters() 
     entry = world.get(f"live/queue/echo/{waiting.id}")
     world.dispatcher.close()
     assign(world.db, world.app.paths, cid, waiting.id, entry)
-    wait_until(lambda: world.cloud._waiting, 5, what="second job waiting locally")
+    wait_until(lambda: world.cloud._inbox.waiting, 5, what="second job waiting locally")
     stopper = threading.Thread(target=world.cloud.stop, kwargs={"grace": 5.0})
     stopper.start()
     wait_until(lambda: world.get(f"live/queue/echo/{waiting.id}"), 5, what="handed back")

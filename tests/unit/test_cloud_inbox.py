@@ -1,0 +1,58 @@
+"""The cloud's view of its inbox: a pure state machine driven by stream events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atmosphere.inbox import FINISHED, HANDED_BACK, RUNNING, WAITING, Inbox
+
+
+def job(job_id: str, attempt: int = 1) -> dict[str, Any]:
+    return {"id": job_id, "type": "t", "name": job_id, "attempt": attempt}
+
+
+def test_new_assignments_wait_in_order_and_start_oldest_first() -> None:
+    inbox = Inbox()
+    inbox.apply({"b": job("b"), "a": job("a")}, full=True, accepting=True)
+    inbox.apply({"c": job("c")}, full=False, accepting=True)
+    assert inbox.waiting == 3
+    started = [inbox.start_next(), inbox.start_next(), inbox.start_next(), inbox.start_next()]
+    assert [s.id if s else None for s in started] == ["b", "a", "c", None]
+    assert inbox.status("a") == RUNNING
+
+
+def test_a_finished_job_seen_again_in_an_old_snapshot_is_not_run_twice() -> None:
+    inbox = Inbox()
+    inbox.apply({"a": job("a")}, full=False, accepting=True)
+    assert inbox.start_next() is not None
+    inbox.finish("a")
+    inbox.apply({"a": job("a")}, full=True, accepting=True)  # a resync taken before our write
+    assert inbox.waiting == 0 and inbox.status("a") == FINISHED
+    inbox.apply({"a": None}, full=False, accepting=True)  # our removal, seen at last
+    assert inbox.status("a") is None
+    inbox.apply({"a": job("a", attempt=2)}, full=False, accepting=True)  # a retry: new
+    assert inbox.status("a") == WAITING
+
+
+def test_a_waiting_job_taken_away_is_dropped_a_running_one_is_kept() -> None:
+    inbox = Inbox()
+    inbox.apply({"a": job("a"), "b": job("b")}, full=True, accepting=True)
+    inbox.start_next()
+    inbox.apply({}, full=True, accepting=True)  # the dispatcher requeued both
+    assert inbox.status("a") == RUNNING and inbox.status("b") is None and inbox.waiting == 0
+
+
+def test_garbage_is_reported_and_late_jobs_are_handed_back_while_draining() -> None:
+    inbox = Inbox()
+    applied = inbox.apply({"x": "junk", "y": {"type": 1}}, full=False, accepting=True)
+    assert sorted(applied.garbage) == ["x", "y"] and inbox.waiting == 0
+    applied = inbox.apply({"a": job("a")}, full=False, accepting=False)
+    assert [s.id for s in applied.late] == ["a"] and inbox.status("a") == HANDED_BACK
+
+
+def test_draining_hands_back_every_waiting_job() -> None:
+    inbox = Inbox()
+    inbox.apply({"a": job("a"), "b": job("b"), "c": job("c")}, full=True, accepting=True)
+    inbox.start_next()
+    assert [s.id for s in inbox.hand_back_waiting()] == ["b", "c"]
+    assert inbox.waiting == 0 and inbox.status("b") == HANDED_BACK
