@@ -8,10 +8,6 @@ original form, ``app.submit(job, callback)``.
 from __future__ import annotations
 
 from .app import Atmosphere as Atmosphere
-from .app import Chain as Chain
-from .app import Signature as Signature
-from .app import Task as Task
-from .app import chain as chain
 from .errors import AtmosphereError as AtmosphereError
 from .errors import ConfigError as ConfigError
 from .errors import DatabaseError as DatabaseError
@@ -27,6 +23,10 @@ from .errors import UnknownTaskType as UnknownTaskType
 from .execution import LATER as LATER
 from .handle import Handle as Handle
 from .settings import Settings as Settings
+from .task import Chain as Chain
+from .task import Signature as Signature
+from .task import Task as Task
+from .task import chain as chain
 from .types import JSON as JSON
 from .types import Ticket as Ticket
 

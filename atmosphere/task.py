@@ -1,0 +1,186 @@
+"""Tasks and chains: ``Task`` (a registered handler you also submit through), ``Signature``
+(one job of a chain) and ``chain(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import AtmosphereError, InvalidJob
+from .handle import Callback, Handle
+from .types import Ticket
+from .validate import JobRequest, countdown_seconds, seconds, when
+
+if TYPE_CHECKING:
+    from .app import Atmosphere
+
+JSON = Any
+Handler = Callable[[Ticket, JSON], JSON]
+Seconds = float | timedelta
+
+
+class Task:
+    """A handler registered for one job type; also what you submit that type's jobs through."""
+
+    def __init__(
+        self,
+        app: Atmosphere,
+        job_type: str,
+        fn: Handler,
+        *,
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 300.0,
+    ) -> None:
+        self.app = app
+        self.type = job_type
+        self.fn = fn
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self.retry_backoff_max = retry_backoff_max
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", job_type)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.type!r} of {self.app.name!r}>"
+
+    def __call__(self, ticket: Ticket, data: JSON) -> JSON:
+        """Run the handler here, in this process (no job is submitted)."""
+        return self.fn(ticket, data)
+
+    def delay(self, data: JSON = None) -> Handle:
+        """Submit a job of this type with ``data``; the Handle gives its one response."""
+        return self.submit(data=data)
+
+    def submit(
+        self,
+        *,
+        name: str | None = None,
+        data: JSON = None,
+        timeout: Seconds | None = None,
+        countdown: Seconds | None = None,
+        eta: datetime | float | None = None,
+        retries: int | None = None,
+        callback: Callback | None = None,
+        forget: bool = False,
+    ) -> Handle:
+        """Submit a job of this type.
+
+        Args:
+            name: a label within the type (default: the job id).
+            data: any JSON value, at most ``settings.max_data_bytes`` when encoded.
+            timeout: seconds the caller waits for the response (default: the task's, then
+                ``settings.default_timeout``); counted from when the job is due to run.
+            countdown: run no sooner than this many seconds from now.
+            eta: run no sooner than this moment (a datetime or unix seconds).
+            retries: extra attempts after a failure (default: the task's).
+            callback: ``callback(error, data)`` called once with the response.
+            forget: fire-and-forget: no response is tracked (errors are logged by the cloud).
+
+        Raises:
+            InvalidJob: the job is malformed (the message says how).
+        """
+        request = JobRequest(
+            type=self.type,
+            name=name,
+            data=data,
+            timeout=seconds(timeout, "timeout") or self.timeout,
+            retries=self.retries if retries is None else retries,
+            retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
+            countdown=countdown_seconds(countdown, "countdown"),
+            eta=when(eta, "eta"),
+        )
+        return self.app._submit([request], callback=callback, tracked=not forget)
+
+    def s(
+        self,
+        data: JSON = None,
+        *,
+        name: str | None = None,
+        timeout: Seconds | None = None,
+        callback: bool = False,
+    ) -> Signature:
+        """A signature: this task with ``data``, to put in a ``chain(...)``."""
+        return Signature(
+            type=self.type,
+            data=data,
+            name=name,
+            timeout=seconds(timeout, "timeout"),
+            callback=callback,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            default_timeout=self.timeout,
+            app=self.app,
+        )
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One job of a chain: a type, its data, and whether the caller is answered at this step."""
+
+    type: str
+    data: JSON = None
+    name: str | None = None
+    timeout: float | None = None
+    callback: bool = False
+    retries: int = 0
+    retry_backoff: float = 1.0
+    default_timeout: float | None = field(default=None, compare=False)
+    app: Atmosphere | None = field(default=None, compare=False, repr=False)
+
+    def request(self) -> JobRequest:
+        """This step as a JobRequest."""
+        return JobRequest(
+            type=self.type,
+            name=self.name,
+            data=self.data,
+            timeout=self.timeout,
+            callback=self.callback,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+        )
+
+
+class Chain:
+    """Jobs that run in sequence, data cascading from each to the next; one response."""
+
+    def __init__(self, *steps: Signature) -> None:
+        if not steps:
+            raise InvalidJob("a chain needs at least one job")
+        self.steps = steps
+
+    def __repr__(self) -> str:
+        return "chain(" + ", ".join(s.type for s in self.steps) + ")"
+
+    def submit(
+        self,
+        callback: Callback | None = None,
+        *,
+        app: Atmosphere | None = None,
+        forget: bool = False,
+    ) -> Handle:
+        """Submit the chain; the Handle gives its one response (a ``callback: true`` step's
+        result, the first error, or the last step's result).
+
+        Raises:
+            InvalidJob: the chain is malformed (empty, several callbacks, ...).
+        """
+        owner = app or next((s.app for s in self.steps if s.app is not None), None)
+        if owner is None:
+            raise AtmosphereError("this chain has no app: pass submit(app=...)")
+        requests = [s.request() for s in self.steps]
+        if requests[0].timeout is None and self.steps[0].default_timeout is not None:
+            requests[0] = JobRequest(
+                **{**requests[0].__dict__, "timeout": self.steps[0].default_timeout}
+            )
+        return owner._submit(requests, callback=callback, tracked=not forget, as_chain=True)
+
+
+def chain(*steps: Signature) -> Chain:
+    """``chain(a.s(data), b.s(data, callback=True), ...)``: a chain of jobs, run in order."""
+    return Chain(*steps)
