@@ -132,7 +132,7 @@ class StreamListener:
                 return
             if self._connected.is_set():
                 attempt = 0  # the stream worked: start the backoff again from the bottom
-            self._drop(reason)
+            self._drop(reason, first_failure=attempt == 0)
             if not at_once and self._stop.wait(self._backoff.delay(attempt)):
                 return
             attempt += 1
@@ -210,7 +210,7 @@ class StreamListener:
             self._reported_up = True
             self._status(True)
 
-    def _drop(self, reason: str) -> None:
+    def _drop(self, reason: str, *, first_failure: bool) -> None:
         with self._callback_lock:
             self.last_error = reason
             was_up = self._reported_up
@@ -219,6 +219,8 @@ class StreamListener:
             if was_up and not self._stop.is_set():
                 _log.info("stream %s dropped: %s", self._url, reason)
                 self._status(False)
+            elif first_failure:  # say it once per outage, not on every retry
+                _log.warning("cannot stream %s (retrying): %s", self._url, reason)
             else:
                 _log.debug("stream %s not connected: %s", self._url, reason)
 
