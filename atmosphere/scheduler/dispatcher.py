@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import random
+import re
 import socket
 import threading
 import time
@@ -42,6 +43,11 @@ _BARRIER = "barrier"
 _EVENT = "event"
 _STATUS = "status"
 _STOP = "stop"
+
+
+def default_id() -> str:
+    """``host-pid``, with the characters Firebase keys forbid replaced."""
+    return re.sub(r"[.$#\[\]/\x00-\x1f\x7f]", "-", f"{socket.gethostname()}-{os.getpid()}")
 
 
 class Leadership(Protocol):
@@ -96,7 +102,7 @@ class Dispatcher:
         self.db = db
         self.settings = settings
         self.paths = Paths(settings.root)
-        self.id = dispatcher_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.id = dispatcher_id or default_id()
         self.leadership: Leadership = leadership or SoleLeader()
         self.components = list(components)
         self.state = LiveState()
@@ -104,10 +110,8 @@ class Dispatcher:
         self.overlay = Overlay()
         self.stats = MinuteStats()
         self.started_ms = int(wall() * 1000)
-        self.counts: dict[str, int] = {}
-        self._seen: OrderedDict[str, None] = (
-            OrderedDict()
-        )  # job ids seen, for "submitted"  # what happened, for logs, tests and benchmarks
+        self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
+        self._seen: OrderedDict[str, None] = OrderedDict()  # job ids seen, for "submitted"
         self._wall = wall
         self._mono = monotonic
         self.rand = rand
@@ -125,6 +129,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._suspended = False  # after a failed write, until the stream resyncs
+        self._was_acting = False
         self._resync_backoff = 0.25
         self.connected = False
 
@@ -188,8 +193,12 @@ class Dispatcher:
         if changes:
             changes.extend(self._replay_overlay())
         self._react(net(changes))
+        acting = self._acting()
+        if acting and not self._was_acting:
+            self._take_charge()
+        self._was_acting = acting
         self._run_timers()
-        if self._acting():
+        if acting:
             self.settler.settle_all()
             self._assign()
         self._flush()
@@ -230,6 +239,12 @@ class Dispatcher:
 
     def _acting(self) -> bool:
         return not self._suspended and self.leadership.is_leader()
+
+    def _take_charge(self) -> None:
+        """We now lead (or resumed): time every delayed job, as a standby does not."""
+        now = self._mono()
+        for key, spec in self.state.delayed.items():
+            self._schedule(now + self._until(spec.eta), "delayed", key[0])
 
     # -- reacting to changes -----------------------------------------------------------
 
@@ -381,14 +396,13 @@ class Dispatcher:
         acting = self._acting()
         if kind == "delayed":
             spec = self.state.delayed.get((key,))
-            if spec is not None and acting:
-                if self._until(spec.eta) > 0:
-                    self._schedule(now + self._until(spec.eta), "delayed", key)
-                else:
-                    self.write(moves.release_writes(self.paths, spec))
-                    self.count("released")
-            elif spec is not None:
-                self._schedule(now + 1.0, "delayed", key)  # a standby keeps watching it
+            if spec is None or not acting:
+                return  # gone, or not ours to move (``_take_charge`` re-times it if we lead)
+            if self._until(spec.eta) > 0:
+                self._schedule(now + self._until(spec.eta), "delayed", key)
+            else:
+                self.write(moves.release_writes(self.paths, spec))
+                self.count("released")
         elif kind == "clouds":
             # Blind, we would take every cloud for dead: judge only while the stream is up.
             if acting and self.connected:

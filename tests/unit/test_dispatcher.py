@@ -627,3 +627,21 @@ def test_no_cloud_is_judged_dead_while_the_stream_is_down(db: MemoryDatabase, cl
     clock.t = 13.5
     pump(db, d)
     assert db.get(f"{R}/live/clouds/c1") is None
+
+
+def test_a_standby_that_takes_over_releases_delayed_jobs_that_came_due(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    lead = Toggle()
+    lead.leader = False
+    register(db, "c1", "t")
+    eta = int((EPOCH_S + 2) * 1000)
+    db.set(f"{R}/live/delayed/j1", {"id": "j1", "type": "t", "name": "n", "eta": eta})
+    d = make(db, clock, leadership=lead)
+    clock.t = 2.5
+    beat(db, clock, "c1")
+    pump(db, d)
+    assert db.get(f"{R}/live/delayed/j1") is not None  # a standby moves nothing
+    lead.leader = True
+    pump(db, d)
+    assert db.get(f"{R}/live/delayed") is None and "j1" in inbox(db, "c1")
