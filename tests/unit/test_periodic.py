@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atmosphere.scheduler.periodic import (
     CronSchedule,
@@ -156,3 +158,31 @@ def test_bad_definitions_say_why(kwargs: dict[str, object], message: str) -> Non
 def test_ms_round_trip() -> None:
     when = utc(2026, 11, 28, 4, 5, 6) + timedelta(milliseconds=789)
     assert from_ms(to_ms(when)) == when
+
+
+EXPRESSIONS = ["*/20 * * * *", "30 2 * * *", "0 3 * * 1-5", "15 1-4 * * *", "0 0 1 * *"]
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    expr=st.sampled_from(EXPRESSIONS),
+    zone=st.sampled_from(ZONES),
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+)
+def test_cron_fire_times_only_move_forward_and_match_the_wall_clock(
+    expr: str, zone: str, start: datetime
+) -> None:
+    trigger = CronSchedule(expr, zone)
+    minute_field = expr.split()[0]
+    previous = start
+    for fire in walk(trigger, start, 6):
+        assert fire > previous
+        local = fire.astimezone(trigger.tz)
+        if minute_field.isdigit():
+            # the minute matches, except a time pushed forward out of a DST gap (whole hours
+            # or Lord Howe's half hour)
+            assert local.minute in (int(minute_field), (int(minute_field) + 30) % 60)
+        previous = fire

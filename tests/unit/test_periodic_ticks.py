@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
-from atmosphere.scheduler.periodic import to_ms
+from atmosphere.scheduler.periodic import from_ms, to_ms
 from atmosphere.scheduler.ticker import Periodic
 from atmosphere.scheduler.ticks import (
     due_ticks,
@@ -201,3 +203,29 @@ def test_periodic_skips_garbage_schedules() -> None:
     periodic = Periodic(PATHS)
     periodic.run(schedules_in(db), utc(2026, 1, 1, 0, 1, 0, 1000), writer(db))
     assert periodic.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 1)))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    policy=st.sampled_from(["skip", "run_once", "catch_up"]),
+    every=st.integers(1, 7200),
+    last_offset=st.integers(0, 10**7),
+    elapsed=st.integers(0, 10**6),
+    grace=st.integers(0, 300),
+)
+def test_due_ticks_are_after_last_up_to_now_bounded_and_on_the_grid(
+    policy: str, every: int, last_offset: int, elapsed: int, grace: int
+) -> None:
+    last = to_ms(utc(2026, 1, 1)) + last_offset * 1000
+    s = make_schedule("p", "x", every=every, misfire=policy, catch_up_max=4, grace=grace)
+    s = s.evolve(last=last)
+    now = from_ms(last + elapsed * 1000)
+    due = [to_ms(t) for t in due_ticks(s, now)]
+    assert due == sorted(set(due))
+    assert all(last < t <= to_ms(now) and t % (every * 1000) == 0 for t in due)
+    assert len(due) <= (4 if policy == "catch_up" else 1)
+    if policy == "skip":
+        assert all(to_ms(now) - t <= grace * 1000 for t in due)
+    grid_ticks = to_ms(now) // (every * 1000) - last // (every * 1000)
+    if policy != "skip" and grid_ticks > 0:
+        assert due and due[-1] == (to_ms(now) // (every * 1000)) * every * 1000  # the latest
