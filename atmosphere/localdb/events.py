@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,70 +30,110 @@ def frame(event: str, path: Sequence[str], data: Any) -> bytes:
     return b"event: " + event.encode("ascii") + b"\ndata: " + body + b"\n\n"
 
 
+class Sink(Protocol):
+    """Where a directly-written listener's frames go (the fast server's connection)."""
+
+    def write(self, data: bytes) -> int:
+        """Send ``data`` now; return the bytes still waiting in the connection's buffer."""
+
+    def end(self) -> None:
+        """Finish the response and close the connection."""
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+
+
 class Listener:
-    """One open stream: what it listens to and the frames waiting to be sent."""
+    """One open stream: what it listens to, and either a sink or a queue of frames to send."""
 
     __slots__ = (
         "path",
+        "ns",
         "check",
+        "sink",
         "frames",
         "queued",
         "closed",
         "overflowed",
-        "_wake",
         "cancel",
         "abort",
+        "_wake",
     )
 
     def __init__(self, path: Sequence[str], check: Callable[[Any], bool] | None = None) -> None:
         self.path = tuple(path)
+        self.ns = ""
         # check(root) -> may this listener still read? None: always (admin).
         self.check = check
+        self.sink: Sink | None = None  # set: frames are written at once, without a task
         self.frames: deque[bytes] = deque()
         self.queued = 0
         self.closed = False
         self.overflowed = False
         self.cancel: bytes | None = None
-        # Cuts the connection at once; set by the server (a stuck send cannot see ``closed``).
+        # Cuts the connection at once (queue mode); a send stuck on a full socket cannot
+        # notice ``closed`` by itself.
         self.abort: Callable[[], None] | None = None
-        self._wake = asyncio.Event()
+        self._wake: asyncio.Event | None = None
 
     def push(self, data: bytes, limit: int) -> None:
-        """Queue one frame; a listener too far behind is marked for closing."""
+        """Send or queue one frame; a listener too far behind is cut off."""
         if self.closed:
+            return
+        if self.sink is not None:
+            if self.sink.write(data) > limit:
+                self._overflow()
             return
         self.frames.append(data)
         self.queued += len(data)
         if self.queued > limit:
-            # Hopelessly behind: free what it holds and cut it off; a client reconnects and
-            # gets a fresh snapshot, which is cheaper than buffering without bound.
-            self.overflowed = True
-            self.frames.clear()
-            self.queued = 0
-            self.close()
-            if self.abort is not None:
-                self.abort()
-        self._wake.set()
+            self._overflow()
+        elif self._wake is not None:
+            self._wake.set()
+
+    def _overflow(self) -> None:
+        # Hopelessly behind: free what it holds and cut it off. The client reconnects and
+        # gets a fresh snapshot, which is cheaper than buffering without bound.
+        self.overflowed = True
+        self.closed = True
+        self.frames.clear()
+        self.queued = 0
+        if self.sink is not None:
+            self.sink.abort()
+        elif self.abort is not None:
+            self.abort()
+        if self._wake is not None:
+            self._wake.set()
 
     def take(self) -> bytes:
         """All queued frames as one chunk."""
         data = b"".join(self.frames)
         self.frames.clear()
         self.queued = 0
-        self._wake.clear()
+        if self._wake is not None:
+            self._wake.clear()
         return data
 
     def close(self, cancel_reason: str | None = None) -> None:
         """Stop the stream (after sending a ``cancel`` event if a reason is given)."""
-        if cancel_reason is not None and not self.closed:
-            self.cancel = b"event: cancel\ndata: " + sse_json(cancel_reason) + b"\n\n"
+        if self.closed:
+            return
         self.closed = True
-        self._wake.set()
+        if cancel_reason is not None:
+            self.cancel = b"event: cancel\ndata: " + sse_json(cancel_reason) + b"\n\n"
+        if self.sink is not None:
+            if self.cancel is not None:
+                self.sink.write(self.cancel)
+            self.sink.end()
+        elif self._wake is not None:
+            self._wake.set()
 
     async def wait(self, timeout: float) -> bool:
-        """Wait until there is something to do; False on timeout."""
+        """Queue mode: wait until there is something to do; False on timeout."""
         if self.frames or self.closed:
             return True
+        if self._wake is None:
+            self._wake = asyncio.Event()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
@@ -203,9 +243,10 @@ class Hub:
                 listener.push(f, self.max_queued_bytes)
             if listener.overflowed:
                 self.dropped += 1
+                group.discard(listener)
 
     def close_all(self) -> None:
         """Close every stream (server shutdown)."""
-        for group in self.by_ns.values():
-            for listener in group:
+        for group in list(self.by_ns.values()):
+            for listener in list(group):
                 listener.close()

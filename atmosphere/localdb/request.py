@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import orjson
 
-from .values import MAX_DEPTH, InvalidData, is_valid_key
+from .values import MAX_DEPTH, is_valid_key
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,10 +53,11 @@ def parse_params(query_string: bytes) -> dict[str, str]:
         if not part:
             continue
         name, _, value = part.partition("=")
-        name = unquote(name, errors="strict")
+        if "%" in name:
+            name = unquote(name, errors="strict")
         if name in params:
             raise HttpError(400, f"Query parameter {name} may be given only once")
-        params[name] = unquote(value, errors="strict")
+        params[name] = unquote(value, errors="strict") if "%" in value else value
     return params
 
 
@@ -65,7 +66,7 @@ def parse_path(raw_path: bytes) -> list[str]:
     text = raw_path.decode("latin-1")
     if not text.endswith(".json"):
         raise HttpError(404, "append .json to your request URI to use the REST API")
-    segments = [unquote(s, errors="strict") for s in text[:-5].split("/") if s]
+    segments = [unquote(s, errors="strict") if "%" in s else s for s in text[:-5].split("/") if s]
     last = len(segments) - 1
     for i, s in enumerate(segments):
         if not is_valid_key(s) and not (s == ".priority" and i == last):
@@ -150,13 +151,3 @@ async def respond(
         headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def respond_error(send: Send, status: int, message: str) -> None:
-    """Send Firebase's ``{"error": message}``."""
-    await respond(send, status, orjson.dumps({"error": message}))
-
-
-def json_bound_error(exc: InvalidData) -> HttpError:
-    """A 400 for invalid data."""
-    return HttpError(400, str(exc))

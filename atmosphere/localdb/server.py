@@ -1,7 +1,8 @@
-"""Running the embedded server: bind, announce, serve with uvicorn, shut down cleanly."""
+"""Running the embedded server: bind, announce, serve (protocol.py), shut down cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import os
@@ -9,11 +10,11 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
-import uvicorn
+import uvloop
 
-from .app import Config, LocalDbApp
+from .protocol import FastServer
+from .service import Config, LocalDb
 from .store import COMPACT_AFTER_BYTES, DataDirInUse, Store
 
 
@@ -35,22 +36,6 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, closing our streams when asked to exit."""
-
-    def __init__(self, config: uvicorn.Config, app: LocalDbApp) -> None:
-        super().__init__(config)
-        self.localdb = app
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        self.localdb.shutdown()
-        super().handle_exit(sig, frame)
-
-
-def _ignore_signal(sig: int, frame: Any) -> None:
-    """Placeholder handler: uvicorn installs its own while serving."""
 
 
 def fail(message: str) -> None:
@@ -103,32 +88,22 @@ def run(
         strict_indexes=strict_indexes,
         listener_buffer=listener_buffer,
     )
-    app = LocalDbApp(store, config)
+    server = FastServer(LocalDb(store, config))
     actual_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{actual_port}"
     info = {"pid": os.getpid(), "host": host, "port": actual_port, "url": url}
     (Path(data_dir) / "server.json").write_text(json.dumps(info), encoding="utf-8")
-    uv_config = uvicorn.Config(
-        app,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-        server_header=False,
-        proxy_headers=False,
-        date_header=False,
-    )
-    server = _Server(uv_config, app)
-    # uvicorn re-raises the signal it stopped on once it is done, which would kill the process
-    # before the store is closed; with these no-op handlers the re-raise is harmless.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _ignore_signal)
-    print(f"atmosphere db listening on {url}", flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.stop)
+        print(f"atmosphere db listening on {url}", flush=True)
+        await server.serve(sock)
+
     try:
-        server.run(sockets=[sock])
+        uvloop.run(main())
     finally:
         store.close()
         try:

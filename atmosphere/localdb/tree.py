@@ -51,26 +51,42 @@ def set_one(root: Any, path: Path, value: Any) -> Any:
 
 
 def _set(node: Any, path: Path, i: int, value: Any, fresh: set[int]) -> Any:
-    if i == len(path):
+    # Walk down copying each dict on the path (once per batch: ``fresh`` holds the ids of
+    # copies made by this batch, which may be changed in place), then prune upwards.
+    n = len(path)
+    if i == n:
         return value
-    key = path[i]
-    if type(node) is dict and ".value" not in node:
-        if id(node) in fresh:
-            d = node
-        else:
-            d = dict(node)
+    parents: list[dict[str, Any]] = []
+    for depth in range(i, n):
+        key = path[depth]
+        if type(node) is dict and ".value" not in node:
+            if id(node) in fresh:
+                d = node
+            else:
+                d = dict(node)
+                fresh.add(id(d))
+        elif key == ".priority" and depth == n - 1 and node is not None:
+            d = {".value": node}
             fresh.add(id(d))
-    elif key == ".priority" and i == len(path) - 1 and node is not None:
-        d = {".value": node}
-        fresh.add(id(d))
-    else:
-        d = {}
-        fresh.add(id(d))
-    new_child = _set(d.get(key), path, i + 1, value, fresh)
-    if new_child is None:
-        d.pop(key, None)
-    else:
-        d[key] = new_child
+        else:
+            d = {}
+            fresh.add(id(d))
+        parents.append(d)
+        node = d.get(key)
+    result = value
+    for depth in range(n - 1, i - 1, -1):
+        d = parents[depth - i]
+        key = path[depth]
+        if result is None:
+            d.pop(key, None)
+        else:
+            d[key] = result
+        result = _collapse(d)
+    return result
+
+
+def _collapse(d: dict[str, Any]) -> Any:
+    """An emptied object vanishes; a lone ``.value`` becomes its primitive."""
     if not d:
         return None
     if len(d) == 1:

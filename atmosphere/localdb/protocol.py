@@ -1,0 +1,233 @@
+"""The fast front end: an asyncio protocol on httptools that answers from ``data_received``.
+
+Plain requests run to completion synchronously (no task, no ASGI messages), which measured
+about 3x less server CPU per small write than uvicorn's ASGI cycle. Streams write each event
+straight into the connection's transport as the commit happens (chunked encoding), and a
+connection whose unread backlog passes the limit is aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from http import HTTPStatus
+from typing import Any, cast
+
+import httptools
+
+from .events import KEEP_ALIVE, Listener
+from .service import LocalDb, Response, StreamRequest, error
+
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
+_ALLOW_ORIGIN = b"access-control-allow-origin: *\r\n"
+_CACHE = b"cache-control: no-cache\r\n"
+_JSON = b"content-type: application/json; charset=utf-8\r\n"
+_CLOSE = b"connection: close\r\n"
+_STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"content-type: text/event-stream; charset=utf-8\r\n"
+    b"cache-control: no-cache\r\n" + _ALLOW_ORIGIN + b"transfer-encoding: chunked\r\n\r\n"
+)
+
+
+def encode_response(r: Response, keep_alive: bool) -> bytes:
+    """The bytes of one HTTP/1.1 answer."""
+    parts = [_STATUS_LINES.get(r.status) or f"HTTP/1.1 {r.status} Unknown\r\n".encode()]
+    if r.status == 204:
+        # Nothing to cache or type; fewer header lines are measurably cheaper for clients.
+        parts.append(_ALLOW_ORIGIN)
+    else:
+        parts.append(_CACHE)
+        parts.append(_ALLOW_ORIGIN)
+        if r.body:
+            parts.append(_JSON)
+        if r.status != 304:
+            parts.append(b"content-length: %d\r\n" % len(r.body))
+    for name, value in r.headers:
+        parts.append(name + b": " + value + b"\r\n")
+    if not keep_alive:
+        parts.append(_CLOSE)
+    parts.append(b"\r\n")
+    if r.body and r.status != 304:
+        parts.append(r.body)
+    return b"".join(parts)
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: HTTP/1.1 keep-alive requests, or one event stream."""
+
+    def __init__(self, server: FastServer) -> None:
+        self.server = server
+        self.db = server.db
+        self.max_body = server.db.config.max_body
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.listener: Listener | None = None
+        self.done = False  # no more requests on this connection
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.done = True
+        if self.listener is not None:
+            self.listener.closed = True
+            self.db.unsubscribe(self.listener)
+            self.listener = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(error(400, "Protocol upgrades are not supported"))
+        except httptools.HttpParserError:
+            self._fail(error(400, "Malformed HTTP request"))
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._size = 0
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            self._too_large = True
+
+    def on_body(self, chunk: bytes) -> None:
+        if self._too_large:
+            return
+        self._size += len(chunk)
+        if self._size > self.max_body:
+            self._too_large = True
+            self._body = []
+        else:
+            self._body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        if self.done or self.transport is None:
+            return
+        if self._too_large:
+            self._fail(error(413, f"Request body exceeds {self.max_body} bytes"))
+            return
+        keep_alive = self.parser.should_keep_alive()
+        try:
+            url = httptools.parse_url(self._url)
+            body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+            method = self.parser.get_method().decode("latin-1")
+            answer = self.db.handle(method, url.path or b"/", url.query or b"", self._headers, body)
+        except httptools.HttpParserInvalidURLError:
+            answer = error(400, "Invalid URL")
+        except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
+            answer = error(500, "Internal error")
+        if isinstance(answer, StreamRequest):
+            self._start_stream(answer)
+            return
+        self.transport.write(encode_response(answer, keep_alive))
+        if not keep_alive:
+            self.done = True
+            self.transport.close()
+
+    # -- streams ---------------------------------------------------------------------
+
+    def _start_stream(self, stream: StreamRequest) -> None:
+        assert self.transport is not None
+        self.done = True  # the connection now belongs to the stream
+        self.transport.write(_STREAM_HEAD)
+        self.listener = self.db.subscribe(stream, sink=self)
+        self.server.streams.add(self)
+
+    def write(self, data: bytes) -> int:
+        """Sink: send one chunk; return the unsent backlog."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return 0
+        transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+        return transport.get_write_buffer_size()
+
+    def end(self) -> None:
+        """Sink: finish the chunked response and close."""
+        self.server.streams.discard(self)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"0\r\n\r\n")
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Sink: drop the connection."""
+        self.server.streams.discard(self)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def keep_alive(self) -> None:
+        """Send a keep-alive event (also how a dead peer gets noticed)."""
+        if self.listener is not None and not self.listener.closed:
+            self.listener.push(KEEP_ALIVE, self.db.config.listener_buffer)
+
+    def _fail(self, answer: Response) -> None:
+        self.done = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(encode_response(answer, keep_alive=False))
+            self.transport.close()
+
+
+class FastServer:
+    """Accepts connections on a bound socket and serves a LocalDb until stopped."""
+
+    def __init__(self, db: LocalDb) -> None:
+        self.db = db
+        self.connections: set[HttpConnection] = set()
+        self.streams: set[HttpConnection] = set()
+        self._server: asyncio.Server | None = None
+        self._stopping: asyncio.Event | None = None
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Serve until ``stop()``; then close streams and connections."""
+        loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock)
+        ticker = asyncio.ensure_future(self._keep_alives())
+        try:
+            await self._stopping.wait()
+        finally:
+            ticker.cancel()
+            self._server.close()
+            self.db.shutdown()
+            for conn in list(self.connections):
+                if conn.transport is not None:
+                    conn.transport.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+
+    def stop(self, *_: Any) -> None:
+        """Ask ``serve`` to return (signal-handler safe within the loop)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _keep_alives(self) -> None:
+        interval = self.db.config.keep_alive
+        while True:
+            await asyncio.sleep(interval)
+            for conn in list(self.streams):
+                conn.keep_alive()
