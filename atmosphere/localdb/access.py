@@ -9,10 +9,9 @@ from typing import Any
 
 import orjson
 
+from .rules import Rules, RulesError
 from .store import Namespace
 from .values import InvalidData
-
-from .rules import Rules, RulesError
 
 PERMISSION_DENIED = "Permission denied"
 
