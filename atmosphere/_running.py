@@ -9,15 +9,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Pending(Protocol):
+    """A submitted sub-job's handle, as far as its parent needs to know."""
+
+    def done(self) -> bool: ...
 
 
 @dataclass(frozen=True)
 class RunningJob:
-    """The job a worker thread is running and how to lend its slot while waiting."""
+    """The job a worker thread is running, how to lend its slot, and what it submitted."""
 
     job_id: str
     lend: Callable[[], AbstractContextManager[None]]
+    children: list[Pending] = field(default_factory=list)
+
+    def waits_on_children(self) -> bool:
+        """True while a sub-job it submitted (with a response tracked) has not answered."""
+        return any(not child.done() for child in self.children)
 
 
 current_job: ContextVar[RunningJob | None] = ContextVar("atmosphere_current_job", default=None)

@@ -263,10 +263,13 @@ class Atmosphere:
             writes = _job_writes(maker.paths, spec)
             # A delayed job's caller waits from when the job is due, not from now.
             wait = spec.timeout + (max(0.0, spec.eta / 1000 - now) if spec.eta else 0.0)
-        return maker.submit(
+        handle = maker.submit(
             writes,
             reply_id=new_id,
             ticket=ticket,
             wait=wait if tracked else None,
             callback=callback,
         )
+        if running is not None and tracked:
+            running.children.append(handle)
+        return handle

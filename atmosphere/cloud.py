@@ -13,6 +13,7 @@ deregisters.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -235,7 +236,8 @@ class Cloud:
         ticket = Ticket(type=spec.type, name=spec.name, id=spec.id)
         raised: BaseException | None = None
         value: JSON = None
-        token = current_job.set(RunningJob(spec.id, self._lending))
+        running = RunningJob(spec.id, self._lending)
+        token = current_job.set(running)
         try:
             value = task.fn(ticket, spec.data)
         except Exception as exc:
@@ -243,8 +245,11 @@ class Cloud:
         finally:
             current_job.reset(token)
         if value is LATER and raised is None:
-            while not attempt.event.wait(1.0):
-                if self._halt.is_set():
+            # The original recursion style: submit sub-jobs with callbacks, return LATER, call
+            # done_with from a callback. Waiting on sub-jobs lends the slot, as get() does.
+            lend = running.waits_on_children()
+            with self._lending() if lend else contextlib.nullcontext():
+                if not self._await_done_with(attempt):
                     return finish_raised(RuntimeError("the cloud stopped before done_with"))
         with attempt.lock:
             if attempt.finish is None:  # done_with was not called: return/raise decides
@@ -255,6 +260,12 @@ class Cloud:
             elif raised is not None:
                 log.warning("job %s raised after done_with; done_with wins: %r", spec.id, raised)
             return attempt.finish
+
+    def _await_done_with(self, attempt: _Attempt) -> bool:
+        while not attempt.event.wait(1.0):
+            if self._halt.is_set():
+                return False
+        return True
 
     def done_with(self, ticket: Ticket, error: Any, result: JSON) -> bool:
         """Finish a running job from any thread; False if it already finished."""

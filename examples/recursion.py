@@ -10,11 +10,14 @@ Run:  python examples/recursion.py
 from __future__ import annotations
 
 from _local import local_atmosphere
-from tasks import app, report
+from tasks import app, report, report_original
 
 
 def main() -> None:
-    print("report returned:", report.delay({"users": ["ada", "grace", "linus"]}).get())
+    users = {"users": ["ada", "grace", "linus"]}
+    print("report returned:", report.delay(users).get())
+    # The original style: the handler submits with callbacks and returns LATER.
+    print("reportOriginal returned:", report_original.delay(users).get())
 
 
 if __name__ == "__main__":

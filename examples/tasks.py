@@ -57,6 +57,27 @@ def report(ticket: Ticket, data: Any) -> dict[str, Any]:
     return {"report": [h.get() for h in handles]}
 
 
+@app.task("reportOriginal", timeout=60)
+def report_original(ticket: Ticket, data: Any) -> Any:
+    """Recursion the original way: sub-jobs with callbacks; the last one calls done_with."""
+    users = data["users"]
+    results: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def collect(user: str) -> Any:
+        def callback(error: Exception | None, result: Any) -> None:
+            with lock:
+                results[user] = str(error) if error else result
+                if len(results) == len(users):
+                    app.done_with(ticket, None, {"report": [results[u] for u in users]})
+
+        return callback
+
+    for user in users:
+        sync_user.submit(name=user, callback=collect(user))
+    return LATER
+
+
 @app.task("audit")
 def audit(ticket: Ticket, data: Any) -> None:
     """A job nobody waits for (fire-and-forget): its outcome is only recorded."""

@@ -32,7 +32,9 @@ EXPECTED = {
     "fire_and_forget.py": ["without waiting", ": succeeded"],
     "recursion.py": [
         "report returned: {'report': [{'user': 'ada', 'synced': True}, "
-        "{'user': 'grace', 'synced': True}, {'user': 'linus', 'synced': True}]}"
+        "{'user': 'grace', 'synced': True}, {'user': 'linus', 'synced': True}]}",
+        "reportOriginal returned: {'report': [{'user': 'ada', 'synced': True}, "
+        "{'user': 'grace', 'synced': True}, {'user': 'linus', 'synced': True}]}",
     ],
 }
 

@@ -100,6 +100,16 @@ def _register_recursive_tasks(app: Atmosphere) -> None:
     def fib0(ticket: Ticket, data: Any) -> Any:
         return 0
 
+    @app.task("callbacks")
+    def callbacks(ticket: Ticket, data: Any) -> Any:
+        """The original recursion style: a sub-job with a callback that calls done_with."""
+
+        def on_inner(error: Any, result: Any) -> None:
+            app.done_with(ticket, error, {"inner": result})
+
+        app.tasks["fib0"].submit(data=0, callback=on_inner)
+        return LATER
+
 
 @pytest.fixture
 def world() -> Iterator[World]:
@@ -229,6 +239,12 @@ def test_recursion_three_deep_on_one_exclusive_cloud_lends_its_slot(world: World
     assert world.dispatcher.max_lent >= 2
     assert world.cloud.lent == 0
     wait_until(lambda: world.get(f"live/clouds/{world.cloud.id}/lent") is None, 5)
+
+
+def test_original_style_recursion_with_callbacks_lends_the_slot_too(world: World) -> None:
+    assert world.cloud.slots == 1
+    assert world.app.tasks["callbacks"].delay(None).get(timeout=10) == {"inner": 0}
+    assert world.dispatcher.max_lent >= 1 and world.cloud.lent == 0
 
 
 def test_an_exclusive_cloud_runs_one_job_at_a_time(world: World) -> None:
