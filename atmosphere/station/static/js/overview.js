@@ -51,7 +51,7 @@ export function overviewView({ el, store, setTitle }) {
         `${num(s.assigned)} running · ${num(s.delayed)} delayed`, s.queued > 0 ? "warn" : "");
       const c = s.cloud_summary;
       tiles.clouds.set(num(c.up), c.dead ? `/ ${num(c.total)}` : null,
-        `${num(c.busy)} busy · ${num(c.idle)} idle${c.dead ? ` · ${c.dead} dead` : ""}`,
+        c.total ? `${num(c.busy)} busy · ${num(c.idle)} idle${c.dead ? ` · ${c.dead} dead` : ""}` : "none registered yet",
         c.dead ? "bad" : c.up ? "good" : "warn");
       const lease = s.leadership.lease;
       const standbys = s.leadership.dispatchers.filter((d) => !d.leader).length;
