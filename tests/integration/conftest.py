@@ -2,7 +2,7 @@
 
 - ``db_url``: this test's database URL (the session server, a fresh namespace).
 - ``dispatcher``: an ``atmosphere dispatcher`` process on it (fast heartbeats).
-- ``start_cloud(module, name=..., concurrency=...)``: an ``atmosphere cloud`` process, returned
+- ``start_cloud(module, name=..., concurrency=..., extra_args=[...])``: an ``atmosphere cloud`` process, returned
   once it has registered; stopped (SIGTERM, then SIGKILL) at teardown.
 - ``maker``: an Atmosphere app (tests.integration.jobs_tasks) connected to ``db_url``.
 """
@@ -119,8 +119,16 @@ def start_cloud(db_url: str) -> Iterator[Callable[..., CloudProcess]]:
     """``start_cloud(module=TASKS, name=..., concurrency=1)``: a registered cloud process."""
     started: list[CloudProcess] = []
 
-    def start(module: str = TASKS, *, name: str = "c1", concurrency: int = 1) -> CloudProcess:
-        proc = CloudProcess(module, db_url, name=name, concurrency=concurrency)
+    def start(
+        module: str = TASKS,
+        *,
+        name: str = "c1",
+        concurrency: int = 1,
+        extra_args: Sequence[str] = (),
+    ) -> CloudProcess:
+        proc = CloudProcess(
+            module, db_url, name=name, concurrency=concurrency, extra_args=extra_args
+        )
         started.append(proc)
         return proc
 

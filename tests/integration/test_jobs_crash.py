@@ -66,3 +66,20 @@ def test_jobs_wait_for_a_cloud_and_run_when_one_comes(
     assert record(maker, handles[0].id)["state"] == "queued"
     start_cloud(concurrency=2)
     assert [h.get()["echo"] for h in handles] == [0, 1, 2, 3, 4]
+
+
+def test_sigterm_hands_back_a_prefetched_job_which_runs_elsewhere(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+) -> None:
+    first = start_cloud(name="first", extra_args=["--prefetch", "1"])
+    running = maker.tasks["sleep"].submit(data=1.0, timeout=60)
+    waiting = maker.tasks["sleep"].submit(data=0.01, timeout=60)
+    wait_until(
+        lambda: len(maker.database.get(f"{ROOT}/live/inbox/{first.cloud_id}") or {}) == 2,
+        20,
+        "both jobs assigned to the first cloud",
+    )
+    second = start_cloud(name="second")
+    assert first.stop() == 0
+    assert running.get()["pid"] == first.pid  # finished during the drain
+    assert waiting.get()["pid"] == second.pid  # handed back, then run by the other cloud
