@@ -243,7 +243,7 @@ class Hub:
                 listener.push(f, self.max_queued_bytes)
             if listener.overflowed:
                 self.dropped += 1
-                group.discard(listener)
+                self.remove(ns, listener)
 
     def close_all(self) -> None:
         """Close every stream (server shutdown)."""

@@ -1,0 +1,119 @@
+"""Unit tests of commit-to-event translation (atmosphere.localdb.events)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from atmosphere.localdb import tree
+from atmosphere.localdb.events import Hub, Listener, sse_json
+
+
+class FakeSink:
+    def __init__(self, backlog: int = 0) -> None:
+        self.frames: list[bytes] = []
+        self.backlog = backlog
+        self.ended = False
+        self.aborted = False
+
+    def write(self, data: bytes) -> int:
+        self.frames.append(data)
+        return self.backlog
+
+    def end(self) -> None:
+        self.ended = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def _events(sink: FakeSink) -> list[tuple[str, Any]]:
+    out = []
+    for f in sink.frames:
+        name, data = f.decode().rstrip("\n").split("\n")
+        out.append((name[7:], json.loads(data[6:])))
+    return out
+
+
+def _listen(hub: Hub, path: list[str], root: Any = None) -> FakeSink:
+    sink = FakeSink()
+    listener = Listener(path)
+    listener.sink = sink
+    hub.add("ns", listener, tree.get(root, path))
+    return sink
+
+
+def _write(hub: Hub, root: Any, path: list[str], value: Any) -> Any:
+    after = tree.set_one(root, path, value)
+    hub.publish("ns", path, None, root, after)
+    return after
+
+
+def test_initial_put_then_relative_puts() -> None:
+    hub = Hub()
+    sink = _listen(hub, ["l"])
+    root = _write(hub, None, ["l", "a", "b"], 1)
+    root = _write(hub, root, ["l"], {"x": 2})
+    _write(hub, root, ["other"], 3)
+    assert _events(sink) == [
+        ("put", {"path": "/", "data": None}),
+        ("put", {"path": "/a/b", "data": 1}),
+        ("put", {"path": "/", "data": {"x": 2}}),
+    ]
+
+
+def test_writes_above_only_when_the_location_changes() -> None:
+    hub = Hub()
+    root = tree.set_one(None, ["a", "l"], 1)
+    sink = _listen(hub, ["a", "l"], root)
+    root = _write(hub, root, ["a", "other"], 2)
+    root = _write(hub, root, ["a"], {"l": 5})
+    assert _events(sink)[1:] == [("put", {"path": "/", "data": 5})]
+
+
+def test_patch_events() -> None:
+    hub = Hub()
+    sink = _listen(hub, ["l"])
+    entries = [(["a"], 1), (["b"], None)]
+    after = tree.set_many(None, [(["l", *p], v) for p, v in entries])
+    hub.publish("ns", ["l"], entries, None, after)
+    deep = [(["x", "y"], 2)]
+    after2 = tree.set_many(after, [(["l", *p], v) for p, v in deep])
+    hub.publish("ns", ["l"], deep, after, after2)
+    assert _events(sink)[1:] == [
+        ("patch", {"path": "/", "data": {"a": 1}}),
+        ("put", {"path": "/x/y", "data": 2}),
+    ]
+
+
+def test_no_op_writes_send_nothing() -> None:
+    hub = Hub()
+    root = tree.set_one(None, ["l"], 1)
+    sink = _listen(hub, ["l"], root)
+    _write(hub, root, ["l"], 1)
+    assert len(sink.frames) == 1
+
+
+def test_a_listener_too_far_behind_is_aborted() -> None:
+    hub = Hub(max_queued_bytes=100)
+    sink = _listen(hub, ["l"])
+    sink.backlog = 1000
+    _write(hub, None, ["l"], "x")
+    assert sink.aborted
+    assert hub.dropped == 1
+    assert hub.by_ns.get("ns") is None
+
+
+def test_queue_mode_and_cancel() -> None:
+    listener = Listener(["l"])
+    listener.push(b"a", 10)
+    listener.push(b"b", 10)
+    assert listener.take() == b"ab"
+    listener.close("Permission denied")
+    assert listener.closed
+    assert listener.cancel == b'event: cancel\ndata: "Permission denied"\n\n'
+
+
+def test_sse_json_is_ascii() -> None:
+    assert sse_json({"s": "café"}) == b'{"s":"caf\\u00e9"}'
+    assert sse_json([1, "a"]) == b'[1,"a"]'

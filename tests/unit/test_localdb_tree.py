@@ -1,0 +1,106 @@
+"""Unit tests of the immutable JSON tree (atmosphere.localdb.tree)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from atmosphere.localdb import tree
+
+keys = st.text(alphabet="abc012", min_size=1, max_size=3)
+leaves = st.one_of(st.integers(-5, 5), st.text(max_size=3), st.booleans())
+trees = st.recursive(
+    leaves, lambda children: st.dictionaries(keys, children, min_size=1), max_leaves=12
+)
+paths = st.lists(keys, min_size=1, max_size=4)
+
+
+def test_get_walks_and_misses() -> None:
+    root = {"a": {"b": 1}, "p": {".value": 5, ".priority": 1}}
+    assert tree.get(root, ["a", "b"]) == 1
+    assert tree.get(root, ["a", "b", "c"]) is None
+    assert tree.get(root, ["x"]) is None
+    assert tree.get(root, ["p", ".priority"]) == 1
+    assert tree.get(None, ["a"]) is None
+    assert tree.get(root, []) is root
+
+
+def test_set_deletes_and_prunes_empty_ancestors() -> None:
+    root = tree.set_one(None, ["a", "b", "c"], 1)
+    assert root == {"a": {"b": {"c": 1}}}
+    assert tree.set_one(root, ["a", "b", "c"], None) is None
+    assert tree.set_one({"a": {"b": 1}, "z": 2}, ["a", "b"], None) == {"z": 2}
+
+
+def test_set_below_a_primitive_replaces_it() -> None:
+    assert tree.set_one({"a": "x"}, ["a", "b"], 1) == {"a": {"b": 1}}
+
+
+def test_priority_segment() -> None:
+    assert tree.set_one({"a": 5}, ["a", ".priority"], 2) == {"a": {".value": 5, ".priority": 2}}
+    assert tree.set_one({"a": {".value": 5, ".priority": 2}}, ["a", "b"], 1) == {"a": {"b": 1}}
+
+
+@given(trees, paths, leaves)
+def test_writes_never_change_the_old_root(root: Any, path: list[str], value: Any) -> None:
+    before = copy.deepcopy(root)
+    after = tree.set_one(root, path, value)
+    assert root == before
+    assert tree.get(after, path) == value
+
+
+@given(trees, paths)
+def test_untouched_siblings_are_shared(root: Any, path: list[str]) -> None:
+    after = tree.set_one(root, path, "new")
+    if isinstance(root, dict) and isinstance(after, dict):
+        for k, v in root.items():
+            if k != path[0]:
+                assert after[k] is v
+
+
+def test_set_many_batches_copy_each_dict_once() -> None:
+    root = {"a": {"x": 1}, "b": 2}
+    after = tree.set_many(root, [(["a", "y"], 2), (["a", "z"], 3), (["b"], None)])
+    assert after == {"a": {"x": 1, "y": 2, "z": 3}}
+    assert root == {"a": {"x": 1}, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("stored", "rendered"),
+    [
+        ({"0": "a", "1": "b"}, ["a", "b"]),
+        ({"1": "a", "2": "b"}, [None, "a", "b"]),
+        ({"0": "a", "5": "b"}, {"0": "a", "5": "b"}),
+        ({"01": 1}, {"01": 1}),
+        ({"-1": 1}, {"-1": 1}),
+        ({"a": {".value": 1, ".priority": 3}}, {"a": 1}),
+        ({"x": 1, ".priority": 2}, {"x": 1}),
+        ("s", "s"),
+    ],
+)
+def test_render(stored: Any, rendered: Any) -> None:
+    assert tree.render(stored) == rendered
+
+
+def test_shallow() -> None:
+    assert tree.shallow({"a": {"b": 1}, "c": 2}) == {"a": True, "c": True}
+    assert tree.shallow(3) == 3
+    assert tree.shallow(None) is None
+
+
+def test_etag_is_content_addressed() -> None:
+    assert tree.etag(None) == "null_etag"
+    assert tree.etag({"a": 1, "b": 2}) == tree.etag({"b": 2, "a": 1})
+    assert tree.etag({"a": 1}) != tree.etag({"a": 2})
+    assert len(tree.etag("x")) == 28
+
+
+def test_changed() -> None:
+    a = {"x": 1}
+    assert not tree.changed(a, a)
+    assert not tree.changed(a, {"x": 1})
+    assert tree.changed(a, None)

@@ -1,0 +1,98 @@
+"""Unit tests of body validation, normalisation and server values (atmosphere.localdb.values)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from atmosphere.localdb.values import (
+    InvalidData,
+    ServerValue,
+    add_numbers,
+    is_valid_key,
+    normalise,
+    parse_json,
+    resolve,
+)
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"  ", b"{", b"NaN", b"[Infinity]", b"-Infinity", b"{'a':1}"]
+)
+def test_parse_json_rejects(body: bytes) -> None:
+    with pytest.raises(InvalidData):
+        parse_json(body)
+
+
+def test_parse_json_big_integers_become_doubles() -> None:
+    value, _ = normalise(parse_json(b"123456789012345678901234567890"), 0)
+    assert isinstance(value, float)
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ({"a": None, "b": {}}, None),
+        ([1, None, 3], {"0": 1, "2": 3}),
+        ({"a": [None, {"b": None}]}, None),
+        (2.0, 2),
+        (1.5, 1.5),
+        (2**63, float(2**63)),
+        ({".value": 5, ".priority": 1}, {".value": 5, ".priority": 1}),
+        ({".value": {"a": 1}, ".priority": "p"}, {"a": 1, ".priority": "p"}),
+        ("", ""),
+    ],
+)
+def test_normalise(value: Any, stored: Any) -> None:
+    assert normalise(value, 0)[0] == stored
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a.b": 1},
+        {"": 1},
+        {"a": {"x/y": 1}},
+        {".value": 1, "b": 2},
+        {".sv": "nope"},
+        {".sv": "timestamp", "x": 1},
+        {".sv": {"increment": "1"}},
+        {".priority": {"x": 1}, "a": 1},
+    ],
+)
+def test_normalise_rejects(value: Any) -> None:
+    with pytest.raises(InvalidData):
+        normalise(value, 0)
+
+
+def test_depth_limit_counts_the_path() -> None:
+    deep: Any = 1
+    for _ in range(30):
+        deep = {"d": deep}
+    normalise(deep, 1)
+    with pytest.raises(InvalidData):
+        normalise(deep, 3)
+
+
+def test_keys() -> None:
+    assert is_valid_key("a b+c")
+    assert is_valid_key("é" * 384)
+    assert not is_valid_key("é" * 384 + "x")
+    for bad in (".", "$", "#", "[", "]", "/", "\x00", "\x7f", ""):
+        assert not is_valid_key(f"a{bad}b" if bad else bad)
+
+
+def test_server_values_resolve() -> None:
+    value, has_sv = normalise({"t": {".sv": "timestamp"}, "n": {".sv": {"increment": 2}}}, 0)
+    assert has_sv
+    assert value["t"] == ServerValue("timestamp")
+    assert resolve(value, 1000, {"n": 40}) == {"t": 1000, "n": 42}
+    assert resolve(value, 1000, None) == {"t": 1000, "n": 2}
+
+
+def test_add_numbers() -> None:
+    assert add_numbers(40, 2) == 42
+    assert add_numbers("x", 2) == 2
+    assert add_numbers(1, 0.5) == 1.5
+    assert add_numbers(2**63 - 1, 1) == float(2**63)
