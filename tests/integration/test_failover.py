@@ -7,6 +7,7 @@ twice) and a steady stream of jobs and chains submitted meanwhile.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -233,3 +234,45 @@ def test_kill_9_of_the_leader_under_load_loses_and_repeats_nothing(
     }
     assert inbox_epochs <= {new.epoch, None}
     assert "Traceback" not in standby.log
+
+
+def test_a_frozen_leader_that_wakes_up_is_fenced_and_steps_down(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    """SIGSTOP the leader (a long GC pause, a frozen VM): a standby takes over; on SIGCONT the
+    old leader must not act on its stale view: no job runs twice, and it rejoins as a standby."""
+    dispatchers: list[DispatcherProcess] = []
+    for _ in range(2):
+        dispatchers.append(DispatcherProcess(url, ROOT, FAST))
+        procs.append(dispatchers[-1])
+    clouds = [SimCloud(url, ROOT, f"c{i}", ["work"], slots=2, work=0.01) for i in range(2)]
+    procs.extend(clouds)
+    stream = Stream(url, paths)
+    procs.append(stream)
+    wait_until(lambda: len(run_counts(*clouds)) >= 20, 20, "the stream is flowing")
+
+    frozen = leader_of(db, paths, *dispatchers)
+    old = lease(db, paths)
+    assert old is not None
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        other = next(d for d in dispatchers if d is not frozen)
+        assert leader_of(db, paths, other) is other
+        wait_until(lambda: len(run_counts(*clouds)) >= len(stream.jobs) - 5, 20, "caught up")
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: "no longer leads" in frozen.log, 10, "the old leader stepped down")
+    wait_until(
+        lambda: (db.get(paths.dispatchers(old.owner)) or {}).get("role") == "standby",
+        10,
+        "it rejoined as a standby",
+    )
+    stream.close()
+    submitted = list(stream.jobs) + [f"{c}-{s}" for c in stream.chains for s in range(3)]
+    wait_until(
+        lambda: all(states(db, paths).get(job) == "succeeded" for job in submitted), 30, "all done"
+    )
+    twice = {job: n for job, n in run_counts(*clouds).items() if n > 1}
+    assert twice == {}, f"jobs run more than once: {twice}"
+    current = lease(db, paths)
+    assert current is not None and current.owner != old.owner and current.epoch > old.epoch
