@@ -9,6 +9,7 @@ acts only while the dispatcher leads. Timers are computed from the pure next-fir
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ class Periodic:
         # What we wrote and have not necessarily seen back yet, so we never fire twice.
         self._fired_last: dict[str, int] = {}
         self._fired_manual: dict[str, int] = {}
-        self.fired: list[str] = []  # job ids this process fired (for tests and stats)
+        self.fired: deque[str] = deque(maxlen=1000)  # the latest job ids fired here (tests, logs)
 
     def run(self, raw: Mapping[str, Any], now: datetime, write: Writer) -> datetime | None:
         """Fire what is due at ``now`` among the raw schedule records; return the next wake."""

@@ -124,7 +124,7 @@ def test_a_standby_fires_nothing_and_a_new_leader_does_not_refire(
         tick_id("beat", to_ms_wall(START + 60)),
         tick_id("beat", to_ms_wall(START + 120)),
     ]
-    fired = [c.periodic.fired for d in (d1, d2) for c in d.components]  # type: ignore[attr-defined]
+    fired = [list(c.periodic.fired) for d in (d1, d2) for c in d.components]  # type: ignore[attr-defined]
     assert fired == [
         [tick_id("beat", to_ms_wall(START + 60))],
         [tick_id("beat", to_ms_wall(START + 120))],

@@ -163,7 +163,7 @@ def test_periodic_fires_each_tick_once() -> None:
     periodic.run(stale, now, writer(db))  # again before the echo: still once
     periodic.run(schedules_in(db), now, writer(db))  # and after it
     fire = to_ms(utc(2026, 1, 1, 0, 1))
-    assert periodic.fired == [tick_id("tick", fire)]
+    assert list(periodic.fired) == [tick_id("tick", fire)]
     assert db.get(f"atm/live/queue/noop/{tick_id('tick', fire)}")["type"] == "noop"
     assert db.get(f"atm/jobs/{tick_id('tick', fire)}")["state"] == "queued"
     assert db.get("atm/live/schedules/tick/last") == fire
@@ -177,9 +177,9 @@ def test_a_new_leader_after_failover_does_not_refire() -> None:
     now = utc(2026, 1, 1, 0, 1, 0, 1000)
     first.run(schedules_in(db), now, writer(db))
     second.run(schedules_in(db), now, writer(db))
-    assert second.fired == []
+    assert list(second.fired) == []
     second.run(schedules_in(db), utc(2026, 1, 1, 0, 2, 0, 1000), writer(db))
-    assert second.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 2)))]
+    assert list(second.fired) == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 2)))]
 
 
 def test_periodic_runs_a_manual_request_once_even_when_paused() -> None:
@@ -190,7 +190,7 @@ def test_periodic_runs_a_manual_request_once_even_when_paused() -> None:
     stale = schedules_in(db)
     assert periodic.run(stale, utc(2026, 1, 1, 0, 5), writer(db)) is None  # paused: no timer
     periodic.run(stale, utc(2026, 1, 1, 0, 5), writer(db))
-    assert periodic.fired == [manual_run_id("tick", 5_000)]
+    assert list(periodic.fired) == [manual_run_id("tick", 5_000)]
     assert db.get("atm/live/schedules/tick/run_now") is None
     assert db.get("atm/live/schedules/tick/last") is None
 
@@ -202,7 +202,7 @@ def test_periodic_skips_garbage_schedules() -> None:
     store_schedule(db, PATHS, minutely())
     periodic = Periodic(PATHS)
     periodic.run(schedules_in(db), utc(2026, 1, 1, 0, 1, 0, 1000), writer(db))
-    assert periodic.fired == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 1)))]
+    assert list(periodic.fired) == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 1)))]
 
 
 @settings(max_examples=200, deadline=None)
