@@ -147,6 +147,7 @@ class LocalDb:
         self.hub = Hub(self.config.listener_buffer)
         self.push_ids = PushIdGenerator()
         self._seen: set[str] = set()
+        self.writes = 0  # committed write requests, for the jobs benchmark's writes per job
 
     # -- entry points ----------------------------------------------------------------
 
@@ -193,6 +194,7 @@ class LocalDb:
             "namespaces": len(self.store.namespaces),
             "listeners": sum(len(group) for group in self.hub.by_ns.values()),
             "dropped_listeners": self.hub.dropped,
+            "writes": self.writes,
         }
 
     def shutdown(self) -> None:
@@ -312,6 +314,7 @@ class LocalDb:
         if not access.can_write(req.caller, ns, [p for p, _ in writes], before, after):
             raise HttpError(401, access.PERMISSION_DENIED)
         self.store.commit(ns, writes, after)
+        self.writes += 1
         # The write is durable now: nothing below may turn the answer into an error (the SDK
         # retries 500/503, which would apply it twice).
         try:
