@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,12 @@ _NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 
 
 def dispatcher_id() -> str:
-    """This process's dispatcher id: ``host-pid``, safe as a database key."""
-    return _NOT_IN_KEYS.sub("-", f"{socket.gethostname()}-{os.getpid()}")
+    """A fresh dispatcher id, ``host-pid-xxxx``, safe as a database key.
+
+    The random part matters: two containers can share a host name and a pid, and two
+    dispatchers with one id would both believe they hold the lease.
+    """
+    return _NOT_IN_KEYS.sub("-", f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}")
 
 
 class HighAvailability:

@@ -12,6 +12,7 @@ import pytest
 from atmosphere.errors import DatabaseError
 from atmosphere.paths import Paths
 from atmosphere.scheduler.election import Election
+from atmosphere.scheduler.ha import dispatcher_id
 from atmosphere.scheduler.lease import Lease
 from atmosphere.testing import MemoryDatabase
 
@@ -193,3 +194,9 @@ def test_a_new_leader_never_reuses_an_epoch(db: MemoryDatabase) -> None:
         assert a.fence() == 42
     finally:
         a.stop()
+
+
+def test_dispatcher_ids_are_keys_and_unique_per_process_start() -> None:
+    first, second = dispatcher_id(), dispatcher_id()
+    assert first != second
+    assert not set(".$#[]/") & set(first)
