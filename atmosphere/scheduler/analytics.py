@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 from atmosphere.db.base import increment
+from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.stats import bucket_of, minute_key
 
@@ -49,3 +50,25 @@ class MinuteStats:
         self._counts.clear()
         self._grown.clear()
         return out
+
+
+class SubmissionCounter:
+    """Counts each job as ``submitted`` once, the first time the dispatcher sees it."""
+
+    MEMORY = 200_000  # job ids remembered
+
+    def __init__(self, stats: MinuteStats, since_ms: int) -> None:
+        self._stats = stats
+        self._since = since_ms  # older jobs were counted by whoever ran before us
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def saw(self, section: str, spec: JobSpec, now_ms: int) -> None:
+        """A job appeared in ``section`` ("queue", "delayed" or "inbox") of ``live/``."""
+        if spec.id in self._seen:
+            return
+        self._seen[spec.id] = None
+        if len(self._seen) > self.MEMORY:
+            self._seen.popitem(last=False)
+        at = spec.submitted or now_ms
+        if section != "inbox" and spec.attempt == 1 and at >= self._since:
+            self._stats.count(at, spec.type, "submitted")

@@ -12,71 +12,32 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import os
 import queue
 import random
-import re
-import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from atmosphere.db.base import Database, Listener
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.scheduler import assigning, housekeeping, moves
-from atmosphere.scheduler.analytics import MinuteStats
+from atmosphere.scheduler.analytics import MinuteStats, SubmissionCounter
 from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
+from atmosphere.scheduler.seams import Component, Leadership, SoleLeader, default_id
 from atmosphere.scheduler.settling import Settler
 from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
 
 _log = logging.getLogger(__name__)
 
-SEEN_MEMORY = 200_000  # job ids remembered for counting submissions once
 _BARRIER = "barrier"
 _EVENT = "event"
 _STATUS = "status"
 _STOP = "stop"
-
-
-def default_id() -> str:
-    """``host-pid``, with the characters Firebase keys forbid replaced."""
-    return re.sub(r"[.$#\[\]/\x00-\x1f\x7f]", "-", f"{socket.gethostname()}-{os.getpid()}")
-
-
-class Leadership(Protocol):
-    """Whether this dispatcher may act, and the epoch its assignments carry (issue 4's lease)."""
-
-    @property
-    def epoch(self) -> int: ...
-
-    def is_leader(self) -> bool: ...
-
-
-class SoleLeader:
-    """The default: one dispatcher, always the leader, epoch 0."""
-
-    epoch = 0
-
-    def is_leader(self) -> bool:
-        """Always True."""
-        return True
-
-
-class Component(Protocol):
-    """An add-on run by the dispatcher's loop thread (e.g. periodic schedules, the lease)."""
-
-    def changed(self, dispatcher: Dispatcher, changes: Sequence[Change]) -> None:
-        """React to records of ``live/`` that changed (own writes included)."""
-
-    def tick(self, dispatcher: Dispatcher, now: float) -> float | None:
-        """Do timed work; return the monotonic time it wants to run next (None: no wish)."""
 
 
 class Dispatcher:
@@ -111,7 +72,7 @@ class Dispatcher:
         self.stats = MinuteStats()
         self.started_ms = int(wall() * 1000)
         self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
-        self._seen: OrderedDict[str, None] = OrderedDict()  # job ids seen, for "submitted"
+        self.submissions = SubmissionCounter(self.stats, self.started_ms)
         self._wall = wall
         self._mono = monotonic
         self.rand = rand
@@ -252,7 +213,7 @@ class Dispatcher:
         now = self._mono()
         for change in changes:
             if change.section in ("queue", "delayed", "inbox") and change.new is not None:
-                self._first_sight(change.section, change.new)
+                self.submissions.saw(change.section, change.new, self.now_ms())
             if change.section == "clouds":
                 old, new = change.old, change.new
                 if new is not None and (old is None or old.heartbeat != new.heartbeat):
@@ -266,17 +227,6 @@ class Dispatcher:
                 self.settler.requeued(change.key[1])
         for component in self.components:
             component.changed(self, changes)
-
-    def _first_sight(self, section: str, spec: JobSpec) -> None:
-        """Count a job as submitted the first time we see it (not jobs older than us)."""
-        if spec.id in self._seen:
-            return
-        self._seen[spec.id] = None
-        if len(self._seen) > SEEN_MEMORY:
-            self._seen.popitem(last=False)
-        at = spec.submitted or self.now_ms()
-        if section != "inbox" and spec.attempt == 1 and at >= self.started_ms:
-            self.stats.count(at, spec.type, "submitted")
 
     def _until(self, eta_ms: int | None) -> float:
         return 0.0 if eta_ms is None else max(0.0, (eta_ms - self.now_ms()) / 1000.0)
