@@ -50,6 +50,11 @@ class Server:
             raise RuntimeError(f"server did not start: {line!r}")
         self.url = line[len(LISTENING) :].strip()
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         """SIGTERM and wait."""
         self.proc.terminate()
@@ -76,20 +81,30 @@ def _writer(url: str, index: int, ready: Any, start: Any, results: Any) -> None:
     firebase_admin.delete_app(app)
 
 
-def writes_per_second(url: str, processes: int) -> float:
-    """Total small PATCH writes/s from ``processes`` SDK client processes."""
+def writes_per_second(server: Server, processes: int, cpu_per_write: list[float]) -> float:
+    """Total small PATCH writes/s from ``processes`` SDK client processes.
+
+    Appends the server's CPU microseconds per write to ``cpu_per_write``.
+    """
+    url = server.url
     ctx = mp.get_context("spawn")
     ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_writer, args=(url, i, ready, start, results)) for i in range(processes)]
+    procs = [
+        ctx.Process(target=_writer, args=(url, i, ready, start, results)) for i in range(processes)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
         ready.get(timeout=60)
+    cpu_before = server.cpu_seconds()
     start.set()
     total = 0.0
+    writes = 0
     for _ in procs:
         count, elapsed = results.get(timeout=60)
         total += count / elapsed
+        writes += count
+    cpu_per_write.append((server.cpu_seconds() - cpu_before) / max(writes, 1) * 1e6)
     for p in procs:
         p.join(30)
     return total
@@ -139,7 +154,7 @@ def _listen(url: str, path: str, got: queue.Queue[tuple[int, int]], opened: thre
 def _latency_listener(url: str, path: str, ready: Any, results: Any, expected: int) -> None:
     got: queue.Queue[tuple[int, int]] = queue.Queue()
     opened = threading.Event()
-    resp = _listen(url, path, got, opened)
+    stream = _listen(url, path, got, opened)
     opened.wait(10)
     ready.put(True)
     times = {}
@@ -150,8 +165,10 @@ def _latency_listener(url: str, path: str, ready: Any, results: Any, expected: i
             break
         if seq >= 0:
             times[seq] = t
-    resp.close()
     results.put(times)
+    # No stream.close(): it would wait for the reader thread's blocked read (up to a
+    # keep-alive); the process exit closes the socket.
+    del stream
 
 
 def delivery_latency(url: str) -> tuple[float, float]:
@@ -193,9 +210,16 @@ def run(report: Report | None = None, runs: int = RUNS) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="atmosphere-bench-db-") as data_dir:
         server = Server(data_dir)
         try:
-            w1, s1 = median_of(runs, lambda: writes_per_second(server.url, 1))
-            w4, s4 = median_of(runs, lambda: writes_per_second(server.url, 4))
-            print(f"writes/s samples: 1 process {s1}, 4 processes {s4}", file=sys.stderr)
+            cpu: list[float] = []
+            load_before = os.getloadavg()[0]
+            w1, s1 = median_of(runs, lambda: writes_per_second(server, 1, cpu))
+            w4, s4 = median_of(runs, lambda: writes_per_second(server, 4, cpu))
+            print(
+                f"writes/s samples: 1 process {[round(x) for x in s1]}, "
+                f"4 processes {[round(x) for x in s4]}; load average {load_before:.1f} "
+                f"-> {os.getloadavg()[0]:.1f} (2 cores; other work on the machine lowers these)",
+                file=sys.stderr,
+            )
             lat = [delivery_latency(server.url) for _ in range(runs)]
         finally:
             server.stop()
@@ -205,6 +229,7 @@ def run(report: Report | None = None, runs: int = RUNS) -> list[Row]:
     rows.append(Row("db", "PATCH writes/s, 4 client processes", w4, "writes/s", target=">= 3,000"))
     rows.append(Row("db", "delivery latency p50", p50, "ms", target="<= 1 ms"))
     rows.append(Row("db", "delivery latency p99", p99, "ms"))
+    rows.append(Row("db", "server CPU per write", sorted(cpu)[len(cpu) // 2], "us"))
     if report is not None:
         for r in rows:
             assert r.value is not None
