@@ -1,0 +1,293 @@
+"""Benchmark of the job system end to end (part ``jobs`` of ``nox -s bench``), against Celery.
+
+Real processes on one machine, on the embedded default: the embedded database server
+(``atmosphere db``), one ``atmosphere dispatcher --no-station`` and two ``atmosphere cloud
+bench.tasks`` processes (exclusive: one job at a time each), all with default settings; the
+maker is this process, submitting through the public API (``noop.delay(i)``). Each run gets a
+fresh namespace and fresh dispatcher and clouds, so runs are independent samples.
+
+Per run:
+- RPC round trip: ``rpc_jobs`` sequential ``noop.delay(i).get()``; p50 and p99 in ms.
+- Throughput: ``throughput_jobs`` ``noop.delay(i)`` submitted, then every handle awaited; jobs/s
+  from the first submission to the last response.
+- Database writes per job: committed write requests counted by the server itself (the
+  ``writes`` counter of ``GET /.settings/stats.json``), from before the first submission until
+  the system is quiet again (queue, inboxes, outcomes and this maker's replies all empty, so the
+  dispatcher's settling and the maker's batched reply deletes are included). Everything is
+  counted, heartbeats and lease renewals too (a few per second in all).
+- RSS (psutil) of each cloud, idle after a warm-up, and of the dispatcher, idle and after the run.
+
+Celery with a Redis broker and result backend, one worker with 2 prefork processes, does the same
+work in the same run (``bench/celery_baseline.py``); the table prints our figures against it.
+Run: ``python -m bench jobs`` (``--quick`` for a smoke run), or ``python -m bench.jobs``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from bench.common import Row, percentile, print_table
+
+ROOT = Path(__file__).resolve().parent.parent
+ROOT_KEY = "atmosphere"
+TASKS = "bench.tasks"
+CLOUD_UP = "up: types"
+QUIET_TIMEOUT = 60.0
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work one benchmark run does (``QUICK`` for a smoke run)."""
+
+    runs: int = 3
+    rpc_jobs: int = 500
+    throughput_jobs: int = 5000
+    warmup: int = 50
+    clouds: int = 2
+    celery: bool = True
+
+
+FULL = Plan()
+QUICK = Plan(runs=1, rpc_jobs=100, throughput_jobs=500, warmup=20)
+
+
+@dataclass
+class Sample:
+    """The figures of one run."""
+
+    rpc_p50_ms: float
+    rpc_p99_ms: float
+    rpc_writes_per_job: float
+    throughput: float
+    submit_seconds: float
+    throughput_writes_per_job: float
+    cloud_rss_mb: float
+    dispatcher_rss_idle_mb: float
+    dispatcher_rss_after_mb: float
+
+
+def median_sample(samples: list[Sample]) -> Sample:
+    """Each figure's median over the runs."""
+    medians = {
+        f.name: statistics.median(getattr(s, f.name) for s in samples) for f in fields(Sample)
+    }
+    return Sample(**medians)
+
+
+# -- the processes -----------------------------------------------------------------------------
+
+
+def server_writes(base_url: str) -> int:
+    """The server's count of committed write requests (admin-only stats endpoint)."""
+    r = requests.get(
+        f"{base_url}/.settings/stats.json", headers={"Authorization": "Bearer owner"}, timeout=10
+    )
+    r.raise_for_status()
+    return int(r.json()["writes"])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of one process, in MiB."""
+    return float(psutil.Process(pid).memory_info().rss) / MB
+
+
+class Fleet:
+    """A dispatcher, ``clouds`` cloud processes and a maker on one fresh namespace."""
+
+    def __init__(self, base_url: str, ns: str, clouds: int) -> None:
+        from atmosphere.db.client import FirebaseDatabase
+        from atmosphere.settings import Settings
+        from bench import tasks
+        from bench.failover import Child
+        from tests.integration.dispatcher_support import DispatcherProcess
+
+        self.base_url = base_url
+        self.url = f"{base_url}?ns={ns}"
+        self.dispatcher = DispatcherProcess(self.url, ROOT_KEY, env={})
+        cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
+        cmd += ["--root", ROOT_KEY]
+        self.clouds = [
+            Child([*cmd, "--name", f"bench-{i}"], CLOUD_UP, {"PYTHONPATH": str(ROOT)})
+            for i in range(clouds)
+        ]
+        for cloud in self.clouds:
+            cloud.wait_ready()
+        self.database = FirebaseDatabase(self.url)
+        self.app = tasks.app
+        self.app.configure(
+            settings=Settings.from_url(self.url, root=ROOT_KEY), database=self.database
+        )
+        self.noop = tasks.noop
+
+    @property
+    def cloud_pids(self) -> list[int]:
+        """The cloud processes' ids."""
+        return [c.proc.pid for c in self.clouds]
+
+    def quiet(self) -> bool:
+        """True when no job is queued, assigned or unsettled and our replies are all deleted."""
+        paths, db = self.app.paths, self.database
+        queued = db.get(paths.queue()) or {}
+        assigned = db.get(paths.inbox()) or {}
+        if any(queued.values()) or any(assigned.values()) or db.get(paths.outcomes(), shallow=True):
+            return False
+        return not db.get(paths.replies(self.app.maker.id), shallow=True)
+
+    def wait_quiet(self) -> None:
+        """Wait (bounded) until the system is quiet after a batch of jobs."""
+        deadline = time.monotonic() + QUIET_TIMEOUT
+        while not self.quiet():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the system did not settle within {QUIET_TIMEOUT}s")
+            time.sleep(0.05)  # polling real processes' state in the database, with a deadline
+
+    def close(self) -> None:
+        """Stop the maker, the clouds and the dispatcher."""
+        try:
+            self.app.close()
+            self.database.close()
+        finally:
+            for cloud in self.clouds:
+                cloud.stop()
+            self.dispatcher.stop()
+
+
+@contextmanager
+def embedded_server() -> Iterator[str]:
+    """The embedded database server as a real process on a free port; yields its base URL."""
+    from tests.support import start_db_server
+
+    with tempfile.TemporaryDirectory(prefix="atmosphere-bench-jobs-") as data_dir:
+        server = start_db_server(data_dir)
+        try:
+            yield server.base_url
+        finally:
+            server.stop()
+
+
+# -- the measurements --------------------------------------------------------------------------
+
+
+def rpc_latencies(noop: Any, jobs: int) -> list[float]:
+    """Milliseconds of each of ``jobs`` sequential round trips."""
+    out = []
+    for i in range(jobs):
+        t0 = time.perf_counter()
+        noop.delay(i).get(timeout=60)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def throughput(noop: Any, jobs: int) -> tuple[float, float]:
+    """(jobs/s from first submission to last response, seconds spent submitting)."""
+    t0 = time.perf_counter()
+    handles = [noop.delay(i) for i in range(jobs)]
+    submitted = time.perf_counter() - t0
+    for handle in handles:
+        handle.get(timeout=300)
+    return jobs / (time.perf_counter() - t0), submitted
+
+
+def counting_writes(fleet: Fleet, work: Callable[[], Any]) -> tuple[Any, int]:
+    """Run ``work``; (its result, server writes until the system is quiet again)."""
+    before = server_writes(fleet.base_url)
+    result = work()
+    fleet.wait_quiet()
+    return result, server_writes(fleet.base_url) - before
+
+
+def one_run(base_url: str, plan: Plan, index: int) -> Sample:
+    """A fresh fleet on a fresh namespace; every figure once."""
+    fleet = Fleet(base_url, f"bench-jobs-{index}-{int(time.time())}", plan.clouds)
+    try:
+        noop = fleet.noop
+        rpc_latencies(noop, plan.warmup)
+        throughput(noop, plan.warmup * 4)
+        fleet.wait_quiet()
+        cloud_rss = max(rss_mb(pid) for pid in fleet.cloud_pids)
+        dispatcher_idle = rss_mb(fleet.dispatcher.proc.pid)
+        latencies, rpc_writes = counting_writes(fleet, lambda: rpc_latencies(noop, plan.rpc_jobs))
+        (rate, submit_s), tp_writes = counting_writes(
+            fleet, lambda: throughput(noop, plan.throughput_jobs)
+        )
+        return Sample(
+            rpc_p50_ms=percentile(latencies, 0.5),
+            rpc_p99_ms=percentile(latencies, 0.99),
+            rpc_writes_per_job=rpc_writes / plan.rpc_jobs,
+            throughput=rate,
+            submit_seconds=submit_s,
+            throughput_writes_per_job=tp_writes / plan.throughput_jobs,
+            cloud_rss_mb=cloud_rss,
+            dispatcher_rss_idle_mb=dispatcher_idle,
+            dispatcher_rss_after_mb=rss_mb(fleet.dispatcher.proc.pid),
+        )
+    finally:
+        fleet.close()
+
+
+def measure(plan: Plan = FULL) -> tuple[Sample, list[Sample]]:
+    """``plan.runs`` independent runs on one server; (the medians, every run's figures)."""
+    with embedded_server() as base_url:
+        samples = []
+        for i in range(plan.runs):
+            sample = one_run(base_url, plan, i)
+            print(f"jobs run {i + 1}/{plan.runs}: {asdict(sample)}", file=sys.stderr)
+            samples.append(sample)
+    return median_sample(samples), samples
+
+
+def celery_figures(plan: Plan) -> dict[str, float] | None:
+    """Celery's medians on the same work, or None when Redis or Celery is missing."""
+    from bench import celery_baseline
+
+    if not plan.celery or not celery_baseline.available():
+        print("jobs: Celery baseline skipped (redis-server or celery missing)", file=sys.stderr)
+        return None
+    figures = celery_baseline.measure(
+        rpc_jobs=plan.rpc_jobs, throughput_jobs=plan.throughput_jobs, runs=plan.runs
+    )
+    print(f"jobs: celery medians {figures}", file=sys.stderr)
+    return figures
+
+
+def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Row]:
+    """The table rows: our medians, Celery's alongside where it does the same thing."""
+    c = celery or {}
+    label = "celery+redis" if celery else ""
+    n = f"median of {runs}"
+    return [
+        Row("jobs", f"RPC round trip p50 ({n})", ours.rpc_p50_ms, "ms",
+            c.get("rpc_p50_ms"), label, "<= 2x celery"),
+        Row("jobs", "RPC round trip p99", ours.rpc_p99_ms, "ms", c.get("rpc_p99_ms"), label),
+        Row("jobs", "throughput (submit all, await all)", ours.throughput, "jobs/s",
+            c.get("throughput"), label, ">= 1x celery"),
+        Row("jobs", "  of which submitting", ours.submit_seconds, "s"),
+        Row("jobs", "DB writes per job, throughput batch", ours.throughput_writes_per_job,
+            "writes", target="<= 3"),
+        Row("jobs", "DB writes per job, sequential RPC", ours.rpc_writes_per_job, "writes"),
+        Row("jobs", "RSS of an idle cloud", ours.cloud_rss_mb, "MiB"),
+        Row("jobs", "RSS of the dispatcher, idle", ours.dispatcher_rss_idle_mb, "MiB"),
+        Row("jobs", "RSS of the dispatcher, after the run", ours.dispatcher_rss_after_mb, "MiB"),
+    ]  # fmt: skip
+
+
+def run(plan: Plan = FULL) -> list[Row]:
+    """Measure Atmosphere, then Celery on the same work; the rows to print."""
+    ours, _ = measure(plan)
+    return rows_of(ours, celery_figures(plan), plan.runs)
+
+
+if __name__ == "__main__":
+    print_table(run(QUICK if "--quick" in sys.argv else FULL))
