@@ -3,7 +3,7 @@ import * as api from "./api.js";
 import { h, num, replace, toast } from "./dom.js";
 import { overviewView } from "./overview.js";
 import { cloudsView } from "./clouds.js";
-import { jobsView, jobView, failedView } from "./jobs.js";
+import { jobsView, jobView, failedView, learnCloudNames } from "./jobs.js";
 import { schedulesView, dispatchersView } from "./control.js";
 
 const VIEWS = {
@@ -62,6 +62,7 @@ function onLive(snapshot) {
   const t0 = performance.now();
   store.offset = snapshot.now - Date.now();
   store.live = snapshot;
+  learnCloudNames(snapshot);
   badges(snapshot);
   connection(snapshot.connected ? "live" : "down",
     snapshot.connected ? "Live" : "Database unreachable, retrying…");

@@ -76,7 +76,8 @@ export class TimeChart {
           width: this.stacked ? 0 : 2,
           fill: this.stacked ? colors[i] : this.area ? `${colors[i]}22` : undefined,
           paths: bars ?? undefined,
-          points: { show: false },
+          // uPlot shows points only where data is sparse (a fresh system's first minutes).
+          points: { size: 5, show: (u, si) => !this.stacked && sparse(u.data[si]) },
           spanGaps: false,
         })),
       ],
@@ -97,6 +98,13 @@ export class TimeChart {
       this.plot.setSize({ width: this.el.clientWidth, height: Math.max(120, this.el.clientHeight) });
     }
   }
+}
+
+// Few values (a fresh system, a quiet type): draw dots, or a lone minute would be invisible.
+function sparse(ys) {
+  let n = 0;
+  for (const v of ys) if (v !== null && v !== undefined && ++n > 8) return false;
+  return true;
 }
 
 function stack(series) {

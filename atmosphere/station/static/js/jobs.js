@@ -15,6 +15,19 @@ function throttled(fn, gap = 1200) {
   };
 }
 
+// Clouds register under push ids; show their names while they are alive (ids after).
+let cloudNames = new Map();
+
+export function learnCloudNames(snapshot) {
+  cloudNames = new Map(snapshot.clouds.map((c) => [c.id, c.name]));
+}
+
+function cloudLabel(id) {
+  if (!id) return "—";
+  const name = cloudNames.get(id);
+  return name ? h("span", { title: id }, name) : h("span", { class: "mono faint", title: "no longer registered" }, id);
+}
+
 function jobLink(id, ...children) {
   return h("a", { href: `#/job/${encodeURIComponent(id)}` }, ...children);
 }
@@ -27,7 +40,7 @@ function historyRow(j) {
     h("td", { class: "nowrap" }, h("span", { class: "chip" }, j.type), " ", h("span", { class: "ellipsis job-name" }, j.name)),
     h("td", { class: "mono muted" }, jobLink(j.id, j.id)),
     h("td", null, pill(j.state)),
-    h("td", { class: "muted nowrap" }, j.cloud ?? "—"),
+    h("td", { class: "muted nowrap" }, cloudLabel(j.cloud)),
     h("td", { class: "num" }, num(j.attempts)),
     h("td", { class: "nowrap muted" }, clock(j.submitted)),
     h("td", { class: "num nowrap" }, secs(j.duration)),
@@ -114,7 +127,7 @@ function renderFlying(el, jobs, store) {
       h("td", { class: "nowrap" }, h("span", { class: "chip" }, j.type), " ", h("span", { class: "ellipsis job-name" }, j.name)),
       h("td", { class: "mono" }, jobLink(j.id, j.id)),
       h("td", null, pill(j.state)),
-      h("td", { class: "muted nowrap" }, j.cloud ?? "—"),
+      h("td", { class: "muted nowrap" }, cloudLabel(j.cloud)),
       h("td", { class: "num muted" }, j.submitted ? ago((now - j.submitted) / 1000).replace(" ago", "") : "–")),
     { id: "flight-table" }));
 }
@@ -165,7 +178,7 @@ function renderJob(el, job, api, reload) {
     h("div", { class: "detail-head" }, h("h2", { class: "job-title" }, h("span", { class: "chip" }, job.type), " ", job.name),
       pill(job.state), h("span", { class: "grow" }), actionButtons(job, api, reload)),
     h("dl", { class: "kv" },
-      kv("Id", h("span", { class: "mono" }, job.id)), kv("Cloud", job.cloud), kv("Attempts", `${num(job.attempts)} of ${num(1 + (job.retries || 0))}`),
+      kv("Id", h("span", { class: "mono" }, job.id)), kv("Cloud", job.cloud ? cloudLabel(job.cloud) : null), kv("Attempts", `${num(job.attempts)} of ${num(1 + (job.retries || 0))}`),
       kv("Timeout", secs(job.timeout)), kv("Reply to", job.reply_to ? h("span", { class: "mono" }, job.reply_to) : "fire-and-forget"),
       kv("Parent", job.parent ? jobLink(job.parent, job.parent) : null),
       kv("Chain", job.chain ? `${job.chain.id} · step ${job.chain.step}` : null), kv("Late outcome", job.late ? "yes" : null)),
@@ -183,7 +196,7 @@ function renderJob(el, job, api, reload) {
       : panel("Result", null, h("div", { class: "panel-body" }, job.state === "succeeded" ? jsonBlock(job.result) : empty("No result yet", `The job is ${job.state}.`)))));
   if (job.outcomes.length) {
     el.append(panel("Earlier attempts", null, table([{ title: "Attempt" }, { title: "Cloud" }, { title: "Error" }], job.outcomes, (o) =>
-      h("tr", null, h("td", null, num(o.attempt)), h("td", null, o.cloud ?? "—"),
+      h("tr", null, h("td", null, num(o.attempt)), h("td", null, cloudLabel(o.cloud)),
         h("td", null, h("span", { class: "age-bad" }, o.error?.message ?? o.message ?? JSON.stringify(o)))))));
   }
   if (job.chain_jobs.length) {

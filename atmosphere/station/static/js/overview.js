@@ -8,8 +8,12 @@ function tile(label, tone) {
   const el = h("div", { class: `panel tile ${tone ?? ""}` }, h("div", { class: "label" }, label), value, foot);
   return { el, set(v, unit, footText, newTone) {
     replace(value, v, unit ? h("small", null, unit) : null);
+    value.title = String(v);
     foot.textContent = footText || "\u00a0";
-    if (newTone !== undefined) el.className = `panel tile ${newTone}`;
+    if (newTone !== undefined) {
+      const long = el.classList.contains("long");
+      el.className = `panel tile ${newTone}${long ? " long" : ""}`;
+    }
   } };
 }
 
@@ -55,7 +59,9 @@ export function overviewView({ el, store, setTitle }) {
         c.dead ? "bad" : c.up ? "good" : "warn");
       const lease = s.leadership.lease;
       const standbys = s.leadership.dispatchers.filter((d) => !d.leader).length;
-      tiles.leader.set(lease.valid ? String(lease.owner) : "none", null,
+      const owner = lease.valid ? String(lease.owner) : "none";
+      tiles.leader.el.classList.toggle("long", owner.length > 9);
+      tiles.leader.set(owner, null,
         lease.valid ? `epoch ${lease.epoch} · ${standbys} standby` : "no dispatcher holds the lease",
         lease.valid ? "good" : "bad");
       renderQueues(queues, s.queues);
