@@ -19,7 +19,7 @@ from .errors import AtmosphereError, InvalidJob
 from .execution import LATER as LATER
 from .handle import Callback, Handle
 from .jobs import check_key
-from .maker import Maker
+from .maker import Maker, Submission
 from .paths import Paths
 from .settings import Settings
 from .task import Handler, Seconds, Task
@@ -226,6 +226,23 @@ class Atmosphere:
         tracked: bool,
         as_chain: bool = False,
     ) -> Handle:
+        running = current_job.get()
+        submission = self._prepare(requests, tracked=tracked, as_chain=as_chain)
+        handle = self.maker.submit(submission, callback=callback)
+        if running is not None and tracked:
+            running.children.append(handle)
+        return handle
+
+    def _submit_many(self, requests: list[JobRequest], *, tracked: bool) -> list[Handle]:
+        running = current_job.get()
+        submissions = [self._prepare([r], tracked=tracked, as_chain=False) for r in requests]
+        handles = self.maker.submit_many(submissions)
+        if running is not None and tracked:
+            running.children.extend(handles)
+        return handles
+
+    def _prepare(self, requests: list[JobRequest], *, tracked: bool, as_chain: bool) -> Submission:
+        """Check a job (or chain) and build the records and the one update that submit it."""
         settings = self.settings
         requests = [
             check_request(r, settings.max_data_bytes, f"chain step {i}" if as_chain else "job")
@@ -263,13 +280,4 @@ class Atmosphere:
             writes = _job_writes(maker.paths, spec)
             # A delayed job's caller waits from when the job is due, not from now.
             wait = spec.timeout + (max(0.0, spec.eta / 1000 - now) if spec.eta else 0.0)
-        handle = maker.submit(
-            writes,
-            reply_id=new_id,
-            ticket=ticket,
-            wait=wait if tracked else None,
-            callback=callback,
-        )
-        if running is not None and tracked:
-            running.children.append(handle)
-        return handle
+        return Submission(writes, new_id, ticket, wait if tracked else None)

@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .db.base import Database, Listener
@@ -28,7 +29,21 @@ JSON = Any
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 1.0  # seconds between batched deletes of delivered replies
+BATCH = 500  # jobs per update in submit_many (keeps each request a few hundred KB at most)
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One job or chain ready to write: its update, reply id, ticket and how long to wait.
+
+    ``wait`` None is fire-and-forget: no handle is tracked.
+    """
+
+    writes: Mapping[str, JSON]
+    reply_id: str
+    ticket: Ticket
+    wait: float | None
 
 
 class Maker:
@@ -58,38 +73,48 @@ class Maker:
 
     # -- submitting ----------------------------------------------------------------------------
 
-    def submit(
-        self,
-        writes: Mapping[str, JSON],
-        *,
-        reply_id: str,
-        ticket: Ticket,
-        wait: float | None,
-        callback: Callback | None = None,
-    ) -> Handle:
-        """Write one submission and return its handle.
+    def submit(self, submission: Submission, *, callback: Callback | None = None) -> Handle:
+        """Write one submission (ONE update) and return its handle.
 
-        ``wait`` is how long the caller waits for the response (None: fire-and-forget, no
-        handle is tracked). The handle is registered before the write so a fast reply finds it.
+        The handle is registered before the write so a fast reply finds it.
         """
-        if wait is None:
-            self.database.update(self.paths.root, writes)
-            return Handle(reply_id, ticket, tracked=False)
-        self._start()
-        handle = Handle(reply_id, ticket, schedule=self._schedule)
+        handle = self._register(submission)
         if callback is not None:
             handle.then(callback)
+        self._write([submission], [handle])
+        return handle
+
+    def submit_many(self, submissions: list[Submission]) -> list[Handle]:
+        """Write many job submissions in a few updates (BATCH of them each); their handles."""
+        handles = [self._register(s) for s in submissions]
+        for start in range(0, len(submissions), BATCH):
+            chunk = slice(start, start + BATCH)
+            self._write(submissions[chunk], handles[chunk])
+        return handles
+
+    def _register(self, submission: Submission) -> Handle:
+        if submission.wait is None:
+            return Handle(submission.reply_id, submission.ticket, tracked=False)
+        self._start()
+        handle = Handle(submission.reply_id, submission.ticket, schedule=self._schedule)
         with self._cond:
-            self._pending[reply_id] = handle
-            heapq.heappush(self._deadlines, (self._clock() + wait, next(self._seq), reply_id))
+            self._pending[submission.reply_id] = handle
+            deadline = self._clock() + submission.wait
+            heapq.heappush(self._deadlines, (deadline, next(self._seq), submission.reply_id))
             self._cond.notify_all()
+        return handle
+
+    def _write(self, submissions: list[Submission], handles: list[Handle]) -> None:
+        writes: dict[str, JSON] = {}
+        for submission in submissions:
+            writes.update(submission.writes)
         try:
             self.database.update(self.paths.root, writes)
         except BaseException:
             with self._cond:
-                self._pending.pop(reply_id, None)
+                for handle in handles:
+                    self._pending.pop(handle.id, None)
             raise
-        return handle
 
     @property
     def pending(self) -> int:

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,30 @@ class Task:
             eta=when(eta, "eta"),
         )
         return self.app._submit([request], callback=callback, tracked=not forget)
+
+    def map(
+        self,
+        items: Iterable[JSON],
+        *,
+        timeout: Seconds | None = None,
+        forget: bool = False,
+    ) -> list[Handle]:
+        """Submit one job per item of ``items`` (as its data) in a few updates; their handles.
+
+        Much faster than a loop of ``delay()`` for many jobs: one write per 500 jobs.
+
+        Raises:
+            InvalidJob: an item is not valid job data (nothing is submitted then).
+        """
+        request = JobRequest(
+            type=self.type,
+            timeout=seconds(timeout, "timeout") or self.timeout,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
+        )
+        requests = [dataclasses.replace(request, data=item) for item in items]
+        return self.app._submit_many(requests, tracked=not forget)
 
     def s(
         self,

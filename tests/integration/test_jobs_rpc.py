@@ -114,3 +114,11 @@ def test_submit_from_the_shell(
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert failed.returncode == 1 and "boom: z" in failed.stderr
+
+
+def test_map_many_jobs(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+) -> None:
+    start_cloud(concurrency=2)
+    handles = maker.tasks["echo"].map(range(60), timeout=60)
+    assert [h.get()["echo"] for h in handles] == list(range(60))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from atmosphere import Atmosphere, AtmosphereError, Handle, chain
+from atmosphere import Atmosphere, AtmosphereError, Handle, InvalidJob, chain
 from atmosphere._running import RunningJob, current_job
 from atmosphere.jobs import ChainState, JobSpec
 from tests.unit.jobs_fakes import QUIET, RecordingDatabase
@@ -161,3 +161,22 @@ def test_a_job_submitted_inside_a_handler_names_its_parent(
     finally:
         current_job.reset(token)
     assert db.get(f"atmosphere/live/queue/mail/{handle.id}/parent") == "parent-1"
+
+
+def test_map_submits_many_jobs_in_one_update_per_batch(
+    app: Atmosphere, db: RecordingDatabase
+) -> None:
+    handles = app.tasks["mail"].map(range(1200))
+    assert len(db.updates) == 3  # 500 jobs per update
+    assert len(db.updates[0][1]) == 2 * 500
+    assert [h.ticket["type"] for h in handles] == ["mail"] * 1200
+    queue = db.get("atmosphere/live/queue/mail")
+    assert [queue[h.id]["data"] for h in handles[:3]] == [0, 1, 2]
+    assert all(queue[h.id]["reply_to"] == app.maker.id for h in handles)
+    assert app.maker.pending == 1200
+
+
+def test_map_checks_every_item_before_writing_any(app: Atmosphere, db: RecordingDatabase) -> None:
+    with pytest.raises(InvalidJob, match="not JSON-serialisable"):
+        app.tasks["mail"].map([1, 2, {3}])
+    assert db.updates == [] and app.maker.pending == 0
