@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from atmosphere.db._tree import render
+from atmosphere.errors import ConfigError
 from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec
+from atmosphere.schedules import Schedule
 
 JSON = Any
 # How many in-flight jobs the live snapshot lists (the jobs page shows them above history).
@@ -165,7 +168,21 @@ def _flight_row(
     }
 
 
-def schedule_rows(schedules_raw: JSON) -> list[dict[str, Any]]:
+def next_fire(raw: dict[str, Any], name: str, now_ms: int) -> tuple[int | None, str | None]:
+    """When a schedule fires next (ms; a stored ``next`` wins) and how to say when it fires."""
+    try:
+        schedule = Schedule.from_json(raw, name)
+        described = schedule.describe()
+        upcoming = schedule.trigger().next_after(datetime.fromtimestamp(now_ms / 1000, UTC))
+    except (InvalidRecord, ValueError, ConfigError):
+        return None, None
+    stored = raw.get("next")
+    if isinstance(stored, (int, float)) and not isinstance(stored, bool):
+        return int(stored), described
+    return (int(upcoming.timestamp() * 1000) if upcoming else None), described
+
+
+def schedule_rows(schedules_raw: JSON, now_ms: int = 0) -> list[dict[str, Any]]:
     """One row per periodic schedule: when it fires, what it submits, whether it is paused."""
     rows = []
     for name, raw in sorted(_children(schedules_raw).items()):
@@ -173,9 +190,12 @@ def schedule_rows(schedules_raw: JSON) -> list[dict[str, Any]]:
             continue
         job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
         assert isinstance(job, dict)
+        upcoming, described = next_fire(raw, name, now_ms) if now_ms else (raw.get("next"), None)
         rows.append(
             {
                 "name": name,
+                "describe": described,
+                "last_job": raw.get("last_job"),
                 "cron": raw.get("cron"),
                 "every": raw.get("every"),
                 "tz": raw.get("tz"),
@@ -186,7 +206,7 @@ def schedule_rows(schedules_raw: JSON) -> list[dict[str, Any]]:
                 },
                 "paused": raw.get("paused") is True,
                 "misfire": raw.get("misfire"),
-                "next": raw.get("next"),
+                "next": upcoming,
                 "last": raw.get("last"),
                 "run_now": raw.get("run_now"),
             }
@@ -253,7 +273,7 @@ def live_snapshot(
         "clouds": clouds,
         "cloud_summary": cloud_summary(clouds),
         "in_flight": in_flight(tree.get("queue"), tree.get("inbox"), tree.get("delayed")),
-        "schedules": schedule_rows(tree.get("schedules")),
+        "schedules": schedule_rows(tree.get("schedules"), now_ms),
         "leadership": dispatcher_rows(tree.get("dispatchers"), tree.get("lease"), now_ms),
     }
 

@@ -98,6 +98,24 @@ def test_queue_depths_and_in_flight_newest_first() -> None:
     assert rows[-1]["state"] == "delayed"
 
 
+def test_schedule_next_fire_is_computed_when_not_stored() -> None:
+    now = 1_795_840_000_000  # 2026-11-28 04:26:40 UTC
+    rows = schedule_rows(
+        {
+            "nightly": {"cron": "0 3 * * *", "tz": "UTC", "job": {"type": "t"}},
+            "often": {"every": 300, "job": {"type": "t"}, "last_job": "j9"},
+            "broken": {"every": "soon", "job": {"type": "t"}},
+        },
+        now,
+    )
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["nightly"]["next"] == 1_795_921_200_000  # 2026-11-29 03:00 UTC
+    assert by_name["nightly"]["describe"] == "cron 0 3 * * *"
+    assert by_name["often"]["next"] == 1_795_840_200_000  # the next 5-minute grid point
+    assert by_name["often"]["describe"] == "every 5m" and by_name["often"]["last_job"] == "j9"
+    assert by_name["broken"]["next"] is None  # shown, never crashing the page
+
+
 def test_schedule_rows() -> None:
     raw = {
         "nightly": {

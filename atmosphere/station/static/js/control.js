@@ -2,6 +2,7 @@
 import { h, replace, pill, panel, empty, table, clock, ago, until, toast, svg } from "./dom.js";
 
 function scheduleSpec(s) {
+  if (s.describe) return h("span", null, h("code", null, s.describe));
   if (s.cron) return h("span", null, h("code", null, s.cron), s.tz ? h("span", { class: "muted" }, ` ${s.tz}`) : null);
   if (s.every !== null && s.every !== undefined) return h("span", null, `every ${s.every}s`);
   return h("span", { class: "faint" }, "—");
@@ -50,9 +51,11 @@ export function schedulesView({ el, store, api, setTitle }) {
         h("td", null, h("b", null, sc.name)),
         h("td", null, scheduleSpec(sc)),
         h("td", null, h("span", { class: "chip" }, sc.job.type ?? "?"), " ", h("span", { class: "muted" }, sc.job.name ?? "")),
-        h("td", { class: "schedule-status" }, sc.paused ? pill("paused") : pill("active")),
+        h("td", { class: "schedule-status nowrap" }, sc.paused ? pill("paused") : pill("active"),
+          sc.run_now && (!sc.last || sc.last < sc.run_now) ? [" ", pill("run requested", "accent")] : null),
         h("td", { class: "nowrap", title: clock(sc.next) }, next),
-        h("td", { class: "nowrap", title: clock(sc.last) }, last),
+        h("td", { class: "nowrap", title: clock(sc.last) }, sc.last_job
+          ? h("a", { href: `#/job/${encodeURIComponent(sc.last_job)}` }, last) : last),
         h("td", { class: "num" }, h("span", { class: "btns" }, toggle, run)));
     }, { id: "schedules-table" }));
   }
