@@ -224,7 +224,7 @@ def test_close_is_prompt_and_final(serve: Callable[..., ScriptedServer]) -> None
     assert listener.wait_connected(10)
     started = time.monotonic()
     listener.close()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0
     assert not listener.connected
     assert rec.statuses == [True]  # closing is not a drop
     listener.close()  # idempotent
