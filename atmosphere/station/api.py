@@ -100,25 +100,24 @@ def jobs(request: Request) -> JSONResponse:
         state=q.get("state", "").strip(),
     )
     try:
-        limit = int(q.get("limit", "50"))
-    except ValueError:
-        limit = 50
-    try:
-        page = search_jobs(station.db, station.paths, flt, q.get("cursor", ""), limit)
+        page = search_jobs(station.db, station.paths, flt, q.get("cursor", ""), _limit(request))
     except DatabaseError as exc:
         return _json({"error": str(exc)}, 502)
     return _json(page)
 
 
+def _limit(request: Request, default: int = 50) -> int:
+    raw = request.query_params.get("limit", "")
+    return int(raw) if raw.isdigit() else default
+
+
 def failed(request: Request) -> JSONResponse:
-    """One page of failed (dead-letter) jobs."""
+    """One page of failed (dead-letter) jobs: ``?cursor= &limit=``."""
     station = _station(request)
+    cursor = request.query_params.get("cursor", "")
     try:
         page = search_jobs(
-            station.db,
-            station.paths,
-            JobFilter(state="failed"),
-            request.query_params.get("cursor", ""),
+            station.db, station.paths, JobFilter(state="failed"), cursor, _limit(request)
         )
     except DatabaseError as exc:
         return _json({"error": str(exc)}, 502)

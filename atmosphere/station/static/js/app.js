@@ -132,6 +132,14 @@ function themeToggle() {
   });
 }
 
+// The failed count lives in jobs/ (not streamed): look every half minute, one small query.
+async function failedBadge() {
+  try {
+    const page = await api.get("/api/failed?limit=99");
+    document.getElementById("badge-failed").textContent = page.jobs.length ? `${page.jobs.length}${page.next ? "+" : ""}` : "";
+  } catch { /* the connection indicator already says what is wrong */ }
+}
+
 async function main() {
   themeToggle();
   windowPicker();
@@ -144,6 +152,9 @@ async function main() {
   window.addEventListener("hashchange", mount);
   mount();
   connect();
+  failedBadge();
+  setInterval(failedBadge, 30_000);
+  window.addEventListener("atmosphere:failed-changed", failedBadge);
 }
 
 main();

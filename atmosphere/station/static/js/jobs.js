@@ -161,6 +161,7 @@ function actionButtons(job, api, after) {
     try {
       await api.post(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`);
       toast(`${label}: ${job.type} · ${job.name}`);
+      window.dispatchEvent(new Event("atmosphere:failed-changed"));
       after();
     } catch (err) {
       toast(`${label} failed: ${err.message}`, true);
@@ -231,8 +232,6 @@ export function failedView({ el, api, setTitle }) {
     const signature = JSON.stringify(page) + stack.length;
     if (signature === shown) return;
     shown = signature;
-    const badge = document.getElementById("badge-failed");
-    if (stack.length === 1) badge.textContent = page.jobs.length ? `${page.jobs.length}${page.next ? "+" : ""}` : "";
     replace(list, page.jobs.length ? table([{ title: "Job" }, { title: "Id" }, { title: "Error" }, { title: "Attempts", num: true },
       { title: "Failed at" }, { title: "" }], page.jobs, (j) => h("tr", { dataset: { job: j.id } },
       h("td", { class: "nowrap" }, h("span", { class: "chip" }, j.type), " ", h("span", { class: "ellipsis job-name" }, j.name)),
@@ -258,6 +257,7 @@ function button(api, job, verb, label, cls, after) {
     try {
       await api.post(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`);
       toast(`${label}: ${job.type} · ${job.name}`);
+      window.dispatchEvent(new Event("atmosphere:failed-changed"));
       after();
     } catch (err) {
       toast(`${label} failed: ${err.message}`, true);
