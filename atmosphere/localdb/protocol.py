@@ -115,6 +115,8 @@ class HttpConnection(asyncio.Protocol):
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             self._too_large = True
+        elif self._headers.get(b"expect", b"").lower() == b"100-continue" and self.transport:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it
 
     def on_body(self, chunk: bytes) -> None:
         if self._too_large:

@@ -310,7 +310,10 @@ class LocalDb:
     ) -> None:
         ns = req.ns
         before = ns.root
-        after = tree.set_many(before, writes)
+        if entries is None:
+            after = tree.set_many(before, writes)
+        else:
+            after = tree.update(before, req.path, entries)
         if not access.can_write(req.caller, ns, [p for p, _ in writes], before, after):
             raise HttpError(401, access.PERMISSION_DENIED)
         self.store.commit(ns, writes, after)
@@ -348,6 +351,8 @@ class LocalDb:
     def _post(self, req: Request, body: bytes) -> Response:
         if req.header(b"if-match") is not None:
             raise HttpError(400, "if-match is not supported on POST")
+        if req.path and req.path[-1] == ".priority":
+            raise HttpError(400, "Cannot push below .priority")
         name = self.push_ids.next()
         path = [*req.path, name]
         value = self._stored(req, body, path, _now_ms())
@@ -366,7 +371,7 @@ class LocalDb:
         if req.header(b"if-match") is not None or req.header(b"x-firebase-etag") is not None:
             raise HttpError(400, "ETags are not supported on PATCH")
         data = parse_json(body)
-        if type(data) is not dict:
+        if type(data) is not dict or (req.path and req.path[-1] == ".priority"):
             raise HttpError(400, BAD_PATCH)
         now = _now_ms()
         entries: list[tuple[list[str], Any]] = []

@@ -45,6 +45,17 @@ def set_many(root: Any, writes: Sequence[tuple[Path, Any]]) -> Any:
     return root
 
 
+def update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]]) -> Any:
+    """Return a new root with each (path relative to ``base``, value) written (a PATCH)."""
+    if not entries:
+        return root
+    fresh: set[int] = set()
+    node = get(root, base)
+    for rel, value in entries:
+        node = _set(node, rel, 0, value, fresh)
+    return _set(root, base, 0, node, set())
+
+
 def set_one(root: Any, path: Path, value: Any) -> Any:
     """Return a new root with ``value`` written at ``path``."""
     return _set(root, path, 0, value, set())

@@ -116,3 +116,17 @@ def test_client_gone_before_reading_the_answer(db_server: ServerProcess, raw: Ra
     _alive(raw)
     # The request was complete, so it may have been committed; either way it is whole.
     assert raw.get("/a.json").json() in (None, "complete")
+
+
+def test_expect_100_continue(db_server: ServerProcess, raw: RawClient) -> None:
+    body = b'"' + b"z" * 5000 + b'"'
+    sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
+    sock.sendall(
+        f"PUT /e.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n"
+        f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    )
+    assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    sock.sendall(body)
+    assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
+    sock.close()
+    assert raw.get("/e.json").json() == "z" * 5000

@@ -104,3 +104,13 @@ def test_changed() -> None:
     assert not tree.changed(a, a)
     assert not tree.changed(a, {"x": 1})
     assert tree.changed(a, None)
+
+
+@given(trees, paths, st.lists(st.tuples(paths, st.one_of(st.none(), leaves)), max_size=4))
+def test_update_equals_sequential_sets(root: Any, base: list[str], entries: Any) -> None:
+    expected = root
+    for rel, value in entries:
+        expected = tree.set_one(expected, [*base, *rel], value)
+    before = copy.deepcopy(root)
+    assert tree.update(root, base, entries) == expected
+    assert root == before
