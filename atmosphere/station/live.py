@@ -84,8 +84,9 @@ class LiveState:
 
     def stop(self) -> None:
         """Close the stream and wake every waiter so streaming responses can end."""
-        if self._mirror is not None:
-            self._mirror.close()
+        mirror, self._mirror = self._mirror, None
+        if mirror is not None:
+            mirror.close()
         self._notify()
 
     # -- stream callbacks (listener thread) -------------------------------------------------
