@@ -56,8 +56,11 @@ export function jobsView({ el, store, api, setTitle }) {
   setTitle("Jobs", "Search the history; jobs in flight update live");
   const field = (id, placeholder) => h("input", { class: "field", id, placeholder, type: "search", autocomplete: "off" });
   const inputs = { id: field("job-id", "Job id"), type: field("job-type", "Type"), name: field("job-name", "Name") };
+  const known = h("datalist", { id: "known-types" });
+  inputs.type.setAttribute("list", "known-types");
+  let knownKey = "";
   const state = h("select", { class: "field", id: "job-state" }, STATES.map((s) => h("option", { value: s }, s || "Any state")));
-  const form = h("form", { class: "toolbar", id: "job-search" }, inputs.id, inputs.type, inputs.name, state,
+  const form = h("form", { class: "toolbar", id: "job-search" }, inputs.id, inputs.type, known, inputs.name, state,
     h("button", { class: "btn primary", type: "submit" }, "Search"),
     h("button", { class: "btn", type: "button", on: { click: () => { form.reset(); search(); } } }, "Clear"));
   const flying = h("div", { id: "in-flight", class: "scroll" });
@@ -111,6 +114,11 @@ export function jobsView({ el, store, api, setTitle }) {
   return {
     live(s) {
       renderFlying(flying, s.in_flight, store);
+      const types = [...new Set([...Object.keys(s.queues), ...s.clouds.flatMap((c) => c.types)])].sort();
+      if (types.join("|") !== knownKey) {
+        knownKey = types.join("|");
+        replace(known, types.map((t) => h("option", { value: t })));
+      }
       refresh();
     },
   };
