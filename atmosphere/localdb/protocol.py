@@ -86,6 +86,16 @@ class HttpConnection(asyncio.Protocol):
             self.db.unsubscribe(self.listener)
             self.listener = None
 
+    def pause_writing(self) -> None:
+        # A client that sends requests but does not read the answers: stop reading its
+        # requests until it catches up (streams are bounded by the listener buffer instead).
+        if self.listener is None and self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.listener is None and self.transport is not None and not self.done:
+            self.transport.resume_reading()
+
     def data_received(self, data: bytes) -> None:
         if self.done:
             return

@@ -10,6 +10,13 @@ import pytest
 from tests.support import RawClient, ServerProcess, start_db_server
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 def _alive(raw: RawClient) -> None:
     assert raw.get("/.json", query="shallow=true").status_code == 200
 
@@ -130,3 +137,26 @@ def test_expect_100_continue(db_server: ServerProcess, raw: RawClient) -> None:
     assert sock.recv(100).startswith(b"HTTP/1.1 200 OK")
     sock.close()
     assert raw.get("/e.json").json() == "z" * 5000
+
+
+def test_a_client_that_never_reads_answers_does_not_grow_the_server(
+    db_server: ServerProcess, raw: RawClient
+) -> None:
+    raw.put("/big.json", "x" * 1_000_000)
+    rss_before = _rss_mb(db_server.pid)
+    sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    request = (
+        f"GET /big.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n\r\n"
+    )
+    sock.setblocking(False)
+    sent = 0
+    for _ in range(2000):  # up to 2 GB of answers if the server kept reading
+        try:
+            sent += sock.send(request.encode())
+        except BlockingIOError:
+            break
+    _alive(raw)  # other clients are served meanwhile
+    assert _rss_mb(db_server.pid) < rss_before + 100
+    sock.close()
+    _alive(raw)
