@@ -16,6 +16,8 @@ Per run:
   dispatcher's settling and the maker's batched reply deletes are included). Everything is
   counted, heartbeats and lease renewals too (a few per second in all).
 - RSS (psutil) of each cloud, idle after a warm-up, and of the dispatcher, idle and after the run.
+- CPU per job (psutil user + system time over the throughput batch / jobs) of each process:
+  the server, the dispatcher, the clouds together and the maker. It says where the time goes.
 
 Celery with a Redis broker and result backend, one worker with 2 prefork processes, does the same
 work in the same run (``bench/celery_baseline.py``); the table prints our figures against it.
@@ -24,6 +26,7 @@ Run: ``python -m bench jobs`` (``--quick`` for a smoke run), or ``python -m benc
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -38,6 +41,7 @@ import psutil
 import requests
 
 from bench.common import Row, percentile, print_table
+from tests.support import ServerProcess, start_db_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOT_KEY = "atmosphere"
@@ -76,6 +80,11 @@ class Sample:
     cloud_rss_mb: float
     dispatcher_rss_idle_mb: float
     dispatcher_rss_after_mb: float
+    # CPU milliseconds per job over the throughput batch, per process (where the time goes).
+    cpu_server_ms: float
+    cpu_dispatcher_ms: float
+    cpu_clouds_ms: float
+    cpu_maker_ms: float
 
 
 def median_sample(samples: list[Sample]) -> Sample:
@@ -103,18 +112,28 @@ def rss_mb(pid: int) -> float:
     return float(psutil.Process(pid).memory_info().rss) / MB
 
 
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU seconds used so far by each group of processes."""
+    out = {}
+    for name, group in pids.items():
+        times = [psutil.Process(pid).cpu_times() for pid in group]
+        out[name] = sum(t.user + t.system for t in times)
+    return out
+
+
 class Fleet:
     """A dispatcher, ``clouds`` cloud processes and a maker on one fresh namespace."""
 
-    def __init__(self, base_url: str, ns: str, clouds: int) -> None:
+    def __init__(self, server: ServerProcess, ns: str, clouds: int) -> None:
         from atmosphere.db.client import FirebaseDatabase
         from atmosphere.settings import Settings
         from bench import tasks
         from bench.failover import Child
         from tests.integration.dispatcher_support import DispatcherProcess
 
-        self.base_url = base_url
-        self.url = f"{base_url}?ns={ns}"
+        self.server = server
+        self.base_url = server.base_url
+        self.url = server.db_url(ns)
         self.dispatcher = DispatcherProcess(self.url, ROOT_KEY, env={})
         cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
         cmd += ["--root", ROOT_KEY]
@@ -135,6 +154,16 @@ class Fleet:
     def cloud_pids(self) -> list[int]:
         """The cloud processes' ids."""
         return [c.proc.pid for c in self.clouds]
+
+    @property
+    def pids(self) -> dict[str, list[int]]:
+        """Process ids by role (the maker is this process)."""
+        return {
+            "server": [self.server.pid],
+            "dispatcher": [self.dispatcher.proc.pid],
+            "clouds": self.cloud_pids,
+            "maker": [os.getpid()],
+        }
 
     def quiet(self) -> bool:
         """True when no job is queued, assigned or unsettled and our replies are all deleted."""
@@ -165,14 +194,12 @@ class Fleet:
 
 
 @contextmanager
-def embedded_server() -> Iterator[str]:
-    """The embedded database server as a real process on a free port; yields its base URL."""
-    from tests.support import start_db_server
-
+def embedded_server() -> Iterator[ServerProcess]:
+    """The embedded database server as a real process on a free port."""
     with tempfile.TemporaryDirectory(prefix="atmosphere-bench-jobs-") as data_dir:
         server = start_db_server(data_dir)
         try:
-            yield server.base_url
+            yield server
         finally:
             server.stop()
 
@@ -208,9 +235,9 @@ def counting_writes(fleet: Fleet, work: Callable[[], Any]) -> tuple[Any, int]:
     return result, server_writes(fleet.base_url) - before
 
 
-def one_run(base_url: str, plan: Plan, index: int) -> Sample:
+def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
     """A fresh fleet on a fresh namespace; every figure once."""
-    fleet = Fleet(base_url, f"bench-jobs-{index}-{int(time.time())}", plan.clouds)
+    fleet = Fleet(server, f"bench-jobs-{index}-{int(time.time())}", plan.clouds)
     try:
         noop = fleet.noop
         rpc_latencies(noop, plan.warmup)
@@ -219,9 +246,14 @@ def one_run(base_url: str, plan: Plan, index: int) -> Sample:
         cloud_rss = max(rss_mb(pid) for pid in fleet.cloud_pids)
         dispatcher_idle = rss_mb(fleet.dispatcher.proc.pid)
         latencies, rpc_writes = counting_writes(fleet, lambda: rpc_latencies(noop, plan.rpc_jobs))
+        cpu_before = cpu_seconds(fleet.pids)
         (rate, submit_s), tp_writes = counting_writes(
             fleet, lambda: throughput(noop, plan.throughput_jobs)
         )
+        cpu_after = cpu_seconds(fleet.pids)
+        cpu_ms = {
+            k: (cpu_after[k] - cpu_before[k]) * 1000 / plan.throughput_jobs for k in cpu_after
+        }
         return Sample(
             rpc_p50_ms=percentile(latencies, 0.5),
             rpc_p99_ms=percentile(latencies, 0.99),
@@ -232,6 +264,10 @@ def one_run(base_url: str, plan: Plan, index: int) -> Sample:
             cloud_rss_mb=cloud_rss,
             dispatcher_rss_idle_mb=dispatcher_idle,
             dispatcher_rss_after_mb=rss_mb(fleet.dispatcher.proc.pid),
+            cpu_server_ms=cpu_ms["server"],
+            cpu_dispatcher_ms=cpu_ms["dispatcher"],
+            cpu_clouds_ms=cpu_ms["clouds"],
+            cpu_maker_ms=cpu_ms["maker"],
         )
     finally:
         fleet.close()
@@ -239,10 +275,10 @@ def one_run(base_url: str, plan: Plan, index: int) -> Sample:
 
 def measure(plan: Plan = FULL) -> tuple[Sample, list[Sample]]:
     """``plan.runs`` independent runs on one server; (the medians, every run's figures)."""
-    with embedded_server() as base_url:
+    with embedded_server() as server:
         samples = []
         for i in range(plan.runs):
-            sample = one_run(base_url, plan, i)
+            sample = one_run(server, plan, i)
             print(f"jobs run {i + 1}/{plan.runs}: {asdict(sample)}", file=sys.stderr)
             samples.append(sample)
     return median_sample(samples), samples
@@ -280,6 +316,10 @@ def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Ro
         Row("jobs", "RSS of an idle cloud", ours.cloud_rss_mb, "MiB"),
         Row("jobs", "RSS of the dispatcher, idle", ours.dispatcher_rss_idle_mb, "MiB"),
         Row("jobs", "RSS of the dispatcher, after the run", ours.dispatcher_rss_after_mb, "MiB"),
+        Row("jobs", "CPU per job (throughput): db server", ours.cpu_server_ms, "ms"),
+        Row("jobs", "CPU per job (throughput): dispatcher", ours.cpu_dispatcher_ms, "ms"),
+        Row("jobs", "CPU per job (throughput): clouds, summed", ours.cpu_clouds_ms, "ms"),
+        Row("jobs", "CPU per job (throughput): maker", ours.cpu_maker_ms, "ms"),
     ]  # fmt: skip
 
 
