@@ -1,0 +1,36 @@
+"""Smoke test of the benchmarks runner: ``python -m bench --quick jobs`` end to end (real processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_quick_jobs_bench_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "jobs", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "RPC round trip p50" in done.stdout
+    results = json.loads(out.read_text())
+    assert results["quick"] is True and results["parts"] == ["jobs"] and results["failed"] == []
+    figures = {row["figure"]: row for row in results["rows"]}
+    p50 = next(row for name, row in figures.items() if name.startswith("RPC round trip p50"))
+    assert 0 < p50["value"] < 1000  # milliseconds
+    assert figures["throughput (submit all, await all)"]["value"] > 0
+    writes = figures["DB writes per job, throughput batch"]["value"]
+    assert 1 <= writes < 20  # at least the submission itself; far fewer than one per event
+    assert figures["RSS of an idle cloud"]["value"] > 10  # MiB: a real Python process
