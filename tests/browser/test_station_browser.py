@@ -174,3 +174,32 @@ def test_job_data_is_escaped_never_executed(
         assert payload in text  # shown as text, character for character
     assert page.evaluate("window.__xss") is None  # no handler or script ever ran
     assert page.locator("#view img, #view script, #view svg[onload]").count() == 0
+
+
+def test_search_by_type_state_name_and_id(world: World, seeded: dict[str, str], page: Any) -> None:
+    station = world.station
+    open_view(page, station, "jobs")
+    page.fill("#job-type", "billing")
+    page.select_option("#job-state", "failed")
+    page.click("#job-search button[type=submit]")
+    # Wait for the filtered table (the unfiltered first page was showing before the search).
+    page.wait_for_function(
+        "(() => { const rows = [...document.querySelectorAll('#jobs-table tbody tr')];"
+        " return rows.length > 0 && rows.every(r => r.innerText.includes('failed')"
+        " && r.innerText.includes('billing')); })()",
+        timeout=8_000,
+    )
+    # the XSS job is a failed billing job no other test touches
+    assert page.locator(f"#jobs-table tr[data-job='{seeded['xss']}']").count() == 1
+    rows = page.locator("#jobs-table tbody tr")
+    assert rows.count() >= 1
+    for text in rows.all_inner_texts():
+        assert "billing" in text and "failed" in text
+    page.click("#job-search button[type=button]")  # Clear
+    page.fill("#job-id", seeded["xss"])
+    page.click("#job-search button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#jobs-table tbody tr').length === 1")
+    assert seed.XSS_NAME in page.inner_text("#jobs-table")
+    page.click(f"#jobs-table tr[data-job='{seeded['xss']}'] td:first-child")
+    page.wait_for_selector("#traceback")  # a row opens the job
+    assert seeded["xss"] in page.url
