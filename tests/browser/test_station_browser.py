@@ -15,7 +15,7 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
 from atmosphere.settings import Settings
 from tests.browser import seed
-from tests.browser.conftest import SCREENSHOTS, StationProcess, World, new_world
+from tests.browser.harness import SCREENSHOTS, StationProcess, World, new_world
 from tests.support import ServerProcess, wait_until
 
 pytestmark = pytest.mark.browser

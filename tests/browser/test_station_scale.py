@@ -16,7 +16,7 @@ import pytest
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
 from tests.browser import seed
-from tests.browser.conftest import SCREENSHOTS, World, new_world
+from tests.browser.harness import SCREENSHOTS, World, new_world
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.browser
