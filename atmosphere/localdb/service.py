@@ -208,6 +208,7 @@ class LocalDb:
             self._seen.add(name)
             if ns.rules_text is None and self.config.default_rules is not None:
                 ns.rules_text = self.config.default_rules
+                ns.rules_are_default = True
         return ns
 
     # -- routing ---------------------------------------------------------------------

@@ -36,13 +36,14 @@ class DataDirInUse(RuntimeError):
 class Namespace:
     """One database: its current root and its rules text (None: none set)."""
 
-    __slots__ = ("name", "root", "rules_text", "rules")
+    __slots__ = ("name", "root", "rules_text", "rules", "rules_are_default")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.root: Any = None
         self.rules_text: str | None = None
         self.rules: Any = None  # a parsed Rules object, set by the owner of the rules engine
+        self.rules_are_default = False  # rules_text came from --rules: not persisted
 
 
 class Store:
@@ -154,6 +155,7 @@ class Store:
         """Persist a new rules text for ``ns``."""
         self._append(orjson.dumps([ns.name, None, text]) + b"\n")
         ns.rules_text = text
+        ns.rules_are_default = False
 
     def _append(self, line: bytes) -> None:
         view = memoryview(line)
@@ -173,7 +175,11 @@ class Store:
         # thread can serialise while new commits go to the next log.
         state = {
             "namespaces": {n: ns.root for n, ns in self.namespaces.items() if ns.root is not None},
-            "rules": {n: ns.rules_text for n, ns in self.namespaces.items() if ns.rules_text},
+            "rules": {
+                n: ns.rules_text
+                for n, ns in self.namespaces.items()
+                if ns.rules_text and not ns.rules_are_default
+            },
         }
         os.close(self._log_fd)
         self._seq += 1

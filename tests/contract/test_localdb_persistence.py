@@ -174,3 +174,42 @@ def test_fsync_mode(tmp_path: Path, flag: str) -> None:
         assert RawClient(server.url, "f").get("/a.json").json() == {"x": 1}
     finally:
         server.stop()
+
+
+def test_default_rules_file_is_not_persisted(tmp_path: Path) -> None:
+    rules = tmp_path / "open.rules.json"
+    rules.write_text('{"rules": {".read": true}}')
+    data = tmp_path / "data"
+    server = start_db_server(data, extra_args=["--rules", str(rules)])
+    anonymous = RawClient(server.url, "d", auth=None)
+    assert anonymous.get("/x.json").status_code == 200
+    assert server.stop() == 0
+    server = start_db_server(data)
+    try:
+        assert RawClient(server.url, "d", auth=None).get("/x.json").status_code == 401
+    finally:
+        server.stop()
+
+
+def test_bad_rules_file_exits_2(tmp_path: Path) -> None:
+    rules = tmp_path / "bad.rules.json"
+    rules.write_text('{"rules": {".read": "auth ==="}}')
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "atmosphere",
+            "db",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+            "--rules",
+            str(rules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    assert "bad rules file" in r.stderr
