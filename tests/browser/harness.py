@@ -51,8 +51,9 @@ def start_station(
     db_url: str, env: dict[str, str] | None = None, timeout: float = 20.0
 ) -> StationProcess:
     """Start the station process and wait for its ``Weather Station on <url>`` line."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full_env.pop("ATMOSPHERE_STATION_TOKEN", None)
+    full_env.update(env or {})
     proc = subprocess.Popen(
         [sys.executable, "-m", "atmosphere", "station", "--db-url", db_url, "--port", "0"],
         stdout=subprocess.PIPE,

@@ -15,7 +15,7 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
 from atmosphere.settings import Settings
 from tests.browser import seed
-from tests.browser.harness import SCREENSHOTS, StationProcess, World, new_world
+from tests.browser.harness import SCREENSHOTS, StationProcess, World, new_world, start_station
 from tests.support import ServerProcess, wait_until
 
 pytestmark = pytest.mark.browser
@@ -203,3 +203,32 @@ def test_search_by_type_state_name_and_id(world: World, seeded: dict[str, str], 
     page.click(f"#jobs-table tr[data-job='{seeded['xss']}'] td:first-child")
     page.wait_for_selector("#traceback")  # a row opens the job
     assert seeded["xss"] in page.url
+
+
+def test_token_is_exchanged_for_a_cookie_and_actions_still_work(
+    world: World, seeded: dict[str, str], page: Any
+) -> None:
+    token = uuid.uuid4().hex
+    guarded = start_station(
+        world.url, {"ATMOSPHERE_DEAD_AFTER": "3600", "ATMOSPHERE_STATION_TOKEN": token}
+    )
+    try:
+        assert page.request.get(f"{guarded.url}/api/live").status == 401
+        page.goto(f"{guarded.url}/?token={token}#/schedules")
+        assert "token" not in page.url  # exchanged for a cookie, gone from the address bar
+        page.wait_for_selector("#conn.live")
+        row = "#schedules-table tr[data-schedule='nightly-report']"
+        page.click(f"{row} button[data-action='pause']")  # a POST with cookie + CSRF + Origin
+        wait_until(
+            lambda: world.db.get(PATHS.schedules("nightly-report/paused")) is True, 5, what="paused"
+        )
+        page.click(f"{row} button[data-action='resume']")
+        wait_until(
+            lambda: world.db.get(PATHS.schedules("nightly-report/paused")) is False,
+            5,
+            what="resumed",
+        )
+        assert page.request.get(f"{guarded.url}/api/live").status == 200  # the cookie, shared
+    finally:
+        page.goto("about:blank")  # end the event stream before the station goes away
+        guarded.stop()
