@@ -170,15 +170,18 @@ def _flight_row(
 
 def next_fire(raw: dict[str, Any], name: str, now_ms: int) -> tuple[int | None, str | None]:
     """When a schedule fires next (ms; a stored ``next`` wins) and how to say when it fires."""
+    stored = raw.get("next")
+    stored_ms = (
+        int(stored) if isinstance(stored, (int, float)) and not isinstance(stored, bool) else None
+    )
     try:
         schedule = Schedule.from_json(raw, name)
         described = schedule.describe()
+        if stored_ms is not None:
+            return stored_ms, described
         upcoming = schedule.trigger().next_after(datetime.fromtimestamp(now_ms / 1000, UTC))
     except (InvalidRecord, ValueError, ConfigError):
-        return None, None
-    stored = raw.get("next")
-    if isinstance(stored, (int, float)) and not isinstance(stored, bool):
-        return int(stored), described
+        return stored_ms, None
     return (int(upcoming.timestamp() * 1000) if upcoming else None), described
 
 

@@ -247,7 +247,7 @@ def control_plane(db: Database, paths: Paths) -> dict[str, Any]:
     updates[paths.schedules("nightly-report")] = {
         "cron": "0 3 * * *",
         "tz": "Europe/Paris",
-        "misfire": "coalesce",
+        "misfire": "run_once",
         "paused": False,
         "job": {"type": "billing", "name": "report", "data": {"kind": "daily"}, "timeout": 600},
         "next": now + 5 * 3600 * 1000,

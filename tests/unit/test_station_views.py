@@ -105,6 +105,7 @@ def test_schedule_next_fire_is_computed_when_not_stored() -> None:
             "nightly": {"cron": "0 3 * * *", "tz": "UTC", "job": {"type": "t"}},
             "often": {"every": 300, "job": {"type": "t"}, "last_job": "j9"},
             "broken": {"every": "soon", "job": {"type": "t"}},
+            "stored": {"every": "soon", "job": {"type": "t"}, "next": 42},
         },
         now,
     )
@@ -114,6 +115,7 @@ def test_schedule_next_fire_is_computed_when_not_stored() -> None:
     assert by_name["often"]["next"] == 1_795_840_200_000  # the next 5-minute grid point
     assert by_name["often"]["describe"] == "every 5m" and by_name["often"]["last_job"] == "j9"
     assert by_name["broken"]["next"] is None  # shown, never crashing the page
+    assert by_name["stored"]["next"] == 42  # a stored next fire wins
 
 
 def test_schedule_rows() -> None:
