@@ -98,6 +98,9 @@ def test_dead_cloud_is_visibly_dead(world: World, seeded: dict[str, str], page: 
     assert "DEAD" in dead.inner_text()
     assert page.locator("#clouds-table tr.dead").count() == 1
     assert "1 dead" in page.inner_text("#badge-clouds")
+    open_view(page, station, "overview")
+    health = page.wait_for_selector("#health.bad")  # the first line says something is wrong
+    assert "1 cloud not heard from" in health.inner_text()
 
 
 def test_a_submitted_job_appears_live(world: World, seeded: dict[str, str], page: Any) -> None:

@@ -1,5 +1,5 @@
 // Overview: headline tiles, four charts over the chosen window, and the queues right now.
-import { h, replace, num, rate, ms, pill, panel, empty, table, ago } from "./dom.js";
+import { h, replace, num, rate, ms, secs, pill, panel, empty, table, ago } from "./dom.js";
 import { TimeChart, colorFor, legend, paintSwatches } from "./charts.js";
 
 function tile(label, tone) {
@@ -42,7 +42,10 @@ export function overviewView({ el, store, setTitle }) {
   };
   const queues = h("div");
   const flying = h("div");
+  const healthBar = h("div", { class: "health", id: "health" });
+  let lastSummary = null;
   append(el,
+    healthBar,
     h("div", { class: "tiles" }, Object.values(tiles).map((t) => t.el)),
     h("div", { class: "grid-2" }, Object.values(charts).map((c) => c.el)),
     h("div", { class: "grid-3" },
@@ -66,9 +69,12 @@ export function overviewView({ el, store, setTitle }) {
         lease.valid ? "good" : "bad");
       renderQueues(queues, s.queues);
       renderFlying(flying, s.in_flight, store);
+      renderHealth(healthBar, s, lastSummary);
     },
     stats(series) {
       const sum = series.summary;
+      lastSummary = sum;
+      if (store.live) renderHealth(healthBar, store.live, sum);
       tiles.rate.set(rate(sum.rate), "jobs/s", `${compact(sum.succeeded_window)} done in window`);
       tiles.latency.set(sum.p50 === null ? "–" : ms(sum.p50), null,
         sum.p95 === null ? "none finished lately" : `p95 ${ms(sum.p95)} · last 5 min`);
@@ -84,6 +90,29 @@ export function overviewView({ el, store, setTitle }) {
       draw(charts.latency, ["p50", "p95"], ["#38bdf8", "#f472b6"], [xs, series.p50, series.p95]);
     },
   };
+}
+
+// One line that answers "is everything all right?" before any chart is read.
+export function healthIssues(s, summary) {
+  const issues = [];
+  if (!s.connected) issues.push(["bad", "the station cannot reach the database"]);
+  if (!s.leadership.lease.valid) issues.push(["bad", "no dispatcher holds the lease: jobs are not being assigned"]);
+  const c = s.cloud_summary;
+  if (c.dead) issues.push(["bad", `${c.dead} cloud${c.dead > 1 ? "s" : ""} not heard from in over ${secs(s.dead_after)}`]);
+  const typesServed = new Set(s.clouds.filter((r) => !r.dead).flatMap((r) => r.types));
+  const orphans = Object.keys(s.queues).filter((t) => !typesServed.has(t));
+  if (orphans.length) issues.push(["warn", `no live cloud runs ${orphans.join(", ")}`]);
+  if (summary && summary.failed_recent) issues.push(["warn", `${summary.failed_recent} job${summary.failed_recent > 1 ? "s" : ""} failed in the last 5 minutes`]);
+  return issues;
+}
+
+function renderHealth(el, s, summary) {
+  const issues = healthIssues(s, summary);
+  const worst = issues.some(([tone]) => tone === "bad") ? "bad" : issues.length ? "warn" : "good";
+  el.className = `health ${worst}`;
+  replace(el, h("i"), issues.length
+    ? h("span", null, issues.map(([, text], i) => [i ? " · " : "", text]))
+    : h("span", null, "All clear: a leader is dispatching, every cloud is beating and nothing failed in the last 5 minutes."));
 }
 
 function compact(n) {
