@@ -93,13 +93,14 @@ def cloud(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     runtime = Cloud(app, name=name, concurrency=concurrency, prefetch=prefetch, grace=grace)
-    signals = {"count": 0}
+    interrupts = {"count": 0}
 
     def on_signal(signum: int, frame: object) -> None:
-        signals["count"] += 1
-        if signals["count"] > 1:
-            os._exit(130)  # a second Ctrl-C: stop now, the dispatcher requeues our jobs
-        runtime.request_stop()
+        if signum == signal.SIGINT:
+            interrupts["count"] += 1
+            if interrupts["count"] > 1:
+                os._exit(130)  # a second Ctrl-C: stop now, the dispatcher requeues our jobs
+        runtime.request_stop()  # a repeated SIGTERM just keeps draining
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -40,6 +40,14 @@ def make_app(settings: Settings | None = None, database: Database | None = None)
         time.sleep(float(data))
         return {"slept": data, "pid": os.getpid()}
 
+    @app.task("gate")
+    def gate(ticket: Ticket, data: Any) -> Any:
+        """Hold the slot until the test creates the file ``data`` (bounded), then finish."""
+        deadline = time.monotonic() + 60
+        while not os.path.exists(str(data)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"gate": data, "pid": os.getpid()}
+
     for k in range(1, 6):
         app.task(f"s{k}")(functools.partial(_step, k))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +21,16 @@ def record(maker: Atmosphere, job_id: str) -> Any:
 
 
 def test_kill_9_mid_job_requeues_it_to_another_cloud_with_one_response(
-    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+    dispatcher: DispatcherProcess,
+    start_cloud: Callable[..., CloudProcess],
+    maker: Atmosphere,
+    tmp_path: Path,
 ) -> None:
     first = start_cloud(name="first")
+    gate = tmp_path / "open"
     responses: list[Any] = []
-    handle = maker.tasks["sleep"].submit(
-        data=2.0, timeout=60, callback=lambda e, d: responses.append((e, d))
+    handle = maker.tasks["gate"].submit(
+        data=str(gate), timeout=60, callback=lambda e, d: responses.append((e, d))
     )
     wait_until(
         lambda: maker.database.get(f"{ROOT}/live/clouds/{first.cloud_id}/running") == 1,
@@ -33,6 +39,7 @@ def test_kill_9_mid_job_requeues_it_to_another_cloud_with_one_response(
     )
     second = start_cloud(name="second")
     first.kill()
+    gate.touch()
     result = handle.get()
     assert result["pid"] == second.pid
     assert record(maker, handle.id)["cloud"] == second.cloud_id
@@ -43,17 +50,29 @@ def test_kill_9_mid_job_requeues_it_to_another_cloud_with_one_response(
 
 
 def test_sigterm_finishes_the_running_job_and_deregisters(
-    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+    dispatcher: DispatcherProcess,
+    start_cloud: Callable[..., CloudProcess],
+    maker: Atmosphere,
+    tmp_path: Path,
 ) -> None:
     cloud = start_cloud()
-    handle = maker.tasks["sleep"].submit(data=1.0, timeout=60)
+    gate = tmp_path / "open"
+    handle = maker.tasks["gate"].submit(data=str(gate), timeout=60)
     wait_until(
         lambda: maker.database.get(f"{ROOT}/live/clouds/{cloud.cloud_id}/running") == 1,
         20,
         "the cloud runs the job",
     )
-    assert cloud.stop() == 0
+    cloud.proc.send_signal(signal.SIGTERM)
+    wait_until(
+        lambda: maker.database.get(f"{ROOT}/live/clouds/{cloud.cloud_id}/state") == "draining",
+        20,
+        "draining",
+    )
+    assert not handle.done()
+    gate.touch()
     assert handle.get()["pid"] == cloud.pid
+    assert cloud.proc.wait(20) == 0
     assert maker.database.get(f"{ROOT}/live/clouds/{cloud.cloud_id}") is None
     assert maker.database.get(f"{ROOT}/live/inbox/{cloud.cloud_id}") is None
 
@@ -69,17 +88,25 @@ def test_jobs_wait_for_a_cloud_and_run_when_one_comes(
 
 
 def test_sigterm_hands_back_a_prefetched_job_which_runs_elsewhere(
-    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+    dispatcher: DispatcherProcess,
+    start_cloud: Callable[..., CloudProcess],
+    maker: Atmosphere,
+    tmp_path: Path,
 ) -> None:
     first = start_cloud(name="first", extra_args=["--prefetch", "1"])
-    running = maker.tasks["sleep"].submit(data=1.0, timeout=60)
-    waiting = maker.tasks["sleep"].submit(data=0.01, timeout=60)
+    gate = tmp_path / "open"
+    running = maker.tasks["gate"].submit(data=str(gate), timeout=60)
+    waiting = maker.tasks["echo"].submit(data="w", timeout=60)
     wait_until(
         lambda: len(maker.database.get(f"{ROOT}/live/inbox/{first.cloud_id}") or {}) == 2,
         20,
         "both jobs assigned to the first cloud",
     )
     second = start_cloud(name="second")
-    assert first.stop() == 0
+    first.proc.send_signal(signal.SIGTERM)
+    # Handed back at once, and run by the other cloud while the first still drains.
+    assert waiting.get()["pid"] == second.pid
+    assert not running.done() and first.proc.poll() is None
+    gate.touch()
     assert running.get()["pid"] == first.pid  # finished during the drain
-    assert waiting.get()["pid"] == second.pid  # handed back, then run by the other cloud
+    assert first.proc.wait(20) == 0

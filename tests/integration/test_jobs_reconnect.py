@@ -31,7 +31,7 @@ def own_server(tmp_path: Path) -> Iterator[list[ServerProcess]]:
 
 
 def test_a_job_running_while_the_database_restarts_still_answers(
-    own_server: list[ServerProcess],
+    own_server: list[ServerProcess], tmp_path: Path
 ) -> None:
     server = own_server[0]
     url = server.db_url("reconnect")
@@ -43,11 +43,13 @@ def test_a_job_running_while_the_database_restarts_still_answers(
     maker = make_app(Settings.from_url(url), database)
     try:
         assert maker.tasks["echo"].submit(data=0, timeout=20).get()["echo"] == 0
-        handle = maker.tasks["sleep"].submit(data=1.5, timeout=60)
+        gate = tmp_path / "open"
+        handle = maker.tasks["gate"].submit(data=str(gate), timeout=60)
         wait_until(
             lambda: database.get(f"{ROOT}/live/clouds/{cloud.cloud_id}/running") == 1, 20, "running"
         )
         server.kill()  # kill -9: the job finishes while the database is down
+        gate.touch()
         wait_until(lambda: "completion of" in cloud.log, 20, "the cloud retries its completion")
         restarted = start_db_server(
             server.data_dir, extra_args=["--keep-alive", "0.5", "--port", str(server.port)]
