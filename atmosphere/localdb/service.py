@@ -29,7 +29,14 @@ from .request import (
     parse_path,
 )
 from .store import Namespace, Store
-from .values import InvalidData, is_valid_key, normalise, parse_json, resolve
+from .values import (
+    MAX_STRING_BYTES,
+    InvalidData,
+    is_valid_key,
+    normalise,
+    parse_json,
+    resolve,
+)
 
 METHODS = frozenset(("GET", "PUT", "POST", "PATCH", "DELETE"))
 STATS_PATH = b"/.settings/stats.json"
@@ -37,6 +44,8 @@ BAD_PATCH = (
     "Invalid data; couldn't parse JSON object. Are you sending a JSON object with valid key names?"
 )
 Header = tuple[bytes, bytes]
+# A string this short is within the 10 MB limit whatever its characters.
+_SHORT_STRING = MAX_STRING_BYTES // 4
 _NO_RULES = {"rules": {".read": False, ".write": False}}
 _CORS_PREFLIGHT = [
     (b"access-control-allow-methods", b"GET, PUT, POST, PATCH, DELETE, OPTIONS"),
@@ -121,6 +130,24 @@ def _strip_etag(v: str) -> str:
 
 def _etag_header(value: str) -> Header:
     return (b"etag", value.encode("ascii"))
+
+
+def _patch_entry(key: str, raw: Any, base: list[str], now: int, root: Any) -> tuple[list[str], Any]:
+    """One PATCH entry as (path below ``base``, stored value); raise HttpError if invalid."""
+    segments = [s for s in key.split("/") if s] if "/" in key else [key]
+    if not segments:
+        raise HttpError(400, BAD_PATCH)
+    last = len(segments) - 1
+    for i, s in enumerate(segments):
+        if not is_valid_key(s) and not (s == ".priority" and i == last):
+            raise HttpError(400, BAD_PATCH)
+    kind = type(raw)
+    if kind is bool or (kind is str and len(raw) <= _SHORT_STRING):
+        return segments, raw  # the common case: stored exactly as parsed
+    value, has_sv = normalise(raw, len(base) + len(segments))
+    if has_sv:
+        value = resolve(value, now, tree.get(root, [*base, *segments]))
+    return segments, value
 
 
 def _now_ms() -> int:
@@ -369,28 +396,17 @@ class LocalDb:
         return Response(200, dump({"name": name}, req.pretty), headers)
 
     def _patch(self, req: Request, body: bytes) -> Response:
-        if req.header(b"if-match") is not None or req.header(b"x-firebase-etag") is not None:
+        headers = req.headers
+        if b"if-match" in headers or b"x-firebase-etag" in headers:
             raise HttpError(400, "ETags are not supported on PATCH")
         data = parse_json(body)
         if type(data) is not dict or (req.path and req.path[-1] == ".priority"):
             raise HttpError(400, BAD_PATCH)
         now = _now_ms()
-        entries: list[tuple[list[str], Any]] = []
         base = req.path
-        for key, raw in data.items():
-            segments = [s for s in key.split("/") if s] if "/" in key else [key]
-            if not segments:
-                raise HttpError(400, BAD_PATCH)
-            last = len(segments) - 1
-            for i, s in enumerate(segments):
-                if not is_valid_key(s) and not (s == ".priority" and i == last):
-                    raise HttpError(400, BAD_PATCH)
-            full = [*base, *segments]
-            value, has_sv = normalise(raw, len(full))
-            if has_sv:
-                value = resolve(value, now, tree.get(req.ns.root, full))
-            entries.append((segments, value))
-        if len(entries) > 1:
+        entries = [_patch_entry(key, raw, base, now, req.ns.root) for key, raw in data.items()]
+        nested = any(len(segments) > 1 for segments, _ in entries)  # only then can they overlap
+        if nested:
             _check_no_overlap([tuple(s) for s, _ in entries])
         answer = Response(204)
         if not req.silent:

@@ -67,6 +67,19 @@ def _set(node: Any, path: Path, i: int, value: Any, fresh: set[int]) -> Any:
     n = len(path)
     if i == n:
         return value
+    if i == n - 1 and type(node) is dict and ".value" not in node:
+        key = path[i]
+        if key != ".priority":  # the common case, one level: no walk
+            if id(node) in fresh:
+                d = node
+            else:
+                d = dict(node)
+                fresh.add(id(d))
+            if value is not None:
+                d[key] = value
+                return d
+            d.pop(key, None)
+            return _collapse(d)
     parents: list[dict[str, Any]] = []
     for depth in range(i, n):
         key = path[depth]

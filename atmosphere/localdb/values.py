@@ -38,11 +38,21 @@ class ServerValue:
     amount: int | float = 0
 
 
+_valid_keys: set[str] = set()  # a memo of keys seen valid: the same few keys recur
+
+
 def is_valid_key(key: str) -> bool:
     """True if ``key`` may name a child (no forbidden characters, not empty, not too long)."""
+    if key in _valid_keys:
+        return True
     if not key or _INVALID_KEY.search(key) is not None:
         return False
-    return len(key) * 4 <= MAX_KEY_BYTES or len(key.encode("utf-8")) <= MAX_KEY_BYTES
+    if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return False
+    if len(_valid_keys) >= 50_000:
+        _valid_keys.clear()
+    _valid_keys.add(key)
+    return True
 
 
 def parse_json(body: bytes) -> Any:
