@@ -3,7 +3,8 @@
 Parts: ``jobs`` (the job system against Celery + Redis), ``db`` (the embedded database: writes/s,
 delivery latency, and the 1 MB event against firebase-admin's listener) and ``failover``
 (dispatcher leader kills). No part named: all of them. ``--quick`` is a smoke run with small
-counts. The rows also go to ``bench-output/results.json`` (``--out`` to change it).
+counts; ``--runs N`` sets the runs per figure of ``jobs`` and ``db``. The rows also go to
+``bench-output/results.json`` (``--out`` to change it).
 """
 
 from __future__ import annotations
@@ -21,23 +22,27 @@ from typing import Any
 
 from bench.common import Row, print_table
 
-Part = Callable[[bool], list[Row]]
+Part = Callable[[argparse.Namespace], list[Row]]
 DEFAULT_OUT = Path("bench-output") / "results.json"
 
 
-def _jobs(quick: bool) -> list[Row]:
+def _jobs(args: argparse.Namespace) -> list[Row]:
     from bench import jobs
 
-    return jobs.run(jobs.QUICK if quick else jobs.FULL)
+    plan = jobs.QUICK if args.quick else jobs.FULL
+    if args.runs is not None:
+        plan = dataclasses.replace(plan, runs=args.runs)
+    return jobs.run(plan)
 
 
-def _db(quick: bool) -> list[Row]:
+def _db(args: argparse.Namespace) -> list[Row]:
     from bench import db, listener
 
-    return db.run(runs=1 if quick else db.RUNS) + listener.rows(runs=1 if quick else 5)
+    runs = args.runs or (1 if args.quick else db.RUNS)
+    return db.run(runs=runs) + listener.rows(runs=args.runs or (1 if args.quick else 5))
 
 
-def _failover(quick: bool) -> list[Row]:
+def _failover(args: argparse.Namespace) -> list[Row]:
     # Its counts are fixed by the part itself (5 takeovers, 3 counted kills), quick or not.
     from bench import failover
 
@@ -57,6 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"parts to run, in order (default: all of {', '.join(PARTS)})",
     )
     parser.add_argument("--quick", action="store_true", help="a fast smoke run with small counts")
+    parser.add_argument("--runs", type=int, help="runs per figure (default: each part's own)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the JSON goes")
     args = parser.parse_args(argv)
     unknown = [p for p in args.parts if p not in PARTS]
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         print(f"== bench part {name} ...", file=sys.stderr, flush=True)
         try:
-            rows += PARTS[name](args.quick)
+            rows += PARTS[name](args)
         except Exception as exc:  # noqa: BLE001 - one broken part must not hide the others
             print(f"== bench part {name} FAILED: {exc!r}", file=sys.stderr, flush=True)
             failed.append(name)
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "quick": args.quick,
+        "runs": args.runs,
         "parts": parts,
         "failed": failed,
         "machine": machine(),

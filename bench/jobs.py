@@ -223,7 +223,7 @@ def throughput(noop: Any, jobs: int) -> tuple[float, float]:
     handles = [noop.delay(i) for i in range(jobs)]
     submitted = time.perf_counter() - t0
     for handle in handles:
-        handle.get(timeout=300)
+        handle.get(timeout=900)
     return jobs / (time.perf_counter() - t0), submitted
 
 

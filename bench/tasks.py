@@ -14,7 +14,7 @@ from atmosphere.types import Ticket
 app = Atmosphere("bench")
 
 
-@app.task("noop", timeout=120)
+@app.task("noop", timeout=900)
 def noop(ticket: Ticket, data: Any) -> Any:
     """Do nothing; return the input (the same work as the Celery baseline's ``noop``)."""
     return data
