@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections import deque
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import httptools
 
@@ -29,6 +30,19 @@ _STREAM_HEAD = (
     b"content-type: text/event-stream; charset=utf-8\r\n"
     b"cache-control: no-cache\r\n" + _ALLOW_ORIGIN + b"transfer-encoding: chunked\r\n\r\n"
 )
+
+
+_BACKLOG = 1024 * 1024  # unsent answer bytes after which pipelined requests wait
+
+
+class _Pending(NamedTuple):
+    """A complete request not answered yet."""
+
+    method: bytes
+    url: bytes
+    headers: dict[bytes, bytes]
+    body: bytes
+    keep_alive: bool
 
 
 def encode_response(r: Response, keep_alive: bool) -> bytes:
@@ -70,6 +84,7 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._too_large = False
+        self._pending: deque[_Pending] = deque()
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -93,7 +108,11 @@ class HttpConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.listener is None and self.transport is not None and not self.done:
+        if self.listener is not None or self.transport is None:
+            return
+        while self._pending and self.transport.get_write_buffer_size() <= _BACKLOG:
+            self._serve(self._pending.popleft())
+        if not self.done and not self._pending:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -144,22 +163,44 @@ class HttpConnection(asyncio.Protocol):
         if self._too_large:
             self._fail(error(413, f"Request body exceeds {self.max_body} bytes"))
             return
-        keep_alive = self.parser.should_keep_alive()
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        request = _Pending(
+            self.parser.get_method(),
+            self._url,
+            self._headers,
+            body,
+            self.parser.should_keep_alive(),
+        )
+        if self._pending or self.transport.get_write_buffer_size() > _BACKLOG:
+            # Pipelined requests from a client that does not read its answers wait here (at
+            # most one read's worth) instead of each adding an answer to the output buffer.
+            self._pending.append(request)
+        else:
+            self._serve(request)
+
+    def _serve(self, request: _Pending) -> None:
+        assert self.transport is not None
         try:
-            url = httptools.parse_url(self._url)
-            body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-            method = self.parser.get_method().decode("latin-1")
-            answer = self.db.handle(method, url.path or b"/", url.query or b"", self._headers, body)
+            url = httptools.parse_url(request.url)
+            answer = self.db.handle(
+                request.method.decode("latin-1"),
+                url.path or b"/",
+                url.query or b"",
+                request.headers,
+                request.body,
+            )
         except httptools.HttpParserInvalidURLError:
             answer = error(400, "Invalid URL")
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
             answer = error(500, "Internal error")
         if isinstance(answer, StreamRequest):
+            self._pending.clear()
             self._start_stream(answer)
             return
-        self.transport.write(encode_response(answer, keep_alive))
-        if not keep_alive:
+        self.transport.write(encode_response(answer, request.keep_alive))
+        if not request.keep_alive:
             self.done = True
+            self._pending.clear()
             self.transport.close()
 
     # -- streams ---------------------------------------------------------------------

@@ -160,3 +160,23 @@ def test_a_client_that_never_reads_answers_does_not_grow_the_server(
     assert _rss_mb(db_server.pid) < rss_before + 100
     sock.close()
     _alive(raw)
+
+
+def test_pipelined_requests_are_answered_in_order(db_server: ServerProcess, raw: RawClient) -> None:
+    def req(method: str, body: bytes) -> bytes:
+        return (
+            f"{method} /pipe.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner"
+            f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
+    sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
+    sock.sendall(req("PUT", b"1") + req("PUT", b"2") + req("GET", b""))
+    data = b""
+    while data.count(b"HTTP/1.1 200 OK") < 3:
+        chunk = sock.recv(65536)
+        assert chunk
+        data += chunk
+    sock.close()
+    bodies = [part.rsplit(b"\r\n\r\n", 1)[1][:1] for part in data.split(b"HTTP/1.1 ")[1:]]
+    assert bodies == [b"1", b"2", b"2"]
