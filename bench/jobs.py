@@ -85,6 +85,12 @@ class Sample:
     cpu_dispatcher_ms: float
     cpu_clouds_ms: float
     cpu_maker_ms: float
+    # Mean ms of each hop of the RPC round trip (HOPS).
+    hop_submit_ms: float
+    hop_dispatch_ms: float
+    hop_pickup_ms: float
+    hop_complete_ms: float
+    hop_reply_ms: float
 
 
 def median_sample(samples: list[Sample]) -> Sample:
@@ -207,14 +213,54 @@ def embedded_server() -> Iterator[ServerProcess]:
 # -- the measurements --------------------------------------------------------------------------
 
 
-def rpc_latencies(noop: Any, jobs: int) -> list[float]:
-    """Milliseconds of each of ``jobs`` sequential round trips."""
+@dataclass(frozen=True)
+class Trip:
+    """One RPC round trip as the caller saw it (wall-clock ms, to line up with server times)."""
+
+    job_id: str
+    sent_ms: float
+    got_ms: float
+    latency_ms: float  # from the monotonic clock
+
+
+def rpc_trips(noop: Any, jobs: int) -> list[Trip]:
+    """``jobs`` sequential round trips (``noop.delay(i).get()``)."""
     out = []
     for i in range(jobs):
-        t0 = time.perf_counter()
-        noop.delay(i).get(timeout=60)
-        out.append((time.perf_counter() - t0) * 1000)
+        sent, t0 = time.time() * 1000, time.perf_counter()
+        handle = noop.delay(i)
+        handle.get(timeout=60)
+        latency = (time.perf_counter() - t0) * 1000
+        out.append(Trip(handle.id, sent, time.time() * 1000, latency))
     return out
+
+
+HOPS = (
+    ("hop_submit_ms", "submitted", "maker: submit until its write is committed"),
+    ("hop_dispatch_ms", "assigned", "dispatcher: sees the job, assignment committed"),
+    ("hop_pickup_ms", "started", "cloud: sees the assignment, handler starts"),
+    ("hop_complete_ms", "finished", "cloud: handler + completion committed"),
+    ("hop_reply_ms", "", "maker: sees the reply, get() returns"),
+)
+
+
+def hop_means(trips: list[Trip], records: dict[str, Any]) -> dict[str, float]:
+    """Mean ms of each hop of the round trip, from the job records' timestamps.
+
+    ``submitted``, ``assigned`` and ``finished`` are server commit times, ``started`` the
+    cloud's clock, the ends the caller's; one machine, so one clock (ms resolution: means).
+    """
+    sums = dict.fromkeys((name for name, _, _ in HOPS), 0.0)
+    counted = 0
+    for trip in trips:
+        record = records.get(trip.job_id)
+        if not isinstance(record, dict) or not all(record.get(f) for _, f, _ in HOPS[:4]):
+            continue
+        marks = [trip.sent_ms, *(float(record[f]) for _, f, _ in HOPS[:4]), trip.got_ms]
+        for (name, _, _), start, end in zip(HOPS, marks[:-1], marks[1:], strict=True):
+            sums[name] += end - start
+        counted += 1
+    return {name: total / counted if counted else float("nan") for name, total in sums.items()}
 
 
 def throughput(noop: Any, jobs: int) -> tuple[float, float]:
@@ -240,12 +286,14 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
     fleet = Fleet(server, f"bench-jobs-{index}-{int(time.time())}", plan.clouds)
     try:
         noop = fleet.noop
-        rpc_latencies(noop, plan.warmup)
+        rpc_trips(noop, plan.warmup)
         throughput(noop, plan.warmup * 4)
         fleet.wait_quiet()
         cloud_rss = max(rss_mb(pid) for pid in fleet.cloud_pids)
         dispatcher_idle = rss_mb(fleet.dispatcher.proc.pid)
-        latencies, rpc_writes = counting_writes(fleet, lambda: rpc_latencies(noop, plan.rpc_jobs))
+        trips, rpc_writes = counting_writes(fleet, lambda: rpc_trips(noop, plan.rpc_jobs))
+        hops = hop_means(trips, fleet.database.get(fleet.app.paths.jobs()) or {})
+        latencies = [t.latency_ms for t in trips]
         cpu_before = cpu_seconds(fleet.pids)
         (rate, submit_s), tp_writes = counting_writes(
             fleet, lambda: throughput(noop, plan.throughput_jobs)
@@ -268,6 +316,7 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
             cpu_dispatcher_ms=cpu_ms["dispatcher"],
             cpu_clouds_ms=cpu_ms["clouds"],
             cpu_maker_ms=cpu_ms["maker"],
+            **hops,
         )
     finally:
         fleet.close()
@@ -307,6 +356,8 @@ def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Ro
         Row("jobs", f"RPC round trip p50 ({n})", ours.rpc_p50_ms, "ms",
             c.get("rpc_p50_ms"), label, "<= 2x celery"),
         Row("jobs", "RPC round trip p99", ours.rpc_p99_ms, "ms", c.get("rpc_p99_ms"), label),
+        *(Row("jobs", f"  RPC hop (mean): {what}", getattr(ours, name), "ms")
+          for name, _, what in HOPS),
         Row("jobs", "throughput (submit all, await all)", ours.throughput, "jobs/s",
             c.get("throughput"), label, ">= 1x celery"),
         Row("jobs", "  of which submitting", ours.submit_seconds, "s"),
