@@ -67,33 +67,24 @@ def _set(node: Any, path: Path, i: int, value: Any, fresh: set[int]) -> Any:
     n = len(path)
     if i == n:
         return value
-    if i == n - 1 and type(node) is dict and ".value" not in node:
-        key = path[i]
-        if key != ".priority":  # the common case, one level: no walk
-            if id(node) in fresh:
-                d = node
-            else:
-                d = dict(node)
-                fresh.add(id(d))
-            if value is not None:
-                d[key] = value
-                return d
-            d.pop(key, None)
-            return _collapse(d)
+    if value is None and get(node, path[i:]) is None:
+        return node  # deleting nothing changes nothing (a primitive on the way stays)
+    if i == n - 1 and type(node) is dict and ".value" not in node and path[i] != ".priority":
+        d = _own(node, fresh)  # the common case, one level: no walk
+        if value is not None:
+            d[path[i]] = value
+            return d
+        d.pop(path[i], None)
+        return _collapse(d)
     parents: list[dict[str, Any]] = []
     for depth in range(i, n):
         key = path[depth]
-        if type(node) is dict and ".value" not in node:
-            if id(node) in fresh:
-                d = node
-            else:
-                d = dict(node)
-                fresh.add(id(d))
-        elif key == ".priority" and depth == n - 1 and node is not None:
-            d = {".value": node}
-            fresh.add(id(d))
+        last = depth == n - 1
+        if type(node) is dict and (".value" not in node or (last and key == ".priority")):
+            d = _own(node, fresh)
         else:
-            d = {}
+            # Writing below a primitive replaces it, except a priority kept beside its value.
+            d = {".value": node} if last and key == ".priority" and node is not None else {}
             fresh.add(id(d))
         parents.append(d)
         node = d.get(key)
@@ -107,6 +98,15 @@ def _set(node: Any, path: Path, i: int, value: Any, fresh: set[int]) -> Any:
             d[key] = result
         result = _collapse(d)
     return result
+
+
+def _own(node: dict[str, Any], fresh: set[int]) -> dict[str, Any]:
+    """``node`` itself if this batch made it, else a copy that this batch now owns."""
+    if id(node) in fresh:
+        return node
+    d = dict(node)
+    fresh.add(id(d))
+    return d
 
 
 def _collapse(d: dict[str, Any]) -> Any:

@@ -108,3 +108,15 @@ def test_18_value_and_priority(raw: RawClient) -> None:
     assert raw.get("/p.json").json() == 5
     assert raw.get("/p/.priority.json").json() == 1
     assert raw.get("/p.json", query="format=export").json() == {".value": 5, ".priority": 1}
+
+
+def test_writing_nothing_below_a_primitive_keeps_it(raw: RawClient) -> None:
+    for method, path, body in (
+        ("PUT", "/p/a.json", b"{}"),
+        ("PUT", "/p/a.json", b"null"),
+        ("PATCH", "/p.json", b'{"a": null}'),
+        ("DELETE", "/p/a.json", None),
+    ):
+        raw.put("/p.json", True)
+        assert raw.request(method, path, body=body).status_code == 200
+        assert raw.get("/p.json").json() is True, (method, path, body)

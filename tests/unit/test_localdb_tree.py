@@ -114,3 +114,16 @@ def test_update_equals_sequential_sets(root: Any, base: list[str], entries: Any)
     before = copy.deepcopy(root)
     assert tree.update(root, base, entries) == expected
     assert root == before
+
+
+def test_deleting_below_a_primitive_keeps_it() -> None:
+    root = {"p": True}
+    assert tree.set_one(root, ["p", "a"], None) is root
+    assert tree.update(root, ["p"], [(["a"], None)]) == {"p": True}
+    assert tree.set_one(None, ["x", "y"], None) is None
+
+
+def test_priority_can_be_removed_from_a_leaf() -> None:
+    root = {"a": {".value": 5, ".priority": 1}}
+    assert tree.set_one(root, ["a", ".priority"], None) == {"a": 5}
+    assert tree.set_one(root, ["a", ".priority"], 2) == {"a": {".value": 5, ".priority": 2}}
