@@ -111,7 +111,8 @@ class Cloud:
         self._listener = self.database.listen(
             self.paths.inbox(self.id), self._on_inbox, on_status=self._on_status
         )
-        self._commit(lambda: {}, what="registration")
+        # Waits for the database if it is not up yet; a stop request ends the wait.
+        self._commit(lambda: {}, what="registration", cancel=self._stop_requested)
         self._beat = threading.Thread(target=self._heartbeat, name="cloud-heartbeat", daemon=True)
         self._beat.start()
         log.info(
@@ -363,6 +364,7 @@ class Cloud:
         what: str,
         limit: float | None = None,
         with_record: bool = True,
+        cancel: threading.Event | None = None,
     ) -> bool:
         """Write ``make()`` (plus the whole record) in one update, retrying with backoff."""
         deadline = None if limit is None else time.monotonic() + limit
@@ -384,7 +386,7 @@ class Cloud:
             if deadline is not None and time.monotonic() + delay > deadline:
                 log.error("cloud %s: giving up on %s", self.name, what)
                 return False
-            if self._halt.wait(delay):
+            if self._halt.wait(delay) or (cancel is not None and cancel.is_set()):
                 return False
             delay = min(delay * 2, 5.0)
 

@@ -344,3 +344,22 @@ def test_a_prefetching_cloud_holds_more_jobs_but_runs_one_at_a_time() -> None:
         assert [h.get(timeout=5)["data"] for h in others] == [0, 1] and slow.get(timeout=5) == 0
     finally:
         world.close()
+
+
+def test_a_cloud_started_while_the_database_is_down_registers_once_it_is_back() -> None:
+    world = World()
+    world.cloud.stop(grace=1.0)
+    world.db.fail_writes = True
+    late = Cloud(world.app, name="late")
+    starter = threading.Thread(target=late.start)
+    starter.start()
+    starter.join(0.3)
+    assert starter.is_alive()  # still waiting to register
+    world.db.fail_writes = False
+    starter.join(10)
+    world.cloud = late
+    try:
+        assert world.get(f"live/clouds/{late.id}/name") == "late"
+        assert world.app.tasks["echo"].delay(5).get(timeout=5)["data"] == 5
+    finally:
+        world.close()
