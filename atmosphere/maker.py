@@ -88,8 +88,11 @@ class Maker:
         """Write many job submissions in a few updates (BATCH of them each); their handles."""
         handles = [self._register(s) for s in submissions]
         for start in range(0, len(submissions), BATCH):
-            chunk = slice(start, start + BATCH)
-            self._write(submissions[chunk], handles[chunk])
+            try:
+                self._write(submissions[start : start + BATCH], handles[start : start + BATCH])
+            except BaseException:
+                self._forget(handles[start:])  # earlier batches were written and stay tracked
+                raise
         return handles
 
     def _register(self, submission: Submission) -> Handle:
@@ -111,10 +114,13 @@ class Maker:
         try:
             self.database.update(self.paths.root, writes)
         except BaseException:
-            with self._cond:
-                for handle in handles:
-                    self._pending.pop(handle.id, None)
+            self._forget(handles)
             raise
+
+    def _forget(self, handles: list[Handle]) -> None:
+        with self._cond:
+            for handle in handles:
+                self._pending.pop(handle.id, None)
 
     @property
     def pending(self) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from atmosphere import Atmosphere, AtmosphereError, Handle, InvalidJob, chain
+from atmosphere import Atmosphere, AtmosphereError, DatabaseError, Handle, InvalidJob, chain
 from atmosphere._running import RunningJob, current_job
 from atmosphere.jobs import ChainState, JobSpec
 from tests.unit.jobs_fakes import QUIET, RecordingDatabase
@@ -180,3 +180,12 @@ def test_map_checks_every_item_before_writing_any(app: Atmosphere, db: Recording
     with pytest.raises(InvalidJob, match="not JSON-serialisable"):
         app.tasks["mail"].map([1, 2, {3}])
     assert db.updates == [] and app.maker.pending == 0
+
+
+def test_a_failed_write_raises_and_tracks_nothing(app: Atmosphere, db: RecordingDatabase) -> None:
+    db.fail_writes = True
+    with pytest.raises(DatabaseError):
+        app.tasks["mail"].delay(1)
+    with pytest.raises(DatabaseError):
+        app.tasks["mail"].map(range(3))
+    assert app.maker.pending == 0
