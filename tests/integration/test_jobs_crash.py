@@ -110,3 +110,35 @@ def test_sigterm_hands_back_a_prefetched_job_which_runs_elsewhere(
     gate.touch()
     assert running.get()["pid"] == first.pid  # finished during the drain
     assert first.proc.wait(20) == 0
+
+
+def test_a_frozen_cloud_declared_dead_comes_back_and_re_registers(
+    dispatcher: DispatcherProcess,
+    start_cloud: Callable[..., CloudProcess],
+    maker: Atmosphere,
+    tmp_path: Path,
+) -> None:
+    frozen = start_cloud(name="frozen")
+    gate = tmp_path / "open"
+    responses: list[Any] = []
+    handle = maker.tasks["gate"].submit(
+        data=str(gate), timeout=60, callback=lambda e, d: responses.append((e, d))
+    )
+    registry = f"{ROOT}/live/clouds"
+    wait_until(
+        lambda: maker.database.get(f"{registry}/{frozen.cloud_id}/running") == 1, 20, "running"
+    )
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        other = start_cloud(name="other")
+        wait_until(
+            lambda: maker.database.get(f"{registry}/{frozen.cloud_id}") is None, 20, "declared dead"
+        )
+        gate.touch()
+        assert handle.get()["pid"] == other.pid  # requeued and run by the other cloud
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    # Awake again, it finishes its stale attempt and re-registers with its next write.
+    wait_until(lambda: maker.database.get(f"{registry}/{frozen.cloud_id}"), 20, "re-registered")
+    wait_until(lambda: responses, 5, "callback")
+    assert len(responses) == 1 and responses[0][1]["pid"] == other.pid
