@@ -1,0 +1,94 @@
+"""The values passed between the front ends and the protocol core: config, requests, answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from . import access
+from .store import Namespace
+
+Header = tuple[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Server behaviour switches."""
+
+    token: str | None = None  # the secret admin token; None: ``Bearer owner`` is admin
+    default_namespace: str = "atmosphere"
+    max_body: int = 32 * 1024 * 1024
+    keep_alive: float = 30.0
+    default_rules: str | None = None  # rules text for namespaces that have none
+    strict_indexes: bool = False  # require ``.indexOn`` for child/value queries
+    listener_buffer: int = 32 * 1024 * 1024  # queued bytes after which a slow stream is dropped
+
+
+@dataclass(slots=True)
+class Response:
+    """A complete answer; ``headers`` exclude the ones the front end adds (length, type)."""
+
+    status: int
+    body: bytes = b""
+    headers: list[Header] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed data request."""
+
+    method: str
+    path: list[str]
+    params: dict[str, str]
+    headers: dict[bytes, bytes]
+    caller: access.Caller
+    ns: Namespace
+
+    def header(self, name: bytes) -> str | None:
+        """A header value as text."""
+        v = self.headers.get(name)
+        return None if v is None else v.decode("latin-1")
+
+    @property
+    def silent(self) -> bool:
+        """``print=silent``."""
+        return self.params.get("print") == "silent"
+
+    @property
+    def pretty(self) -> bool:
+        """``print=pretty``."""
+        return self.params.get("print") == "pretty"
+
+
+@dataclass(slots=True)
+class StreamRequest:
+    """A permitted ``text/event-stream`` GET; the front end calls ``LocalDb.subscribe``."""
+
+    request: Request
+
+
+class PreconditionFailed(Exception):
+    """An ``if-match`` that does not match: answer 412 with this ETag and value."""
+
+    def __init__(self, etag: str, value: Any) -> None:
+        super().__init__(etag)
+        self.etag = etag
+        self.value = value
+
+
+def error(status: int, message: str) -> Response:
+    """Firebase's ``{"error": message}``."""
+    return Response(status, orjson.dumps({"error": message}))
+
+
+def strip_etag(v: str) -> str:
+    v = v.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    return v.strip('"')
+
+
+def etag_header(value: str) -> Header:
+    return (b"etag", value.encode("ascii"))
