@@ -7,10 +7,10 @@ from hypothesis import strategies as st
 
 from atmosphere.scheduler.lease import (
     Lease,
+    admissible,
     claim,
     describe,
     holds,
-    admissible,
     lease_age,
     release,
     renew_interval,
