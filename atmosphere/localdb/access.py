@@ -76,7 +76,12 @@ def can_read(caller: Caller, ns: Namespace, path: Sequence[str], root: Any) -> b
     if caller.admin:
         return True
     rules = rules_of(ns)
-    return rules is not None and bool(rules.can_read(list(path), caller.auth, root))
+    if rules is None:
+        return False
+    try:
+        return bool(rules.can_read(list(path), caller.auth, root))
+    except Exception:  # noqa: BLE001 - a rule that cannot be evaluated grants nothing
+        return False
 
 
 def can_write(
@@ -88,7 +93,10 @@ def can_write(
     rules = rules_of(ns)
     if rules is None:
         return False
-    return all(rules.can_write(list(p), caller.auth, before, after) for p in paths)
+    try:
+        return all(rules.can_write(list(p), caller.auth, before, after) for p in paths)
+    except Exception:  # noqa: BLE001 - a rule that cannot be evaluated grants nothing
+        return False
 
 
 def index_on(ns: Namespace, path: Sequence[str]) -> list[str]:

@@ -70,8 +70,8 @@ class LocalDb:
             return error(exc.status, exc.message)
         except InvalidData as exc:
             return error(400, str(exc))
-        except UnicodeDecodeError:
-            return error(400, "Invalid UTF-8 in the request")
+        except UnicodeError:
+            return error(400, "Invalid characters in the request")
 
     def subscribe(self, stream: StreamRequest, sink: Sink | None = None) -> Listener:
         """Register a listener and send or queue its initial ``put``.

@@ -180,3 +180,11 @@ def test_pipelined_requests_are_answered_in_order(db_server: ServerProcess, raw:
     sock.close()
     bodies = [part.rsplit(b"\r\n\r\n", 1)[1][:1] for part in data.split(b"HTTP/1.1 ")[1:]]
     assert bodies == [b"1", b"2", b"2"]
+
+
+def test_non_latin_method_override_and_params(raw: RawClient) -> None:
+    r = raw.request("POST", "/a.json", body=b"1", query="x-http-method-override=%E6%97%A5")
+    assert r.status_code in (400, 405)
+    assert r.json()["error"]
+    r = raw.get("/a.json", query="print=%E6%97%A5")
+    assert r.status_code == 400
