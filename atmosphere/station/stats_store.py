@@ -18,9 +18,10 @@ from atmosphere.stats import COUNTERS, minute_key, minute_start_ms
 
 WINDOW_MS = 24 * 3600 * 1000
 PAGE = 500
-# Re-read the whole window this often, in case minutes were written late (a dispatcher that
-# caught up after an outage, or a restore).
-RELOAD_MS = 10 * 60 * 1000
+# Every refresh re-reads at least this much recent history, so a minute written a little late
+# (a dispatcher flushing its batch after a restart) still shows. The whole window is read once,
+# at start: re-reading 24 h of minutes periodically would cost real Firebase bandwidth.
+RECENT_MS = 5 * 60 * 1000
 # A minute is closed (no more increments expected) this long after it ends: the dispatcher
 # batches its stats writes every few seconds.
 CLOSE_AFTER_MS = 30_000
@@ -63,7 +64,7 @@ class StatsStore:
         self._minutes: dict[str, Any] = {}
         self._closed_totals: Totals = {}
         self._counted: set[str] = set()
-        self._loaded_at: int | None = None
+        self._loaded = False
 
     def now_ms(self) -> int:
         """The station's clock in epoch milliseconds."""
@@ -73,10 +74,9 @@ class StatsStore:
         """Read the minutes that may have changed since the last refresh."""
         now = self.now_ms()
         with self._lock:
-            fresh_load = self._loaded_at is None or now - self._loaded_at >= RELOAD_MS
-            if not fresh_load:
+            if self._loaded:
                 open_minutes = [m for m in self._minutes if m not in self._counted]
-                start = min(open_minutes) if open_minutes else minute_key(now - 120_000)
+                start = min([minute_key(now - RECENT_MS), *open_minutes])
             else:
                 start = minute_key(now - WINDOW_MS)
         fresh = self._read_from(start)
@@ -90,8 +90,7 @@ class StatsStore:
                 if minute < oldest:
                     del self._minutes[minute]
                     self._counted.discard(minute)
-            if fresh_load:
-                self._loaded_at = now
+            self._loaded = True
 
     def _read_from(self, start: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
