@@ -62,32 +62,28 @@ def test_every_view_renders_and_is_screenshotted(
 ) -> None:
     page = strict_page  # under the real Content-Security-Policy: no violation may occur
     station = world.station
+    views = (
+        ("clouds", "clouds", "#clouds-table tbody tr"),
+        ("jobs", "jobs", "#jobs-table tbody tr"),
+        ("failed", "failed", "#failed-table tbody tr"),
+        ("schedules", "schedules", "#schedules-table tbody tr"),
+        ("dispatchers", "dispatchers", "#dispatchers-table tbody tr"),
+        ("job", f"job/{seeded['xss']}", "#traceback"),
+        ("job-chain", f"job/{seeded['chain']}-1", ".step.current"),
+    )
     for theme in ("dark", "light"):
         page.emulate_media(color_scheme=theme)  # the page follows the system theme by default
         page.goto("about:blank")  # a real load, so the theme is chosen again
         open_view(page, station, "overview")
+        assert page.evaluate("document.documentElement.dataset.theme") == theme
         page.locator(".uplot canvas").nth(3).wait_for()
         page.locator("#view .tile.info .value >> text=/[1-9]/").wait_for()  # stats arrived
         assert page.locator(".empty-chart").count() == 0
         shot(page, f"{theme}-overview")
-        if theme == "light":
-            assert page.evaluate("document.documentElement.dataset.theme") == "light"
-            break
-        for view, ready in (
-            ("clouds", "#clouds-table tbody tr"),
-            ("jobs", "#jobs-table tbody tr"),
-            ("failed", "#failed-table tbody tr"),
-            ("schedules", "#schedules-table tbody tr"),
-            ("dispatchers", "#dispatchers-table tbody tr"),
-            (f"job/{seeded['xss']}", "#traceback"),
-            (f"job/{seeded['chain']}-1", ".step.current"),
-        ):
+        for name, view, ready in views:
             open_view(page, station, view)
             page.wait_for_selector(ready, timeout=10_000)
-            shot(
-                page,
-                f"{theme}-{view.split('/')[0]}{'-chain' if 'chain' in ready or 'step' in ready else ''}",
-            )
+            shot(page, f"{theme}-{name}")
     assert (SCREENSHOTS / "dark-overview.png").stat().st_size > 10_000
 
 
