@@ -57,6 +57,7 @@ class Listener:
         "overflowed",
         "cancel",
         "abort",
+        "limit",
         "_wake",
     )
 
@@ -74,12 +75,14 @@ class Listener:
         # Cuts the connection at once (queue mode); a send stuck on a full socket cannot
         # notice ``closed`` by itself.
         self.abort: Callable[[], None] | None = None
+        self.limit = MAX_QUEUED_BYTES  # unsent bytes after which it is cut off
         self._wake: asyncio.Event | None = None
 
-    def push(self, data: bytes, limit: int) -> None:
+    def push(self, data: bytes) -> None:
         """Send or queue one frame; a listener too far behind is cut off."""
         if self.closed:
             return
+        limit = self.limit
         if self.sink is not None:
             if self.sink.write(data) > limit:
                 self._overflow()
@@ -203,7 +206,10 @@ class Hub:
     def add(self, ns: str, listener: Listener, snapshot: Any) -> None:
         """Register ``listener`` and queue its initial ``put`` of ``snapshot``."""
         self.by_ns.setdefault(ns, set()).add(listener)
-        listener.push(frame("put", (), tree.render(snapshot)), self.max_queued_bytes)
+        first = frame("put", (), tree.render(snapshot))
+        # A big location must not count as falling behind before the client could read it.
+        listener.limit = max(self.max_queued_bytes, 2 * len(first))
+        listener.push(first)
 
     def remove(self, ns: str, listener: Listener) -> None:
         """Forget ``listener``."""
@@ -240,7 +246,7 @@ class Hub:
                 listener.close("Permission denied")
                 continue
             for f in frames:
-                listener.push(f, self.max_queued_bytes)
+                listener.push(f)
             if listener.overflowed:
                 self.dropped += 1
                 self.remove(ns, listener)

@@ -236,7 +236,7 @@ class HttpConnection(asyncio.Protocol):
     def keep_alive(self) -> None:
         """Send a keep-alive event (also how a dead peer gets noticed)."""
         if self.listener is not None and not self.listener.closed:
-            self.listener.push(KEEP_ALIVE, self.db.config.listener_buffer)
+            self.listener.push(KEEP_ALIVE)
 
     def _fail(self, answer: Response) -> None:
         self.done = True

@@ -242,3 +242,22 @@ def test_slow_listener_is_dropped_without_stalling_writers(tmp_path: Any) -> Non
     finally:
         raw.close()
         server.stop()
+
+
+def test_a_big_location_is_not_a_slow_listener(tmp_path: Any) -> None:
+    from tests.support import start_db_server
+
+    server = start_db_server(tmp_path, extra_args=["--listener-buffer", "100000"])
+    raw = RawClient(server.url, "big")
+    try:
+        raw.put("/b.json", {"blob": "y" * 1_000_000}).raise_for_status()
+        stream = SseStream(server.url, "/b.json", "big")
+        name, first = stream.next(timeout=10)
+        assert first["data"]["blob"] == "y" * 1_000_000
+        raw.put("/b/x.json", 1)
+        assert stream.next() == ("put", {"path": "/x", "data": 1})
+        assert raw.get("/.settings/stats.json").json()["dropped_listeners"] == 0
+        stream.close()
+    finally:
+        raw.close()
+        server.stop()

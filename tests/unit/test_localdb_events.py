@@ -106,8 +106,8 @@ def test_a_listener_too_far_behind_is_aborted() -> None:
 
 def test_queue_mode_and_cancel() -> None:
     listener = Listener(["l"])
-    listener.push(b"a", 10)
-    listener.push(b"b", 10)
+    listener.push(b"a")
+    listener.push(b"b")
     assert listener.take() == b"ab"
     listener.close("Permission denied")
     assert listener.closed
