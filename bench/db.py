@@ -172,7 +172,7 @@ def _latency_listener(url: str, path: str, ready: Any, results: Any, expected: i
     stream = _listen(url, path, got, opened)
     opened.wait(10)
     ready.put(True)
-    times = {}
+    times: dict[int, int] = {}
     while len(times) < expected:
         try:
             seq, t = got.get(timeout=20)
