@@ -14,7 +14,7 @@ from atmosphere import chain
 
 def main() -> None:
     # job2 runs with its own data merged with {"first": <result of job1>}.
-    job1 = {"type": "first", "name": "job1", "data": {"param1": "initial message"}, "timeout": 5}
+    job1 = {"type": "first", "name": "job1", "data": {"param1": "initial message"}, "timeout": 30}
     job2 = {"type": "second", "data": {"param2": "initial message"}}
     handle = app.submit([job1, job2], lambda error, data: None)
     print("chain returned:", handle.get())
