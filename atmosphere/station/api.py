@@ -217,13 +217,18 @@ async def _event_frames(station: Station, minutes: int, limit: int) -> AsyncIter
     changed = station.live.subscribe()
     sent = 0
     last_stats = 0.0
+    stats_sent_loaded = False
     try:
         yield "retry: 2000\n\n"
         while not station.closing.is_set():
             changed.clear()
             yield f"event: live\ndata: {station.live.snapshot_json()}\n\n"
             sent += 1
-            if time.monotonic() - last_stats >= STATS_INTERVAL:
+            # Stats go out every few seconds, and as soon as the first window read lands.
+            if time.monotonic() - last_stats >= STATS_INTERVAL or (
+                not stats_sent_loaded and station.stats.loaded
+            ):
+                stats_sent_loaded = station.stats.loaded
                 last_stats = time.monotonic()
                 yield sse_frame("stats", series_for(station, minutes))
                 sent += 1

@@ -17,6 +17,7 @@ from .security import Keys
 from .stats_store import StatsStore
 
 STATS_REFRESH = 5.0  # s between reads of the open stats minutes
+LIVE_WAIT = 3.0  # s to wait for the first live snapshot before serving anyway
 _log = logging.getLogger(__name__)
 
 
@@ -36,10 +37,10 @@ class Station:
         self._poller: threading.Thread | None = None
 
     def start(self) -> None:
-        """Open the live stream and start refreshing stats."""
+        """Open the live stream and start refreshing stats (never blocking for long: a slow
+        database shows as "reconnecting" on the page rather than delaying the server)."""
         self.closing.clear()
-        self.live.start()
-        self.refresh_stats()
+        self.live.start(wait=LIVE_WAIT)
         self._poller = threading.Thread(target=self._poll, name="station-stats", daemon=True)
         self._poller.start()
 
@@ -51,6 +52,7 @@ class Station:
             _log.warning("station: cannot read stats: %s", exc)
 
     def _poll(self) -> None:
+        self.refresh_stats()  # the whole chart window, once
         while not self.closing.wait(STATS_REFRESH):
             self.refresh_stats()
 

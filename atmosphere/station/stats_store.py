@@ -105,6 +105,11 @@ class StatsStore:
             cursor = keys[-1] if len(keys) == PAGE and keys[-1] != cursor else None
         return out
 
+    @property
+    def loaded(self) -> bool:
+        """True once the chart window has been read."""
+        return self._loaded
+
     def minutes(self) -> dict[str, Any]:
         """A copy of the cached minutes (``{minute: {type: record}}``)."""
         with self._lock:
