@@ -129,3 +129,6 @@ def test_static_assets_are_packaged() -> None:
         page = client.get("/").text
         links = re.findall(r'(?:src|href)="([^"]+)"', page)
         assert links and all(link.startswith(("/static/", "#")) for link in links), links
+        # No inline script or handler: the CSP (script-src 'self') would block them anyway.
+        assert all("src=" in tag for tag in re.findall(r"<script[^>]*>", page))
+        assert not re.search(r"\son[a-z]+=", page)
