@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from atmosphere.errors import ConfigError
@@ -134,3 +136,16 @@ def test_pages_carry_a_strict_content_security_policy() -> None:
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
         assert page.headers["x-content-type-options"] == "nosniff"
         assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_page_scripts_never_parse_strings_as_html() -> None:
+    from atmosphere.station.app import STATIC
+
+    sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function")
+    scripts = sorted((STATIC / "js").glob("*.js"))
+    assert scripts
+    for script in scripts:
+        code = "\n".join(
+            line for line in script.read_text().splitlines() if not line.lstrip().startswith("//")
+        )
+        assert not sinks.search(code), script.name
