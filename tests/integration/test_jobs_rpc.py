@@ -122,3 +122,27 @@ def test_map_many_jobs(
     start_cloud(concurrency=2)
     handles = maker.tasks["echo"].map(range(60), timeout=60)
     assert [h.get()["echo"] for h in handles] == list(range(60))
+
+
+def test_garbage_under_the_root_stops_nobody(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
+) -> None:
+    cloud = start_cloud()
+    maker.tasks["echo"].submit(data=0, timeout=20).get()  # the maker's reply stream is up
+    maker.database.update(
+        ROOT,
+        {
+            f"live/inbox/{cloud.cloud_id}/junk": "not an assignment",
+            "live/queue/echo/junk": 42,
+            f"replies/{maker.maker.id}/junk": ["not", "a", "reply"],
+            "live/outcomes/junk": "x",
+            "jobs/junk": True,
+        },
+    )
+    assert maker.tasks["echo"].submit(data="still", timeout=20).get()["echo"] == "still"
+    wait_until(
+        lambda: maker.database.get(f"{ROOT}/live/inbox/{cloud.cloud_id}/junk") is None,
+        20,
+        "the cloud removed the garbage assignment",
+    )
+    assert cloud.proc.poll() is None and dispatcher.alive()
