@@ -212,6 +212,7 @@ def schedule_rows(schedules_raw: JSON, now_ms: int = 0) -> list[dict[str, Any]]:
                 "next": upcoming,
                 "last": raw.get("last"),
                 "run_now": raw.get("run_now"),
+                "last_manual": raw.get("last_manual"),
             }
         )
     return rows

@@ -39,9 +39,12 @@ export function schedulesView({ el, store, api, setTitle }) {
     replace(body, table([{ title: "Name" }, { title: "When" }, { title: "Submits" }, { title: "Status" },
       { title: "Next fire" }, { title: "Last fire" }, { title: "" }], s.schedules, (sc) => {
       const next = h("span", null, sc.paused ? "paused" : sc.next ? until((sc.next - now) / 1000) : "—");
-      const last = h("span", { class: "muted" }, sc.last ? ago((now - sc.last) / 1000) : "never");
+      // The latest fire, scheduled or run by hand ("Run now" records last_manual).
+      const manual = sc.last_manual && (!sc.last || sc.last_manual > sc.last);
+      const lastAt = manual ? sc.last_manual : sc.last;
+      const last = h("span", { class: "muted" }, lastAt ? ago((now - lastAt) / 1000) : "never");
       if (sc.next && !sc.paused) ticks.push([next, sc.next, until]);
-      if (sc.last) ticks.push([last, sc.last, (d) => ago(-d)]);
+      if (lastAt) ticks.push([last, lastAt, (d) => ago(-d)]);
       const toggle = h("button", { class: "btn small", type: "button", dataset: { action: sc.paused ? "resume" : "pause" } },
         sc.paused ? "Resume" : "Pause");
       toggle.addEventListener("click", () => act(sc.name, sc.paused ? "resume" : "pause", sc.paused ? "Resumed" : "Paused", toggle));
@@ -52,10 +55,11 @@ export function schedulesView({ el, store, api, setTitle }) {
         h("td", null, scheduleSpec(sc)),
         h("td", null, h("span", { class: "chip" }, sc.job.type ?? "?"), " ", h("span", { class: "muted" }, sc.job.name ?? "")),
         h("td", { class: "schedule-status nowrap" }, sc.paused ? pill("paused") : pill("active"),
-          sc.run_now && (!sc.last || sc.last < sc.run_now) ? [" ", pill("run requested", "accent")] : null),
+          sc.run_now ? [" ", pill("run requested", "accent")] : null),
         h("td", { class: "nowrap", title: clock(sc.next) }, next),
-        h("td", { class: "nowrap", title: clock(sc.last) }, sc.last_job
-          ? h("a", { href: `#/job/${encodeURIComponent(sc.last_job)}` }, last) : last),
+        h("td", { class: "nowrap", title: clock(lastAt) }, sc.last_job && !manual
+          ? h("a", { href: `#/job/${encodeURIComponent(sc.last_job)}` }, last) : last,
+          manual ? h("span", { class: "faint" }, " · by hand") : null),
         h("td", { class: "num" }, h("span", { class: "btns" }, toggle, run)));
     }, { id: "schedules-table" }));
   }
