@@ -150,12 +150,14 @@ class Store:
         """Make ``new_root`` (``writes`` applied to ``ns.root``) durable, then current."""
         self._append(orjson.dumps([ns.name, writes]) + b"\n")
         ns.root = new_root
+        self._maybe_compact()
 
     def set_rules_text(self, ns: Namespace, text: str | None) -> None:
         """Persist a new rules text for ``ns``."""
         self._append(orjson.dumps([ns.name, None, text]) + b"\n")
         ns.rules_text = text
         ns.rules_are_default = False
+        self._maybe_compact()
 
     def _append(self, line: bytes) -> None:
         view = memoryview(line)
@@ -165,6 +167,9 @@ class Store:
         if self.fsync:
             os.fsync(self._log_fd)
         self._log_bytes += len(line)
+
+    def _maybe_compact(self) -> None:
+        # Only once the commit is current: the snapshot must hold what the old log held.
         if self._log_bytes >= self.compact_after_bytes and self._compactor is None:
             self._rotate_and_snapshot(background=True)
 

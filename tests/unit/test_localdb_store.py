@@ -62,3 +62,21 @@ def test_the_directory_is_locked(tmp_path: Path) -> None:
     other = Store(tmp_path)
     other.open()
     other.close()
+
+
+def test_the_write_that_triggers_compaction_survives(tmp_path: Path) -> None:
+    import os
+
+    store = Store(tmp_path, compact_after_bytes=1)  # every commit compacts
+    store.open()
+    for i in range(5):
+        _write(store, "a", [f"k{i}"], i)  # each key written once: nothing overwrites it
+        compactor = store._compactor
+        if compactor is not None:
+            compactor.join()
+    os.close(store._lock_fd)  # a crash: no close()
+    store._lock_fd = -1
+    again = Store(tmp_path)
+    again.open()
+    assert again.namespace("a").root == {f"k{i}": i for i in range(5)}
+    again.close()
