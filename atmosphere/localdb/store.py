@@ -125,7 +125,7 @@ class Store:
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
-                break  # a write torn by a crash was never acknowledged
+                continue  # a write torn by a crash: it was never acknowledged
             ns = self.namespace(record[0])
             if record[1] is None:
                 ns.rules_text = record[2]
@@ -161,11 +161,18 @@ class Store:
 
     def _append(self, line: bytes) -> None:
         view = memoryview(line)
-        while view:
-            written = os.write(self._log_fd, view)
-            view = view[written:]
-        if self.fsync:
-            os.fsync(self._log_fd)
+        try:
+            while view:
+                written = os.write(self._log_fd, view)
+                view = view[written:]
+            if self.fsync:
+                os.fsync(self._log_fd)
+        except OSError:
+            # (A full disk, say.) Cut the partial record off so later records stay readable;
+            # the caller answers with an error and the tree is unchanged.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._log_fd, self._log_bytes)
+            raise
         self._log_bytes += len(line)
 
     def _maybe_compact(self) -> None:

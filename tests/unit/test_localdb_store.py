@@ -80,3 +80,37 @@ def test_the_write_that_triggers_compaction_survives(tmp_path: Path) -> None:
     again.open()
     assert again.namespace("a").root == {f"k{i}": i for i in range(5)}
     again.close()
+
+
+def test_a_failed_log_write_leaves_the_log_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from atmosphere.localdb import store as store_module
+
+    store = Store(tmp_path)
+    store.open()
+    _write(store, "a", ["before"], 1)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def flaky_write(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data)[:5])  # a partial record...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ...then the disk is full
+
+    monkeypatch.setattr(store_module.os, "write", flaky_write)
+    with pytest.raises(OSError):
+        _write(store, "a", ["lost"], 2)
+    monkeypatch.setattr(store_module.os, "write", real_write)
+    assert store.namespace("a").root == {"before": 1}
+    _write(store, "a", ["after"], 3)
+    os.close(store._lock_fd)  # a crash: no close()
+    store._lock_fd = -1
+    again = Store(tmp_path)
+    again.open()
+    assert again.namespace("a").root == {"before": 1, "after": 3}
+    again.close()
