@@ -88,8 +88,6 @@ def test_a_failed_log_write_leaves_the_log_readable(
     import errno
     import os
 
-    from atmosphere.localdb import store as store_module
-
     store = Store(tmp_path)
     store.open()
     _write(store, "a", ["before"], 1)
@@ -102,10 +100,10 @@ def test_a_failed_log_write_leaves_the_log_readable(
             return real_write(fd, bytes(data)[:5])  # a partial record...
         raise OSError(errno.ENOSPC, "No space left on device")  # ...then the disk is full
 
-    monkeypatch.setattr(store_module.os, "write", flaky_write)
+    monkeypatch.setattr(os, "write", flaky_write)
     with pytest.raises(OSError):
         _write(store, "a", ["lost"], 2)
-    monkeypatch.setattr(store_module.os, "write", real_write)
+    monkeypatch.setattr(os, "write", real_write)
     assert store.namespace("a").root == {"before": 1}
     _write(store, "a", ["after"], 3)
     os.close(store._lock_fd)  # a crash: no close()
