@@ -136,6 +136,15 @@ class Store:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         self._log_fd = os.open(self.dir / f"log.{self._seq}", flags, 0o600)
         self._log_bytes = 0
+        if self.fsync:
+            self._fsync_dir()  # the new file's name must survive a power cut too
+
+    def _fsync_dir(self) -> None:
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
     # -- namespaces and commits ----------------------------------------------------------
 
@@ -218,11 +227,7 @@ class Store:
             finally:
                 os.close(fd)
             os.replace(tmp, self.dir / "snapshot.json")
-            dir_fd = os.open(self.dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._fsync_dir()
             self._remove_logs_below(seq)
         finally:
             self._compactor = None
