@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from . import access, tree
 from .events import Hub, Listener, Sink
@@ -46,6 +47,23 @@ _CORS_PREFLIGHT = [
     (b"access-control-allow-methods", b"GET, PUT, POST, PATCH, DELETE, OPTIONS"),
     (b"access-control-allow-headers", b"*"),
 ]
+
+
+def _overridden(headers: dict[bytes, bytes], params: dict[str, str]) -> str:
+    """The method a POST stands for (``X-HTTP-Method-Override``), POST without one."""
+    override = headers.get(b"x-http-method-override") or params.get(
+        "x-http-method-override", ""
+    ).encode("latin-1")
+    return override.decode("latin-1").upper() if override else "POST"
+
+
+def _form_value(query: bytes, name: bytes) -> str:
+    """A query parameter decoded the form way (``+`` is a space)."""
+    for part in query.split(b"&"):
+        key, _, value = part.partition(b"=")
+        if key == name:
+            return unquote_plus(value.decode("latin-1"), errors="strict")
+    return ""
 
 
 class LocalDb:
@@ -127,15 +145,16 @@ class LocalDb:
     ) -> Response | StreamRequest:
         params = parse_params(query)
         if method == "POST":
-            override = headers.get(b"x-http-method-override") or params.get(
-                "x-http-method-override", ""
-            ).encode("latin-1")
-            if override:
-                method = override.decode("latin-1").upper()
+            method = _overridden(headers, params)
         if method == "OPTIONS":
             return Response(204, b"", list(_CORS_PREFLIGHT))
         if method not in METHODS:
             raise HttpError(405, f"Method {method} is not supported")
+        streaming = method == "GET" and b"text/event-stream" in headers.get(b"accept", b"")
+        if streaming and "auth_variable_override" in params:
+            # firebase-admin's listen() form-encodes its parameters (a space becomes "+"),
+            # unlike its other calls (where "+" is a plus).
+            params["auth_variable_override"] = _form_value(query, b"auth_variable_override")
         auth = headers.get(b"authorization")
         caller = access.identify(
             None if auth is None else auth.decode("latin-1"), params, self.config.token
@@ -146,7 +165,7 @@ class LocalDb:
         req = Request(method, parse_path(raw_path), params, headers, caller, ns)
         check_common_params(params)
         if method == "GET":
-            if b"text/event-stream" in headers.get(b"accept", b""):
+            if streaming:
                 if not access.can_read(caller, ns, req.path, ns.root):
                     raise HttpError(401, access.PERMISSION_DENIED)
                 return StreamRequest(req)

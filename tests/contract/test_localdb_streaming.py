@@ -261,3 +261,23 @@ def test_a_big_location_is_not_a_slow_listener(tmp_path: Any) -> None:
     finally:
         raw.close()
         server.stop()
+
+
+@SDK_THREAD_NOISE
+def test_listen_with_an_override_holding_a_space(
+    db_server: ServerProcess, raw: RawClient, ns: str
+) -> None:
+    import firebase_admin
+    from firebase_admin import db
+
+    rules = b'{"rules": {"r": {".read": "auth != null && auth.name === \'a b\'"}}}'
+    raw.request("PUT", "/.settings/rules.json", body=rules)
+    app = sdk_app(db_server.url, ns, databaseAuthVariableOverride={"name": "a b"})
+    try:
+        events: queue.Queue[Any] = queue.Queue()
+        reg = db.reference("r", app=app).listen(events.put)  # form-encoded: "a+b"
+        assert events.get(timeout=5).data is None
+        reg.close()
+        assert db.reference("r", app=app).get() is None  # requote_uri: "a%20b"
+    finally:
+        firebase_admin.delete_app(app)
