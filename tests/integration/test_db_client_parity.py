@@ -148,11 +148,6 @@ def test_same_values_and_events(db_server: ServerProcess, ns: str, seed: int) ->
         memory.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the embedded server deletes a primitive when null/{} is written below it; Firebase "
-    "keeps it (firebase-js-sdk LeafNode.updateChild), as MemoryDatabase does",
-)
 def test_writing_nothing_below_a_primitive_keeps_it(db_server: ServerProcess, ns: str) -> None:
     real = FirebaseDatabase(db_server.db_url(ns))
     try:
