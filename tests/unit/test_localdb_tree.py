@@ -108,6 +108,12 @@ def test_changed() -> None:
 
 @given(trees, paths, st.lists(st.tuples(paths, st.one_of(st.none(), leaves)), max_size=4))
 def test_update_equals_sequential_sets(root: Any, base: list[str], entries: Any) -> None:
+    # A PATCH's entries never overlap (the server refuses that), so neither do these.
+    kept: list[Any] = []
+    for rel, value in entries:
+        if not any(rel[: len(k)] == k or k[: len(rel)] == rel for k, _ in kept):
+            kept.append((rel, value))
+    entries = kept
     expected = root
     for rel, value in entries:
         expected = tree.set_one(expected, [*base, *rel], value)
