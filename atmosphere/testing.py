@@ -308,31 +308,35 @@ def events_for(
 ) -> list[tuple[str, str, Any]]:
     """The stream events a listener at ``listen`` sees for one committed write (pure).
 
-    The same rules as the embedded server: a write at or above the listener (other than a
-    PATCH exactly at it) is one ``put "/"``; below it, a set is one ``put``; a PATCH sends its
-    changed entries as one ``patch`` when all are single keys, else one ``put`` each.
+    The same rules as the embedded server: a set at or above the listener is one ``put "/"``,
+    below it one ``put``; a PATCH is one event, so a commit is never seen in halves: a
+    ``patch`` whose keys are the changed entries' paths relative to the patch location, or a
+    ``put "/"`` when an entry covers the whole listened location.
     """
     n, w = len(listen), len(at)
-    if w <= n:
-        if at != listen[:w]:
-            return []
-        if w < n or not patch:
-            return _put_if_changed((), get_in(before, listen), get_in(after, listen))
-    elif at[:n] != listen:
+    if w <= n and at != listen[:w]:
         return []
-    elif not patch:
-        return _put_if_changed(at[n:], get_in(before, at), get_in(after, at))
+    if w > n and at[:n] != listen:
+        return []
+    if not patch:
+        where = listen if w <= n else at
+        return _put_if_changed(where[n:], get_in(before, where), get_in(after, where))
     rel = at[n:]
-    changes = [
-        (key, get_in(after, at + key))
-        for key in entries
-        if _changed(get_in(before, at + key), get_in(after, at + key))
-    ]
+    changes: dict[str, Any] = {}
+    for key in entries:
+        full = at + key
+        if len(full) <= n:
+            if full != listen[: len(full)]:
+                continue
+            return _put_if_changed((), get_in(before, listen), get_in(after, listen))
+        if full[:n] != listen:
+            continue
+        old, new = get_in(before, full), get_in(after, full)
+        if _changed(old, new):
+            changes["/".join(full[n + len(rel) :])] = render(new)
     if not changes:
         return []
-    if all(len(key) == 1 for key, _ in changes):
-        return [("patch", join_path(rel), {key[0]: render(v) for key, v in changes})]
-    return [("put", join_path(rel + key), render(v)) for key, v in changes]
+    return [("patch", join_path(rel), changes)]
 
 
 def _changed(old: Any, new: Any) -> bool:

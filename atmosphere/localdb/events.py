@@ -154,45 +154,52 @@ def _frames_for(
     """Frames for a listener at ``lpath`` after a write at ``wpath`` (entries: a PATCH)."""
     n = len(lpath)
     w = len(wpath)
-    if w <= n:
-        if tuple(wpath) != lpath[:w]:
+    if w <= n and tuple(wpath) != lpath[:w]:
+        return []
+    if w > n and tuple(wpath[:n]) != lpath:
+        return []
+    if entries is None:
+        at = lpath if w <= n else tuple(wpath)
+        old, new = tree.get(before, at), tree.get(after, at)
+        if not tree.changed(old, new):
             return []
-        if w < n or entries is None:
-            old, new = tree.get(before, lpath), tree.get(after, lpath)
-            if not tree.changed(old, new):
-                return []
-            return [frame("put", (), tree.render(new))]
-        rel: tuple[str, ...] = ()
-    else:
-        if tuple(wpath[:n]) != lpath:
-            return []
-        rel = tuple(wpath[n:])
-        if entries is None:
-            old, new = tree.get(before, wpath), tree.get(after, wpath)
-            if not tree.changed(old, new):
-                return []
-            return [frame("put", rel, tree.render(new))]
-    return _patch_frames(rel, wpath, entries, before, after)
+        return [frame("put", at[n:], tree.render(new))]
+    return _patch_frames(lpath, wpath, entries, before, after)
 
 
 def _patch_frames(
-    rel: tuple[str, ...],
+    lpath: tuple[str, ...],
     wpath: Sequence[str],
     entries: Sequence[tuple[Sequence[str], Any]],
     before: Any,
     after: Any,
 ) -> list[bytes]:
-    changes: list[tuple[Sequence[str], Any]] = []
-    for epath, _ in entries:
-        full = [*wpath, *epath]
+    """One frame for one PATCH, so a listener sees each commit whole (never half of it).
+
+    Entries below the listener become one ``patch`` whose keys are their paths relative to
+    the patch location (``"queue/t/id"``; single keys stay plain, as Firebase sends them).
+    An entry at or above the listener replaces all of it: then one ``put "/"`` of the new
+    value. A PATCH written far above a small listener therefore costs that listener only the
+    entries it covers, not a re-send of its whole value.
+    """
+    n = len(lpath)
+    rel = tuple(wpath[n:])  # where the patch event is addressed, relative to the listener
+    changes: dict[str, Any] = {}
+    for epath in (e for e, _ in entries):
+        full = (*wpath, *epath)
+        if len(full) <= n:
+            if full != lpath[: len(full)]:
+                continue  # beside the listener: not its business
+            old, new = tree.get(before, lpath), tree.get(after, lpath)
+            return [frame("put", (), tree.render(new))] if tree.changed(old, new) else []
+        if full[:n] != lpath:
+            continue
         old, new = tree.get(before, full), tree.get(after, full)
         if tree.changed(old, new):
-            changes.append((epath, new))
+            changes["/".join(full[n + len(rel) :])] = tree.render(new)
     if not changes:
         return []
-    if all(len(p) == 1 for p, _ in changes):
-        return [frame("patch", rel, {p[0]: tree.render(v) for p, v in changes})]
-    return [frame("put", (*rel, *p), tree.render(v)) for p, v in changes]
+    return [frame("patch", rel, changes)]
 
 
 class Hub:

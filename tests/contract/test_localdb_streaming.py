@@ -65,7 +65,10 @@ def test_56_writes_below_and_patch_at_the_location(
     raw.request("PATCH", "/l/users.json", body=b'{"x":2}')
     assert stream.next() == ("patch", {"path": "/users", "data": {"x": 2}})
     raw.request("PATCH", "/l.json", body=b'{"deep/er":3}')
-    assert stream.next() == ("put", {"path": "/deep/er", "data": 3})
+    assert stream.next() == ("patch", {"path": "/", "data": {"deep/er": 3}})
+    # a PATCH far above the listener sends only what it covers, as one event
+    raw.request("PATCH", "/.json", body=b'{"l/p/q":4,"l/r":5,"elsewhere":6}')
+    assert stream.next() == ("patch", {"path": "/", "data": {"p/q": 4, "r": 5}})
 
 
 def test_57_writes_above_unrelated_and_other_namespaces(

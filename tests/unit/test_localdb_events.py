@@ -82,7 +82,7 @@ def test_patch_events() -> None:
     hub.publish("ns", ["l"], deep, after, after2)
     assert _events(sink)[1:] == [
         ("patch", {"path": "/", "data": {"a": 1}}),
-        ("put", {"path": "/x/y", "data": 2}),
+        ("patch", {"path": "/", "data": {"x/y": 2}}),
     ]
 
 
