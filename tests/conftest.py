@@ -1,9 +1,16 @@
 """Shared fixtures: one embedded server per session, a fresh namespace per test, SDK refs.
 
-- ``db_server``: a session-wide ``atmosphere db`` process (tests/support.ServerProcess).
+- ``db_server``: a session-wide ``atmosphere db`` process (tests/support.ServerProcess), with
+  a 1 s SSE keep-alive so firebase-admin's ``ListenerRegistration.close()`` returns quickly.
 - ``ns``: a fresh namespace name per test (isolation without flushing).
 - ``sdk_db``: ``ref(path)`` -> a firebase_admin ``db.Reference`` on ``ns``, through a fresh
   firebase-admin app that is deleted at teardown.
+- ``raw``: a tests/support.RawClient (plain HTTP as ``owner``) on ``ns``.
+- ``sse``: ``sse(path, **kw)`` opens a tests/support.SseStream on ``ns`` (closed at teardown).
+
+Tests that use firebase-admin's ``listen()`` should ignore
+``pytest.PytestUnhandledThreadExceptionWarning``: its reader thread raises when ``close()``
+pulls the response from under it (an SDK trait, not a server fault).
 """
 
 from __future__ import annotations
