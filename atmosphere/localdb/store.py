@@ -130,7 +130,7 @@ class Store:
             if record[1] is None:
                 ns.rules_text = record[2]
             else:
-                ns.root = tree.set_many(ns.root, record[1])
+                ns.root = tree.apply_in_place(ns.root, record[1])
 
     def _open_log(self) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -157,7 +157,15 @@ class Store:
 
     def commit(self, ns: Namespace, writes: Sequence[Write], new_root: Any) -> None:
         """Make ``new_root`` (``writes`` applied to ``ns.root``) durable, then current."""
+        self.log(ns, writes)
+        self.make_current(ns, new_root)
+
+    def log(self, ns: Namespace, writes: Sequence[Write]) -> None:
+        """Append ``writes`` to the log (raises OSError, with the log intact, on failure)."""
         self._append(orjson.dumps([ns.name, writes]) + b"\n")
+
+    def make_current(self, ns: Namespace, new_root: Any) -> None:
+        """After ``log``: the logged writes applied."""
         ns.root = new_root
         self._maybe_compact()
 
@@ -187,7 +195,9 @@ class Store:
     def _maybe_compact(self) -> None:
         # Only once the commit is current: the snapshot must hold what the old log held.
         if self._log_bytes >= self.compact_after_bytes and self._compactor is None:
-            self._rotate_and_snapshot(background=True)
+            # In this thread: writes change the tree in place, so a snapshot written beside
+            # them could catch one half done. (Serialising is fast: orjson, once per 64 MB.)
+            self._rotate_and_snapshot(background=False)
 
     # -- compaction ----------------------------------------------------------------------
 

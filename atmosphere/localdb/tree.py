@@ -23,6 +23,8 @@ Path = Sequence[str]
 
 def get(root: Any, path: Path) -> Any:
     """Return the stored subtree at ``path`` (None if absent)."""
+    if type(root) is Before:
+        return root.get(path)
     node = root
     for i, key in enumerate(path):
         if type(node) is not dict:
@@ -54,6 +56,78 @@ def update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]]) -> Any:
     for rel, value in entries:
         node = _set(node, rel, 0, value, fresh)
     return _set(root, base, 0, node, set())
+
+
+class _Owned:
+    """Claims every dict as this batch's own: ``_set`` then changes them in place."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+    def add(self, item: object) -> None:
+        """Nothing to remember."""
+
+
+_IN_PLACE: Any = _Owned()
+
+
+def apply_in_place(root: Any, writes: Sequence[tuple[Path, Any]]) -> Any:
+    """Write each (path, value) by changing the dicts on the paths; return the new root.
+
+    O(depth) per write whatever the width of the objects on the way (path copying costs
+    the width of each). The values that were replaced are left intact, so whoever took them
+    beforehand (``Before``) still sees the old data.
+    """
+    for path, value in writes:
+        root = _set(root, path, 0, value, _IN_PLACE)
+    return root
+
+
+def update_in_place(root: Any, base: Path, entries: Sequence[tuple[Path, Any]]) -> Any:
+    """``update`` by changing the dicts on the paths; return the new root."""
+    if not entries:
+        return root
+    node = get(root, base)
+    for rel, value in entries:
+        node = _set(node, rel, 0, value, _IN_PLACE)
+    return _set(root, base, 0, node, _IN_PLACE)
+
+
+class _Unknown:
+    """The old value above a written path: not kept, and equal to nothing."""
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+UNKNOWN: Any = _Unknown()
+
+
+class Before:
+    """The tree as it was before an in-place write, readable at and below the written paths.
+
+    Elsewhere the tree did not change, so reads go to the current root; right above a written
+    path the old value was not kept and reads give ``UNKNOWN`` (never equal to anything).
+    """
+
+    __slots__ = ("after", "olds")
+
+    def __init__(self, after: Any, olds: Sequence[tuple[tuple[str, ...], Any]]) -> None:
+        self.after = after
+        self.olds = olds
+
+    def get(self, path: Path) -> Any:
+        """The old value at ``path``."""
+        p = tuple(path)
+        for written, old in self.olds:
+            if p[: len(written)] == written:
+                return get(old, p[len(written) :])
+        for written, _ in self.olds:
+            if written[: len(p)] == p:
+                return UNKNOWN
+        return get(self.after, p)
 
 
 def set_one(root: Any, path: Path, value: Any) -> Any:

@@ -117,3 +117,19 @@ def test_queue_mode_and_cancel() -> None:
 def test_sse_json_is_ascii() -> None:
     assert sse_json({"s": "café"}) == b'{"s":"caf\\u00e9"}'
     assert sse_json([1, "a"]) == b'[1,"a"]'
+
+
+def test_events_from_an_in_place_write_and_its_before_view() -> None:
+    hub = Hub()
+    root = {"a": {"l": {"x": 1}, "other": 2}}
+    sink = _listen(hub, ["a", "l"], root)
+    below = _listen(hub, ["a", "l", "x"], root)
+    old = [(("a",), tree.get(root, ["a"]))]
+    after = tree.apply_in_place(root, [(["a"], {"l": {"x": 5}, "other": 2})])
+    hub.publish("ns", ["a"], None, tree.Before(after, old), after)
+    assert _events(sink)[1:] == [("put", {"path": "/", "data": {"x": 5}})]
+    assert _events(below)[1:] == [("put", {"path": "/", "data": 5})]
+    unchanged = [(("a", "other"), tree.get(after, ["a", "other"]))]
+    after2 = tree.apply_in_place(after, [(["a", "other"], 2)])
+    hub.publish("ns", ["a", "other"], None, tree.Before(after2, unchanged), after2)
+    assert len(sink.frames) == 2  # nothing new for a write beside it that changed nothing

@@ -133,3 +133,45 @@ def test_priority_can_be_removed_from_a_leaf() -> None:
     root = {"a": {".value": 5, ".priority": 1}}
     assert tree.set_one(root, ["a", ".priority"], None) == {"a": 5}
     assert tree.set_one(root, ["a", ".priority"], 2) == {"a": {".value": 5, ".priority": 2}}
+
+
+@given(trees, st.lists(st.tuples(paths, st.one_of(st.none(), leaves, trees)), max_size=4))
+def test_in_place_writes_equal_path_copying(root: Any, writes: Any) -> None:
+    expected = tree.set_many(copy.deepcopy(root), writes)
+    assert tree.apply_in_place(copy.deepcopy(root), writes) == expected
+
+
+@given(trees, paths, st.lists(st.tuples(paths, st.one_of(st.none(), leaves)), max_size=4))
+def test_update_in_place_equals_update(root: Any, base: list[str], entries: Any) -> None:
+    kept: list[Any] = []
+    for rel, value in entries:
+        if not any(rel[: len(k)] == k or k[: len(rel)] == rel for k, _ in kept):
+            kept.append((rel, value))
+    expected = tree.update(copy.deepcopy(root), base, kept)
+    assert tree.update_in_place(copy.deepcopy(root), base, kept) == expected
+
+
+@given(trees, paths, st.one_of(st.none(), leaves, trees), st.lists(keys, max_size=3))
+def test_before_sees_the_old_values_below_the_write(
+    root: Any, path: list[str], value: Any, below: list[str]
+) -> None:
+    original = copy.deepcopy(root)
+    old = tree.get(root, path)
+    after = tree.apply_in_place(root, [(path, value)])
+    before = tree.Before(after, [(tuple(path), old)])
+    assert tree.get(before, [*path, *below]) == tree.get(original, [*path, *below])
+    if len(path) > 1:
+        assert tree.get(before, path[:-1]) is tree.UNKNOWN
+        assert tree.changed(tree.get(before, path[:-1]), tree.get(after, path[:-1]))
+
+
+def test_in_place_is_o_depth_for_wide_objects() -> None:
+    import time
+
+    wide = {"users": {f"u{i}": {"n": i} for i in range(200_000)}}
+    begin = time.perf_counter()
+    for i in range(1000):
+        wide = tree.apply_in_place(wide, [(["users", "u1", "n"], i)])
+    assert time.perf_counter() - begin < 0.5  # path copying: about 1000 x 5 ms
+    assert wide["users"]["u1"] == {"n": 999}
+    assert len(wide["users"]) == 200_000
