@@ -3,8 +3,12 @@
 A tree is plain JSON: nested dicts with str keys and primitive leaves, never None and never an
 empty dict. Priorities (never produced by firebase-admin) live in the stored form as a
 ``.priority`` key, and a primitive with a priority as ``{".value": v, ".priority": p}``; the
-rendered form drops them. Writes copy only the dicts on the written path, so an old root stays
-a valid snapshot forever.
+rendered form drops them.
+
+Two ways to write: ``set_many``/``update`` copy the dicts on the written paths (the old root
+stays a valid tree: used where security rules compare the whole old and new trees), and
+``apply_in_place``/``update_in_place`` change those dicts in place (O(depth) however wide the
+objects are: used for admin writes, with ``Before`` keeping the replaced values readable).
 """
 
 from __future__ import annotations
