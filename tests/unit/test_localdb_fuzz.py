@@ -81,3 +81,91 @@ def test_no_500_and_the_tree_stays_valid(requests: list[Any]) -> None:
             root = store.namespace("f").root
             assert root is None or _valid(root)
         store.close()
+
+
+class _MirrorSink:
+    """Applies the frames it receives to a local copy, as a stream client would."""
+
+    def __init__(self) -> None:
+        self.mirror: Any = None
+
+    def write(self, data: bytes) -> int:
+        import json
+
+        name, line = data.decode().rstrip("\n").split("\n")
+        event, payload = name[len("event: ") :], json.loads(line[len("data: ") :])
+        if event == "put":
+            self._set(payload["path"], payload["data"])
+        elif event == "patch":
+            for key, value in payload["data"].items():
+                self._set(payload["path"].rstrip("/") + "/" + key, value)
+        return 0
+
+    def _set(self, path: str, value: Any) -> None:
+        from atmosphere.localdb import tree
+
+        segments = [s for s in path.split("/") if s]
+        self.mirror = tree.set_one(self.mirror, segments, _plain(value))
+
+    def end(self) -> None:
+        """Not needed."""
+
+    def abort(self) -> None:
+        """Not needed."""
+
+
+def _plain(value: Any) -> Any:
+    """Rendered JSON back to the tree's shape: arrays as objects, nulls and empties gone."""
+    if isinstance(value, list):
+        value = {str(i): v for i, v in enumerate(value)}
+    if isinstance(value, dict):
+        out = {k: _plain(v) for k, v in value.items()}
+        out = {k: v for k, v in out.items() if v is not None}
+        return out or None
+    return value
+
+
+listen_paths = st.sampled_from([[], ["a"], ["a", "b"], ["1"]])
+valid_paths = st.lists(st.sampled_from(["a", "b", "1"]), max_size=3).map(
+    lambda s: ("/" + "/".join(s) + ".json").encode()
+)
+valid_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["", "x"])),
+    lambda inner: st.dictionaries(st.sampled_from(["a", "b", "1", "0"]), inner, max_size=3),
+    max_leaves=6,
+)
+patch_bodies = st.dictionaries(
+    st.sampled_from(["a", "b", "1", "a/b", "b/a/1", "1/a"]), valid_values, max_size=3
+)
+writes = st.one_of(
+    st.tuples(st.just("PUT"), valid_paths, valid_values),
+    st.tuples(st.just("POST"), valid_paths, valid_values),
+    st.tuples(st.just("DELETE"), valid_paths, st.none()),
+    st.tuples(st.just("PATCH"), valid_paths, patch_bodies),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(listen_paths, st.lists(writes, min_size=1, max_size=8))
+def test_a_listener_mirror_always_equals_the_tree(where: list[str], requests: list[Any]) -> None:
+    import json
+
+    from atmosphere.localdb import tree
+    from atmosphere.localdb.access import ADMIN
+    from atmosphere.localdb.messages import Request, StreamRequest
+
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(d)
+        store.open()
+        db = LocalDb(store, Config())
+        ns = db.namespace("f")
+        sink = _MirrorSink()
+        db.subscribe(StreamRequest(Request("GET", where, {}, {}, ADMIN, ns)), sink=sink)
+        owner = {b"authorization": b"Bearer owner"}
+        for method, path, value in requests:
+            body = b"" if value is None and method == "DELETE" else json.dumps(value).encode()
+            answer = db.handle(method, path, b"ns=f", owner, body)
+            assert isinstance(answer, Response) and answer.status < 500
+            expected = _plain(tree.render(tree.get(ns.root, where)))
+            assert sink.mirror == expected, (method, path, value)
+        store.close()
