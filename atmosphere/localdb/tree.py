@@ -116,21 +116,25 @@ class Before:
     path the old value was not kept and reads give ``UNKNOWN`` (never equal to anything).
     """
 
-    __slots__ = ("after", "olds")
+    __slots__ = ("after", "olds", "_above")
 
     def __init__(self, after: Any, olds: Sequence[tuple[tuple[str, ...], Any]]) -> None:
         self.after = after
-        self.olds = olds
+        self.olds = dict(olds)
+        self._above: set[tuple[str, ...]] | None = None  # proper prefixes of written paths
 
     def get(self, path: Path) -> Any:
-        """The old value at ``path``."""
+        """The old value at ``path`` (O(depth), however many paths were written)."""
         p = tuple(path)
-        for written, old in self.olds:
-            if p[: len(written)] == written:
-                return get(old, p[len(written) :])
-        for written, _ in self.olds:
-            if written[: len(p)] == p:
-                return UNKNOWN
+        olds = self.olds
+        for k in range(len(p), -1, -1):
+            written = p[:k]
+            if written in olds:
+                return get(olds[written], p[k:])
+        if self._above is None:
+            self._above = {w[:k] for w in olds for k in range(len(w))}
+        if p in self._above:
+            return UNKNOWN
         return get(self.after, p)
 
 
