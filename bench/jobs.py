@@ -142,7 +142,9 @@ class Fleet:
         self.url = server.db_url(ns)
         self.dispatcher = DispatcherProcess(self.url, ROOT_KEY, env={})
         cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
-        cmd += ["--root", ROOT_KEY]
+        # --prefetch 1 matches the Celery side: worker_prefetch_multiplier=1 with early acks
+        # lets each Celery worker process hold one more message while it runs one.
+        cmd += ["--root", ROOT_KEY, "--prefetch", "1"]
         self.clouds = [
             Child([*cmd, "--name", f"bench-{i}"], CLOUD_UP, {"PYTHONPATH": str(ROOT)})
             for i in range(clouds)

@@ -30,6 +30,10 @@ class WriteBatch:
         self.updates = 0  # update calls made (each one database write)
         self.paths = 0  # paths written across those calls
 
+    def keys(self) -> list[str]:
+        """The paths this batch will write."""
+        return list(self._values)
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -55,6 +55,7 @@ class Dispatcher:
         monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         window: float = 0.003,
+        settle_delay: float = 0.0,
         stats_interval: float = 2.0,
         gc_interval: float = 60.0,
         gc_batch: int = 500,
@@ -77,6 +78,8 @@ class Dispatcher:
         self._mono = monotonic
         self.rand = rand
         self._window = window
+        self._settle_delay = settle_delay
+        self._lazy_since: float | None = None
         self._stats_interval = stats_interval
         self._gc_interval = gc_interval
         self.gc_batch = gc_batch
@@ -270,7 +273,7 @@ class Dispatcher:
         self.connected = up
 
     def _flush(self) -> None:
-        if not self.batch:
+        if not self.batch or self._holding_bookkeeping():
             return
         if not self.leadership.is_leader():
             # Deposed since deciding: these writes are no longer ours to make.
@@ -292,6 +295,31 @@ class Dispatcher:
             self.overlay.flushed(True)
             self.settler.flushed(True)
             self._resync_backoff = 0.25
+
+    def _holding_bookkeeping(self) -> bool:
+        """Hold a batch of pure bookkeeping (settled outcomes, records, stats) for a moment.
+
+        Writes that move work (queue, inbox, delayed, chains, replies) go out at once; the rest
+        waits up to ``settle_delay`` to ride along with them. One-at-a-time RPC then costs three
+        writes per job, not four, and the settle write no longer races the next submission.
+        """
+        if self._settle_delay <= 0 or self._stopping.is_set():
+            return False
+        if not all(key.startswith(self._lazy_prefixes) for key in self.batch.keys()):
+            self._lazy_since = None
+            return False
+        now = self._mono()
+        if self._lazy_since is None:
+            self._lazy_since = now
+            self._schedule(now + self._settle_delay, "flush")
+        if now - self._lazy_since < self._settle_delay:
+            return True
+        self._lazy_since = None
+        return False
+
+    @property
+    def _lazy_prefixes(self) -> tuple[str, ...]:
+        return (self.paths.outcomes() + "/", self.paths.jobs() + "/", self.paths.stats() + "/")
 
     def _forget_batch(self) -> None:
         """The batch was not written: drop what we assumed about it and wait for the truth."""
@@ -340,6 +368,8 @@ class Dispatcher:
             self._fire(kind, key, now)
 
     def _fire(self, kind: str, key: str, now: float) -> None:
+        if kind == "flush":
+            return  # the step that runs this timer flushes held bookkeeping at its end
         if kind == "resync":
             self._resubscribe(now)
             return

@@ -37,6 +37,10 @@ def start_station(settings: Settings, db: Database, port: int | None) -> Any:
     return handle
 
 
+# Bookkeeping-only writes wait this long for work writes to ride along with (dispatcher.py).
+SETTLE_DELAY = 0.05
+
+
 def run(
     settings: Settings,
     *,
@@ -58,6 +62,7 @@ def run(
         leadership=ha.election,
         components=ha.components,
         announce=False,
+        settle_delay=SETTLE_DELAY,
     )
     station_handle = None
     try:

@@ -645,3 +645,32 @@ def test_a_standby_that_takes_over_releases_delayed_jobs_that_came_due(
     lead.leader = True
     pump(db, d)
     assert db.get(f"{R}/live/delayed") is None and "j1" in inbox(db, "c1")
+
+
+def test_bookkeeping_waits_to_ride_along_but_work_goes_out_at_once(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a dispatcher that holds bookkeeping-only batches for 50 ms
+    register(db, "c1", "t")
+    submit(db, "j0")
+    d = make(db, clock, settle_delay=0.05)
+    assert set(inbox(db, "c1")) == {"j0"}  # work is written at once
+    # When the job succeeds, the settle (outcome deletion, record) is held back ...
+    complete(db, "c1", "j0", result=1)
+    pump(db, d)
+    assert db.get(f"{R}/live/outcomes/j0") is not None
+    # ... and rides along with the next piece of work, in the same update
+    updates = db.writes
+    submit(db, "j1")
+    pump(db, d)
+    assert set(inbox(db, "c1")) == {"j1"}
+    assert db.get(f"{R}/live/outcomes/j0") is None
+    assert db.writes == updates + 2  # the submission, then one update for assign + settle
+    # With nothing else to carry it, held bookkeeping goes out once the delay has passed
+    complete(db, "c1", "j1", result=2)
+    pump(db, d)
+    assert db.get(f"{R}/live/outcomes/j1") is not None
+    clock.t += 0.06
+    pump(db, d)
+    assert db.get(f"{R}/live/outcomes/j1") is None
+    assert db.get(f"{R}/jobs/j1/state") == "succeeded"
