@@ -54,7 +54,7 @@ class Dispatcher:
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
-        window: float = 0.003,
+        window: float = 0.0,
         settle_delay: float = 0.0,
         stats_interval: float = 2.0,
         gc_interval: float = 60.0,
@@ -184,7 +184,9 @@ class Dispatcher:
                 break
         if len(items) == 1:
             return items  # a lone event: act at once, latency matters more than batching
-        # A burst is on: wait a few ms for the rest of it, so it costs one update, not many.
+        # A burst is on: optionally wait ``window`` for the rest of it. The default is 0: what
+        # queued while the previous update was in flight already batches by itself, and
+        # waiting measured slower (bench jobs throughput 490 jobs/s at 3 ms, 850 at 0).
         deadline = self._mono() + self._window
         while len(items) < 10_000 and items[-1][0] not in (_BARRIER, _STOP):
             left = deadline - self._mono()
