@@ -91,6 +91,35 @@ def _time_one(
         stop()
 
 
+def _time_snapshot(
+    listen: Callable[[str, Callable[[Any], None]], Callable[[], None]],
+    path: str,
+    expected: Any,
+) -> float:
+    """Seconds from opening a listener on ``path`` (already holding ~1 MB) to its callback.
+
+    No write is involved: this is the listener's own cost of receiving one 1 MB event (the
+    initial ``put``), which a listener pays on every connect and reconnect.
+    """
+    got = threading.Event()
+    arrived: list[float] = []
+
+    def on_data(data: Any) -> None:
+        now = time.monotonic()
+        if type(data) is type(expected) and len(data) == len(expected):
+            arrived.append(now)
+            got.set()
+
+    started = time.monotonic()
+    stop = listen(path, on_data)
+    try:
+        if not got.wait(TIMEOUT):
+            raise TimeoutError("the 1 MB snapshot never arrived")
+        return arrived[0] - started
+    finally:
+        stop()
+
+
 def _quiet_their_dying_threads(args: threading.ExceptHookArgs) -> None:
     if args.thread is not None and "_start_listen" in args.thread.name:
         return  # firebase-admin's listener thread crashes when its response is closed
@@ -131,12 +160,18 @@ def run(runs: int = 5, size: int = 1_000_000) -> list[tuple[str, float, float, f
             )
             child.start()
             samples: dict[str, tuple[list[Any], list[Any]]] = {k: ([], []) for k in SHAPES}
+            snapshots: tuple[list[float], list[float]] = ([], [])
             try:
+                records = payload(size, "records")
+                mine.send(("snapshot/records", "records"))
+                mine.recv()
                 for _ in range(runs):  # interleaved, so drift on a shared machine hits both
                     for shape in SHAPES:
                         expected = payload(size, shape)
                         samples[shape][0].append(_time_one(ours, mine, shape, expected))
                         samples[shape][1].append(_time_one(theirs, mine, shape, expected))
+                    snapshots[0].append(_time_snapshot(ours, "snapshot/records", records))
+                    snapshots[1].append(_time_snapshot(theirs, "snapshot/records", records))
             finally:
                 mine.send(None)
                 child.join(30)
@@ -145,6 +180,9 @@ def run(runs: int = 5, size: int = 1_000_000) -> list[tuple[str, float, float, f
             firebase_admin.delete_app(app)
             server.stop()
     out = []
+    a, b = statistics.median(snapshots[0]), statistics.median(snapshots[1])
+    mb = len(json.dumps(payload(size, "records"))) / 1e6
+    out.append((f"1 MB event ({mb:.2f} MB of records): listen -> initial put callback", a, b, b / a))
     for shape in SHAPES:
         ours_s, theirs_s = samples[shape]
         mb = len(json.dumps(payload(size, shape))) / 1e6
