@@ -412,6 +412,9 @@ class Dispatcher:
             self._resync_backoff = min(5.0, self._resync_backoff * 2)
 
     def _farewell(self) -> None:
+        if not self.leadership.is_leader():
+            # Deposed with writes still held: the new leader redoes them; ours may be stale.
+            self.batch.take()
         try:
             if self._acting():
                 housekeeping.write_stats(self)

@@ -62,9 +62,12 @@ class Overlay:
             self._pending.popleft()
 
     def replay(self) -> Iterator[tuple[str, Any]]:
-        """Every unconfirmed write, oldest first."""
+        """Every unconfirmed write, oldest first, including those of a batch not flushed yet."""
         for _, writes in self._pending:
             yield from writes
+        # A held batch (bookkeeping waiting to ride along) spans several iterations: an event
+        # in between, e.g. a resync snapshot, predates it and must not revert it either.
+        yield from self._unflushed
 
     def clear(self) -> None:
         """Forget everything (after a failed write, the next snapshot is the truth)."""

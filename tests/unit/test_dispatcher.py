@@ -674,3 +674,44 @@ def test_bookkeeping_waits_to_ride_along_but_work_goes_out_at_once(
     pump(db, d)
     assert db.get(f"{R}/live/outcomes/j1") is None
     assert db.get(f"{R}/jobs/j1/state") == "succeeded"
+
+
+def test_held_bookkeeping_survives_a_fresh_snapshot_without_a_false_late_outcome(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a settle held back (the outcome's deletion is not written yet)
+    register(db, "c1", "t")
+    submit(db, "j0")
+    d = make(db, clock, settle_delay=0.05)
+    complete(db, "c1", "j0", result=1)
+    pump(db, d)
+    assert db.get(f"{R}/live/outcomes/j0") is not None
+    # When the stream resyncs with a snapshot taken before the deletion was written
+    db.disconnect()
+    db.reconnect()
+    pump(db, d)
+    clock.t += 0.06
+    pump(db, d)
+    # Then the outcome is settled once, not taken for a late duplicate of itself
+    assert db.get(f"{R}/live/outcomes/j0") is None
+    assert db.get(f"{R}/jobs/j0/late") is None
+    assert d.counts.get("late", 0) == 0 and d.counts["succeeded"] == 1
+
+
+def test_a_deposed_dispatcher_does_not_write_held_bookkeeping_on_its_way_out(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a held settle when the dispatcher loses its leadership, then stops
+    lead = Toggle()
+    register(db, "c1", "t")
+    submit(db, "j0")
+    d = make(db, clock, settle_delay=0.05, leadership=lead)
+    complete(db, "c1", "j0", result=1)
+    pump(db, d)
+    lead.leader = False
+    d.stop()
+    d._farewell()
+    # Then its stale writes stay unwritten: the new leader settles (a new attempt's outcome
+    # may sit at the same path by then)
+    assert db.get(f"{R}/live/outcomes/j0") is not None
+    assert db.get(f"{R}/live/dispatchers/d1") is None
