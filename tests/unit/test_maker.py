@@ -174,3 +174,14 @@ def test_a_malformed_reply_fails_the_handle(app: Atmosphere) -> None:
     app.database.update("atmosphere", {f"replies/{app.maker.id}/{handle.id}": "garbage"})
     with pytest.raises(JobFailed, match="malformed reply"):
         handle.get(timeout=5)
+
+
+def test_answered_jobs_leave_no_deadline_behind(app: Atmosphere, db: RecordingDatabase) -> None:
+    # Given many jobs with a long timeout, each answered at once
+    for i in range(300):
+        handle = app.tasks["echo"].submit(data=i, timeout=3600)
+        reply(app, handle.id, Reply(ok=True, job=handle.id, result=i))
+        assert handle.get(timeout=5) == i
+    # Then the maker does not keep an hour's worth of dead deadlines in memory
+    assert app.maker.pending == 0
+    assert len(app.maker._deadlines) <= 64
