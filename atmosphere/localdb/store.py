@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from . import tree
 Write = tuple[Sequence[str], Any]
 
 COMPACT_AFTER_BYTES = 64 * 1024 * 1024
+
+_log = logging.getLogger(__name__)
 
 
 class DataDirInUse(RuntimeError):
@@ -63,7 +65,6 @@ class Store:
         self._log_fd = -1
         self._seq = 0
         self._log_bytes = 0
-        self._compactor: threading.Thread | None = None
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -83,11 +84,8 @@ class Store:
 
     def close(self) -> None:
         """Compact everything into one snapshot and release the directory."""
-        compactor = self._compactor
-        if compactor is not None:
-            compactor.join()
         if self._log_fd >= 0:
-            self._rotate_and_snapshot(background=False)
+            self._rotate_and_snapshot()
             os.close(self._log_fd)
             self._log_fd = -1
             self._remove_logs_below(self._seq)
@@ -133,9 +131,14 @@ class Store:
                 ns.root = tree.apply_in_place(ns.root, record[1])
 
     def _open_log(self) -> None:
+        """Start writing to ``log.<seq>``; on failure the current log stays in use."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        self._log_fd = os.open(self.dir / f"log.{self._seq}", flags, 0o600)
-        self._log_bytes = 0
+        fd = os.open(self.dir / f"log.{self._seq}", flags, 0o600)
+        # Swap only once the new one is open: closing first would leave a stale descriptor
+        # number that the next open() (a client socket, say) could take over.
+        old, self._log_fd, self._log_bytes = self._log_fd, fd, 0
+        if old >= 0:
+            os.close(old)
         if self.fsync:
             self._fsync_dir()  # the new file's name must survive a power cut too
 
@@ -194,16 +197,21 @@ class Store:
 
     def _maybe_compact(self) -> None:
         # Only once the commit is current: the snapshot must hold what the old log held.
-        if self._log_bytes >= self.compact_after_bytes and self._compactor is None:
-            # In this thread: writes change the tree in place, so a snapshot written beside
-            # them could catch one half done. (Serialising is fast: orjson, once per 64 MB.)
-            self._rotate_and_snapshot(background=False)
+        if self._log_bytes < self.compact_after_bytes:
+            return
+        try:
+            self._rotate_and_snapshot()
+        except OSError as exc:
+            # The commit is already durable in the log, and the caller is about to answer
+            # it: failing now would make the client retry a write that happened. The logs
+            # stay until a later compaction succeeds.
+            _log.warning("localdb: compaction of %s failed (%s); will retry", self.dir, exc)
 
     # -- compaction ----------------------------------------------------------------------
 
-    def _rotate_and_snapshot(self, background: bool) -> None:
-        # Trees are immutable, so references taken now are a consistent snapshot that a
-        # thread can serialise while new commits go to the next log.
+    def _rotate_and_snapshot(self) -> None:
+        # In this thread: writes change the tree in place, so a snapshot serialised beside
+        # them could catch one half done. (Serialising is fast: orjson, once per 64 MB.)
         state = {
             "namespaces": {n: ns.root for n, ns in self.namespaces.items() if ns.root is not None},
             "rules": {
@@ -212,35 +220,28 @@ class Store:
                 if ns.rules_text and not ns.rules_are_default
             },
         }
-        os.close(self._log_fd)
         self._seq += 1
-        self._open_log()
-        seq = self._seq
-        if background:
-            self._compactor = threading.Thread(
-                target=self._write_snapshot, args=(state, seq), name="localdb-compact", daemon=True
-            )
-            self._compactor.start()
-        else:
-            self._write_snapshot(state, seq)
+        try:
+            self._open_log()
+        except OSError:
+            self._seq -= 1
+            raise
+        self._write_snapshot(state, self._seq)
 
     def _write_snapshot(self, state: dict[str, Any], seq: int) -> None:
+        tmp = self.dir / "snapshot.json.tmp"
+        data = orjson.dumps({"seq": seq, **state})
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            tmp = self.dir / "snapshot.json.tmp"
-            data = orjson.dumps({"seq": seq, **state})
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.dir / "snapshot.json")
-            self._fsync_dir()
-            self._remove_logs_below(seq)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
         finally:
-            self._compactor = None
+            os.close(fd)
+        os.replace(tmp, self.dir / "snapshot.json")
+        self._fsync_dir()
+        self._remove_logs_below(seq)
 
     def _remove_logs_below(self, seq: int) -> None:
         for n in self._log_numbers():

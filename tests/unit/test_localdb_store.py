@@ -24,9 +24,6 @@ def test_reopen_restores_logs_and_snapshots(tmp_path: Path) -> None:
     store.set_rules_text(store.namespace("a"), '{"rules": {}}')
     _write(store, "b", ["x"], {"y": "z"})
     expected = {n: ns.root for n, ns in store.namespaces.items()}
-    compactor = store._compactor
-    if compactor is not None:
-        compactor.join()
     assert (tmp_path / "snapshot.json").exists()
     # Simulate a crash: no close(), just drop the lock.
     import os
@@ -71,9 +68,6 @@ def test_the_write_that_triggers_compaction_survives(tmp_path: Path) -> None:
     store.open()
     for i in range(5):
         _write(store, "a", [f"k{i}"], i)  # each key written once: nothing overwrites it
-        compactor = store._compactor
-        if compactor is not None:
-            compactor.join()
     os.close(store._lock_fd)  # a crash: no close()
     store._lock_fd = -1
     again = Store(tmp_path)
@@ -111,4 +105,49 @@ def test_a_failed_log_write_leaves_the_log_readable(
     again = Store(tmp_path)
     again.open()
     assert again.namespace("a").root == {"before": 1, "after": 3}
+    again.close()
+
+
+def test_a_failed_compaction_does_not_fail_the_committed_write(tmp_path: Path) -> None:
+    import os
+
+    store = Store(tmp_path, compact_after_bytes=1)  # every commit compacts
+    store.open()
+    (tmp_path / "snapshot.json.tmp").mkdir()  # the snapshot cannot be written
+    _write(store, "a", ["k"], 1)  # durable in the log: it must not raise after that
+    assert store.namespace("a").root == {"k": 1}
+    _write(store, "a", ["j"], 2)
+    (tmp_path / "snapshot.json.tmp").rmdir()
+    os.close(store._lock_fd)  # a crash: no close()
+    store._lock_fd = -1
+    again = Store(tmp_path)
+    again.open()
+    assert again.namespace("a").root == {"k": 1, "j": 2}
+    again.close()
+
+
+def test_a_log_that_cannot_be_rotated_keeps_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    store = Store(tmp_path, compact_after_bytes=1)
+    store.open()
+    real_open = os.open
+
+    def no_new_log(path: object, flags: int, *args: int) -> int:
+        if str(path).rsplit("/", 1)[-1].startswith("log."):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", no_new_log)
+    _write(store, "a", ["k"], 1)
+    _write(store, "a", ["j"], 2)  # still logged, to the log that is still open
+    monkeypatch.setattr(os, "open", real_open)
+    os.close(store._lock_fd)  # a crash: no close()
+    store._lock_fd = -1
+    again = Store(tmp_path)
+    again.open()
+    assert again.namespace("a").root == {"k": 1, "j": 2}
     again.close()
