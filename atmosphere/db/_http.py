@@ -10,6 +10,7 @@ and proxy lookups per call) and per-call reference building; the same PATCH here
 from __future__ import annotations
 
 import http.client
+import select
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +21,11 @@ from google.auth.transport.requests import Request
 
 from atmosphere.errors import DatabaseError, PermissionDenied
 
-# A connection the server closed while idle fails on first use; sending again is safe for
-# these because nothing reached the server.
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# The connection broke. If it broke while the request was being sent, the server cannot have
+# acted on it (it never read all of it), so sending again is safe; once the whole request is
+# out, the server may have executed it before the connection died, and only a request that
+# has the same effect twice may be sent again (see _repeatable).
+_BROKEN = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class RestTransport:
@@ -56,16 +59,23 @@ class RestTransport:
         send_headers = {"Authorization": self._authorization(), **(headers or {})}
         if body is not None:
             send_headers["Content-Type"] = "application/json"
+        repeatable = _repeatable(method, body, send_headers)
         for attempt in (1, 2, 3):
             conn = self._connection()
+            sent = False
             try:
                 conn.request(method, target, body=body, headers=send_headers)
+                sent = True
                 response = conn.getresponse()
                 data = response.read()
-            except _STALE as error:
+            except _BROKEN as error:
                 self._drop(conn)
-                if attempt == 3:
-                    raise DatabaseError(f"{method} {path}: connection lost ({error})") from error
+                if attempt == 3 or (sent and not repeatable):
+                    raise DatabaseError(
+                        f"{method} {path}: connection lost"
+                        + (" after the request was sent; it may have been applied" if sent else "")
+                        + f" ({error})"
+                    ) from error
                 continue
             except (OSError, http.client.HTTPException) as error:
                 self._drop(conn)
@@ -99,16 +109,22 @@ class RestTransport:
     # -- internals ---------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
         if self._closed:
             raise DatabaseError("the database is closed")
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            if not _dropped_by_peer(conn):
+                return conn
+            # Closed by the server while idle: found out now, before a request is sent on it,
+            # rather than after, when a non-repeatable request could not be sent again.
+            self._drop(conn)
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         conn = cls(self._host, self._port, timeout=self._timeout)
-        self._local.conn = conn
         with self._lock:
+            if self._closed:
+                raise DatabaseError("the database is closed")
             self._connections.append(conn)
+        self._local.conn = conn
         return conn
 
     def _drop(self, conn: http.client.HTTPConnection) -> None:
@@ -130,6 +146,27 @@ class RestTransport:
         except Exception as error:  # noqa: BLE001 - any refresh failure means: not authorised
             raise PermissionDenied(f"the credentials were refused ({error})") from error
         return True
+
+
+def _repeatable(method: str, body: bytes | None, headers: dict[str, str]) -> bool:
+    """Whether sending this request twice has the effect of sending it once."""
+    if method == "GET":
+        return True
+    if method not in ("PUT", "DELETE") or any(k.lower() == "if-match" for k in headers):
+        return False  # a POST adds a child each time; a conditional write fails the 2nd time
+    return body is None or b'".sv"' not in body  # server values (increment) are not
+
+
+def _dropped_by_peer(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection has been closed (or written to) by the server."""
+    sock = conn.sock
+    if sock is None:
+        return False  # not connected: http.client connects on the next request
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)  # an idle connection has nothing to read unless it was closed
 
 
 def _error_message(data: bytes) -> str:

@@ -1,0 +1,193 @@
+"""The hot-path REST transport (atmosphere/db/_http.py) against a scripted HTTP peer.
+
+A real socket server on 127.0.0.1 that records every request it reads and then answers, hangs
+up without answering (as a server that executed the request and died would), or answers and
+closes the idle connection (as servers do with keep-alive connections they no longer want).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from atmosphere.db._http import RestTransport
+from atmosphere.db.client import TokenCredentials
+from atmosphere.errors import DatabaseError
+
+ANSWER = "answer"
+HANG_UP = "hang up"  # read the whole request, then close without a word
+ANSWER_THEN_CLOSE = "answer then close"
+
+_OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\nnull"
+
+
+class Peer:
+    """Accepts connections; ``script(n)`` decides what to do with the n-th request (from 0)."""
+
+    def __init__(self, script: Callable[[int], str]) -> None:
+        self.script = script
+        self.requests: list[tuple[str, str, bytes]] = []
+        self.connections = 0
+        self.closed_idle = threading.Event()
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            if self._stopping:
+                conn.close()
+                return
+            with self._lock:
+                self.connections += 1
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buffer = b""
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                body, buffer = buffer[:length], buffer[length:]
+                with self._lock:
+                    index = len(self.requests)
+                    self.requests.append((method, target, body))
+                action = self.script(index)
+                if action == HANG_UP:
+                    return
+                conn.sendall(_OK)
+                if action == ANSWER_THEN_CLOSE:
+                    conn.shutdown(socket.SHUT_RDWR)
+                    self.closed_idle.set()
+                    return
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._server.close()
+
+
+MakePeer = Callable[[Callable[[int], str]], Peer]
+
+
+@pytest.fixture
+def make_peer() -> Iterator[MakePeer]:
+    peers: list[Peer] = []
+
+    def make(script: Callable[[int], str]) -> Peer:
+        peers.append(Peer(script))
+        return peers[-1]
+
+    yield make
+    for peer in peers:
+        peer.stop()
+
+
+def _transport(peer: Peer) -> RestTransport:
+    return RestTransport(peer.url, {}, TokenCredentials("owner"), timeout=5.0)
+
+
+INCREMENT = b'{"count": {".sv": {"increment": 1}}}'
+
+
+def test_a_patch_the_server_may_have_executed_is_never_sent_again(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: HANG_UP)
+    rest = _transport(peer)
+    with pytest.raises(DatabaseError):
+        rest.request("PATCH", ["stats"], INCREMENT)
+    rest.close()
+    assert [m for m, _, _ in peer.requests] == ["PATCH"]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "headers"),
+    [
+        ("POST", b'{"a": 1}', None),
+        ("PUT", b'{".sv": {"increment": 1}}', None),
+        ("PUT", b"1", {"if-match": "abc"}),
+        ("DELETE", None, {"if-match": "abc"}),
+    ],
+)
+def test_no_other_unrepeatable_request_is_sent_again(
+    make_peer: MakePeer, method: str, body: bytes | None, headers: dict[str, str] | None
+) -> None:
+    peer = make_peer(lambda n: HANG_UP)
+    rest = _transport(peer)
+    with pytest.raises(DatabaseError):
+        rest.request(method, ["x"], body, headers=headers)
+    rest.close()
+    assert len(peer.requests) == 1
+
+
+@pytest.mark.parametrize(("method", "body"), [("GET", None), ("PUT", b"1"), ("DELETE", None)])
+def test_an_idempotent_request_is_sent_again_after_a_hang_up(
+    make_peer: MakePeer, method: str, body: bytes | None
+) -> None:
+    peer = make_peer(lambda n: HANG_UP if n == 0 else ANSWER)
+    rest = _transport(peer)
+    status, _, data = rest.request(method, ["x"], body)
+    rest.close()
+    assert (status, data) == (200, b"null")
+    assert [m for m, _, _ in peer.requests] == [method, method]
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_use(
+    make_peer: MakePeer,
+) -> None:
+    peer = make_peer(lambda n: ANSWER_THEN_CLOSE if n == 0 else ANSWER)
+    rest = _transport(peer)
+    assert rest.request("GET", ["x"])[0] == 200
+    assert peer.closed_idle.wait(5.0)
+    status, _, _ = rest.request("PATCH", ["stats"], INCREMENT)
+    rest.close()
+    assert status == 200
+    assert [m for m, _, _ in peer.requests] == ["GET", "PATCH"]
+    assert peer.connections == 2
+
+
+def test_connections_are_kept_alive_per_thread(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: ANSWER)
+    rest = _transport(peer)
+    for _ in range(3):
+        assert rest.request("GET", ["x"])[0] == 200
+    other = threading.Thread(target=lambda: rest.request("GET", ["y"]))
+    other.start()
+    other.join(5.0)
+    rest.close()
+    assert len(peer.requests) == 4
+    assert peer.connections == 2
+
+
+def test_a_closed_transport_sends_nothing_more(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: ANSWER)
+    rest = _transport(peer)
+    assert rest.request("GET", ["x"])[0] == 200  # this thread now has a connection
+    rest.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        rest.request("GET", ["x"])
+    assert len(peer.requests) == 1
+    assert peer.connections == 1
