@@ -25,6 +25,7 @@ WAITING, RUNNING, FINISHED, HANDED_BACK = "waiting", "running", "finished", "han
 class _Entry:
     spec: JobSpec
     status: str = WAITING
+    taken: bool = False  # its removal was seen while it ran: no later event will forget it
 
 
 @dataclass
@@ -56,7 +57,9 @@ class Inbox:
         for job_id, raw in entries.items():
             if raw is None:
                 self._forget(job_id)
-            elif job_id not in self._known:
+            elif job_id in self._known:
+                self._known[job_id].taken = False  # present again: its removal will be seen
+            else:
                 try:
                     spec = JobSpec.from_json(raw, job_id)
                 except InvalidRecord as exc:
@@ -82,7 +85,13 @@ class Inbox:
     def finish(self, job_id: str) -> None:
         """The job's completion is being written; forget it once its removal is seen."""
         entry = self._known.get(job_id)
-        if entry is not None:
+        if entry is None:
+            return
+        if entry.taken:
+            # Otherwise it would stay known forever, and the job, assigned here again after
+            # another cloud died with it, would sit ignored in this inbox holding a slot.
+            del self._known[job_id]
+        else:
             entry.status = FINISHED
 
     def hand_back_waiting(self) -> list[JobSpec]:
@@ -107,6 +116,7 @@ class Inbox:
             log.warning(
                 "job %s was taken from this cloud while running; it still completes", job_id
             )
+            entry.taken = True
             return
         if entry.status == WAITING:
             self._waiting.remove(job_id)

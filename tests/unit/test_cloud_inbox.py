@@ -56,3 +56,30 @@ def test_draining_hands_back_every_waiting_job() -> None:
     inbox.start_next()
     assert [s.id for s in inbox.hand_back_waiting()] == ["b", "c"]
     assert inbox.waiting == 0 and inbox.status("b") == HANDED_BACK
+
+
+def test_a_job_taken_away_while_running_is_forgotten_when_it_finishes() -> None:
+    # Given a running job the dispatcher took back (the cloud was declared dead, say)
+    inbox = Inbox()
+    inbox.apply({"a": job("a")}, full=False, accepting=True)
+    inbox.start_next()
+    inbox.apply({}, full=True, accepting=True)
+    # When it finishes: its removal was seen already, no later event will forget it
+    inbox.finish("a")
+    assert inbox.status("a") is None
+    # So when the same job is assigned here again later, it runs (not ignored forever)
+    inbox.apply({"a": job("a")}, full=False, accepting=True)
+    assert inbox.status("a") == WAITING
+
+
+def test_a_job_taken_away_then_reassigned_while_running_is_not_started_twice() -> None:
+    inbox = Inbox()
+    inbox.apply({"a": job("a")}, full=False, accepting=True)
+    inbox.start_next()
+    inbox.apply({}, full=True, accepting=True)  # taken back ...
+    inbox.apply({"a": job("a")}, full=False, accepting=True)  # ... and given back, still running
+    assert inbox.waiting == 0 and inbox.status("a") == RUNNING
+    inbox.finish("a")
+    assert inbox.status("a") == FINISHED  # our completion deletes the entry; that event forgets it
+    inbox.apply({"a": None}, full=False, accepting=True)
+    assert inbox.status("a") is None
