@@ -12,7 +12,14 @@ import pytest
 import requests
 from firebase_admin import exceptions
 
-from tests.support import RawClient, ServerProcess, sdk_app, start_db_server, unique_ns
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    SseStream,
+    sdk_app,
+    start_db_server,
+    unique_ns,
+)
 
 RULES_WITH_COMMENTS = b"""{
   // users may read and write only their own record
@@ -200,3 +207,25 @@ def test_refuses_non_loopback_without_token(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "without a secret token" in r.stderr
+
+
+def test_65_no_error_after_a_commit_even_when_compaction_fails(tmp_path: Path) -> None:
+    # Every commit triggers a compaction, and every compaction fails (its temporary file
+    # cannot be created): the writes are durable in the log, so each must still succeed,
+    # once, and reach the listeners.
+    (tmp_path / "snapshot.json.tmp").mkdir()
+    server = start_db_server(tmp_path, extra_args=["--compact-after", "1"])
+    try:
+        raw = RawClient(server.url, "compact", auth="owner")
+        stream = SseStream(server.url, "/posts.json", "compact")
+        assert stream.next() == ("put", {"path": "/", "data": None})
+        statuses = [
+            raw.request("POST", "/posts.json", body=b'{"v":1}').status_code for _ in range(5)
+        ]
+        assert statuses == [200] * 5
+        assert len(raw.get("/posts.json").json()) == 5
+        events = [stream.next() for _ in range(5)]
+        assert all(kind == "put" for kind, _ in events)
+        stream.close()
+    finally:
+        server.stop()
