@@ -41,6 +41,39 @@ _STOP = object()
 _log = logging.getLogger(__name__)
 
 
+class EventRecorder:
+    """Collects a listener's callbacks (``on_event``, ``on_status``) for tests to wait on."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, Any]] = []
+        self.statuses: list[bool] = []
+        self._cond = threading.Condition()
+
+    def on_event(self, kind: str, path: str, data: Any) -> None:
+        """Record one event."""
+        with self._cond:
+            self.events.append((kind, path, data))
+            self._cond.notify_all()
+
+    def on_status(self, up: bool) -> None:
+        """Record one status change."""
+        with self._cond:
+            self.statuses.append(up)
+            self._cond.notify_all()
+
+    def wait(self, predicate: Callable[[], object], timeout: float = 15.0) -> None:
+        """Block until ``predicate()`` holds; AssertionError (with what arrived) on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(predicate, timeout):
+                raise AssertionError(f"waited {timeout}s: {self.events!r} {self.statuses!r}")
+
+    def wait_events(self, n: int, timeout: float = 15.0) -> list[tuple[str, str, Any]]:
+        """Block until ``n`` events have arrived; return all so far."""
+        self.wait(lambda: len(self.events) >= n, timeout)
+        with self._cond:
+            return list(self.events)
+
+
 class MemoryListener:
     """One subscription of a MemoryDatabase; delivers events on its own daemon thread."""
 

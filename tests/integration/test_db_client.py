@@ -13,32 +13,10 @@ from atmosphere.db.base import SERVER_TIMESTAMP, increment
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import Mirror
 from atmosphere.errors import DatabaseError, PermissionDenied
+from atmosphere.testing import EventRecorder
 from tests.support import ServerProcess, free_port
 
 Factory = Callable[..., FirebaseDatabase]
-
-
-class Recorder:
-    """Collects listener callbacks; tests wait on a condition with a bound."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, Any]] = []
-        self.statuses: list[bool] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, kind: str, path: str, data: Any) -> None:
-        with self.cond:
-            self.events.append((kind, path, data))
-            self.cond.notify_all()
-
-    def on_status(self, up: bool) -> None:
-        with self.cond:
-            self.statuses.append(up)
-            self.cond.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        with self.cond:
-            assert self.cond.wait_for(predicate, timeout), (self.events, self.statuses)
 
 
 @pytest.fixture
@@ -164,7 +142,7 @@ def test_rules_denial_is_permission_denied(connect: Factory, db_server: ServerPr
 def test_listener_receives_events_in_order(connect: Factory) -> None:
     db = connect()
     db.set("live/a", 1)
-    rec = Recorder()
+    rec = EventRecorder()
     listener = db.listen("live", rec.on_event, on_status=rec.on_status)
     assert listener.wait_connected(10)
     db.set("live/b", {"x": 1})

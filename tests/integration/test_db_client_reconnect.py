@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,30 +13,8 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import Mirror
 from atmosphere.db.stream import Backoff
 from atmosphere.errors import PermissionDenied
+from atmosphere.testing import EventRecorder
 from tests.support import ServerProcess, start_db_server
-
-
-class Recorder:
-    """Collects listener callbacks; tests wait on a condition with a bound."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, Any]] = []
-        self.statuses: list[bool] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, kind: str, path: str, data: Any) -> None:
-        with self.cond:
-            self.events.append((kind, path, data))
-            self.cond.notify_all()
-
-    def on_status(self, up: bool) -> None:
-        with self.cond:
-            self.statuses.append(up)
-            self.cond.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        with self.cond:
-            assert self.cond.wait_for(predicate, timeout), (self.events, self.statuses)
 
 
 @pytest.fixture
@@ -57,7 +33,7 @@ def test_listener_survives_kill_9_and_resyncs(own_server: list[ServerProcess]) -
     db = FirebaseDatabase(server.db_url("r"))
     try:
         db.set("room/a", 1)
-        rec = Recorder()
+        rec = EventRecorder()
         listener = db.listen("room", rec.on_event, on_status=rec.on_status)
         mirror = Mirror(db, "room")
         assert listener.wait_connected(10) and mirror.wait_synced(10)
@@ -83,7 +59,7 @@ def test_silent_stream_is_detected_and_reconnected(own_server: list[ServerProces
     server = own_server[0]
     db = FirebaseDatabase(server.db_url("s"), idle_timeout=1.0)
     try:
-        rec = Recorder()
+        rec = EventRecorder()
         listener = db.listen("x", rec.on_event, on_status=rec.on_status)
         assert listener.wait_connected(10)
         os.kill(server.pid, signal.SIGSTOP)  # the socket stays open but no byte arrives
@@ -103,7 +79,7 @@ def test_secret_token_is_sent_on_requests_and_streams(tmp_path: Path) -> None:
     server = start_db_server(tmp_path / "t", token="s3cret-token")
     try:
         db = FirebaseDatabase(server.db_url("t"), token="s3cret-token")
-        rec = Recorder()
+        rec = EventRecorder()
         listener = db.listen("p", rec.on_event)
         assert listener.wait_connected(10)
         db.set("p", {"q": 1})
@@ -128,7 +104,7 @@ def test_cancel_on_revoked_read_then_back_when_allowed(db_server: ServerProcess,
     try:
         admin._client.request("put", "/.settings/rules.json", json=allow)
         admin.set("p", 1)
-        rec = Recorder()
+        rec = EventRecorder()
         listener = user.listen("p", rec.on_event, on_status=rec.on_status)
         assert listener.wait_connected(10)
         admin._client.request("put", "/.settings/rules.json", json={"rules": {}})

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from atmosphere.db.stream import Backoff, StreamListener
+from atmosphere.testing import EventRecorder
 
 Script = Callable[[BaseHTTPRequestHandler, threading.Event], None]
 FAST = Backoff(0.01, 0.05)
@@ -74,27 +75,6 @@ def put(path: str, data: str) -> bytes:
     return f'event: put\ndata: {{"path":"{path}","data":{data}}}\n\n'.encode()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, Any]] = []
-        self.statuses: list[bool] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, kind: str, path: str, data: Any) -> None:
-        with self.cond:
-            self.events.append((kind, path, data))
-            self.cond.notify_all()
-
-    def on_status(self, up: bool) -> None:
-        with self.cond:
-            self.statuses.append(up)
-            self.cond.notify_all()
-
-    def wait(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        with self.cond:
-            assert self.cond.wait_for(predicate, timeout), (self.events, self.statuses)
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ScriptedServer]]:
     servers: list[ScriptedServer] = []
@@ -108,7 +88,7 @@ def serve() -> Iterator[Callable[..., ScriptedServer]]:
         server.stop()
 
 
-def listen(server: ScriptedServer, rec: Recorder, **kwargs: Any) -> StreamListener:
+def listen(server: ScriptedServer, rec: EventRecorder, **kwargs: Any) -> StreamListener:
     kwargs.setdefault("backoff", FAST)
     return StreamListener(
         requests.Session(),
@@ -133,7 +113,7 @@ def test_events_request_headers_and_close_delimited_body(
             put("/z", '"caf\\u00e9"'),
         )
     )
-    rec = Recorder()
+    rec = EventRecorder()
     listener = listen(server, rec)
     try:
         rec.wait(lambda: len(rec.events) == 3)
@@ -156,7 +136,7 @@ def test_auth_revoked_refreshes_the_credential_and_reconnects(
         stream(put("/", "1"), b"event: auth_revoked\ndata: credential is no longer valid\n\n"),
         stream(put("/", "2")),
     )
-    rec = Recorder()
+    rec = EventRecorder()
     refreshed = threading.Event()
     listener = listen(server, rec, refresh_credential=refreshed.set)
     try:
@@ -177,7 +157,7 @@ def test_http_errors_and_malformed_events_are_retried(
         stream(b"event: put\ndata: [1]\n\n"),
         stream(put("/", "3")),
     )
-    rec = Recorder()
+    rec = EventRecorder()
     listener = listen(server, rec)
     try:
         rec.wait(lambda: rec.statuses == [True, False, True])
@@ -195,7 +175,7 @@ def test_cancel_reports_a_drop_and_server_close_reconnects(
         stream(put("/", "2"), hold=False),  # the server ends the stream
         stream(put("/", "3")),
     )
-    rec = Recorder()
+    rec = EventRecorder()
     listener = listen(server, rec)
     try:
         rec.wait(lambda: rec.statuses == [True, False, True, False, True])
@@ -207,7 +187,7 @@ def test_cancel_reports_a_drop_and_server_close_reconnects(
 
 def test_silence_beyond_the_idle_timeout_reconnects(serve: Callable[..., ScriptedServer]) -> None:
     server = serve(stream(put("/", "1")), stream(put("/", "2")))
-    rec = Recorder()
+    rec = EventRecorder()
     listener = listen(server, rec, idle_timeout=0.3)
     try:
         rec.wait(lambda: rec.statuses[:3] == [True, False, True])
@@ -219,7 +199,7 @@ def test_silence_beyond_the_idle_timeout_reconnects(serve: Callable[..., Scripte
 
 def test_close_is_prompt_and_final(serve: Callable[..., ScriptedServer]) -> None:
     server = serve(stream(put("/", "1")))
-    rec = Recorder()
+    rec = EventRecorder()
     listener = listen(server, rec)
     assert listener.wait_connected(10)
     started = time.monotonic()
@@ -234,7 +214,7 @@ def test_a_failing_callback_does_not_kill_the_stream(
     serve: Callable[..., ScriptedServer],
 ) -> None:
     server = serve(stream(put("/", "1"), put("/bad", "2"), put("/ok", "3")))
-    rec = Recorder()
+    rec = EventRecorder()
 
     def on_event(kind: str, path: str, data: Any) -> None:
         rec.on_event(kind, path, data)

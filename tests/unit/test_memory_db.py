@@ -9,7 +9,7 @@ import pytest
 
 from atmosphere.db.base import SERVER_TIMESTAMP, Database, increment
 from atmosphere.errors import DatabaseError
-from atmosphere.testing import MemoryDatabase, events_for
+from atmosphere.testing import EventRecorder, MemoryDatabase, events_for
 
 USERS = {
     "alice": {"age": 19, "stats": {"level": 3}},
@@ -20,30 +20,6 @@ USERS = {
     "frank": {"age": 42, "stats": {"level": 6}},
 }
 SCORES = {"alice": 64, "bob": 90, "carol": 15, "dave": 72, "erin": 88, "frank": 40}
-
-
-class Recorder:
-    """Collects listener callbacks and lets a test wait for the n-th one."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, Any]] = []
-        self.statuses: list[bool] = []
-        self._cond = threading.Condition()
-
-    def on_event(self, kind: str, path: str, data: Any) -> None:
-        with self._cond:
-            self.events.append((kind, path, data))
-            self._cond.notify_all()
-
-    def on_status(self, up: bool) -> None:
-        with self._cond:
-            self.statuses.append(up)
-            self._cond.notify_all()
-
-    def wait_events(self, n: int, timeout: float = 5.0) -> list[tuple[str, str, Any]]:
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self.events) >= n, timeout), self.events
-            return list(self.events)
 
 
 @pytest.fixture
@@ -196,7 +172,7 @@ def test_query_rejects_bad_arguments(db: MemoryDatabase) -> None:
 
 def test_listener_sees_initial_put_then_changes_in_order(db: MemoryDatabase) -> None:
     db.set("live/a", 1)
-    rec = Recorder()
+    rec = EventRecorder()
     listener = db.listen("live", rec.on_event, on_status=rec.on_status)
     assert listener.wait_connected(5)
     db.set("live/b", {"x": 1})
@@ -234,7 +210,7 @@ def test_events_for_patch_below_listener_is_relative() -> None:
 
 
 def test_disconnect_and_reconnect_resync(db: MemoryDatabase) -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     listener = db.listen("p", rec.on_event, on_status=rec.on_status)
     assert listener.wait_connected(5)
     db.disconnect()
@@ -260,7 +236,7 @@ def test_disconnected_block_fails_writes(db: MemoryDatabase) -> None:
 
 
 def test_close_stops_callbacks(db: MemoryDatabase) -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     listener = db.listen("c", rec.on_event)
     rec.wait_events(1)
     listener.close()
@@ -274,7 +250,7 @@ def test_close_stops_callbacks(db: MemoryDatabase) -> None:
 def test_a_failing_callback_does_not_kill_the_stream(
     db: MemoryDatabase, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rec = Recorder()
+    rec = EventRecorder()
 
     def flaky(kind: str, path: str, data: Any) -> None:
         rec.on_event(kind, path, data)
