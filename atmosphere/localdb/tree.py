@@ -45,21 +45,12 @@ def get(root: Any, path: Path) -> Any:
 
 def set_many(root: Any, writes: Sequence[tuple[Path, Any]]) -> Any:
     """Return a new root with each (path, stored value) written in order; None deletes."""
-    fresh: set[int] = set()
-    for path, value in writes:
-        root = _set(root, path, 0, value, fresh)
-    return root
+    return _write_all(root, writes, set())
 
 
 def update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]]) -> Any:
     """Return a new root with each (path relative to ``base``, value) written (a PATCH)."""
-    if not entries:
-        return root
-    fresh: set[int] = set()
-    node = get(root, base)
-    for rel, value in entries:
-        node = _set(node, rel, 0, value, fresh)
-    return _set(root, base, 0, node, set())
+    return _update(root, base, entries, set())
 
 
 class _Owned:
@@ -82,19 +73,28 @@ def apply_in_place(root: Any, writes: Sequence[tuple[Path, Any]]) -> Any:
     the width of each). The values that were replaced are left intact, so whoever took them
     beforehand (``Before``) still sees the old data.
     """
-    for path, value in writes:
-        root = _set(root, path, 0, value, _IN_PLACE)
-    return root
+    return _write_all(root, writes, _IN_PLACE)
 
 
 def update_in_place(root: Any, base: Path, entries: Sequence[tuple[Path, Any]]) -> Any:
     """``update`` by changing the dicts on the paths; return the new root."""
+    return _update(root, base, entries, _IN_PLACE)
+
+
+def _write_all(root: Any, writes: Sequence[tuple[Path, Any]], fresh: set[int]) -> Any:
+    # ``fresh``: the dicts this batch may change in place (see ``_set``).
+    for path, value in writes:
+        root = _set(root, path, 0, value, fresh)
+    return root
+
+
+def _update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]], fresh: set[int]) -> Any:
     if not entries:
         return root
     node = get(root, base)
     for rel, value in entries:
-        node = _set(node, rel, 0, value, _IN_PLACE)
-    return _set(root, base, 0, node, _IN_PLACE)
+        node = _set(node, rel, 0, value, fresh)
+    return _set(root, base, 0, node, fresh)
 
 
 class _Unknown:
