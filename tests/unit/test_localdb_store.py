@@ -10,6 +10,17 @@ from atmosphere.localdb import tree
 from atmosphere.localdb.store import DataDirInUse, Store
 
 
+def _crash_and_reopen(store: Store) -> Store:
+    """Drop the store as a killed server would (no close(), no final snapshot); reopen it."""
+    import os
+
+    os.close(store._lock_fd)
+    store._lock_fd = -1
+    again = Store(store.dir)
+    again.open()
+    return again
+
+
 def _write(store: Store, ns: str, path: list[str], value: object) -> None:
     n = store.namespace(ns)
     writes = [(path, value)]
@@ -25,13 +36,7 @@ def test_reopen_restores_logs_and_snapshots(tmp_path: Path) -> None:
     _write(store, "b", ["x"], {"y": "z"})
     expected = {n: ns.root for n, ns in store.namespaces.items()}
     assert (tmp_path / "snapshot.json").exists()
-    # Simulate a crash: no close(), just drop the lock.
-    import os
-
-    os.close(store._lock_fd)
-    store._lock_fd = -1
-    again = Store(tmp_path)
-    again.open()
+    again = _crash_and_reopen(store)
     assert {n: ns.root for n, ns in again.namespaces.items() if ns.root is not None} == expected
     assert again.namespace("a").rules_text == '{"rules": {}}'
     again.close()
@@ -62,16 +67,12 @@ def test_the_directory_is_locked(tmp_path: Path) -> None:
 
 
 def test_the_write_that_triggers_compaction_survives(tmp_path: Path) -> None:
-    import os
 
     store = Store(tmp_path, compact_after_bytes=1)  # every commit compacts
     store.open()
     for i in range(5):
         _write(store, "a", [f"k{i}"], i)  # each key written once: nothing overwrites it
-    os.close(store._lock_fd)  # a crash: no close()
-    store._lock_fd = -1
-    again = Store(tmp_path)
-    again.open()
+    again = _crash_and_reopen(store)
     assert again.namespace("a").root == {f"k{i}": i for i in range(5)}
     again.close()
 
@@ -100,16 +101,12 @@ def test_a_failed_log_write_leaves_the_log_readable(
     monkeypatch.setattr(os, "write", real_write)
     assert store.namespace("a").root == {"before": 1}
     _write(store, "a", ["after"], 3)
-    os.close(store._lock_fd)  # a crash: no close()
-    store._lock_fd = -1
-    again = Store(tmp_path)
-    again.open()
+    again = _crash_and_reopen(store)
     assert again.namespace("a").root == {"before": 1, "after": 3}
     again.close()
 
 
 def test_a_failed_compaction_does_not_fail_the_committed_write(tmp_path: Path) -> None:
-    import os
 
     store = Store(tmp_path, compact_after_bytes=1)  # every commit compacts
     store.open()
@@ -118,10 +115,7 @@ def test_a_failed_compaction_does_not_fail_the_committed_write(tmp_path: Path) -
     assert store.namespace("a").root == {"k": 1}
     _write(store, "a", ["j"], 2)
     (tmp_path / "snapshot.json.tmp").rmdir()
-    os.close(store._lock_fd)  # a crash: no close()
-    store._lock_fd = -1
-    again = Store(tmp_path)
-    again.open()
+    again = _crash_and_reopen(store)
     assert again.namespace("a").root == {"k": 1, "j": 2}
     again.close()
 
@@ -145,9 +139,6 @@ def test_a_log_that_cannot_be_rotated_keeps_the_current_one(
     _write(store, "a", ["k"], 1)
     _write(store, "a", ["j"], 2)  # still logged, to the log that is still open
     monkeypatch.setattr(os, "open", real_open)
-    os.close(store._lock_fd)  # a crash: no close()
-    store._lock_fd = -1
-    again = Store(tmp_path)
-    again.open()
+    again = _crash_and_reopen(store)
     assert again.namespace("a").root == {"k": 1, "j": 2}
     again.close()
