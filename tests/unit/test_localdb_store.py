@@ -67,7 +67,6 @@ def test_the_directory_is_locked(tmp_path: Path) -> None:
 
 
 def test_the_write_that_triggers_compaction_survives(tmp_path: Path) -> None:
-
     store = Store(tmp_path, compact_after_bytes=1)  # every commit compacts
     store.open()
     for i in range(5):
@@ -107,7 +106,6 @@ def test_a_failed_log_write_leaves_the_log_readable(
 
 
 def test_a_failed_compaction_does_not_fail_the_committed_write(tmp_path: Path) -> None:
-
     store = Store(tmp_path, compact_after_bytes=1)  # every commit compacts
     store.open()
     (tmp_path / "snapshot.json.tmp").mkdir()  # the snapshot cannot be written
