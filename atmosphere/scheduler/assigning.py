@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import replace
 
 from atmosphere.jobs import JobSpec
@@ -32,13 +32,22 @@ def cloud_loads(
     return loads
 
 
+def held_jobs(state: LiveState) -> set[str]:
+    """The ids of every job in some cloud's inbox."""
+    return {job_id for jobs in state.inbox.values() for job_id in jobs}
+
+
 def plan(
-    queue: Mapping[str, Mapping[str, JobSpec]], loads: dict[str, CloudLoad]
+    queue: Mapping[str, Mapping[str, JobSpec]],
+    loads: dict[str, CloudLoad],
+    held: Container[str] = frozenset(),
 ) -> Iterator[tuple[JobSpec, str]]:
     """(job, cloud id) pairs to assign now: oldest job first across types, FIFO within a type.
 
     A type stops at its first job no cloud can take (the jobs behind it could go nowhere either).
     ``loads`` is updated as jobs are placed, so no cloud is ever filled past its capacity.
+    A queued job that some cloud already ``held`` waits: it is a copy (two operators retried it,
+    a hand-back crossed a requeue), and settling the held one drops or replaces it.
     """
     heads: list[tuple[str, str, int, list[str]]] = []
     for job_type, jobs in queue.items():
@@ -52,7 +61,7 @@ def plan(
         if cloud is None:
             continue
         spec = queue.get(job_type, {}).get(job_id)
-        if spec is not None:
+        if spec is not None and job_id not in held:
             loads[cloud.id] = replace(cloud, held=cloud.held + 1)
             yield spec, cloud.id
         if index + 1 < len(order):

@@ -346,7 +346,8 @@ class Dispatcher:
         if not self.state.queue:
             return
         epoch = self.leadership.epoch
-        for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads()):
+        held = assigning.held_jobs(self.state)
+        for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads(), held):
             self.write(moves.assign_writes(self.paths, spec, cloud_id, epoch))
             self.count("assigned")
 

@@ -63,9 +63,11 @@ class Settler:
             return
         chain = d.state.chain(spec.chain.id) if spec.chain else None
         result = settle.settle(d.paths, spec, outcome, chain, now, rand=d.rand)
-        if result.kind in ("succeeded", "failed") and d.state.locate(job_id) == "queue":
-            # A requeued copy is waiting: the job is done, so it need not run again.
-            result.writes[d.paths.queue(spec.type, job_id)] = None
+        copy = d.paths.queue(spec.type, job_id)
+        if result.kind != "late" and copy not in result.writes and d.state.in_queue(spec):
+            # A requeued copy is waiting: the job is done, or its next attempt is delayed or
+            # queued by this settlement, so the copy need not run.
+            result.writes[copy] = None
         d.write(result.writes)
         d.count(result.kind)
         self._record_stats(spec, outcome, result.kind, now)

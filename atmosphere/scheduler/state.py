@@ -119,6 +119,10 @@ class LiveState:
         """How many jobs the cloud's inbox holds, per this view."""
         return len(self.inbox.get(cloud_id, ()))
 
+    def in_queue(self, spec: JobSpec) -> bool:
+        """True when a copy of the job waits in its type's queue."""
+        return spec.id in self.queue.get(spec.type, {})
+
     def locate(self, job_id: str) -> str | None:
         """Where in live a job currently is: "queue", "delayed", "inbox", or None."""
         if (job_id,) in self.delayed:

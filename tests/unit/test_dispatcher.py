@@ -715,3 +715,40 @@ def test_a_deposed_dispatcher_does_not_write_held_bookkeeping_on_its_way_out(
     # may sit at the same path by then)
     assert db.get(f"{R}/live/outcomes/j0") is not None
     assert db.get(f"{R}/live/dispatchers/d1") is None
+
+
+def test_a_queued_copy_of_a_job_some_cloud_holds_is_not_assigned_again(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given j0 running on c1, and a second cloud free
+    register(db, "c1", "t")
+    register(db, "c2", "t")
+    submit(db, "j0")
+    d = make(db, clock)
+    holder = "c1" if "j0" in inbox(db, "c1") else "c2"
+    other = "c2" if holder == "c1" else "c1"
+    # When a copy of j0 lands in the queue meanwhile (two operators retrying it, a late hand-back)
+    db.set(f"{R}/live/queue/t/j0", {"id": "j0", "type": "t", "name": "n", "timeout": 30})
+    pump(db, d)
+    # Then it is not run a second time: it waits, and goes once the held copy settles
+    assert inbox(db, other) == {}
+    complete(db, holder, "j0", result=1)
+    pump(db, d)
+    assert db.get(f"{R}/live/queue") is None and inbox(db, other) == {}
+    assert d.counts["assigned"] == 1 and d.counts["succeeded"] == 1
+
+
+def test_a_queued_copy_goes_when_the_held_copy_is_retried_later(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    register(db, "c1", "t")
+    submit(db, "j0", retries=2, retry_backoff=10)
+    d = make(db, clock)
+    db.set(f"{R}/live/queue/t/j0", {"id": "j0", "type": "t", "name": "n", "timeout": 30})
+    pump(db, d)
+    # When the held copy fails and its retry waits in live/delayed
+    complete(db, "c1", "j0", ok=False, retry=True)
+    pump(db, d)
+    # Then the queued copy is dropped: the job runs once per attempt, from delayed
+    assert db.get(f"{R}/live/delayed/j0") is not None
+    assert db.get(f"{R}/live/queue") is None and inbox(db, "c1") == {}
