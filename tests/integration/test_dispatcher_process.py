@@ -13,6 +13,7 @@ import pytest
 
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
+from tests.integration.conftest import FAST_ENV, ROOT
 from tests.integration.dispatcher_support import (
     DispatcherProcess,
     SimCloud,
@@ -20,20 +21,11 @@ from tests.integration.dispatcher_support import (
     submit,
     wait_until,
 )
-from tests.support import ServerProcess
-
-ROOT = "atmosphere"
-FAST = {"ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25", "ATMOSPHERE_DEAD_AFTER": "1.5"}
 
 
 @pytest.fixture
-def url(db_server: ServerProcess, ns: str) -> str:
-    return db_server.db_url(ns)
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[FirebaseDatabase]:
-    database = FirebaseDatabase(url)
+def db(db_url: str) -> Iterator[FirebaseDatabase]:
+    database = FirebaseDatabase(db_url)
     yield database
     database.close()
 
@@ -56,11 +48,11 @@ def procs() -> Iterator[list[Any]]:
 
 
 def test_two_clouds_share_the_load_least_loaded_first(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
-    a = SimCloud(url, ROOT, "cloud-a", ["work"], work=0.05)
-    b = SimCloud(url, ROOT, "cloud-b", ["work"], work=0.05)
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
+    a = SimCloud(db_url, ROOT, "cloud-a", ["work"], work=0.05)
+    b = SimCloud(db_url, ROOT, "cloud-b", ["work"], work=0.05)
     procs.extend([a, b])
     ids = [submit(db, paths, "work", {"n": i}) for i in range(20)]
     wait_until(lambda: all(states(db, paths).get(i) == "succeeded" for i in ids), 30, "all done")
@@ -72,13 +64,13 @@ def test_two_clouds_share_the_load_least_loaded_first(
 
 
 def test_jobs_without_a_cloud_wait_and_run_once_one_registers(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
     job = submit(db, paths, "later", 1)
     wait_until(lambda: db.get(paths.queue("later", job)) is not None, 5, "queued")
     shown = subprocess.run(
-        [sys.executable, "-m", "atmosphere", "status", "--db-url", url, "--root", ROOT],
+        [sys.executable, "-m", "atmosphere", "status", "--db-url", db_url, "--root", ROOT],
         capture_output=True,
         text=True,
         timeout=60,
@@ -86,23 +78,23 @@ def test_jobs_without_a_cloud_wait_and_run_once_one_registers(
     )
     assert shown.returncode == 0, shown.stderr
     assert "no cloud for this type" in shown.stdout and "later" in shown.stdout
-    cloud = SimCloud(url, ROOT, "late-cloud", ["later"])
+    cloud = SimCloud(db_url, ROOT, "late-cloud", ["later"])
     procs.append(cloud)
     wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran")
 
 
 def test_dispatcher_restart_mid_stream_loses_no_job(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    first = DispatcherProcess(url, ROOT, FAST)
+    first = DispatcherProcess(db_url, ROOT, FAST_ENV)
     procs.append(first)
-    cloud = SimCloud(url, ROOT, "steady", ["work"], slots=2, work=0.02)
+    cloud = SimCloud(db_url, ROOT, "steady", ["work"], slots=2, work=0.02)
     procs.append(cloud)
     ids = [submit(db, paths, "work", i, reply_to="maker-1") for i in range(60)]
     wait_until(lambda: len(cloud.ran) >= 10, 20, "some jobs ran")
     first.kill()  # kill -9 mid-stream
     more = [submit(db, paths, "work", i, reply_to="maker-1") for i in range(20)]
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
     everything = ids + more
     wait_until(
         lambda: all(states(db, paths).get(i) == "succeeded" for i in everything), 40, "all done"
@@ -131,11 +123,11 @@ GARBAGE: list[tuple[str, Any]] = [
 
 
 def test_garbage_under_the_root_does_not_stop_the_dispatcher(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    dispatcher = DispatcherProcess(url, ROOT, FAST)
+    dispatcher = DispatcherProcess(db_url, ROOT, FAST_ENV)
     procs.append(dispatcher)
-    cloud = SimCloud(url, ROOT, "robust", ["work"])
+    cloud = SimCloud(db_url, ROOT, "robust", ["work"])
     procs.append(cloud)
     for path, value in GARBAGE[1:]:
         db.set(f"{ROOT}/{path}", value)
@@ -150,15 +142,15 @@ def test_garbage_under_the_root_does_not_stop_the_dispatcher(
 
 
 def test_dead_cloud_jobs_are_requeued_to_another_cloud(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
-    doomed = SimCloud(url, ROOT, "doomed", ["work"], work=0.3)
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
+    doomed = SimCloud(db_url, ROOT, "doomed", ["work"], work=0.3)
     procs.append(doomed)
     doomed.frozen = True  # takes jobs, never finishes them, stops heartbeating: a hung host
     job = submit(db, paths, "work", "survive", reply_to="maker-2")
     wait_until(lambda: db.get(paths.inbox("doomed", job)) is not None, 10, "assigned to doomed")
-    rescuer = SimCloud(url, ROOT, "rescuer", ["work"])
+    rescuer = SimCloud(db_url, ROOT, "rescuer", ["work"])
     procs.append(rescuer)
     wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran elsewhere")
     assert rescuer.ran == [job]
@@ -198,9 +190,9 @@ def submit_chain(
 
 
 def test_five_step_chain_cascades_data_and_replies_once(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
     types = ["first", "second", "third", "fourth", "fifth"]
     seen: dict[str, Any] = {}
 
@@ -208,7 +200,7 @@ def test_five_step_chain_cascades_data_and_replies_once(
         seen[spec["type"]] = spec.get("data")
         return {"from": spec["type"]}
 
-    procs.append(SimCloud(url, ROOT, "chainer", types, handler=handler))
+    procs.append(SimCloud(db_url, ROOT, "chainer", types, handler=handler))
     steps: list[dict[str, Any]] = [{"type": t, "data": {"own": i}} for i, t in enumerate(types)]
     steps[2]["callback"] = True
     submit_chain(db, paths, "chainA", steps, "maker-3")
@@ -226,16 +218,16 @@ def test_five_step_chain_cascades_data_and_replies_once(
 
 
 def test_an_error_mid_chain_stops_it_and_replies_at_once(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
 
     def handler(spec: dict[str, Any]) -> Any:
         if spec["type"] == "breaks":
             raise RuntimeError("step two broke")
         return "fine"
 
-    procs.append(SimCloud(url, ROOT, "chainer", ["ok", "breaks"], handler=handler))
+    procs.append(SimCloud(db_url, ROOT, "chainer", ["ok", "breaks"], handler=handler))
     steps = [{"type": "ok"}, {"type": "breaks"}, {"type": "ok"}]
     submit_chain(db, paths, "chainB", steps, "maker-4")
     reply = wait_until(lambda: db.get(paths.replies("maker-4", "chainB")), 20, "error reply")
@@ -247,16 +239,16 @@ def test_an_error_mid_chain_stops_it_and_replies_at_once(
 
 
 def test_retries_with_backoff_then_success(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
 
     def handler(spec: dict[str, Any]) -> Any:
         if spec["attempt"] < 3:
             raise RuntimeError(f"flaky on attempt {spec['attempt']}")
         return "third time"
 
-    procs.append(SimCloud(url, ROOT, "flaky", ["flaky"], handler=handler))
+    procs.append(SimCloud(db_url, ROOT, "flaky", ["flaky"], handler=handler))
     job = submit(db, paths, "flaky", None, reply_to="maker-5", retries=2, retry_backoff=0.2)
     reply = wait_until(lambda: db.get(paths.replies("maker-5", job)), 20, "final reply")
     assert reply["ok"] is True and reply["result"] == "third time"
@@ -272,14 +264,14 @@ def test_retries_with_backoff_then_success(
 
 
 def test_retries_exhausted_is_a_dead_letter_with_one_error_reply(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
 
     def handler(spec: dict[str, Any]) -> Any:
         raise RuntimeError("always broken")
 
-    procs.append(SimCloud(url, ROOT, "broken", ["broken"], handler=handler))
+    procs.append(SimCloud(db_url, ROOT, "broken", ["broken"], handler=handler))
     job = submit(db, paths, "broken", None, reply_to="maker-6", retries=1, retry_backoff=0.1)
     reply = wait_until(lambda: db.get(paths.replies("maker-6", job)), 20, "error reply")
     assert reply["ok"] is False
@@ -288,11 +280,11 @@ def test_retries_exhausted_is_a_dead_letter_with_one_error_reply(
 
 
 def test_delayed_jobs_survive_a_dispatcher_restart_and_run_on_time(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
-    first = DispatcherProcess(url, ROOT, FAST)
+    first = DispatcherProcess(db_url, ROOT, FAST_ENV)
     procs.append(first)
-    procs.append(SimCloud(url, ROOT, "patient", ["later"]))
+    procs.append(SimCloud(db_url, ROOT, "patient", ["later"]))
     eta = int(time.time() * 1000) + 2500
     spec = {"id": "delayed-1", "type": "later", "name": "n", "eta": eta, "attempt": 1}
     db.update(
@@ -300,13 +292,13 @@ def test_delayed_jobs_survive_a_dispatcher_restart_and_run_on_time(
         {paths.jobs("delayed-1"): {**spec, "state": "delayed"}, paths.delayed("delayed-1"): spec},
     )
     first.kill()
-    procs.append(DispatcherProcess(url, ROOT, FAST))
+    procs.append(DispatcherProcess(db_url, ROOT, FAST_ENV))
     wait_until(lambda: states(db, paths).get("delayed-1") == "succeeded", 20, "ran")
     assert db.get(paths.jobs("delayed-1"))["assigned"] >= eta
 
 
 def test_finished_jobs_and_their_replies_are_collected_after_retention(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+    db_url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
 ) -> None:
     old = int(time.time() * 1000) - 60_000
     db.update(
@@ -324,7 +316,7 @@ def test_finished_jobs_and_their_replies_are_collected_after_retention(
             f"{paths.stats('200001010000')}/t/succeeded": 3,
         },
     )
-    procs.append(DispatcherProcess(url, ROOT, {**FAST, "ATMOSPHERE_RETENTION": "30"}))
+    procs.append(DispatcherProcess(db_url, ROOT, {**FAST_ENV, "ATMOSPHERE_RETENTION": "30"}))
     wait_until(lambda: db.get(paths.jobs("old-1")) is None, 20, "old job collected")
     assert db.get(paths.replies("maker-7", "old-1")) is None
     assert db.get(paths.jobs("running-1")) is not None
