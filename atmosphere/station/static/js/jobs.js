@@ -164,18 +164,7 @@ export function jobView({ el, param, api, setTitle }) {
 }
 
 function actionButtons(job, api, after) {
-  const act = (verb, label, cls) => h("button", { class: `btn ${cls}`, type: "button", id: `job-${verb}`, on: { click: async (ev) => {
-    ev.target.disabled = true;
-    try {
-      await api.post(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`);
-      toast(`${label}: ${job.type} · ${job.name}`);
-      window.dispatchEvent(new Event("atmosphere:failed-changed"));
-      after();
-    } catch (err) {
-      toast(`${label} failed: ${err.message}`, true);
-      ev.target.disabled = false;
-    }
-  } } }, label);
+  const act = (verb, label, cls) => button(api, job, verb, label, cls, after, { id: `job-${verb}` });
   return h("span", { class: "btns" },
     job.actions.includes("retry") ? act("retry", "Retry", "primary") : null,
     job.actions.includes("discard") ? act("discard", "Discard", "danger") : null);
@@ -259,8 +248,9 @@ export function failedView({ el, api, setTitle }) {
   return { live: refresh };
 }
 
-function button(api, job, verb, label, cls, after) {
-  return h("button", { class: `btn ${cls}`, type: "button", dataset: { action: verb }, on: { click: async (ev) => {
+// A button that POSTs one action on a job; attrs tell tests and the page which one it is.
+function button(api, job, verb, label, cls, after, attrs = { dataset: { action: verb } }) {
+  return h("button", { ...attrs, class: `btn ${cls}`, type: "button", on: { click: async (ev) => {
     ev.target.disabled = true;
     try {
       await api.post(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`);
