@@ -33,6 +33,10 @@ _STREAM_HEAD = (
 
 
 _BACKLOG = 1024 * 1024  # unsent answer bytes after which pipelined requests wait
+# Request heads are buffered before anyone is authenticated: bound them, or any client that
+# can connect could grow the server's memory without end.
+MAX_URL_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class _Pending(NamedTuple):
@@ -81,6 +85,9 @@ class HttpConnection(asyncio.Protocol):
         self.done = False  # no more requests on this connection
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
+        self._in_head = False  # between the start of a request and the end of its headers
+        self._began = False  # a request started during the current feed
+        self._head_bytes = 0  # bytes of whole reads that fell inside the current head
         self._body: list[bytes] = []
         self._size = 0
         self._too_large = False
@@ -118,29 +125,43 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done:
             return
+        was_in_head, self._began = self._in_head, False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(error(400, "Protocol upgrades are not supported"))
         except httptools.HttpParserError:
             self._fail(error(400, "Malformed HTTP request"))
+        if was_in_head and self._in_head and not self._began and not self.done:
+            # httptools buffers a header until it ends, out of our sight: count whole reads
+            # that neither finished the head nor started a new request.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._fail(error(431, f"Request headers exceed {MAX_HEADER_BYTES} bytes"))
 
     # -- httptools callbacks ---------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = {}
+        self._in_head = self._began = True
+        self._head_bytes = 0
         self._body = []
         self._size = 0
         self._too_large = False
 
     def on_url(self, url: bytes) -> None:
+        if self.done:
+            return
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            self._fail(error(414, f"Request URL exceeds {MAX_URL_BYTES} bytes"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             self._too_large = True

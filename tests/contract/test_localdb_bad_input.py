@@ -188,3 +188,34 @@ def test_non_latin_method_override_and_params(raw: RawClient) -> None:
     assert r.json()["error"]
     r = raw.get("/a.json", query="print=%E6%97%A5")
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /" + b"a" * 8192, b"414"),  # a URL that never ends
+        (b"GET /a.json HTTP/1.1\r\n" + b"X-Pad: " + b"p" * 8192, b"431"),  # nor does a header
+    ],
+)
+def test_endless_request_heads_are_refused_not_buffered(
+    db_server: ServerProcess, raw: RawClient, head: bytes, status: bytes
+) -> None:
+    # Anyone who can connect (no token needed for that) could otherwise grow the server's
+    # memory without bound, one request line or header at a time.
+    sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
+    sock.sendall(head)
+    answer = b""
+    try:
+        for _ in range(64 * 1024 // 8192 + 64):  # well past any reasonable limit
+            sock.sendall(head[-8192:])
+    except OSError:
+        pass  # the server hung up on us: what we want
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        pass  # closed with our unread bytes pending: the answer may be lost in the reset
+    sock.close()
+    # (Before the limits, the server kept reading and this timed out.)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 " + status)
+    _alive(raw)
