@@ -49,6 +49,20 @@ class Verdict:
     state: JobState
 
 
+# An error travels in the completion update and the caller's reply: keep it well under any
+# write limit however much a handler packs into its exception.
+MESSAGE_CHARS = 10_000
+TRACEBACK_CHARS = 50_000
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, keeping both ends (a traceback's end matters)."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}\n... [{len(text) - 2 * keep} characters cut] ...\n{text[-keep:]}"
+
+
 def error_json(exc: BaseException, kind: str = "JobFailed") -> dict[str, Any]:
     """The wire form of a handler's exception, with its traceback."""
     cls = type(exc)
@@ -57,9 +71,9 @@ def error_json(exc: BaseException, kind: str = "JobFailed") -> dict[str, Any]:
     )
     return {
         "kind": kind,
-        "message": str(exc) or cls.__name__,
+        "message": clip(str(exc) or cls.__name__, MESSAGE_CHARS),
         "type": name,
-        "traceback": "".join(traceback.format_exception(exc)),
+        "traceback": clip("".join(traceback.format_exception(exc)), TRACEBACK_CHARS),
     }
 
 
@@ -88,7 +102,7 @@ def finish_done_with(error: Any, result: JSON, max_bytes: int) -> Finish:
         return finish_returned(result, max_bytes)
     if isinstance(error, BaseException):
         return finish_raised(error)
-    message = error if isinstance(error, str) else repr(error)
+    message = clip(error if isinstance(error, str) else repr(error), MESSAGE_CHARS)
     return Finish(ok=False, error={"kind": "JobFailed", "message": message, "type": "done_with"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -112,3 +113,18 @@ def test_handback_moves_jobs_from_the_inbox_to_the_queue() -> None:
     entry = writes["live/queue/t/j1"]
     assert "assigned" not in entry and "epoch" not in entry and entry["attempt"] == 2
     assert writes["jobs/j1/state"] == "queued" and writes["jobs/j1/cloud"] is None
+
+
+def test_a_huge_error_is_clipped_so_the_completion_stays_writable() -> None:
+    # Given a handler whose exception message carries megabytes (say, a whole payload)
+    try:
+        raise ValueError("x" * 5_000_000)
+    except ValueError as exc:
+        raised = finish_raised(exc)
+    told = finish_done_with("y" * 5_000_000, None, 1000)
+    # Then what is written stays small, and says it was cut
+    for finish in (raised, told):
+        assert finish.error is not None
+        assert len(json.dumps(finish.error)) < 100_000
+        assert "characters cut" in finish.error["message"]
+    assert raised.error is not None and "ValueError" in raised.error["traceback"]
