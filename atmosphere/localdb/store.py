@@ -65,6 +65,7 @@ class Store:
         self._log_fd = -1
         self._seq = 0
         self._log_bytes = 0
+        self._log_torn = False  # the log ends in a partial record
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -142,6 +143,15 @@ class Store:
         if self.fsync:
             self._fsync_dir()  # the new file's name must survive a power cut too
 
+    def _next_log(self) -> None:
+        """Continue in ``log.<seq + 1>``; on failure nothing changes."""
+        self._seq += 1
+        try:
+            self._open_log()
+        except OSError:
+            self._seq -= 1
+            raise
+
     def _fsync_dir(self) -> None:
         dir_fd = os.open(self.dir, os.O_RDONLY)
         try:
@@ -180,6 +190,9 @@ class Store:
         self._maybe_compact()
 
     def _append(self, line: bytes) -> None:
+        if self._log_torn:
+            self._next_log()  # raises (nothing written) if it cannot
+            self._log_torn = False
         view = memoryview(line)
         try:
             while view:
@@ -190,8 +203,12 @@ class Store:
         except OSError:
             # (A full disk, say.) Cut the partial record off so later records stay readable;
             # the caller answers with an error and the tree is unchanged.
-            with contextlib.suppress(OSError):
+            try:
                 os.ftruncate(self._log_fd, self._log_bytes)
+            except OSError:
+                # The next record would be glued to the torn one and lost with it on replay:
+                # continue in a new log instead.
+                self._log_torn = True
             raise
         self._log_bytes += len(line)
 
@@ -220,12 +237,7 @@ class Store:
                 if ns.rules_text and not ns.rules_are_default
             },
         }
-        self._seq += 1
-        try:
-            self._open_log()
-        except OSError:
-            self._seq -= 1
-            raise
+        self._next_log()
         self._write_snapshot(state, self._seq)
 
     def _write_snapshot(self, state: dict[str, Any], seq: int) -> None:

@@ -140,3 +140,36 @@ def test_a_log_that_cannot_be_rotated_keeps_the_current_one(
     again = _crash_and_reopen(store)
     assert again.namespace("a").root == {"k": 1, "j": 2}
     again.close()
+
+
+def test_a_torn_record_that_cannot_be_cut_off_does_not_swallow_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    store = Store(tmp_path)
+    store.open()
+    _write(store, "a", ["before"], 1)
+    real_write, real_truncate = os.write, os.ftruncate
+    calls = {"n": 0}
+
+    def flaky_write(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data)[:5])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "write", flaky_write)
+    monkeypatch.setattr(os, "ftruncate", no_truncate)
+    with pytest.raises(OSError):
+        _write(store, "a", ["lost"], 2)
+    monkeypatch.setattr(os, "write", real_write)
+    monkeypatch.setattr(os, "ftruncate", real_truncate)
+    _write(store, "a", ["after"], 3)  # acknowledged: must survive a crash
+    again = _crash_and_reopen(store)
+    assert again.namespace("a").root == {"before": 1, "after": 3}
+    again.close()
