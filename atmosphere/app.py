@@ -200,8 +200,8 @@ class Atmosphere:
         return runtime.done_with(ticket, error, result)
 
     def close(self) -> None:
-        """Stop this app's maker (pending handles are abandoned), and close the database
-        connection if the app opened it itself."""
+        """Stop this app's maker (pending handles get a JobTimeout at once), and close the
+        database connection if the app opened it itself."""
         with self._lock:
             maker, self._maker = self._maker, None
             database = self._database if self._owns_database else None

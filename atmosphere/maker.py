@@ -252,15 +252,23 @@ class Maker:
                 self._trash.extend(reply_ids)
 
     def close(self) -> None:
-        """Stop listening and delete this maker's replies; pending handles time out as usual."""
+        """Stop listening, delete this maker's replies and answer pending handles (JobTimeout).
+
+        With the stream and the deadline thread gone nothing else would ever answer them: a
+        ``get()`` without a timeout would wait forever and callbacks would never run.
+        """
         with self._cond:
             if self._closed:
                 return
             self._closed = True
             started = self._started
+            abandoned, self._pending = list(self._pending.values()), {}
+            self._deadlines = []
             self._cond.notify_all()
         if not started:
             return
+        for handle in abandoned:
+            handle._settle(_closed_error(handle), None)
         self._callbacks.put(_STOP)
         if self._listener is not None:
             self._listener.close()
@@ -271,6 +279,16 @@ class Maker:
             self.database.delete(self.paths.replies(self.id))
         except Exception as exc:
             log.debug("could not delete replies of maker %s: %s", self.id, exc)
+
+
+def _closed_error(handle: Handle) -> JobTimeout:
+    ticket = handle.ticket
+    return JobTimeout(
+        f"the app was closed before job {handle.id} ({ticket['type']}) answered; "
+        "it may still complete",
+        job_id=handle.id,
+        job_type=ticket["type"],
+    )
 
 
 def _response(raw: JSON, handle: Handle) -> tuple[JobError | None, JSON]:

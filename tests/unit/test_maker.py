@@ -185,3 +185,17 @@ def test_answered_jobs_leave_no_deadline_behind(app: Atmosphere, db: RecordingDa
     # Then the maker does not keep an hour's worth of dead deadlines in memory
     assert app.maker.pending == 0
     assert len(app.maker._deadlines) <= 64
+
+
+def test_closing_the_app_answers_every_pending_handle_once(app: Atmosphere) -> None:
+    # Given a job waiting for its response, with a callback
+    calls = Calls()
+    handle = app.tasks["echo"].submit(data=1, callback=calls)
+    # When the app closes before the response arrives
+    app.close()
+    # Then the caller is not left waiting forever: one JobTimeout, to get() and to the callback
+    assert handle.done()
+    with pytest.raises(JobTimeout, match="closed"):
+        handle.get(timeout=0)
+    assert calls.event.wait(5)
+    assert len(calls.calls) == 1 and isinstance(calls.calls[0][0], JobTimeout)
