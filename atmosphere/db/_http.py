@@ -1,4 +1,4 @@
-"""The hot-path REST transport: keep-alive ``http.client`` connections, one per thread.
+"""The hot-path REST transport: a pool of keep-alive ``http.client`` connections.
 
 firebase-admin still resolves the URL, the namespace and the credential; this module only sends
 the bytes. Measured on the 2-core dev machine (bench part ``jobs``), a small PATCH through
@@ -26,6 +26,7 @@ from atmosphere.errors import DatabaseError, PermissionDenied
 # out, the server may have executed it before the connection died, and only a request that
 # has the same effect twice may be sent again (see _repeatable).
 _BROKEN = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+_MAX_IDLE = 32  # idle connections kept; more are closed when given back
 
 
 class RestTransport:
@@ -39,9 +40,12 @@ class RestTransport:
         self._query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
         self._credential = credential
         self._timeout = timeout
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[http.client.HTTPConnection] = []
+        # Idle connections, most recently used last; one is taken per request and given back
+        # after, so connections number the most concurrent requests, however many threads
+        # come and go (a cloud runs each job on a thread of its own).
+        self._idle: list[http.client.HTTPConnection] = []
+        self._connections: set[http.client.HTTPConnection] = set()  # idle and in use
         self._closed = False
 
     def request(
@@ -61,7 +65,7 @@ class RestTransport:
             send_headers["Content-Type"] = "application/json"
         repeatable = _repeatable(method, body, send_headers)
         for attempt in (1, 2, 3):
-            conn = self._connection()
+            conn = self._checkout()
             sent = False
             try:
                 conn.request(method, target, body=body, headers=send_headers)
@@ -69,7 +73,7 @@ class RestTransport:
                 response = conn.getresponse()
                 data = response.read()
             except _BROKEN as error:
-                self._drop(conn)
+                self._discard(conn)
                 if attempt == 3 or (sent and not repeatable):
                     raise DatabaseError(
                         f"{method} {path}: connection lost"
@@ -78,10 +82,14 @@ class RestTransport:
                     ) from error
                 continue
             except (OSError, http.client.HTTPException) as error:
-                self._drop(conn)
+                self._discard(conn)
                 raise DatabaseError(
                     f"{method} {path}: the database is unreachable ({error})"
                 ) from error
+            except BaseException:
+                self._discard(conn)  # interrupted half way: the connection's state is unknown
+                raise
+            self._checkin(conn)
             if response.status == 401 and attempt == 1 and self._refresh():
                 send_headers["Authorization"] = self._authorization()
                 continue
@@ -99,40 +107,51 @@ class RestTransport:
         raise DatabaseError(f"{where}: HTTP {status}: {message}")
 
     def close(self) -> None:
-        """Close every connection this transport opened."""
+        """Close every connection this transport opened; later requests fail."""
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections = list(self._connections)
+            self._connections.clear()
+            self._idle.clear()
         for conn in connections:
             conn.close()
 
     # -- internals ---------------------------------------------------------------------
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._closed:
-            raise DatabaseError("the database is closed")
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            if not _dropped_by_peer(conn):
+    def _checkout(self) -> http.client.HTTPConnection:
+        stale = []
+        try:
+            with self._lock:
+                if self._closed:
+                    raise DatabaseError("the database is closed")
+                while self._idle:
+                    conn = self._idle.pop()
+                    if not _dropped_by_peer(conn):
+                        return conn
+                    # Closed by the server while idle: found out now, before a request is
+                    # sent on it, not after, when a non-repeatable one could not be resent.
+                    self._connections.discard(conn)
+                    stale.append(conn)
+                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                conn = cls(self._host, self._port, timeout=self._timeout)  # connects on use
+                self._connections.add(conn)
                 return conn
-            # Closed by the server while idle: found out now, before a request is sent on it,
-            # rather than after, when a non-repeatable request could not be sent again.
-            self._drop(conn)
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = cls(self._host, self._port, timeout=self._timeout)
-        with self._lock:
-            if self._closed:
-                raise DatabaseError("the database is closed")
-            self._connections.append(conn)
-        self._local.conn = conn
-        return conn
+        finally:
+            for conn in stale:
+                conn.close()
 
-    def _drop(self, conn: http.client.HTTPConnection) -> None:
-        conn.close()
-        self._local.conn = None
+    def _checkin(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
+            if not self._closed and len(self._idle) < _MAX_IDLE:
+                self._idle.append(conn)
+                return
+            self._connections.discard(conn)
+        conn.close()
+
+    def _discard(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+        conn.close()
 
     def _authorization(self) -> str:
         credential = self._credential

@@ -169,17 +169,43 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_before_use(
     assert peer.connections == 2
 
 
-def test_connections_are_kept_alive_per_thread(make_peer: MakePeer) -> None:
+def test_connections_are_kept_alive_and_outlive_no_thread(make_peer: MakePeer) -> None:
+    # A cloud runs each job on a new thread: a connection per thread, kept open after the
+    # thread ended, was one leaked socket per job (on both sides).
     peer = make_peer(lambda n: ANSWER)
     rest = _transport(peer)
     for _ in range(3):
         assert rest.request("GET", ["x"])[0] == 200
-    other = threading.Thread(target=lambda: rest.request("GET", ["y"]))
-    other.start()
-    other.join(5.0)
+    for _ in range(20):
+        job = threading.Thread(target=lambda: rest.request("PATCH", ["y"], b"{}"))
+        job.start()
+        job.join(5.0)
+    assert len(peer.requests) == 23
+    assert peer.connections == 1
     rest.close()
-    assert len(peer.requests) == 4
-    assert peer.connections == 2
+
+
+def test_concurrent_requests_use_at_most_one_connection_each(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: ANSWER)
+    rest = _transport(peer)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(25):
+                assert rest.request("GET", ["x"])[0] == 200
+        except BaseException as error:  # reported below, not lost in the thread
+            failures.append(error)
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(10.0)
+    rest.close()
+    assert not failures
+    assert len(peer.requests) == 100
+    assert 1 <= peer.connections <= 4
 
 
 def test_a_closed_transport_sends_nothing_more(make_peer: MakePeer) -> None:
