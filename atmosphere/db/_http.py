@@ -30,7 +30,7 @@ _MAX_IDLE = 32  # idle connections kept; more are closed when given back
 
 
 class RestTransport:
-    """Sends REST requests to one database over per-thread persistent connections."""
+    """Sends REST requests to one database over pooled persistent connections (thread-safe)."""
 
     def __init__(self, base_url: str, params: dict[str, str], credential: Any, timeout: float):
         parts = urlsplit(base_url)
