@@ -164,7 +164,8 @@ def completion_writes(
         paths.rel(paths.outcomes(spec.id)): outcome,
         f"{job}/state": str(verdict.state),
         f"{job}/started": started_ms,
-        f"{job}/finished": SERVER_TIMESTAMP,
+        # Only a finished job has a finish time: retention collects by it.
+        f"{job}/finished": SERVER_TIMESTAMP if verdict.final else None,
         f"{job}/cloud": cloud_id,
     }
     if finish.ok:

@@ -105,6 +105,7 @@ def _retry(
     done.writes.update(
         {
             f"{record}/state": JobState.RETRYING.value,
+            f"{record}/finished": None,  # retention collects by it: only for finished jobs
             f"{record}/attempt": again.attempt,
             f"{record}/outcomes/{outcome.attempt}": _short(outcome),
         }

@@ -31,6 +31,7 @@ def retry_update(paths: Paths, job_id: str, record: Any) -> dict[str, Any]:
     return {
         f"{job}/state": "queued",
         f"{job}/error": None,
+        f"{job}/finished": None,  # retention collects by it: only for finished jobs
         paths.queue(spec["type"], job_id): spec,
     }
 

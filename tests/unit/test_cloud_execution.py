@@ -90,6 +90,9 @@ def test_a_retry_does_not_reply_and_says_so() -> None:
     outcome = writes["live/outcomes/j1"]
     assert outcome["retry"] is True and outcome["retry_delay"] == 2 and "replied" not in outcome
     assert writes["jobs/j1/state"] == "retrying"
+    # Retention finds finished jobs by ``finished``: a job that goes on must not carry one, or
+    # enough of them (waiting for a cloud past the retention) would stall collection for good.
+    assert writes["jobs/j1/finished"] is None
 
 
 def test_asking_for_a_retry_with_none_left_fails_for_good() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from atmosphere.jobs import JobSpec, Outcome
+from atmosphere.paths import Paths
 from atmosphere.scheduler.retries import backoff_seconds, may_retry, retry_delay
+from atmosphere.scheduler.settle import settle
 
 
 @pytest.mark.parametrize(
@@ -54,3 +58,14 @@ def test_retry_only_while_attempts_remain_and_asked_for() -> None:
 def test_handler_delay_wins_over_backoff() -> None:
     assert retry_delay(spec(3), outcome(1, delay=7.5)) == 7.5
     assert 2.0 <= retry_delay(spec(3), outcome(2), rand=lambda: 0.0) <= 4.0
+
+
+def test_a_retry_clears_the_job_records_finished_time() -> None:
+    # Retention finds finished jobs by ``finished``; a job that goes on must not carry one.
+    spec = JobSpec(id="j1", type="t", name="n", retries=2, retry_backoff=0.0)
+    failed = Outcome(job_id="j1", cloud="c1", attempt=1, ok=False, retry=True, finished=5)
+    for delay in (0.0, 30.0):
+        outcome = replace(failed, retry_delay=delay)
+        done = settle(Paths("atmosphere"), spec, outcome, None, 10_000, rand=lambda: 0.5)
+        assert done.kind == "retried"
+        assert done.writes["atmosphere/jobs/j1/finished"] is None
