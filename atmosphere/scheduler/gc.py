@@ -35,7 +35,11 @@ def expired_job_writes(paths: Paths, records: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect_jobs(db: Database, paths: Paths, now_ms: int, retention: float, limit: int) -> int:
-    """Delete up to ``limit`` job records finished before ``now - retention``; return how many."""
+    """Delete up to ``limit`` job records finished before ``now - retention``; return how many.
+
+    Counts only the records deleted: a page of records that are not finished (yet) is no
+    reason to come straight back for more.
+    """
     cutoff = now_ms - int(retention * 1000)
     # start_at=0 skips records with no ``finished`` (null sorts first in Firebase ordering).
     found = db.query(
@@ -44,7 +48,8 @@ def collect_jobs(db: Database, paths: Paths, now_ms: int, retention: float, limi
     writes = expired_job_writes(paths, found)
     if writes:
         db.update("", writes)
-    return len(found)
+    prefix = paths.jobs() + "/"
+    return sum(1 for key in writes if key.startswith(prefix))
 
 
 def collect_stats(db: Database, paths: Paths, now_ms: int, retention: float, limit: int) -> int:

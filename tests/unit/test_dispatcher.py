@@ -752,3 +752,34 @@ def test_a_queued_copy_goes_when_the_held_copy_is_retried_later(
     # Then the queued copy is dropped: the job runs once per attempt, from delayed
     assert db.get(f"{R}/live/delayed/j0") is not None
     assert db.get(f"{R}/live/queue") is None and inbox(db, "c1") == {}
+
+
+def test_gc_does_not_spin_on_old_records_of_jobs_that_go_on(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a full batch of old records that are not finished (written before retries cleared
+    # ``finished``): nothing to delete there
+    old = int(EPOCH_S * 1000) - 7200_000
+    db.update(
+        R,
+        {
+            f"jobs/r{i}": {"id": f"r{i}", "type": "t", "state": "retrying", "finished": old}
+            for i in range(3)
+        },
+    )
+    d = make(db, clock, gc_batch=2, gc_interval=60.0)
+    queries = []
+    real_query = db.query
+
+    def counting_query(*args: Any, **kwargs: Any) -> Any:
+        queries.append(args[0])
+        return real_query(*args, **kwargs)
+
+    db.query = counting_query  # type: ignore[method-assign]
+    for t in (5.0, 6.5, 8.0, 9.5):
+        clock.t = t
+        pump(db, d)
+    # Then they are neither counted as collected nor re-read every second
+    assert d.counts.get("collected", 0) == 0
+    assert sum(1 for q in queries if q.endswith("/jobs")) == 1
+    assert len(db.get(f"{R}/jobs")) == 3
