@@ -90,7 +90,10 @@ class RestTransport:
                 self._discard(conn)  # interrupted half way: the connection's state is unknown
                 raise
             self._checkin(conn)
-            if response.status == 401 and attempt == 1 and self._refresh():
+            if response.status == 401 and attempt == 1 and not _denied_by_rules(data):
+                # The credential, not the rules: an expired token, say (a refresh is a round
+                # trip to Google's OAuth server, not worth making for a rules denial).
+                self._refresh()
                 send_headers["Authorization"] = self._authorization()
                 continue
             return response.status, dict(response.getheaders()), data
@@ -159,12 +162,11 @@ class RestTransport:
             self._refresh()
         return f"Bearer {credential.token}"
 
-    def _refresh(self) -> bool:
+    def _refresh(self) -> None:
         try:
             self._credential.refresh(Request())
         except Exception as error:  # noqa: BLE001 - any refresh failure means: not authorised
             raise PermissionDenied(f"the credentials were refused ({error})") from error
-        return True
 
 
 def _repeatable(method: str, body: bytes | None, headers: dict[str, str]) -> bool:
@@ -186,6 +188,10 @@ def _dropped_by_peer(conn: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return True
     return bool(readable)  # an idle connection has nothing to read unless it was closed
+
+
+def _denied_by_rules(data: bytes) -> bool:
+    return _error_message(data) == "Permission denied"
 
 
 def _error_message(data: bytes) -> str:

@@ -20,6 +20,16 @@ from atmosphere.errors import DatabaseError
 ANSWER = "answer"
 HANG_UP = "hang up"  # read the whole request, then close without a word
 ANSWER_THEN_CLOSE = "answer then close"
+DENY = "deny"  # 401 from the security rules
+EXPIRED = "expired"  # 401 for the credential
+
+
+def _answer(status: bytes, body: bytes) -> bytes:
+    return b"HTTP/1.1 %s\r\ncontent-length: %d\r\n\r\n%s" % (status, len(body), body)
+
+
+_DENIED = _answer(b"401 Unauthorized", b'{"error": "Permission denied"}')
+_EXPIRED = _answer(b"401 Unauthorized", b'{"error": "Auth token is expired"}')
 
 _OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\nnull"
 
@@ -80,7 +90,7 @@ class Peer:
                 action = self.script(index)
                 if action == HANG_UP:
                     return
-                conn.sendall(_OK)
+                conn.sendall(_DENIED if action == DENY else _EXPIRED if action == EXPIRED else _OK)
                 if action == ANSWER_THEN_CLOSE:
                     conn.shutdown(socket.SHUT_RDWR)
                     self.closed_idle.set()
@@ -217,3 +227,39 @@ def test_a_closed_transport_sends_nothing_more(make_peer: MakePeer) -> None:
         rest.request("GET", ["x"])
     assert len(peer.requests) == 1
     assert peer.connections == 1
+
+
+class CountingCredential(TokenCredentials):
+    """A token that changes each time it is refreshed."""
+
+    def __init__(self) -> None:
+        super().__init__("t0")
+        self.refreshes = 0
+
+    def refresh(self, request: object) -> None:
+        self.refreshes += 1
+        self.token = f"t{self.refreshes}"
+
+
+def test_a_rules_denial_is_not_a_reason_to_refresh_the_credential(make_peer: MakePeer) -> None:
+    # Refreshing a service account's token is a round trip to Google's OAuth server; a
+    # denied write retried in a loop must not make one each time.
+    peer = make_peer(lambda n: DENY)
+    credential = CountingCredential()
+    rest = RestTransport(peer.url, {}, credential, timeout=5.0)
+    status, _, _ = rest.request("PUT", ["x"], b"1")
+    rest.close()
+    assert status == 401
+    assert credential.refreshes == 0
+    assert len(peer.requests) == 1
+
+
+def test_an_expired_token_is_refreshed_and_the_request_sent_again(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: EXPIRED if n == 0 else ANSWER)
+    credential = CountingCredential()
+    rest = RestTransport(peer.url, {}, credential, timeout=5.0)
+    status, _, _ = rest.request("PATCH", ["x"], INCREMENT)
+    rest.close()
+    assert status == 200
+    assert credential.refreshes == 1
+    assert len(peer.requests) == 2
