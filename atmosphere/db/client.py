@@ -172,13 +172,14 @@ class FirebaseDatabase:
 
     def transaction(self, path: str, fn: Callable[[JSON], JSON]) -> JSON:
         """Compare-and-set loop (``fn`` may run several times; None deletes); the value written."""
-        with self._errors("read", path):
-            ref = self._ref(path)
-            data, etag = ref.get(etag=True)
+        # Through our transport, not the SDK's session: that one resends a request after a
+        # read error, and a conditional write that was applied then comes back as a conflict
+        # carrying its own result, on which ``fn`` would run a second time.
+        _, headers, body = self._send_full("GET", path, None, {"X-Firebase-ETag": "true"})
+        data, etag = orjson.loads(body), _etag_of(headers)
         for attempt in range(_TRANSACTION_TRIES):
             new = fn(data)  # the caller's exceptions pass through untouched
-            with self._errors("write", path):
-                ok, data, etag = self._write_if_unchanged(ref, etag, new)
+            ok, data, etag = self._write_if_unchanged(path, etag, new)
             if ok:
                 return new
             if attempt >= 2:  # hot contention: spread the writers out a little
@@ -247,25 +248,36 @@ class FirebaseDatabase:
 
     def _send(self, method: str, path: str, body: bytes | None, query: str) -> bytes:
         """One request on the hot path (see _http.py for why not through the SDK's session)."""
+        return self._send_full(method, path, body, query=query)[2]
+
+    def _send_full(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str] | None = None,
+        *,
+        query: str = "",
+        accept: tuple[int, ...] = (),
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request; (status, headers, body); raises on an error status not in ``accept``."""
         if self._closed:
             raise DatabaseError("the database is closed")
         segments = check_path(split_path(path))
-        status, _, data = self._rest.request(method, segments, body, query)
-        self._rest.check(method, segments, status, data)
-        return data
+        status, answer_headers, data = self._rest.request(method, segments, body, query, headers)
+        if status not in accept:
+            self._rest.check(method, segments, status, data)
+        return status, answer_headers, data
 
-    def _write_if_unchanged(self, ref: Any, etag: str, new: JSON) -> tuple[bool, JSON, str]:
-        if new is not None:
-            ok, data, new_etag = ref.set_if_unchanged(etag, new)
-            return bool(ok), data, new_etag
-        try:
-            self._client.request("delete", ref._add_suffix(), headers={"if-match": etag})
-            return True, None, "null_etag"
-        except fexc.FailedPreconditionError as error:
-            response = error.http_response
-            if response is None or "ETag" not in response.headers:
-                raise
-            return False, response.json(), response.headers["ETag"]
+    def _write_if_unchanged(self, path: str, etag: str, new: JSON) -> tuple[bool, JSON, str]:
+        """Write ``new`` if ``etag`` still matches: (True, new, _) or (False, current, its etag)."""
+        method, body = ("DELETE", None) if new is None else ("PUT", encode_json(new))
+        status, headers, data = self._send_full(
+            method, path, body, {"if-match": etag, "X-Firebase-ETag": "true"}, accept=(412,)
+        )
+        if status == 412:
+            return False, orjson.loads(data), _etag_of(headers)
+        return True, new, etag  # (the new ETag is not needed, nor sent by every server)
 
     @contextmanager
     def _errors(self, action: str, path: str) -> Iterator[None]:
@@ -304,6 +316,13 @@ def encode_json(value: JSON) -> bytes:
         except (TypeError, ValueError) as error:
             raise DatabaseError(f"value is not JSON: {error}") from None
     return body
+
+
+def _etag_of(headers: Mapping[str, str]) -> str:
+    for name, value in headers.items():
+        if name.lower() == "etag":
+            return value
+    raise DatabaseError("the database answered a conditional request without an ETag")
 
 
 def _in_query_order(result: Any, order_by: str) -> dict[str, JSON]:

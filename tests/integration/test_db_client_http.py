@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from atmosphere.db._http import RestTransport
-from atmosphere.db.client import TokenCredentials
+from atmosphere.db.client import FirebaseDatabase, TokenCredentials
 from atmosphere.errors import DatabaseError
 
 ANSWER = "answer"
@@ -90,6 +90,9 @@ class Peer:
                 action = self.script(index)
                 if action == HANG_UP:
                     return
+                if action.startswith("HTTP/"):
+                    conn.sendall(action.encode())  # a scripted answer, verbatim
+                    continue
                 conn.sendall(_DENIED if action == DENY else _EXPIRED if action == EXPIRED else _OK)
                 if action == ANSWER_THEN_CLOSE:
                     conn.shutdown(socket.SHUT_RDWR)
@@ -263,3 +266,27 @@ def test_an_expired_token_is_refreshed_and_the_request_sent_again(make_peer: Mak
     assert status == 200
     assert credential.refreshes == 1
     assert len(peer.requests) == 2
+
+
+def test_a_transaction_write_the_server_may_have_applied_is_not_sent_again(
+    make_peer: MakePeer,
+) -> None:
+    # Resending a conditional PUT that was applied gets a 412 carrying the new value, and
+    # the transaction would then apply its function a second time (an increment twice).
+    read = 'HTTP/1.1 200 OK\r\nETag: "e1"\r\ncontent-length: 1\r\n\r\n1'
+    conflict = 'HTTP/1.1 412 Precondition Failed\r\nETag: "e2"\r\ncontent-length: 1\r\n\r\n2'
+    peer = make_peer(lambda n: read if n == 0 else HANG_UP if n == 1 else conflict)
+    database = FirebaseDatabase(f"{peer.url}?ns=peer", token="owner")
+    calls: list[object] = []
+
+    def increment(value: object) -> object:
+        calls.append(value)
+        return int(value or 0) + 1  # type: ignore[call-overload]
+
+    try:
+        with pytest.raises(DatabaseError):
+            database.transaction("counter", increment)
+    finally:
+        database.close()
+    assert calls == [1]
+    assert [m for m, _, _ in peer.requests] == ["GET", "PUT"]
