@@ -1,8 +1,9 @@
 """FirebaseDatabase: the ``Database`` contract on firebase-admin, with our own stream listener.
 
-Reads and writes go through ``firebase_admin.db`` References (so real Firebase, the official
-emulator and the embedded server behave exactly as the SDK makes them behave); streams go
-through ``StreamListener`` on a session authorised by the same credential. Each instance owns a
+firebase_admin resolves the URL, the namespace and the credential, and runs queries; reads,
+writes and transactions go through ``RestTransport`` (_http.py: pooled keep-alive connections
+that never resend a request the server may have applied); streams go through
+``StreamListener`` on a session authorised by the same credential. Each instance owns a
 uniquely named firebase_admin App, so several databases can live in one process.
 """
 
