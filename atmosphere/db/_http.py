@@ -183,11 +183,13 @@ def _dropped_by_peer(conn: http.client.HTTPConnection) -> bool:
     sock = conn.sock
     if sock is None:
         return False  # not connected: http.client connects on the next request
+    poller = select.poll()  # not select(): it fails on descriptors numbered 1024 and up
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        events = poller.poll(0)
     except (OSError, ValueError):
         return True
-    return bool(readable)  # an idle connection has nothing to read unless it was closed
+    return bool(events)  # an idle connection has nothing to read unless it was closed
 
 
 def _denied_by_rules(data: bytes) -> bool:

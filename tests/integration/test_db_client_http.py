@@ -290,3 +290,25 @@ def test_a_transaction_write_the_server_may_have_applied_is_not_sent_again(
         database.close()
     assert calls == [1]
     assert [m for m, _, _ in peer.requests] == ["GET", "PUT"]
+
+
+def test_connections_are_reused_in_a_process_with_many_open_files(make_peer: MakePeer) -> None:
+    # select() cannot watch a descriptor numbered 1024 or more: the idle check must not
+    # mistake that for a closed connection (which meant a new connection per request).
+    import os
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip("needs 1200 open files")
+    peer = make_peer(lambda n: ANSWER)
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        rest = _transport(peer)
+        for _ in range(3):
+            assert rest.request("GET", ["x"])[0] == 200
+        rest.close()
+    finally:
+        for fd in filler:
+            os.close(fd)
+    assert peer.connections == 1
