@@ -86,10 +86,12 @@ class Store:
     def close(self) -> None:
         """Compact everything into one snapshot and release the directory."""
         if self._log_fd >= 0:
-            self._rotate_and_snapshot()
+            try:
+                self._rotate_and_snapshot()
+            except OSError as exc:  # the logs stay, and the next start replays them
+                _log.warning("localdb: final compaction of %s failed (%s)", self.dir, exc)
             os.close(self._log_fd)
             self._log_fd = -1
-            self._remove_logs_below(self._seq)
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1

@@ -173,3 +173,16 @@ def test_a_torn_record_that_cannot_be_cut_off_does_not_swallow_the_next(
     again = _crash_and_reopen(store)
     assert again.namespace("a").root == {"before": 1, "after": 3}
     again.close()
+
+
+def test_close_releases_the_directory_even_when_the_last_snapshot_fails(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.open()
+    _write(store, "a", ["k"], 1)
+    (tmp_path / "snapshot.json.tmp").mkdir()
+    store.close()  # must not raise: the data is safe in the log
+    (tmp_path / "snapshot.json.tmp").rmdir()
+    again = Store(tmp_path)
+    again.open()  # the lock was released
+    assert again.namespace("a").root == {"k": 1}
+    again.close()
