@@ -84,6 +84,7 @@ class Cloud:
         self._cond = threading.Condition()
         self._inbox = Inbox()
         self._attempts: dict[str, _Attempt] = {}
+        self._handed_back: set[str] = set()  # running jobs deregistration gave back
         self._running = 0
         self._lent = 0
         self._done = 0
@@ -176,6 +177,7 @@ class Cloud:
                     out[self.paths.rel(self.paths.inbox(self.id, job_id))] = None
             with self._cond:
                 self._registered = False
+                self._handed_back = {spec.id for spec in specs}
             out.update(handback_writes(self.paths, self.id, specs))
             out[self.paths.rel(self.paths.clouds(self.id))] = None
             return out
@@ -294,6 +296,14 @@ class Cloud:
                 self._failed += 1
             self._attempts.pop(spec.id, None)
             self._inbox.finish(spec.id)
+            # Handed back at shutdown, it runs again elsewhere: a failure here (most likely
+            # the shutdown itself) must not answer for it. A success still saves the rerun.
+            abandoned = not finish.ok and spec.id in self._handed_back
+            if abandoned:
+                self._cond.notify_all()
+        if abandoned:
+            log.warning("job %s failed after it was handed back; not reporting it", spec.id)
+            return
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
         self._commit(

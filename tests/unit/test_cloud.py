@@ -77,6 +77,13 @@ def _register_tasks(world: World) -> None:
         world.release.wait(10)
         return data
 
+    @app.task("stuck")
+    def stuck(ticket: Ticket, data: Any) -> Any:
+        """Fails once released, as a handler waiting on a sub-job does when its app closes."""
+        world.started.set()
+        world.release.wait(10)
+        raise RuntimeError("the app closed under me")
+
     _register_recursive_tasks(app)
 
 
@@ -363,3 +370,25 @@ def test_a_cloud_started_while_the_database_is_down_registers_once_it_is_back() 
         assert world.app.tasks["echo"].delay(5).get(timeout=5)["data"] == 5
     finally:
         world.close()
+
+
+def test_a_job_handed_back_at_shutdown_does_not_report_its_late_failure() -> None:
+    # Given a job still running when the drain's grace runs out: it is handed back
+    world = World()
+    cid = world.cloud.id
+    handle = world.app.tasks["stuck"].delay("s")
+    assert world.started.wait(5)
+    world.dispatcher.close()
+    world.cloud.stop(grace=0.2)
+    assert world.get(f"live/queue/stuck/{handle.id}") is not None
+    assert world.get(f"live/clouds/{cid}") is None
+    # When it then fails (its app closing under it, say)
+    world.release.set()
+    wait_until(lambda: world.cloud.running == 0, 5, what="the handler returned")
+    world.db.drain()
+    # Then no outcome or reply says it failed: its requeued copy gives the one answer
+    assert world.get(f"live/outcomes/{handle.id}") is None
+    assert world.get(f"jobs/{handle.id}/state") == "queued"
+    assert not handle.done()
+    world.app.close()
+    world.db.close()
