@@ -296,26 +296,23 @@ class Cloud:
                 self._failed += 1
             self._attempts.pop(spec.id, None)
             self._inbox.finish(spec.id)
-            # Handed back at shutdown, it runs again elsewhere: a failure here (most likely
-            # the shutdown itself) must not answer for it. A success still saves the rerun.
-            abandoned = not finish.ok and spec.id in self._handed_back
-            if abandoned:
-                self._cond.notify_all()
-        if abandoned:
-            log.warning("job %s failed after it was handed back; not reporting it", spec.id)
-            return
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
-        self._commit(
-            lambda: completion_writes(
-                self.paths,
-                cloud_id=self.id,
-                spec=spec,
-                finish=finish,
-                started_ms=started_ms,
-            ),
-            what=f"completion of {spec.id}",
-        )
+
+        def writes() -> dict[str, JSON]:
+            # Handed back at shutdown, it runs again elsewhere: a failure here (most likely the
+            # shutdown itself) must not answer for it. A success still saves the rerun. Decided
+            # under the write lock, so a deregistration in flight is seen.
+            with self._cond:
+                abandoned = not finish.ok and spec.id in self._handed_back
+            if abandoned:
+                log.warning("job %s failed after it was handed back; not reporting it", spec.id)
+                return {}
+            return completion_writes(
+                self.paths, cloud_id=self.id, spec=spec, finish=finish, started_ms=started_ms
+            )
+
+        self._commit(writes, what=f"completion of {spec.id}")
         with self._cond:
             self._fill_slots()
             self._cond.notify_all()
