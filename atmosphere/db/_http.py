@@ -41,6 +41,7 @@ class RestTransport:
         self._credential = credential
         self._timeout = timeout
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         # Idle connections, most recently used last; one is taken per request and given back
         # after, so connections number the most concurrent requests, however many threads
         # come and go (a cloud runs each job on a thread of its own).
@@ -159,7 +160,9 @@ class RestTransport:
     def _authorization(self) -> str:
         credential = self._credential
         if not getattr(credential, "valid", True):
-            self._refresh()
+            with self._refresh_lock:  # one OAuth round trip, however many threads noticed
+                if not getattr(credential, "valid", True):
+                    self._refresh()
         return f"Bearer {credential.token}"
 
     def _refresh(self) -> None:

@@ -312,3 +312,48 @@ def test_connections_are_reused_in_a_process_with_many_open_files(make_peer: Mak
         for fd in filler:
             os.close(fd)
     assert peer.connections == 1
+
+
+class ExpiredCredential(TokenCredentials):
+    """Invalid until refreshed; a refresh waits for ``release``; records who looked."""
+
+    def __init__(self) -> None:
+        super().__init__("old")
+        self.is_valid = False
+        self.refreshes = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.lookers: list[str] = []
+        self.looked = threading.Condition()
+
+    @property
+    def valid(self) -> bool:
+        with self.looked:
+            self.lookers.append(threading.current_thread().name)
+            self.looked.notify_all()
+        return self.is_valid
+
+    def refresh(self, request: object) -> None:
+        self.refreshes += 1
+        self.entered.set()
+        self.release.wait(5.0)
+        self.token, self.is_valid = "new", True
+
+
+def test_threads_that_find_the_token_expired_refresh_it_once(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: ANSWER)
+    credential = ExpiredCredential()
+    rest = RestTransport(peer.url, {}, credential, timeout=5.0)
+    first = threading.Thread(target=lambda: rest.request("GET", ["x"]), name="first")
+    second = threading.Thread(target=lambda: rest.request("GET", ["x"]), name="second")
+    first.start()
+    assert credential.entered.wait(5.0)  # the first is refreshing
+    second.start()
+    with credential.looked:  # the second has seen the token expired too
+        assert credential.looked.wait_for(lambda: "second" in credential.lookers, 5.0)
+    credential.release.set()
+    first.join(5.0)
+    second.join(5.0)
+    rest.close()
+    assert credential.refreshes == 1
+    assert len(peer.requests) == 2
