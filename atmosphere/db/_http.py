@@ -65,6 +65,7 @@ class RestTransport:
         if body is not None:
             send_headers["Content-Type"] = "application/json"
         repeatable = _repeatable(method, body, send_headers)
+        refreshed = False
         for attempt in (1, 2, 3):
             conn = self._checkout()
             sent = False
@@ -91,10 +92,11 @@ class RestTransport:
                 self._discard(conn)  # interrupted half way: the connection's state is unknown
                 raise
             self._checkin(conn)
-            if response.status == 401 and attempt == 1 and not _denied_by_rules(data):
+            if response.status == 401 and not refreshed and not _denied_by_rules(data):
                 # The credential, not the rules: an expired token, say (a refresh is a round
                 # trip to Google's OAuth server, not worth making for a rules denial).
                 self._refresh()
+                refreshed = True
                 send_headers["Authorization"] = self._authorization()
                 continue
             return response.status, dict(response.getheaders()), data

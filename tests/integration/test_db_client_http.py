@@ -357,3 +357,14 @@ def test_threads_that_find_the_token_expired_refresh_it_once(make_peer: MakePeer
     rest.close()
     assert credential.refreshes == 1
     assert len(peer.requests) == 2
+
+
+def test_an_expired_token_is_refreshed_after_a_lost_connection_too(make_peer: MakePeer) -> None:
+    peer = make_peer(lambda n: HANG_UP if n == 0 else EXPIRED if n == 1 else ANSWER)
+    credential = CountingCredential()
+    rest = RestTransport(peer.url, {}, credential, timeout=5.0)
+    status, _, _ = rest.request("GET", ["x"])
+    rest.close()
+    assert status == 200
+    assert credential.refreshes == 1
+    assert len(peer.requests) == 3
