@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -14,6 +16,7 @@ from . import tree
 
 MAX_QUEUED_BYTES = 32 * 1024 * 1024
 KEEP_ALIVE = b"event: keep-alive\ndata: null\n\n"
+_log = logging.getLogger(__name__)
 
 
 def sse_json(value: Any) -> bytes:
@@ -242,18 +245,24 @@ class Hub:
         for listener in list(group):
             if listener.closed:
                 continue
-            frames = cache.get(listener.path)
-            if frames is None:
-                frames = cache[listener.path] = _frames_for(
-                    listener.path, wpath, entries, before, after
-                )
-            if not frames:
-                continue
-            if listener.check is not None and not listener.check(after):
-                listener.close("Permission denied")
-                continue
-            for f in frames:
-                listener.push(f)
+            try:
+                frames = cache.get(listener.path)
+                if frames is None:
+                    frames = cache[listener.path] = _frames_for(
+                        listener.path, wpath, entries, before, after
+                    )
+                if not frames:
+                    continue
+                if listener.check is not None and not listener.check(after):
+                    listener.close("Permission denied")
+                    continue
+                for f in frames:
+                    listener.push(f)
+            except Exception:  # noqa: BLE001 - one broken stream must not cost the others
+                _log.exception("localdb: a listener failed; cutting it off")
+                # Cut off, it reconnects and resyncs, instead of silently missing a commit.
+                with contextlib.suppress(Exception):
+                    listener._overflow()
             if listener.overflowed:
                 self.dropped += 1
                 self.remove(ns, listener)

@@ -133,3 +133,25 @@ def test_events_from_an_in_place_write_and_its_before_view() -> None:
     after2 = tree.apply_in_place(after, [(["a", "other"], 2)])
     hub.publish("ns", ["a", "other"], None, tree.Before(after2, unchanged), after2)
     assert len(sink.frames) == 2  # nothing new for a write beside it that changed nothing
+
+
+def test_a_failing_listener_is_cut_off_and_the_others_still_get_the_commit() -> None:
+    class BrokenSink(FakeSink):
+        def write(self, data: bytes) -> int:
+            if self.frames:  # the initial put goes through, then the connection breaks
+                raise RuntimeError("broken")
+            return super().write(data)
+
+    hub = Hub()
+    broken = BrokenSink()
+    listener = Listener(["l"])
+    listener.sink = broken
+    hub.add("ns", listener, None)
+    sinks = [_listen(hub, ["l"]) for _ in range(3)]
+    _write(hub, None, ["l"], 1)
+    for sink in sinks:
+        assert _events(sink)[-1] == ("put", {"path": "/", "data": 1})
+    # Cut off, so that it reconnects and resyncs, rather than silently missing the commit.
+    assert broken.aborted
+    assert listener.closed
+    assert listener not in hub.by_ns["ns"]
