@@ -72,6 +72,7 @@ class Settler:
         d.count(result.kind)
         self._record_stats(spec, outcome, result.kind, now)
         if result.kind == "late":
+            self.specs.pop(job_id, None)  # a step the chain has moved past never runs again
             return
         if result.kind != "retried":
             self.specs.pop(job_id, None)
@@ -100,7 +101,8 @@ class Settler:
         except InvalidRecord as exc:
             _log.warning("job %s has no usable record (%s); dropping its outcome", job_id, exc)
             return None
-        self.specs[job_id] = spec
+        # Not cached: a late outcome would leave it here for good (specs only shrink on settling
+        # or requeueing), and the job's next attempt shows its spec in the inbox anyway.
         return spec
 
     def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: int) -> None:

@@ -783,3 +783,17 @@ def test_gc_does_not_spin_on_old_records_of_jobs_that_go_on(
     assert d.counts.get("collected", 0) == 0
     assert sum(1 for q in queries if q.endswith("/jobs")) == 1
     assert len(db.get(f"{R}/jobs")) == 3
+
+
+def test_late_outcomes_read_from_records_leave_no_spec_behind(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a restarted dispatcher and stale outcomes of jobs whose record says attempt 2
+    for i in range(3):
+        job = {"id": f"j{i}", "type": "t", "name": "n", "timeout": 30, "attempt": 2}
+        stale = {"cloud": "c1", "attempt": 1, "ok": True, "finished": 1}
+        db.update(R, {f"jobs/j{i}": {**job, "state": "assigned"}, f"live/outcomes/j{i}": stale})
+    d = make(db, clock)
+    # Then each is recorded as late, and the specs read to judge them are not kept forever
+    assert d.counts["late"] == 3 and db.get(f"{R}/live/outcomes") is None
+    assert d.settler.specs == {}
