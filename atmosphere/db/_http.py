@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import select
 import threading
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,6 +38,8 @@ class RestTransport:
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if self._https else 80)
+        # Real Firebase behind a corporate proxy; plain http is loopback or a private emulator.
+        self._proxy = _proxy_for("https", self._host) if self._https else None
         self._query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
         self._credential = credential
         self._timeout = timeout
@@ -138,13 +141,23 @@ class RestTransport:
                     # sent on it, not after, when a non-repeatable one could not be resent.
                     self._connections.discard(conn)
                     stale.append(conn)
-                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-                conn = cls(self._host, self._port, timeout=self._timeout)  # connects on use
+                conn = self._new_connection()  # connects on first use
                 self._connections.add(conn)
                 return conn
         finally:
             for conn in stale:
                 conn.close()
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        if self._proxy is None:
+            return cls(self._host, self._port, timeout=self._timeout)
+        # Through an HTTP proxy (HTTPS_PROXY / HTTP_PROXY, honouring NO_PROXY), as requests
+        # and so firebase-admin would go: a CONNECT tunnel to the database host.
+        proxy_host, proxy_port = self._proxy
+        conn = cls(proxy_host, proxy_port, timeout=self._timeout)
+        conn.set_tunnel(self._host, self._port)
+        return conn
 
     def _checkin(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -199,6 +212,19 @@ def _dropped_by_peer(conn: http.client.HTTPConnection) -> bool:
 
 def _denied_by_rules(data: bytes) -> bool:
     return _error_message(data) == "Permission denied"
+
+
+def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
+    """The (host, port) of the proxy the environment names for ``scheme://host``, if any."""
+    if urllib.request.proxy_bypass(host):
+        return None
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 8080
 
 
 def _error_message(data: bytes) -> str:
