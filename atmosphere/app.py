@@ -8,6 +8,7 @@ submits jobs through it (``task.delay(data)``, ``chain(...).submit()``,
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from .handle import Callback, Handle
 from .jobs import check_key
 from .maker import Maker, Submission
 from .paths import Paths
+from .schedules import Schedule, ScheduleBook, make_schedule, store_schedule, task_job
 from .settings import Settings
 from .task import Handler, Seconds, Task
 from .types import Ticket
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from .cloud import Cloud
 
 JSON = Any
+_log = logging.getLogger(__name__)
 
 
 class _DoneWith(Protocol):
@@ -64,6 +67,7 @@ class Atmosphere:
         self._maker: Maker | None = None
         self._runtime: _DoneWith | None = None
         self._lock = threading.RLock()
+        self._schedules = ScheduleBook()  # @periodic definitions, stored when the cloud starts
 
     def __repr__(self) -> str:
         return f"<Atmosphere {self.name!r} tasks={sorted(self.tasks)}>"
@@ -162,6 +166,88 @@ class Atmosphere:
 
         return register
 
+    # -- periodic schedules (docs/schedules.md) -------------------------------------------------
+
+    def periodic(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        every: Seconds | None = None,
+        tz: str = "UTC",
+        data: JSON = None,
+        misfire: str = "skip",
+        catch_up_max: int = 10,
+        grace: Seconds = 60.0,
+    ) -> Callable[[Task], Task]:
+        """``@app.periodic("nightly-sync", cron="0 3 * * *", tz="Europe/Berlin")`` above
+        ``@app.task(...)``: the leading dispatcher submits the task's job on that schedule.
+
+        Stored in the database when this app's cloud starts, so the dispatcher needs none of
+        this code. Arguments as for ``schedule()``; ``data`` is each tick's job data.
+
+        Raises:
+            InvalidSchedule: a bad name, cron expression, time zone, interval or policy.
+        """
+
+        def register(task: Task) -> Task:
+            job = task_job(task, data)
+            self._schedules.add(
+                make_schedule(
+                    name,
+                    job,
+                    cron=cron,
+                    every=every,
+                    tz=tz,
+                    misfire=misfire,
+                    catch_up_max=catch_up_max,
+                    grace=grace,
+                )
+            )
+            return task
+
+        return register
+
+    def schedule(
+        self,
+        name: str,
+        job: str | Mapping[str, Any],
+        *,
+        cron: str | None = None,
+        every: Seconds | None = None,
+        tz: str = "UTC",
+        misfire: str = "skip",
+        catch_up_max: int = 10,
+        grace: Seconds = 60.0,
+    ) -> Schedule:
+        """Define (or redefine) a periodic schedule in the database now; pause state and
+        history are kept.
+
+        Args:
+            name: the schedule's key (letters, digits, ``_`` and ``-``).
+            job: a job type, or ``{type, name, data, timeout, retries}``.
+            cron: a 5-field crontab expression, matched on the wall clock of ``tz``.
+            every: an interval (seconds or a timedelta, at least 1 s); exactly one of the two.
+            tz: an IANA time zone for ``cron``.
+            misfire: for ticks missed while no dispatcher ran: ``skip`` (fire only ticks at
+                most ``grace`` late), ``run_once`` or ``catch_up`` (at most ``catch_up_max``).
+
+        Raises:
+            InvalidSchedule: the definition is malformed (the message says how).
+        """
+        defined = make_schedule(
+            name,
+            dict(job) if isinstance(job, Mapping) else job,
+            cron=cron,
+            every=every,
+            tz=tz,
+            misfire=misfire,
+            catch_up_max=catch_up_max,
+            grace=grace,
+        )
+        store_schedule(self.database, self.paths, defined)
+        return defined
+
     # -- the original submit form --------------------------------------------------------------
 
     def submit(
@@ -217,6 +303,11 @@ class Atmosphere:
     def _attach(self, runtime: Cloud | None) -> None:
         """Called by the cloud runtime: done_with() goes to it while it runs."""
         self._runtime = runtime
+        if runtime is not None and self._schedules.schedules:
+            try:
+                self._schedules.store_all(self.database, self.paths)
+            except AtmosphereError as exc:  # the cloud still runs; the next start stores them
+                _log.warning("could not store this app's periodic schedules: %s", exc)
 
     def _submit(
         self,
