@@ -13,13 +13,15 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .db.base import SERVER_TIMESTAMP, Database
 from .errors import AtmosphereError, ConfigError
 from .jobs import InvalidRecord, check_data, check_key
 from .paths import Paths
-from .scheduler.periodic import Trigger, make_trigger, time_zone
+
+if TYPE_CHECKING:
+    from .scheduler.periodic import Trigger
 
 _log = logging.getLogger(__name__)
 
@@ -107,6 +109,9 @@ class Schedule:
 
     def trigger(self) -> Trigger:
         """The trigger computing this schedule's fire times."""
+        # Imported here: APScheduler costs ~40 ms, and most processes never build a trigger.
+        from .scheduler.periodic import make_trigger
+
         return make_trigger(cron=self.cron, every=self.every, tz=self.tz, start_ms=self.start)
 
     @property
@@ -253,6 +258,8 @@ def validate(schedule: Schedule) -> None:
             raise ValueError("catch_up_max must be at least 1")
         if schedule.grace < 0:
             raise ValueError("grace must not be negative")
+        from .scheduler.periodic import time_zone
+
         time_zone(schedule.tz)
         if schedule.trigger().next_after(datetime.now(UTC)) is None:
             raise ValueError("it never fires")
