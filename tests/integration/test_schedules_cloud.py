@@ -1,6 +1,6 @@
 """``@app.periodic`` end to end: a real cloud process stores the schedule, the dispatcher fires it,
 the cloud runs the ticks. This module is also the app the cloud loads
-(``atmosphere cloud tests.integration.test_schedules_app``)."""
+(``atmosphere cloud tests.integration.test_schedules_cloud``)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_a_periodic_task_is_defined_by_its_cloud_and_ticks_run_there(
     db_url: str, dispatcher: DispatcherProcess, start_cloud: Callable[..., Any]
 ) -> None:
     paths = Paths("atmosphere")
-    cloud = start_cloud("tests.integration.test_schedules_app", name="scheduled")
+    cloud = start_cloud("tests.integration.test_schedules_cloud", name="scheduled")
     db = FirebaseDatabase(db_url)
     try:
         stored = db.get(paths.schedules("every-second"))
