@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .jobs import InvalidRecord, JobSpec
+from .jobs import InvalidRecord, JobSpec, epoch_admissible
 
 JSON = Any
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Inbox:
     def __init__(self) -> None:
         self._known: dict[str, _Entry] = {}
         self._waiting: deque[str] = deque()
+        self.highest_epoch: int | None = None  # of the assignments seen: fencing
 
     @property
     def waiting(self) -> int:
@@ -66,13 +67,27 @@ class Inbox:
                     log.error("removing garbage assignment %s: %s", job_id, exc)
                     applied.garbage.append(job_id)
                     continue
-                if accepting:
+                if accepting and not self._fenced(spec):
                     self._known[job_id] = _Entry(spec)
                     self._waiting.append(job_id)
                 else:
                     self._known[job_id] = _Entry(spec, HANDED_BACK)
                     applied.late.append(spec)
         return applied
+
+    def _fenced(self, spec: JobSpec) -> bool:
+        """True for an assignment a deposed leader made (an epoch below one already seen)."""
+        if not epoch_admissible(spec.epoch, self.highest_epoch):
+            log.warning(
+                "handing back job %s: assigned by a deposed leader (epoch %s < %s)",
+                spec.id,
+                spec.epoch,
+                self.highest_epoch,
+            )
+            return True
+        if spec.epoch is not None:
+            self.highest_epoch = spec.epoch
+        return False
 
     def start_next(self) -> JobSpec | None:
         """The oldest waiting assignment, now marked running (None when none waits)."""

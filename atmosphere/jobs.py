@@ -436,6 +436,17 @@ class ChainState:
         )
 
 
+def epoch_admissible(epoch: int | None, highest_seen: int | None) -> bool:
+    """Fencing for clouds: may an assignment stamped ``epoch`` run, given the highest seen?
+
+    A lower epoch comes from a deposed leader's late write; an unstamped one is admissible only
+    until a stamped one was seen.
+    """
+    if epoch is None:
+        return highest_seen is None
+    return highest_seen is None or epoch >= highest_seen
+
+
 def chain_step_id(chain_id: str, step: int) -> str:
     """The deterministic job id of a chain's step, so a step can never be created twice."""
     return f"{chain_id}-{step}"

@@ -109,17 +109,6 @@ def renew_interval(lease_seconds: float) -> float:
     return lease_seconds / RENEWALS_PER_LEASE
 
 
-def admissible(epoch: int | None, highest_seen: int | None) -> bool:
-    """Fencing for clouds: may an assignment stamped ``epoch`` run, given the highest seen?
-
-    A lower epoch comes from a deposed leader's late write; an unstamped one is admissible only
-    until a stamped one was seen.
-    """
-    if epoch is None:
-        return highest_seen is None
-    return highest_seen is None or epoch >= highest_seen
-
-
 def lease_age(lease: Lease | None, now_ms: int, lease_ms: int) -> float | None:
     """Seconds since the lease was last renewed (None if absent or released)."""
     if lease is None or lease.released:

@@ -83,3 +83,19 @@ def test_a_job_taken_away_then_reassigned_while_running_is_not_started_twice() -
     assert inbox.status("a") == FINISHED  # our completion deletes the entry; that event forgets it
     inbox.apply({"a": None}, full=False, accepting=True)
     assert inbox.status("a") is None
+
+
+def test_an_assignment_from_a_deposed_leader_is_handed_back_not_run() -> None:
+    # Given a cloud that has seen an assignment from the leader of epoch 2
+    inbox = Inbox()
+    inbox.apply({"a": {**job("a"), "epoch": 2}}, full=False, accepting=True)
+    assert inbox.highest_epoch == 2
+    # When the deposed leader of epoch 1 writes a late assignment
+    applied = inbox.apply({"b": {**job("b"), "epoch": 1}}, full=False, accepting=True)
+    # Then it is handed back for the current leader to assign, never run here
+    assert [s.id for s in applied.late] == ["b"]
+    assert inbox.status("b") == HANDED_BACK
+    assert [inbox.start_next(), inbox.start_next()][1] is None
+    # and assignments of the current (or a newer) epoch still run
+    inbox.apply({"c": {**job("c"), "epoch": 3}}, full=False, accepting=True)
+    assert inbox.status("c") == WAITING and inbox.highest_epoch == 3

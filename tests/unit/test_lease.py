@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from atmosphere.jobs import epoch_admissible as admissible
 from atmosphere.scheduler.lease import (
     Lease,
-    admissible,
     claim,
     describe,
     holds,
