@@ -12,10 +12,12 @@ from .errors import AtmosphereError as AtmosphereError
 from .errors import ConfigError as ConfigError
 from .errors import DatabaseError as DatabaseError
 from .errors import InvalidJob as InvalidJob
+from .errors import InvalidSchedule as InvalidSchedule
 from .errors import JobError as JobError
 from .errors import JobFailed as JobFailed
 from .errors import JobLost as JobLost
 from .errors import JobTimeout as JobTimeout
+from .errors import NoSuchSchedule as NoSuchSchedule
 from .errors import NoSuchType as NoSuchType
 from .errors import PermissionDenied as PermissionDenied
 from .errors import Retry as Retry
@@ -51,6 +53,8 @@ __all__ = [
     "DatabaseError",
     "PermissionDenied",
     "InvalidJob",
+    "InvalidSchedule",
+    "NoSuchSchedule",
     "JobError",
     "JobFailed",
     "JobTimeout",

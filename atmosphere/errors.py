@@ -78,6 +78,14 @@ class JobLost(JobError):
     """The job record vanished (deleted by an operator) before any response."""
 
 
+class InvalidSchedule(ConfigError, ValueError):
+    """A schedule definition is malformed: bad name, cron, time zone, interval or job."""
+
+
+class NoSuchSchedule(AtmosphereError, LookupError):
+    """An operation named a schedule that is not defined."""
+
+
 class Retry(AtmosphereError):  # noqa: N818 - a request, not an error
     """Raise inside a handler to ask for another attempt, optionally after ``delay`` seconds."""
 

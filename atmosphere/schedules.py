@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .db.base import SERVER_TIMESTAMP, Database
-from .errors import AtmosphereError, ConfigError
+from .errors import InvalidSchedule, NoSuchSchedule
 from .jobs import InvalidRecord, check_data, check_key
 from .paths import Paths
 
@@ -31,14 +31,6 @@ DEFAULT_GRACE = 60.0  # seconds a tick may be late and still count as on time
 DEFAULT_CATCH_UP_MAX = 10
 # The fields application code owns; the rest (paused, run_now, last, ...) survive a re-define.
 DEFINITION_FIELDS = ("job", "cron", "every", "tz", "start", "misfire", "catch_up_max", "grace")
-
-
-class InvalidSchedule(ConfigError, ValueError):
-    """A schedule definition is malformed: bad name, cron, time zone, interval or job."""
-
-
-class NoSuchSchedule(AtmosphereError, LookupError):
-    """An operation named a schedule that is not defined."""
 
 
 class Misfire(StrEnum):

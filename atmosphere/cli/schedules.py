@@ -91,7 +91,8 @@ def add(
     root: Root = None,
 ) -> None:
     """Define (or redefine) a schedule; its pause state and history are kept."""
-    from atmosphere.schedules import InvalidSchedule, make_schedule, store_schedule
+    from atmosphere.errors import InvalidSchedule
+    from atmosphere.schedules import make_schedule, store_schedule
 
     try:
         job: dict[str, Any] = {"type": job_type, "name": job_name, "timeout": timeout}

@@ -23,6 +23,8 @@ def test_public_names_are_pinned() -> None:
         "DatabaseError",
         "PermissionDenied",
         "InvalidJob",
+        "InvalidSchedule",
+        "NoSuchSchedule",
         "JobError",
         "JobFailed",
         "JobTimeout",

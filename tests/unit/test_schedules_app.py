@@ -9,7 +9,8 @@ import pytest
 
 from atmosphere import Atmosphere, Ticket
 from atmosphere.cloud import Cloud
-from atmosphere.schedules import InvalidSchedule, Misfire, load_schedule
+from atmosphere.errors import InvalidSchedule
+from atmosphere.schedules import Misfire, load_schedule
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
 
