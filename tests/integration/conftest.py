@@ -22,6 +22,7 @@ import pytest
 
 from atmosphere.app import Atmosphere
 from atmosphere.db.client import FirebaseDatabase
+from atmosphere.paths import Paths
 from atmosphere.settings import Settings
 from tests.integration.dispatcher_support import DispatcherProcess
 from tests.support import ServerProcess
@@ -30,6 +31,9 @@ ROOT = "atmosphere"
 REPO = Path(__file__).resolve().parents[2]
 # Fast failure detection, so crash tests stay quick.
 FAST_ENV = {"ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25", "ATMOSPHERE_DEAD_AFTER": "1.5"}
+# Failover tests also shorten the dispatcher leader lease.
+LEASE = 1.0
+FAST_HA_ENV = {**FAST_ENV, "ATMOSPHERE_LEASE_SECONDS": str(LEASE)}
 TASKS = "tests.integration.jobs_tasks"
 
 
@@ -157,3 +161,35 @@ def maker(db_url: str) -> Iterator[Atmosphere]:
 
 def _fast_settings() -> dict[str, Any]:
     return {"heartbeat_interval": 0.25, "dead_after": 1.5}
+
+
+@pytest.fixture
+def url(db_url: str) -> str:
+    """The fresh namespace's database URL (the dispatcher and schedule tests' name for it)."""
+    return db_url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[FirebaseDatabase]:
+    """A client on the fresh namespace, closed at teardown."""
+    database = FirebaseDatabase(db_url)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def paths() -> Paths:
+    """Where everything lives under the tests' root."""
+    return Paths(ROOT)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Any]]:
+    """Everything a test starts (dispatchers, simulated clouds), stopped at teardown."""
+    started: list[Any] = []
+    yield started
+    for thing in reversed(started):
+        if isinstance(thing, DispatcherProcess):
+            thing.kill()
+        else:
+            thing.close()

@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +20,8 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.jobs import ChainState, ChainStep
 from atmosphere.paths import Paths
 from atmosphere.scheduler.lease import Lease
+from tests.integration.conftest import FAST_HA_ENV as FAST
+from tests.integration.conftest import ROOT
 from tests.integration.dispatcher_support import (
     DispatcherProcess,
     SimCloud,
@@ -28,45 +29,8 @@ from tests.integration.dispatcher_support import (
     submit,
     wait_until,
 )
-from tests.support import ServerProcess
 
-ROOT = "atmosphere"
-LEASE = 1.0
-FAST = {
-    "ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25",
-    "ATMOSPHERE_DEAD_AFTER": "1.5",
-    "ATMOSPHERE_LEASE_SECONDS": str(LEASE),
-}
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def url(db_server: ServerProcess, ns: str) -> str:
-    return db_server.db_url(ns)
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[FirebaseDatabase]:
-    database = FirebaseDatabase(url)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def paths() -> Paths:
-    return Paths(ROOT)
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    """Everything a test starts, stopped at teardown whatever happens."""
-    started: list[Any] = []
-    yield started
-    for thing in reversed(started):
-        if isinstance(thing, DispatcherProcess):
-            thing.kill()
-        else:
-            thing.close()
 
 
 def lease(db: FirebaseDatabase, paths: Paths) -> Lease | None:

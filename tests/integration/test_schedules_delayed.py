@@ -15,28 +15,11 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
 from atmosphere.scheduler.lease import Lease
 from atmosphere.settings import Settings
+from tests.integration.conftest import FAST_HA_ENV as FAST
+from tests.integration.conftest import ROOT
 from tests.integration.dispatcher_support import DispatcherProcess, SimCloud, wait_until
-from tests.support import ServerProcess
 
-ROOT = "atmosphere"
-FAST = {
-    "ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25",
-    "ATMOSPHERE_DEAD_AFTER": "1.5",
-    "ATMOSPHERE_LEASE_SECONDS": "1.0",
-}
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def url(db_server: ServerProcess, ns: str) -> str:
-    return db_server.db_url(ns)
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[FirebaseDatabase]:
-    database = FirebaseDatabase(url)
-    yield database
-    database.close()
 
 
 @pytest.fixture
@@ -47,17 +30,6 @@ def app(url: str) -> Iterator[Atmosphere]:
     yield maker
     maker.close()
     database.close()
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for thing in reversed(started):
-        if isinstance(thing, DispatcherProcess):
-            thing.kill()
-        else:
-            thing.close()
 
 
 def test_delayed_jobs_wait_survive_a_leader_kill_and_run_once_on_time(

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,44 +16,11 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler.lease import Lease
 from atmosphere.scheduler.ticks import manual_run_id
 from atmosphere.schedules import make_schedule, set_paused, store_schedule
+from tests.integration.conftest import FAST_HA_ENV as FAST
+from tests.integration.conftest import ROOT
 from tests.integration.dispatcher_support import DispatcherProcess, SimCloud, wait_until
-from tests.support import ServerProcess
 
-ROOT = "atmosphere"
-FAST = {
-    "ATMOSPHERE_HEARTBEAT_INTERVAL": "0.25",
-    "ATMOSPHERE_DEAD_AFTER": "1.5",
-    "ATMOSPHERE_LEASE_SECONDS": "1.0",
-}
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def url(db_server: ServerProcess, ns: str) -> str:
-    return db_server.db_url(ns)
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[FirebaseDatabase]:
-    database = FirebaseDatabase(url)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def paths() -> Paths:
-    return Paths(ROOT)
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for thing in reversed(started):
-        if isinstance(thing, DispatcherProcess):
-            thing.kill()
-        else:
-            thing.close()
 
 
 def ticks(db: FirebaseDatabase, paths: Paths, name: str) -> dict[str, dict[str, Any]]:
