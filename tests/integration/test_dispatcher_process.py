@@ -6,10 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
@@ -21,30 +18,6 @@ from tests.integration.dispatcher_support import (
     submit,
     wait_until,
 )
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[FirebaseDatabase]:
-    database = FirebaseDatabase(db_url)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def paths() -> Paths:
-    return Paths(ROOT)
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    """Everything started by a test, stopped at teardown whatever happens."""
-    started: list[Any] = []
-    yield started
-    for thing in reversed(started):
-        if isinstance(thing, DispatcherProcess):
-            thing.kill()
-        else:
-            thing.close()
 
 
 def test_two_clouds_share_the_load_least_loaded_first(
