@@ -92,6 +92,75 @@ class ServerProcess:
         self.proc.wait(10)
 
 
+class AtmosphereProcess:
+    """``python -m atmosphere ARGS`` as a child process: its output collected line by line,
+    started once a line containing ``ready`` appears (subclasses react to lines in ``seen``)."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        ready: str,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        timeout: float = 30.0,
+        what: str = "process",
+    ) -> None:
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "atmosphere", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+        )
+        self.lines: list[str] = []
+        self._ready_text = ready
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout):
+            self.kill()
+            raise TimeoutError(f"{what} did not start:\n{self.log}")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if self._ready_text in line and not self._ready.is_set():
+                self.seen(line)
+                self._ready.set()
+
+    def seen(self, ready_line: str) -> None:
+        """Called with the ready line, before the constructor returns."""
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM (a clean stop) and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL (``kill -9``)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
 def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     for line in iter(stream.readline, ""):
         lines.put(line)

@@ -9,11 +9,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
 from atmosphere.settings import Settings
 from tests.integration.dispatcher_support import DispatcherProcess
-from tests.support import ServerProcess
+from tests.support import AtmosphereProcess, ServerProcess
 
 ROOT = "atmosphere"
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +33,7 @@ FAST_HA_ENV = {**FAST_ENV, "ATMOSPHERE_LEASE_SECONDS": str(LEASE)}
 TASKS = "tests.integration.jobs_tasks"
 
 
-class CloudProcess:
+class CloudProcess(AtmosphereProcess):
     """An ``atmosphere cloud`` child process, its log collected."""
 
     UP = "up: types"
@@ -51,55 +47,22 @@ class CloudProcess:
         concurrency: int = 1,
         extra_args: Sequence[str] = (),
     ) -> None:
-        cmd = [
-            sys.executable, "-m", "atmosphere", "cloud", module,
-            "--db-url", db_url, "--root", ROOT, "--name", name,
-            "--concurrency", str(concurrency), "--grace", "10", *extra_args,
-        ]  # fmt: skip
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **FAST_ENV}
         self.name = name
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        )
-        self.lines: list[str] = []
         self.cloud_id: str | None = None
-        self._up = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._up.wait(30):
-            self.kill()
-            raise TimeoutError(f"cloud {name} did not start:\n{self.log}")
+        super().__init__(
+            [
+                "cloud", module, "--db-url", db_url, "--root", ROOT, "--name", name,
+                "--concurrency", str(concurrency), "--grace", "10", *extra_args,
+            ],  # fmt: skip
+            ready=self.UP,
+            env=FAST_ENV,
+            cwd=REPO,
+            what=f"cloud {name}",
+        )
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if self.UP in line and not self._up.is_set():
-                # "cloud NAME (ID) up: types ..."
-                self.cloud_id = line.split("(", 1)[1].split(")", 1)[0]
-                self._up.set()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM (drain and deregister) and wait for the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL (``kill -9``)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+    def seen(self, ready_line: str) -> None:
+        # "cloud NAME (ID) up: types ..."
+        self.cloud_id = ready_line.split("(", 1)[1].split(")", 1)[0]
 
 
 @pytest.fixture

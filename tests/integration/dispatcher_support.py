@@ -8,11 +8,7 @@ dispatcher never overfills a cloud.
 
 from __future__ import annotations
 
-import os
 import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,66 +18,23 @@ from atmosphere.db.base import SERVER_TIMESTAMP, increment
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import apply_event
 from atmosphere.paths import Paths
+from tests.support import AtmosphereProcess
 
 READY = "running on root"
 
 
-class DispatcherProcess:
+class DispatcherProcess(AtmosphereProcess):
     """``python -m atmosphere dispatcher`` as a child process, its log collected."""
 
     def __init__(self, db_url: str, root: str, env: dict[str, str] | None = None) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "atmosphere",
-            "dispatcher",
-            "--db-url",
-            db_url,
-            "--root",
-            root,
-            "--no-station",
-            "--log-level",
-            "info",
-        ]
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env
+        args = ["dispatcher", "--db-url", db_url, "--root", root, "--no-station"]
+        super().__init__(
+            [*args, "--log-level", "info"], ready=READY, env=env, timeout=20, what="the dispatcher"
         )
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(20):
-            self.kill()
-            raise TimeoutError("the dispatcher did not start:\n" + "".join(self.lines))
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if READY in line:
-                self._ready.set()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM (a clean stop) and wait for the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL (``kill -9``)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
+        return super().stop(timeout)
 
 
 class SimCloud:
