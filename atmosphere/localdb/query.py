@@ -22,7 +22,7 @@ _MAX_KEY: tuple[Any, ...] = (2,)
 
 def key_order(key: str) -> tuple[Any, ...]:
     """Sort key of nameCompare: int32-like keys numerically (shorter first), then strings."""
-    if _INT_KEY.fullmatch(key):
+    if len(key) <= 12 and _INT_KEY.fullmatch(key):  # push ids (20 chars) skip the regex
         n = int(key)
         if _INT32_MIN <= n <= _INT32_MAX:
             return (0, n, len(key), "")
