@@ -18,14 +18,14 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the package, tests, examples and benchmarks."""
-    session.install("ruff")
+    session.install("ruff==0.17.*")  # pinned: a new release's rules must not fail CI by surprise
     session.run("ruff", "check", "atmosphere", "tests", "examples", "bench", "noxfile.py")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package."""
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev]", "mypy==2.4.*")
     session.run("mypy")
 
 
