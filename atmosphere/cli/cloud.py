@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ._options import DbUrl, Root
+
 if TYPE_CHECKING:
     from atmosphere.app import Atmosphere
 
@@ -62,15 +64,8 @@ def cloud(
     grace: Annotated[
         float, typer.Option(help="Seconds running jobs get to finish on SIGTERM / Ctrl-C.")
     ] = 30.0,
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db-url",
-            envvar="ATMOSPHERE_DATABASE_URL",
-            help="Database URL (default: the embedded server the dispatcher runs).",
-        ),
-    ] = None,
-    root: Annotated[str | None, typer.Option(help="The Atmosphere root key.")] = None,
+    db_url: DbUrl = None,
+    root: Root = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the database.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="Log level (debug, info, warning).")] = "info",
 ) -> None:

@@ -6,17 +6,12 @@ from typing import Annotated
 
 import typer
 
+from ._options import DbUrl, Root
+
 
 def dispatcher(
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db-url",
-            envvar="ATMOSPHERE_DATABASE_URL",
-            help="Database URL (default: the embedded server, started if needed).",
-        ),
-    ] = None,
-    root: Annotated[str | None, typer.Option(help="The Atmosphere root key.")] = None,
+    db_url: DbUrl = None,
+    root: Root = None,
     station: Annotated[
         bool, typer.Option("--station/--no-station", help="Serve the Weather Station.")
     ] = True,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._options import DbUrl, Root
+
 if TYPE_CHECKING:
     from atmosphere.db.base import Database
     from atmosphere.paths import Paths
@@ -21,13 +23,6 @@ schedules_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DbUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--db-url", envvar="ATMOSPHERE_DATABASE_URL", help="Database URL (default: embedded)."
-    ),
-]
-Root = Annotated[str | None, typer.Option(help="The Atmosphere root key.")]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 

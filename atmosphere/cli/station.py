@@ -6,16 +6,11 @@ from typing import Annotated
 
 import typer
 
+from ._options import DbUrl
+
 
 def station(
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db-url",
-            envvar="ATMOSPHERE_DATABASE_URL",
-            help="Database URL (default: the embedded server of these settings).",
-        ),
-    ] = None,
+    db_url: DbUrl = None,
     host: Annotated[
         str | None, typer.Option(help="Address to bind (default 127.0.0.1; others need --token).")
     ] = None,

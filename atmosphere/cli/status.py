@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
+
+from ._options import DbUrl, Root
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -79,13 +81,8 @@ def render(view: Overview, console: Console, lease_seconds: float = 3.0) -> None
 
 
 def status(
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db-url", envvar="ATMOSPHERE_DATABASE_URL", help="Database URL (default: embedded)."
-        ),
-    ] = None,
-    root: Annotated[str | None, typer.Option(help="The Atmosphere root key.")] = None,
+    db_url: DbUrl = None,
+    root: Root = None,
 ) -> None:
     """Show clouds (types, load, busy/idle, heartbeat age), queue depths, jobs in flight."""
     import time

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ._options import DbUrl, Root
+
 
 def submit(
     job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The job type (queue name).")],
@@ -16,15 +18,8 @@ def submit(
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait and print the result.")
     ] = False,
-    db_url: Annotated[
-        str | None,
-        typer.Option(
-            "--db-url",
-            envvar="ATMOSPHERE_DATABASE_URL",
-            help="Database URL (default: the embedded server the dispatcher runs).",
-        ),
-    ] = None,
-    root: Annotated[str | None, typer.Option(help="The Atmosphere root key.")] = None,
+    db_url: DbUrl = None,
+    root: Root = None,
 ) -> None:
     """Submit one job; print its id, or with --wait its result (exit 1 on a job error)."""
     from atmosphere.app import Atmosphere
