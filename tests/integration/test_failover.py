@@ -140,9 +140,10 @@ def test_one_leader_and_a_clean_stop_hands_over_at_once(
     wait_until(lambda: len(db.get(paths.dispatchers()) or {}) == 1, 10, "presence withdrawn")
 
 
-def test_kill_9_of_the_leader_under_load_loses_and_repeats_nothing(
-    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
-) -> None:
+def fleet_under_load(
+    url: str, paths: Paths, procs: list[Any]
+) -> tuple[list[DispatcherProcess], list[SimCloud], Stream]:
+    """Two dispatchers, two clouds and a steady stream of jobs and chains, already flowing."""
     dispatchers: list[DispatcherProcess] = []
     for _ in range(2):  # one by one, so a failed start still stops the first at teardown
         dispatchers.append(DispatcherProcess(url, ROOT, FAST))
@@ -152,6 +153,13 @@ def test_kill_9_of_the_leader_under_load_loses_and_repeats_nothing(
     stream = Stream(url, paths)
     procs.append(stream)
     wait_until(lambda: len(run_counts(*clouds)) >= 20, 20, "the stream is flowing")
+    return dispatchers, clouds, stream
+
+
+def test_kill_9_of_the_leader_under_load_loses_and_repeats_nothing(
+    url: str, db: FirebaseDatabase, paths: Paths, procs: list[Any]
+) -> None:
+    dispatchers, clouds, stream = fleet_under_load(url, paths, procs)
 
     leader = leader_of(db, paths, *dispatchers)
     old = lease(db, paths)
@@ -205,15 +213,7 @@ def test_a_frozen_leader_that_wakes_up_is_fenced_and_steps_down(
 ) -> None:
     """SIGSTOP the leader (a long GC pause, a frozen VM): a standby takes over; on SIGCONT the
     old leader must not act on its stale view: no job runs twice, and it rejoins as a standby."""
-    dispatchers: list[DispatcherProcess] = []
-    for _ in range(2):
-        dispatchers.append(DispatcherProcess(url, ROOT, FAST))
-        procs.append(dispatchers[-1])
-    clouds = [SimCloud(url, ROOT, f"c{i}", ["work"], slots=2, work=0.01) for i in range(2)]
-    procs.extend(clouds)
-    stream = Stream(url, paths)
-    procs.append(stream)
-    wait_until(lambda: len(run_counts(*clouds)) >= 20, 20, "the stream is flowing")
+    dispatchers, clouds, stream = fleet_under_load(url, paths, procs)
 
     frozen = leader_of(db, paths, *dispatchers)
     old = lease(db, paths)
