@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from atmosphere import Atmosphere
+from atmosphere import Atmosphere, Handle
 from tests.integration.conftest import ROOT, CloudProcess
 from tests.integration.dispatcher_support import DispatcherProcess, wait_until
 
@@ -20,6 +20,16 @@ def record(maker: Atmosphere, job_id: str) -> Any:
     return maker.database.get(f"{ROOT}/jobs/{job_id}") or {}
 
 
+def submit_gated(maker: Atmosphere, tmp_path: Path) -> tuple[Path, Handle, list[Any]]:
+    """A job that runs until the gate file exists; its responses are collected in the list."""
+    gate = tmp_path / "open"
+    responses: list[Any] = []
+    handle = maker.tasks["gate"].submit(
+        data=str(gate), timeout=60, callback=lambda e, d: responses.append((e, d))
+    )
+    return gate, handle, responses
+
+
 def test_kill_9_mid_job_requeues_it_to_another_cloud_with_one_response(
     dispatcher: DispatcherProcess,
     start_cloud: Callable[..., CloudProcess],
@@ -27,11 +37,7 @@ def test_kill_9_mid_job_requeues_it_to_another_cloud_with_one_response(
     tmp_path: Path,
 ) -> None:
     first = start_cloud(name="first")
-    gate = tmp_path / "open"
-    responses: list[Any] = []
-    handle = maker.tasks["gate"].submit(
-        data=str(gate), timeout=60, callback=lambda e, d: responses.append((e, d))
-    )
+    gate, handle, responses = submit_gated(maker, tmp_path)
     wait_until(
         lambda: maker.database.get(f"{ROOT}/live/clouds/{first.cloud_id}/running") == 1,
         20,
@@ -119,11 +125,7 @@ def test_a_frozen_cloud_declared_dead_comes_back_and_re_registers(
     tmp_path: Path,
 ) -> None:
     frozen = start_cloud(name="frozen")
-    gate = tmp_path / "open"
-    responses: list[Any] = []
-    handle = maker.tasks["gate"].submit(
-        data=str(gate), timeout=60, callback=lambda e, d: responses.append((e, d))
-    )
+    gate, handle, responses = submit_gated(maker, tmp_path)
     registry = f"{ROOT}/live/clouds"
     wait_until(
         lambda: maker.database.get(f"{registry}/{frozen.cloud_id}/running") == 1, 20, "running"
