@@ -225,15 +225,10 @@ def chain_writes(paths: Paths, state: ChainState, first: JobSpec) -> dict[str, J
 
 def seconds(value: Any, what: str) -> float | None:
     """A positive duration in seconds (a number or a timedelta), or None when absent."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidJob(f"{what} must be a number of seconds, got {value!r}")
-    if value <= 0:
+    duration = _duration(value, what)
+    if duration is not None and duration <= 0:
         raise InvalidJob(f"{what} must be positive, got {value!r}")
-    return float(value)
+    return duration
 
 
 def when(value: Any, what: str) -> float | None:
@@ -249,14 +244,19 @@ def when(value: Any, what: str) -> float | None:
 
 def countdown_seconds(value: Any, what: str) -> float | None:
     """A delay in seconds (>= 0; a number or a timedelta), or None when absent."""
+    duration = _duration(value, what)
+    if duration is not None and duration < 0:
+        raise InvalidJob(f"{what} must not be negative, got {value!r}")
+    return duration
+
+
+def _duration(value: Any, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidJob(f"{what} must be a number of seconds, got {value!r}")
-    if value < 0:
-        raise InvalidJob(f"{what} must not be negative, got {value!r}")
     return float(value)
 
 
