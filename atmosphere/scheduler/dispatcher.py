@@ -79,6 +79,10 @@ class Dispatcher:
         self.rand = rand
         self._window = window
         self._settle_delay = settle_delay
+        # Paths of pure bookkeeping: settled outcomes, job records, stats (see _holding_bookkeeping).
+        self._lazy_prefixes = tuple(
+            p + "/" for p in (self.paths.outcomes(), self.paths.jobs(), self.paths.stats())
+        )
         self._lazy_since: float | None = None
         self._stats_interval = stats_interval
         self._gc_interval = gc_interval
@@ -318,10 +322,6 @@ class Dispatcher:
             return True
         self._lazy_since = None
         return False
-
-    @property
-    def _lazy_prefixes(self) -> tuple[str, ...]:
-        return (self.paths.outcomes() + "/", self.paths.jobs() + "/", self.paths.stats() + "/")
 
     def _forget_batch(self) -> None:
         """The batch was not written: drop what we assumed about it and wait for the truth."""
