@@ -19,18 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from atmosphere.settings import Settings
-
 _READY_LINE = "up: types"
 
 
 @dataclass
 class DemoProcesses:
-    """The dispatcher and cloud processes the demo runs, with their log files."""
+    """The dispatcher and cloud processes the demo runs (each logs to a file in data_dir)."""
 
     data_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> Path:
         log = self.data_dir / f"demo-{name}.log"
@@ -43,7 +40,6 @@ class DemoProcesses:
         )
         handle.close()
         self.procs.append(proc)
-        self.logs.append(log)
         return log
 
     def wait_for(self, log: Path, text: str, timeout: float) -> None:
@@ -196,8 +192,3 @@ def _submit_one(n: int, tasks: Any, chain: Any, tally: Tally) -> None:
         tasks.report.submit(name=f"report-{n}", data={"users": [user, "ada"]}).then(
             tally.callback("report")
         )
-
-
-def default_settings() -> Settings:
-    """The settings the demo starts from (environment variables still apply)."""
-    return Settings.from_env()
