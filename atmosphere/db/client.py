@@ -180,12 +180,22 @@ class FirebaseDatabase:
         data, etag = orjson.loads(body), _etag_of(headers)
         for attempt in range(_TRANSACTION_TRIES):
             new = fn(data)  # the caller's exceptions pass through untouched
+            sent = etag
             ok, data, etag = self._write_if_unchanged(path, etag, new)
             if ok:
                 return new
+            if etag == sent:
+                # Retrying cannot help: the server refuses the very tag it just gave us.
+                raise DatabaseError(
+                    f"transaction on {path!r}: {self.url} refused its own ETag {sent!r} "
+                    "(a conditional write it should accept; the server is at fault)"
+                )
             if attempt >= 2:  # hot contention: spread the writers out a little
                 time.sleep(random.uniform(0, 0.002 * attempt))
-        raise DatabaseError(f"transaction on {path!r} gave up after {_TRANSACTION_TRIES} tries")
+        raise DatabaseError(
+            f"transaction on {path!r} gave up after {_TRANSACTION_TRIES} tries: "
+            "the value changed under every attempt (too many writers at once)"
+        )
 
     def new_id(self) -> str:
         """A fresh push id made on the client (same format and order as the server's)."""

@@ -84,10 +84,18 @@ def error(status: int, message: str) -> Response:
 
 
 def strip_etag(v: str) -> str:
+    """The entity tag in an ``if-match``/``if-none-match`` value, quoted, weak or bare.
+
+    Only a *quoted* tag can carry the weak prefix (``W/"..."``): our tags are base64, so a bare
+    one may itself begin with ``W/`` (one value in 4,096), and stripping that would make the
+    server refuse its own ETag for that value forever.
+    """
     v = v.strip()
-    if v.startswith("W/"):
+    if v.startswith('W/"'):
         v = v[2:]
-    return v.strip('"')
+    if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        v = v[1:-1]
+    return v
 
 
 def etag_header(value: str) -> Header:

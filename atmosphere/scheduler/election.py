@@ -32,6 +32,8 @@ _log = logging.getLogger(__name__)
 EpochCallback = Callable[[int], None]
 # A dispatcher silent for this many heartbeats is dropped from live/dispatchers by the leader.
 _PRESENCE_STALE_BEATS = 5
+# While the lease cannot be written, say so at ERROR this often (seconds): loud, not a flood.
+LEASE_TROUBLE_EVERY = 5.0
 
 
 class Election:
@@ -79,6 +81,8 @@ class Election:
         self._next_presence = 0.0
         self.offset_ms = 0.0  # server clock minus ours, from presence heartbeats
         self.elections = 0  # how many times this process became leader
+        self.lease_failures = 0  # lease writes failed in a row (campaigns and renewals)
+        self._trouble_said_at: float | None = None
 
     # -- public ------------------------------------------------------------------------
 
@@ -189,7 +193,12 @@ class Election:
 
     def _campaign(self, stale: Lease | None) -> None:
         started = self._mono()
-        result = self._transact(stale)
+        try:
+            result = self._transact(stale)
+        except DatabaseError as exc:
+            self._lease_trouble("cannot take", exc)
+            return
+        self._lease_written()
         if result is not None and result.owner == self.me:
             self._lead(result.epoch, started)
         else:
@@ -205,10 +214,11 @@ class Election:
         try:
             result = self._transact(None)
         except DatabaseError as exc:
-            _log.warning("lease renewal failed: %s", exc)
+            self._lease_trouble("cannot renew", exc)
             with self._lock:
                 self._next_renew = self._mono() + renew_interval(self.lease_seconds) / 2
             return
+        self._lease_written()
         if epoch is not None and holds(result, me=self.me, epoch=epoch):
             with self._lock:
                 if self._epoch == epoch:
@@ -235,6 +245,36 @@ class Election:
             return new.to_json() if new is not None else raw
 
         return Lease.from_json(self.db.transaction(self.paths.lease, fn))
+
+    def _lease_trouble(self, action: str, exc: DatabaseError) -> None:
+        """A failed lease write: WARNING once, then ERROR every few seconds while it lasts."""
+        self.lease_failures += 1
+        now = self._mono()
+        if self.lease_failures == 1:
+            _log.warning("dispatcher %s %s the lease: %s", self.me, action, exc)
+            return
+        if self._trouble_said_at is not None and now - self._trouble_said_at < LEASE_TROUBLE_EVERY:
+            return
+        self._trouble_said_at = now
+        _log.error(
+            "dispatcher %s %s the lease at %r (%d failures in a row): %s; "
+            "no job is dispatched while no dispatcher can hold the lease",
+            self.me,
+            action,
+            self.paths.lease,
+            self.lease_failures,
+            exc,
+        )
+
+    def _lease_written(self) -> None:
+        if self.lease_failures > 1:
+            _log.warning(
+                "dispatcher %s can write the lease again (after %d failures)",
+                self.me,
+                self.lease_failures,
+            )
+        self.lease_failures = 0
+        self._trouble_said_at = None
 
     def _lead(self, epoch: int, started: float) -> None:
         with self._lock:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +13,7 @@ import pytest
 
 from atmosphere.errors import DatabaseError
 from atmosphere.paths import Paths
+from atmosphere.scheduler import election as election_module
 from atmosphere.scheduler.election import Election
 from atmosphere.scheduler.ha import dispatcher_id
 from atmosphere.scheduler.lease import Lease
@@ -23,13 +26,18 @@ LEASE = 0.4
 class Partitionable:
     """A MemoryDatabase view that can be cut off from the database (streams keep running)."""
 
-    def __init__(self, db: MemoryDatabase) -> None:
+    def __init__(
+        self,
+        db: MemoryDatabase,
+        methods: tuple[str, ...] = ("transaction", "update", "get", "set", "delete"),
+    ) -> None:
         self._db = db
+        self._methods = methods
         self.cut = False
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._db, name)
-        if name in ("transaction", "update", "get", "set", "delete") and callable(attr):
+        if name in self._methods and callable(attr):
 
             def guarded(*args: Any, **kwargs: Any) -> Any:
                 if self.cut:
@@ -200,3 +208,85 @@ def test_dispatcher_ids_are_keys_and_unique_per_process_start() -> None:
     first, second = dispatcher_id(), dispatcher_id()
     assert first != second
     assert not set(".$#[]/") & set(first)
+
+
+class _Recorder(logging.Handler):
+    """Collects the election's log records and wakes a waiter on each one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self.changed:
+            self.records.append(record)
+            self.changed.notify_all()
+
+    def wait(self, predicate: Callable[[list[logging.LogRecord]], bool], timeout: float) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: predicate(self.records), timeout), [
+                r.getMessage() for r in self.records
+            ]
+
+
+@pytest.fixture
+def election_log() -> Iterator[_Recorder]:
+    recorder = _Recorder()
+    logger = logging.getLogger("atmosphere.scheduler.election")
+    logger.addHandler(recorder)
+    try:
+        yield recorder
+    finally:
+        logger.removeHandler(recorder)
+
+
+def _errors(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    return [r for r in records if r.levelno == logging.ERROR]
+
+
+def test_a_lease_nobody_can_write_is_an_error_with_the_reason_every_few_seconds(
+    db: MemoryDatabase, election_log: _Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(election_module, "LEASE_TROUBLE_EVERY", 0.2)
+    refused = Partitionable(db, methods=("transaction",))  # only the lease is unwritable
+    refused.cut = True
+    a = election(refused, "a")
+    a.start()
+    try:
+        election_log.wait(lambda rs: len(_errors(rs)) >= 3, timeout=10)
+        errors = _errors(election_log.records)
+        assert all("partitioned" in r.getMessage() for r in errors)  # the cause is named
+        assert "no job is dispatched" in errors[0].getMessage()
+        gaps = [b.created - a.created for a, b in itertools.pairwise(errors)]
+        assert min(gaps) >= 0.15, "rate-limited, not one ERROR per attempt"
+        assert not a.is_leader()
+        refused.cut = False
+        assert a.wait_leader(5)
+        election_log.wait(
+            lambda rs: any("can write the lease again" in r.getMessage() for r in rs), timeout=5
+        )
+        assert a.lease_failures == 0
+    finally:
+        refused.cut = False
+        a.stop()
+
+
+def test_a_leader_that_cannot_renew_warns_then_errors_then_steps_down(
+    db: MemoryDatabase, election_log: _Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(election_module, "LEASE_TROUBLE_EVERY", 0.0)
+    refused = Partitionable(db, methods=("transaction",))
+    a = election(refused, "a")
+    a.start()
+    try:
+        assert a.wait_leader(5)
+        refused.cut = True
+        wait_for(lambda: not a.is_leader())
+        election_log.wait(lambda rs: bool(_errors(rs)), timeout=5)
+        first_failure = next(r for r in election_log.records if "renew" in r.getMessage())
+        assert first_failure.levelno == logging.WARNING  # one blip is not yet an emergency
+        assert "cannot renew" in _errors(election_log.records)[0].getMessage()
+    finally:
+        refused.cut = False
+        a.stop()
