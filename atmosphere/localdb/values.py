@@ -24,6 +24,7 @@ BAD_KEY = (
     "Perhaps you're using invalid characters in your key names."
 )
 BAD_SV = "The request contains an unrecognized server value"
+BAD_SURROGATE = "Invalid data; a string holds a lone surrogate (not valid UTF-8)."
 
 
 class InvalidData(ValueError):
@@ -65,9 +66,18 @@ def parse_json(body: bytes) -> Any:
         pass
     # orjson refuses integers beyond 64 bits; the stdlib reads them (they become doubles later).
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        value = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidData(BAD_JSON) from exc
+    # orjson also refuses lone surrogates ("\ud800"), which the stdlib lets through; such a
+    # string cannot be stored or sent back as UTF-8, so it is the client's error, not ours.
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidData(BAD_SURROGATE) from exc
+    except RecursionError as exc:
+        raise InvalidData(BAD_JSON) from exc
+    return value
 
 
 def _reject_constant(name: str) -> Any:
