@@ -19,6 +19,7 @@ from .db.base import SERVER_TIMESTAMP, Database
 from .errors import InvalidSchedule, NoSuchSchedule
 from .jobs import InvalidRecord, check_data, check_key
 from .paths import Paths
+from .validate import retry_count
 
 if TYPE_CHECKING:
     from .scheduler.periodic import Trigger
@@ -246,6 +247,7 @@ def validate(schedule: Schedule) -> None:
         check_data(schedule.job.data, 1_000_000)
         if schedule.job.timeout is not None and schedule.job.timeout <= 0:
             raise ValueError("job timeout must be positive")
+        retry_count(schedule.job.retries, "job retries")
         if schedule.catch_up_max < 1:
             raise ValueError("catch_up_max must be at least 1")
         if schedule.grace < 0:

@@ -35,6 +35,12 @@ JOB_OPTIONS = (
     "callback",
 )
 
+# More extra attempts than this is a loop, not a retry policy: each failed one keeps an entry
+# in the job record and a trip through ``live/delayed``.
+MAX_RETRIES = 100
+# The longest wait between attempts (and its cap); anything later belongs to a schedule.
+MAX_BACKOFF = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -77,9 +83,9 @@ def parse_job(raw: Any, max_bytes: int, where: str = "job") -> JobRequest:
         name=raw.get("name"),
         data=raw.get("data"),
         timeout=seconds(raw.get("timeout"), f"{where} 'timeout'"),
-        retries=_count(raw.get("retries", 0), f"{where} 'retries'"),
-        retry_backoff=_positive(raw.get("retry_backoff", 1.0), f"{where} 'retry_backoff'"),
-        retry_backoff_max=_positive(
+        retries=retry_count(raw.get("retries", 0), f"{where} 'retries'"),
+        retry_backoff=backoff(raw.get("retry_backoff", 1.0), f"{where} 'retry_backoff'"),
+        retry_backoff_max=backoff(
             raw.get("retry_backoff_max", 300.0), f"{where} 'retry_backoff_max'"
         ),
         countdown=countdown_seconds(raw.get("countdown"), f"{where} 'countdown'"),
@@ -97,9 +103,9 @@ def check_request(request: JobRequest, max_bytes: int, where: str = "job") -> Jo
     check_data(request.data, max_bytes, f"{where} data")
     if request.timeout is not None:
         seconds(request.timeout, f"{where} timeout")
-    _count(request.retries, f"{where} retries")
-    _positive(request.retry_backoff, f"{where} retry_backoff")
-    _positive(request.retry_backoff_max, f"{where} retry_backoff_max")
+    retry_count(request.retries, f"{where} retries")
+    backoff(request.retry_backoff, f"{where} retry_backoff")
+    backoff(request.retry_backoff_max, f"{where} retry_backoff_max")
     countdown_seconds(request.countdown, f"{where} countdown")
     when(request.eta, f"{where} eta")
     if request.countdown is not None and request.eta is not None:
@@ -258,6 +264,22 @@ def _duration(value: Any, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidJob(f"{what} must be a number of seconds, got {value!r}")
     return float(value)
+
+
+def retry_count(value: Any, what: str) -> int:
+    """A number of extra attempts: a whole number from 0 to ``MAX_RETRIES``."""
+    count = _count(value, what)
+    if count > MAX_RETRIES:
+        raise InvalidJob(f"{what} is {count}, over the limit of {MAX_RETRIES} extra attempts")
+    return count
+
+
+def backoff(value: Any, what: str) -> float:
+    """A wait between attempts in seconds: positive and at most ``MAX_BACKOFF``."""
+    checked = _positive(value, what)
+    if checked > MAX_BACKOFF:
+        raise InvalidJob(f"{what} is {checked:g} s, over the limit of {MAX_BACKOFF:g} s (a day)")
+    return checked
 
 
 def _count(value: Any, what: str) -> int:
