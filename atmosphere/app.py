@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from ._running import current_job
 from .db.base import Database
@@ -123,6 +123,10 @@ class Atmosphere:
 
     # -- tasks -------------------------------------------------------------------------------
 
+    @overload
+    def task(self, job_type: Handler, /) -> Task: ...
+
+    @overload
     def task(
         self,
         job_type: str | None = None,
@@ -131,14 +135,28 @@ class Atmosphere:
         retries: int = 0,
         retry_backoff: Seconds = 1.0,
         retry_backoff_max: Seconds = 300.0,
-    ) -> Callable[[Handler], Task]:
+    ) -> Callable[[Handler], Task]: ...
+
+    def task(
+        self,
+        job_type: str | Handler | None = None,
+        *,
+        timeout: Seconds | None = None,
+        retries: int = 0,
+        retry_backoff: Seconds = 1.0,
+        retry_backoff_max: Seconds = 300.0,
+    ) -> Task | Callable[[Handler], Task]:
         """``@app.task("syncUser", timeout=30, retries=3)``: register a handler for a job type.
 
-        The handler is called as ``fn(ticket, data)`` and finishes by returning a JSON value,
-        by raising (``raise Retry(delay=...)`` asks for another attempt), or by returning
-        ``LATER`` and calling ``app.done_with(ticket, error, result)`` from any thread.
-        ``timeout`` and ``retries`` are the defaults for jobs submitted through the Task.
+        Bare ``@app.task`` and ``@app.task()`` register the function under its own name, as
+        Celery does. The handler is called as ``fn(ticket, data)`` and finishes by returning
+        a JSON value, by raising (``raise Retry(delay=...)`` asks for another attempt), or by
+        returning ``LATER`` and calling ``app.done_with(ticket, error, result)`` from any
+        thread. ``timeout`` and ``retries`` are the defaults for jobs submitted through the Task.
         """
+        if callable(job_type):  # bare @app.task: the decorated function itself
+            return self.task()(job_type)
+        given: str | None = job_type
         checked = JobRequest(
             type="x",
             timeout=seconds(timeout, "timeout"),
@@ -149,7 +167,7 @@ class Atmosphere:
         check_request(checked, max_bytes=64, where="task")  # no data to check yet
 
         def register(fn: Handler) -> Task:
-            name = check_key(job_type or getattr(fn, "__name__", ""), "task type")
+            name = check_key(given or getattr(fn, "__name__", ""), "task type")
             if name in self.tasks:
                 raise AtmosphereError(f"a task for type {name!r} is already registered")
             task = Task(

@@ -1,0 +1,41 @@
+"""What a Celery user and a port of the original library write must just work (issue 10).
+
+Each test is written from the user's side, through the public API, on an in-memory database
+with a cloud in this process (tests/unit/user_kit.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atmosphere import Task, Ticket
+from tests.unit.user_kit import new_app, serving
+
+
+def test_a_bare_task_decorator_registers_the_function_under_its_own_name() -> None:
+    # Given a handler decorated with a bare @app.task, as in Celery
+    app = new_app()
+
+    @app.task
+    def sync_user(ticket: Ticket, data: Any) -> Any:
+        return {"user": ticket["name"], "plan": data}
+
+    @app.task()
+    def send_invoice(ticket: Ticket, data: Any) -> Any:
+        return f"invoice {data}"
+
+    # Then it is a Task registered for its function's name
+    assert isinstance(sync_user, Task) and isinstance(send_invoice, Task)
+    assert set(app.tasks) == {"sync_user", "send_invoice"}
+    assert sync_user(Ticket(type="sync_user", name="x", id="1"), "pro") == {
+        "user": "x",
+        "plan": "pro",
+    }
+    # And jobs of that type run on a cloud
+    with serving(app):
+        assert sync_user.submit(name="ada", data="pro").get(timeout=5) == {
+            "user": "ada",
+            "plan": "pro",
+        }
+        job = {"type": "send_invoice", "data": 42}
+        assert app.submit(job, lambda error, data: None).get(timeout=5) == "invoice 42"
