@@ -174,10 +174,10 @@ class Signature:
 class Chain:
     """Jobs that run in sequence, data cascading from each to the next; one response."""
 
-    def __init__(self, *steps: Signature) -> None:
+    def __init__(self, *steps: Signature | Task) -> None:
         if not steps:
             raise InvalidJob("a chain needs at least one job")
-        self.steps = steps
+        self.steps = tuple(_signature(step, i) for i, step in enumerate(steps))
 
     def __repr__(self) -> str:
         return "chain(" + ", ".join(s.type for s in self.steps) + ")"
@@ -206,6 +206,23 @@ class Chain:
         return owner._submit(requests, callback=callback, tracked=not forget, as_chain=True)
 
 
-def chain(*steps: Signature) -> Chain:
-    """``chain(a.s(data), b.s(data, callback=True), ...)``: a chain of jobs, run in order."""
+def chain(*steps: Signature | Task) -> Chain:
+    """``chain(a.s(data), b.s(data, callback=True), ...)``: a chain of jobs, run in order.
+
+    A task given as such is a step without data of its own: ``chain(a, b)``.
+
+    Raises:
+        InvalidJob: no step, or a step that is neither a Task nor a Signature.
+    """
     return Chain(*steps)
+
+
+def _signature(step: object, index: int) -> Signature:
+    if isinstance(step, Signature):
+        return step
+    if isinstance(step, Task):
+        return step.s()
+    raise InvalidJob(
+        f"chain step {index} is {step!r:.80}; a chain takes tasks or signatures "
+        "(task.s(data)); for job dicts use app.submit([job1, job2], callback)"
+    )

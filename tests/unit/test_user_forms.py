@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from atmosphere import Task, Ticket
+import pytest
+
+from atmosphere import InvalidJob, Task, Ticket, chain
+from atmosphere.jobs import ChainState, JobSpec
 from tests.unit.user_kit import new_app, serving
 
 
@@ -39,3 +42,40 @@ def test_a_bare_task_decorator_registers_the_function_under_its_own_name() -> No
         }
         job = {"type": "send_invoice", "data": 42}
         assert app.submit(job, lambda error, data: None).get(timeout=5) == "invoice 42"
+
+
+def test_chain_takes_tasks_and_signatures_alike() -> None:
+    # Given two tasks
+    app = new_app()
+
+    @app.task("first")
+    def first(ticket: Ticket, data: Any) -> Any:
+        return data
+
+    @app.task("second")
+    def second(ticket: Ticket, data: Any) -> Any:
+        return data
+
+    # When a chain is built from the tasks themselves, or mixed with a signature
+    handle = chain(first, second).submit()
+    mixed = chain(first.s({"p": 1}), second).submit()
+
+    # Then both are submitted as chains of those types (step 0 queued, the chain recorded)
+    for h, data in ((handle, None), (mixed, {"p": 1})):
+        state = ChainState.from_json(app.database.get(f"atmosphere/live/chains/{h.id}"), h.id)
+        assert [s.type for s in state.steps] == ["first", "second"]
+        step0 = app.database.get(f"atmosphere/live/queue/first/{h.id}-0")
+        assert JobSpec.from_json(step0, f"{h.id}-0").data == data
+    app.close()
+
+
+@pytest.mark.parametrize("bad", [5, "first", {"type": "first"}, None])
+def test_chain_of_anything_else_says_what_it_expected(bad: Any) -> None:
+    app = new_app()
+
+    @app.task("first")
+    def first(ticket: Ticket, data: Any) -> Any:
+        return data
+
+    with pytest.raises(InvalidJob, match="chain step 1 .* a chain takes tasks or signatures"):
+        chain(first, bad)

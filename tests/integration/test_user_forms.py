@@ -1,0 +1,45 @@
+"""What a Celery user and a port of the original library write, end to end with real processes
+(issue 10): a dispatcher, a cloud on tests.integration.user_tasks, and a maker here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from atmosphere import Atmosphere, Settings, chain
+from atmosphere.db.client import FirebaseDatabase
+from tests.integration.conftest import CloudProcess
+from tests.integration.dispatcher_support import DispatcherProcess
+
+pytestmark = pytest.mark.slow
+MODULE = "tests.integration.user_tasks"
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Atmosphere]:
+    """The user tasks' app as a maker on this test's database."""
+    from tests.integration.user_tasks import make_app
+
+    database = FirebaseDatabase(db_url)
+    app = make_app(Settings.from_url(db_url), database)
+    try:
+        yield app
+    finally:
+        app.close()
+        database.close()
+
+
+def test_a_chain_of_bare_tasks_cascades(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], app: Atmosphere
+) -> None:
+    start_cloud(MODULE)
+    first, second = app.tasks["first"], app.tasks["second"]
+    result: Any = chain(first, second).submit().get(timeout=30)
+    assert result["seen"] == {"first": {"a": 1, "b": 2, "c": 3}}
+    mixed = chain(first.s({"p": 1}, name="job1"), second.s({"param2": "x"})).submit()
+    assert mixed.get(timeout=30) == {
+        "seen": {"param2": "x", "first": {"a": 1, "b": 2, "c": 3}},
+        "name": "job1",
+    }
