@@ -16,9 +16,21 @@ class ConfigError(AtmosphereError):
 class DatabaseError(AtmosphereError):
     """The database could not be reached or refused a request."""
 
+    def __init__(self, message: str = "", *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status the server answered; None: no answer at all
+
 
 class PermissionDenied(DatabaseError):
     """The database's security rules refused a read or write."""
+
+
+class RequestRefused(DatabaseError):
+    """The database refused a request as invalid (HTTP 400, 413...): resending cannot help."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class InvalidJob(AtmosphereError, ValueError):

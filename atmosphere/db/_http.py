@@ -20,13 +20,15 @@ from urllib.parse import quote, urlsplit
 import orjson
 from google.auth.transport.requests import Request
 
-from atmosphere.errors import DatabaseError, PermissionDenied
+from atmosphere.errors import DatabaseError, PermissionDenied, RequestRefused
 
 # The connection broke. If it broke while the request was being sent, the server cannot have
 # acted on it (it never read all of it), so sending again is safe; once the whole request is
 # out, the server may have executed it before the connection died, and only a request that
 # has the same effect twice may be sent again (see _repeatable).
 _BROKEN = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+# Statuses that refuse the request itself (bad data, too large): the same request always fails.
+_REFUSED = frozenset({400, 413, 414, 422})
 _MAX_IDLE = 32  # idle connections kept; more are closed when given back
 
 
@@ -112,8 +114,10 @@ class RestTransport:
         message = _error_message(data)
         where = f"cannot {method} {'/' + '/'.join(segments)!r}"
         if status in (401, 403):
-            raise PermissionDenied(f"{where}: {message}")
-        raise DatabaseError(f"{where}: HTTP {status}: {message}")
+            raise PermissionDenied(f"{where}: {message}", status=status)
+        if status in _REFUSED:
+            raise RequestRefused(f"{where}: HTTP {status}: {message}", status=status)
+        raise DatabaseError(f"{where}: HTTP {status}: {message}", status=status)
 
     def close(self) -> None:
         """Close every connection this transport opened; later requests fail."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from atmosphere.errors import DatabaseError
+from atmosphere.errors import RequestRefused
 
 Segments = tuple[str, ...]
 
@@ -33,9 +33,9 @@ def join_path(segments: Sequence[str]) -> str:
 
 
 def check_key(key: str) -> None:
-    """Raise DatabaseError when ``key`` is not a valid Firebase key."""
+    """Raise RequestRefused when ``key`` is not a valid Firebase key."""
     if not key or _INVALID_KEY.search(key) or len(key.encode()) > 768:
-        raise DatabaseError(f"invalid key {key!r}: keys may not be empty or contain . $ # [ ] /")
+        raise RequestRefused(f"invalid key {key!r}: keys may not be empty or contain . $ # [ ] /")
 
 
 def check_path(segments: Segments) -> Segments:
@@ -51,12 +51,12 @@ def normalise(value: Any, depth: int = 0) -> Any:
     Server-value placeholders (``{".sv": ...}``) are kept; ``resolve_server_values`` removes them.
     """
     if depth > _MAX_DEPTH:
-        raise DatabaseError("data is nested more than 32 levels deep")
+        raise RequestRefused("data is nested more than 32 levels deep")
     if value is None or isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
-            raise DatabaseError(f"{value!r} is not a valid JSON number")
+            raise RequestRefused(f"{value!r} is not a valid JSON number")
         return value
     items: Iterable[tuple[Any, Any]]
     if isinstance(value, Mapping):
@@ -66,11 +66,11 @@ def normalise(value: Any, depth: int = 0) -> Any:
     elif isinstance(value, (list, tuple)):
         items = ((str(i), v) for i, v in enumerate(value))
     else:
-        raise DatabaseError(f"{type(value).__name__} is not JSON")
+        raise RequestRefused(f"{type(value).__name__} is not JSON")
     out: dict[str, Any] = {}
     for k, v in items:
         if not isinstance(k, str):
-            raise DatabaseError(f"key {k!r} is not a string")
+            raise RequestRefused(f"key {k!r} is not a string")
         check_key(k)
         child = normalise(v, depth + 1)
         if child is not None and child != {}:
@@ -90,7 +90,7 @@ def _check_server_value(value: Mapping[str, Any]) -> dict[str, Any]:
         )
     )
     if not ok:
-        raise DatabaseError(f"unrecognized server value {dict(value)!r}")
+        raise RequestRefused(f"unrecognized server value {dict(value)!r}")
     return {".sv": sv if isinstance(sv, str) else dict(sv)}
 
 

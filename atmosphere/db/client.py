@@ -27,7 +27,7 @@ from firebase_admin import db as fdb
 from firebase_admin import exceptions as fexc
 from google.auth.transport.requests import Request
 
-from atmosphere.errors import DatabaseError, PermissionDenied
+from atmosphere.errors import DatabaseError, PermissionDenied, RequestRefused
 from atmosphere.localdb.pushid import PushIdGenerator
 
 from . import _order
@@ -153,7 +153,7 @@ class FirebaseDatabase:
             return
         for key in values:
             if not split_path(key):
-                raise DatabaseError(f"update key {key!r} names no child")
+                raise RequestRefused(f"update key {key!r} names no child")
             check_path(split_path(key))
         self._send("PATCH", path, encode_json(dict(values)), "print=silent")
 
@@ -325,7 +325,7 @@ def encode_json(value: JSON) -> bytes:
         try:
             return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
-            raise DatabaseError(f"value is not JSON: {error}") from None
+            raise RequestRefused(f"value is not JSON: {error}") from None
     return body
 
 
