@@ -18,6 +18,7 @@ from atmosphere.settings import Settings
 
 from . import embedded
 from .client import FirebaseDatabase
+from .supervisor import Supervisor
 
 Kind = Literal["firebase", "emulator", "url", "embedded"]
 _FIREBASE_DOMAINS = (".firebaseio.com", ".firebasedatabase.app")
@@ -80,7 +81,9 @@ def connect(
     Args:
         settings: where the database is (see ``resolve``).
         start_embedded: start the embedded server as a child process when it is not running
-            (it is stopped again by ``FirebaseDatabase.close()``).
+            and restart it whenever it dies (it is stopped again by ``FirebaseDatabase.close()``);
+            when another process started it from the same data directory, watch it and restart
+            it if it dies (supervisor.py).
         wait: seconds to wait for a local server to come up; None fails at once.
 
     Raises:
@@ -98,6 +101,8 @@ def connect(
             server = _start_or_find(settings, target)
         elif not wait or not embedded.wait_running(target.base_url, target.namespace, wait):
             raise ConfigError(_NOT_RUNNING.format(url=target.database_url))
+    elif target.kind == "embedded" and start_embedded:
+        server = _watch(settings, target)
     return FirebaseDatabase(target.database_url, token=target.token, embedded=server)
 
 
@@ -135,7 +140,7 @@ def load_credential(path: str | None) -> Any:
 def _start_or_find(settings: Settings, target: Target) -> embedded.EmbeddedServer | None:
     assert target.base_url is not None and target.namespace is not None
     try:
-        return embedded.start(
+        server = embedded.start(
             settings.db_host,
             settings.db_port,
             settings.data_dir,
@@ -145,8 +150,20 @@ def _start_or_find(settings: Settings, target: Target) -> embedded.EmbeddedServe
     except ConfigError:
         # Another process may have started it at the same moment (port or data dir taken).
         if embedded.wait_running(target.base_url, target.namespace, 5.0):
-            return None
+            return _watch(settings, target)
         raise
+    Supervisor(server, target.namespace).start()
+    return server
+
+
+def _watch(settings: Settings, target: Target) -> embedded.EmbeddedServer | None:
+    """Supervise a server another process started, if it serves our data directory."""
+    assert target.base_url is not None and target.namespace is not None
+    options = embedded.ServerOptions(
+        settings.db_host, settings.db_port, settings.data_path, target.token, settings.fsync
+    )
+    server = embedded.EmbeddedServer(None, target.base_url, options)
+    return server if Supervisor(server, target.namespace).start().running else None
 
 
 def _local(kind: Kind, base: str, ns: str, token: str | None) -> Target:

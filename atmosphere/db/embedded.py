@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import requests
 
 from atmosphere.errors import ConfigError
 
 LISTENING = "atmosphere db listening on "
+INFO_FILE = "server.json"  # written by the server once it listens: {"pid", "host", "port", "url"}
 
 
 def is_running(base_url: str, ns: str, timeout: float = 1.0) -> bool:
@@ -38,29 +44,98 @@ def wait_running(base_url: str, ns: str, wait: float) -> bool:
         time.sleep(0.05)
 
 
-class EmbeddedServer:
-    """A server process this program started; ``stop()`` ends it (SIGTERM, then SIGKILL)."""
+def read_info(data_dir: Path) -> Any:
+    """The data directory's ``server.json`` (None if missing or unreadable).
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, data_dir: Path, log: Path) -> None:
+    A server that stops cleanly removes it; one that was killed leaves it behind.
+    """
+    try:
+        return json.loads((data_dir / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the server is run; a restart runs it with exactly the same."""
+
+    host: str
+    port: int
+    data_dir: Path
+    token: str | None = None
+    fsync: bool = False
+
+    def command(self) -> list[str]:
+        """The command line (the token travels in the environment, where ps does not show it)."""
+        cmd = [sys.executable, "-m", "atmosphere", "db", "--host", self.host]
+        cmd += ["--port", str(self.port), "--data-dir", str(self.data_dir)]
+        return [*cmd, "--fsync"] if self.fsync else cmd
+
+
+class Supervising(Protocol):
+    """What ``EmbeddedServer.stop()`` needs from its supervisor (supervisor.py)."""
+
+    def halt(self) -> None:
+        """From now on, restart and replace nothing."""
+
+    def join(self, timeout: float) -> None:
+        """Wait for the supervisor's thread to end."""
+
+
+class EmbeddedServer:
+    """The embedded server as this program sees it.
+
+    ``proc`` is the server process when this program started it (``stop()`` ends it: SIGTERM,
+    then SIGKILL), or None when it only watches a server another process started (``stop()``
+    leaves that one running). A supervisor may replace ``proc`` after a restart.
+    """
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes] | None, url: str, options: ServerOptions
+    ) -> None:
         self.proc = proc
         self.url = url  # http://HOST:PORT
-        self.data_dir = data_dir
-        self.log = log  # the server's output (a file, so it outlives this process safely)
+        self.options = options
+        self.lock = threading.Lock()  # guards proc against a restart racing stop()
+        self.supervisor: Supervising | None = None
 
     @property
-    def pid(self) -> int:
-        """The server's process id."""
-        return self.proc.pid
+    def data_dir(self) -> Path:
+        return self.options.data_dir
+
+    @property
+    def log(self) -> Path:
+        """The server's output (a file, so it outlives this process safely)."""
+        return self.options.data_dir / "server.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The process id of the server this program started (None if it only watches one)."""
+        proc = self.proc
+        return None if proc is None else proc.pid
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server and reap it."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        """Stop the supervisor first (no restart on an intentional stop), then our server."""
+        supervisor = self.supervisor
+        if supervisor is not None:
+            supervisor.halt()
+        with self.lock:
+            proc = self.proc
+        if proc is not None:
+            terminate(proc, timeout)
+        if supervisor is not None:
+            supervisor.join(timeout)
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; reaped either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 def start(
@@ -72,29 +147,41 @@ def start(
     fsync: bool = False,
     timeout: float = 30.0,
 ) -> EmbeddedServer:
-    """Run ``python -m atmosphere db`` and return once it listens; ConfigError if it cannot.
+    """Run ``python -m atmosphere db`` and return once it listens; ConfigError if it cannot."""
+    options = ServerOptions(host, port, Path(data_dir), token, fsync)
+    proc, url = spawn(options, timeout)
+    # With port 0 the server picked one: a restart must come back on the same.
+    return EmbeddedServer(proc, url, replace(options, port=int(url.rsplit(":", 1)[1])))
 
-    Its output goes to ``<data_dir>/server.log`` rather than a pipe: a pipe nobody reads would
-    block the server, and one whose reader died would kill it with SIGPIPE.
+
+def spawn(
+    options: ServerOptions,
+    timeout: float,
+    started: Callable[[subprocess.Popen[bytes]], None] = lambda proc: None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server process; return it and its URL once it listens (ConfigError if not).
+
+    ``started(proc)`` is called as soon as the process exists, before it listens. Its output
+    goes to ``<data_dir>/server.log`` rather than a pipe: a pipe nobody reads would block the
+    server, and one whose reader died would kill it with SIGPIPE.
     """
-    path = Path(data_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    log = path / "server.log"
-    cmd = [sys.executable, "-m", "atmosphere", "db", "--host", host, "--port", str(port)]
-    cmd += ["--data-dir", str(path)]
-    if fsync:
-        cmd.append("--fsync")
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    log = options.data_dir / "server.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("ATMOSPHERE_DB_TOKEN", None)  # only an explicit token, never an inherited one
-    if token is not None:
-        env["ATMOSPHERE_DB_TOKEN"] = token  # not on the command line, where ps shows it
+    if options.token is not None:
+        env["ATMOSPHERE_DB_TOKEN"] = options.token  # not on the command line, where ps shows it
     with open(log, "ab") as out:
         offset = out.tell()
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+            options.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
-    url = _wait_listening(proc, log, offset, timeout)
-    return EmbeddedServer(proc, url, path, log)
+    started(proc)
+    return proc, _wait_listening(proc, log, offset, timeout)
 
 
 def _wait_listening(proc: subprocess.Popen[bytes], log: Path, offset: int, timeout: float) -> str:
@@ -110,7 +197,7 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path, offset: int, timeo
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
-    shown = output.strip() or "(no output)"
+    shown = "\n".join(output.strip().splitlines()[-20:]) or "(no output)"
     raise ConfigError(f"the embedded database server did not start: {shown} (log: {log})")
 
 

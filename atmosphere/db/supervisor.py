@@ -1,0 +1,230 @@
+"""Keep the embedded database server up: restart it when its process dies.
+
+The process that started the server waits on it; when it exits without being asked to, the
+supervisor starts it again with the same options (host, port, data dir, token, fsync) after a
+backoff of 0.1 s doubling to 5 s. Every restart is a WARNING, every failed restart an ERROR with
+the server's own last lines, and it never gives up. Restarting loses nothing acknowledged: the
+server replays its append-only log, and the kernel drops a killed server's directory lock.
+
+A dispatcher that found the server already running (a standby, or a restarted dispatcher whose
+server outlived it) watches the server's pid from ``server.json`` in its own data directory and
+restarts it the same way if it dies. Two supervisors never fight: before starting, each checks
+whether a server answers already, and only one can take the port and the directory lock; the
+loser watches the winner's server. A server that stopped cleanly removed its ``server.json``,
+so only its starter's own restart brings it back: stopping ``atmosphere db`` on purpose sticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Any, Literal
+
+from atmosphere.errors import ConfigError
+
+from .embedded import EmbeddedServer, is_running, read_info, spawn
+from .stream import Backoff
+
+_log = logging.getLogger(__name__)
+
+RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
+WATCH_INTERVAL = 0.5  # seconds between liveness checks of a server another process started
+RESTART_TIMEOUT = 120.0  # a large database takes a while to replay its log before it listens
+
+Action = Literal["stop", "watch", "restart"]
+
+
+def after_exit(*, halted: bool, answering: bool, ours: bool, died: bool) -> Action:
+    """What to do once the server process is gone.
+
+    ``ours``: we started it; ``died``: its ``server.json`` is still there (a clean stop
+    removes it), which is how a watcher tells a crash from its owner stopping it on purpose.
+    """
+    if halted:
+        return "stop"  # our owner is stopping: never restart
+    if answering:
+        return "watch"  # another supervisor restarted it already: watch theirs
+    if not ours and not died:
+        return "stop"  # stopped on purpose by whoever started it
+    return "restart"
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a server process ended, for the log."""
+    if returncode is None:
+        return "is gone"  # not our child: its exit status is not ours to know
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def watched_pid(info: Any, port: int) -> int | None:
+    """The pid in a ``server.json`` when it describes a server on ``port``, else None."""
+    if not isinstance(info, dict) or info.get("port") != port:
+        return None
+    pid = info.get("pid")
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (zombies count until reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+class Supervisor:
+    """A daemon thread that keeps one embedded server up (see the module docstring)."""
+
+    def __init__(
+        self,
+        server: EmbeddedServer,
+        namespace: str,
+        *,
+        backoff: Backoff = RESTART_BACKOFF,
+        watch_interval: float = WATCH_INTERVAL,
+        restart_timeout: float = RESTART_TIMEOUT,
+    ) -> None:
+        self.server = server
+        self.namespace = namespace
+        self.restarts = 0
+        self._backoff = backoff
+        self._watch_interval = watch_interval
+        self._restart_timeout = restart_timeout
+        self._halted = threading.Event()
+        self._watched: int | None = None  # the pid of another process's server
+        self._thread = threading.Thread(target=self._run, name="atmosphere-db-supervisor")
+        self._thread.daemon = True
+
+    def start(self) -> Supervisor:
+        """Start watching; the server must be ours (``proc``) or a pid must be watchable."""
+        if self.server.proc is None and not self._adopt():
+            return self
+        self.server.supervisor = self
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the supervisor is still watching."""
+        return self._thread.is_alive()
+
+    def halt(self) -> None:
+        """From now on, restart and replace nothing (the owner is stopping the server)."""
+        with self.server.lock:
+            self._halted.set()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # an operator must hear that nothing restarts the database any more
+            _log.exception("the embedded database supervisor failed; the server is not watched")
+
+    def _loop(self) -> None:
+        while True:
+            ours = self.server.proc is not None
+            pid, returncode = self._wait_gone()
+            info = read_info(self.server.data_dir)
+            action = after_exit(
+                halted=self._halted.is_set(),
+                answering=self._answering(),
+                ours=ours,
+                died=watched_pid(info, self.server.options.port) is not None,
+            )
+            if action == "stop":
+                if not self._halted.is_set():
+                    _log.info("embedded database server (pid %s) stopped; not restarting it", pid)
+                return
+            if action == "watch":
+                if not self._adopt():
+                    return
+                continue
+            _log.warning(
+                "embedded database server (pid %s) %s; restarting it on %s (restarts so far: %d)",
+                pid, describe_exit(returncode), self.server.url, self.restarts,
+            )  # fmt: skip
+            if not self._restart():
+                return
+
+    def _wait_gone(self) -> tuple[int | None, int | None]:
+        """Block until the server process is gone: (its pid, its exit code if it was ours)."""
+        proc = self.server.proc
+        if proc is not None:
+            return proc.pid, proc.wait()
+        pid = self._watched
+        while not self._halted.wait(self._watch_interval):
+            if pid is None or not pid_alive(pid):
+                return pid, None
+        return pid, None
+
+    def _restart(self) -> bool:
+        """Start the server again until it listens (True) or we are halted (False)."""
+        failures = 0
+        down_since = time.monotonic()
+        while not self._halted.is_set():
+            try:
+                spawn(self.server.options, self._restart_timeout, self._own)
+            except ConfigError as exc:
+                if self._halted.is_set():
+                    return False
+                if self._answering():  # another supervisor won the race: watch its server
+                    return self._adopt()
+                delay = self._backoff.delay(failures)
+                failures += 1
+                _log.error(
+                    "cannot restart the embedded database server on %s (attempt %d; next in "
+                    "%.1fs): %s", self.server.url, failures, delay, exc,
+                )  # fmt: skip
+                if self._halted.wait(delay):
+                    return False
+                continue
+            self.restarts += 1
+            _log.warning(
+                "embedded database server restarted on %s (pid %s, restart %d, down %.1fs)",
+                self.server.url, self.server.pid, self.restarts, time.monotonic() - down_since,
+            )  # fmt: skip
+            return True
+        return False
+
+    def _own(self, proc: subprocess.Popen[bytes]) -> None:
+        """The new process is ours, unless the owner is stopping: then it ends at once."""
+        with self.server.lock:
+            if not self._halted.is_set():
+                self.server.proc = proc
+                return
+        proc.kill()
+
+    def _adopt(self) -> bool:
+        """Watch the server another process runs from our data dir (False: it is not ours)."""
+        pid = watched_pid(read_info(self.server.data_dir), self.server.options.port)
+        with self.server.lock:
+            self.server.proc = None
+        self._watched = pid
+        if pid is None:
+            _log.info(
+                "the embedded database server on %s does not use the data directory %s; "
+                "not supervising it", self.server.url, self.server.data_dir,
+            )  # fmt: skip
+            return False
+        _log.info("watching the embedded database server on %s (pid %d)", self.server.url, pid)
+        return True
+
+    def _answering(self) -> bool:
+        return is_running(self.server.url, self.namespace)

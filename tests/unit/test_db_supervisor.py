@@ -1,0 +1,272 @@
+"""The embedded server's supervisor: its pure decisions, and its loop driven by fake processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atmosphere.db import supervisor as sup
+from atmosphere.db.embedded import EmbeddedServer, ServerOptions
+from atmosphere.db.stream import Backoff
+from atmosphere.db.supervisor import (
+    RESTART_BACKOFF,
+    Supervisor,
+    after_exit,
+    describe_exit,
+    watched_pid,
+)
+from atmosphere.errors import ConfigError
+from tests.support import wait_until
+
+FAST = Backoff(0.001, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("halted", "answering", "ours", "died", "action"),
+    [
+        (True, False, True, True, "stop"),  # our owner stops the server: never restart
+        (True, True, False, True, "stop"),
+        (False, True, True, True, "watch"),  # someone restarted it first: watch theirs
+        (False, True, False, False, "watch"),
+        (False, False, True, True, "restart"),  # ours died
+        (False, False, True, False, "restart"),  # ours exited cleanly without being asked
+        (False, False, False, True, "restart"),  # theirs died (server.json left behind)
+        (False, False, False, False, "stop"),  # theirs was stopped on purpose
+    ],
+)
+def test_after_exit(halted: bool, answering: bool, ours: bool, died: bool, action: str) -> None:
+    assert after_exit(halted=halted, answering=answering, ours=ours, died=died) == action
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (-signal.SIGKILL, "was killed by SIGKILL"),
+        (-signal.SIGSEGV, "was killed by SIGSEGV"),
+        (-200, "was killed by signal 200"),
+        (2, "exited with code 2"),
+        (0, "exited with code 0"),
+        (None, "is gone"),
+    ],
+)
+def test_describe_exit(code: int | None, text: str) -> None:
+    assert describe_exit(code) == text
+
+
+@pytest.mark.parametrize(
+    ("info", "pid"),
+    [
+        ({"pid": 123, "port": 9400, "host": "127.0.0.1"}, 123),
+        ({"pid": 123, "port": 9401}, None),  # another port: not the server we use
+        ({"pid": "123", "port": 9400}, None),
+        ({"pid": True, "port": 9400}, None),
+        ({"pid": 0, "port": 9400}, None),
+        ({"port": 9400}, None),
+        (None, None),  # no server.json: stopped cleanly (or never started)
+        ([1, 2], None),
+    ],
+)
+def test_watched_pid(info: Any, pid: int | None) -> None:
+    assert watched_pid(info, 9400) == pid
+
+
+def test_restart_backoff_doubles_from_a_tenth_of_a_second_to_five() -> None:
+    top = [RESTART_BACKOFF.delay(n, rand=lambda: 1.0) for n in range(10)]
+    assert top == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0, 5.0]
+    assert all(2.5 <= RESTART_BACKOFF.delay(n) <= 5.0 for n in range(6, 200))
+
+
+class FakeProc:
+    """Enough of a Popen for the supervisor: ``exit(code)`` ends it."""
+
+    count = 0
+
+    def __init__(self) -> None:
+        FakeProc.count += 1
+        self.pid = 100_000 + FakeProc.count
+        self.returncode: int | None = None
+        self._ended = threading.Event()
+
+    def exit(self, code: int) -> None:
+        self.returncode = code
+        self._ended.set()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self._ended.wait(30 if timeout is None else timeout), "fake process never ended"
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        self.exit(-signum)
+
+    def kill(self) -> None:
+        self.exit(-signal.SIGKILL)
+
+
+class FakeSpawn:
+    """Stands in for embedded.spawn: fails ``failures`` times, then starts a FakeProc."""
+
+    def __init__(self, failures: int, cause: str = "cannot bind 127.0.0.1:9400: in use") -> None:
+        self.failures = failures
+        self.cause = cause
+        self.calls = 0
+        self.started: list[FakeProc] = []
+
+    def __call__(self, options: ServerOptions, timeout: float, started: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConfigError(f"the embedded database server did not start: {self.cause}")
+        proc = FakeProc()
+        started(proc)
+        self.started.append(proc)
+        return proc, "http://127.0.0.1:9400"
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedServer]:
+    """An EmbeddedServer whose process is a FakeProc; nothing answers HTTP."""
+    monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
+    options = ServerOptions("127.0.0.1", 9400, tmp_path)
+    handle = EmbeddedServer(FakeProc(), "http://127.0.0.1:9400", options)  # type: ignore[arg-type]
+    yield handle
+    handle.stop(timeout=5)
+
+
+def test_a_dead_server_is_restarted_and_failures_are_errors_with_the_cause(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a supervised server whose first two restarts fail
+    spawn = FakeSpawn(failures=2)
+    monkeypatch.setattr(sup, "spawn", spawn)
+    supervisor = Supervisor(server, "atmosphere", backoff=FAST).start()
+    first = server.proc
+    assert isinstance(first, FakeProc)
+    # When it is killed
+    with caplog.at_level(logging.INFO, logger="atmosphere.db.supervisor"):
+        first.kill()
+        wait_until(lambda: supervisor.restarts == 1, 10, what="restarted")
+    # Then each failure was an ERROR with the server's own words, and the restart a WARNING
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all("in use" in e and "attempt" in e for e in errors)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "was killed by SIGKILL" in warnings[0]
+    assert "restarted" in warnings[-1] and "restart 1" in warnings[-1]
+    # and the new process is the one a stop will end
+    assert server.proc is spawn.started[0] and server.pid == spawn.started[0].pid
+    server.stop(timeout=5)
+    assert spawn.started[0].returncode == -signal.SIGTERM
+    assert not supervisor.running
+
+
+def test_an_intentional_stop_restarts_nothing(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawn = FakeSpawn(failures=0)
+    monkeypatch.setattr(sup, "spawn", spawn)
+    supervisor = Supervisor(server, "atmosphere", backoff=FAST).start()
+    first = server.proc
+    server.stop(timeout=5)
+    assert isinstance(first, FakeProc) and first.returncode == -signal.SIGTERM
+    assert not supervisor.running and spawn.calls == 0
+
+
+def test_a_restart_that_keeps_failing_keeps_reporting_until_stopped(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    spawn = FakeSpawn(failures=10**9, cause="data directory is in use")
+    monkeypatch.setattr(sup, "spawn", spawn)
+    supervisor = Supervisor(server, "atmosphere", backoff=FAST).start()
+    assert isinstance(server.proc, FakeProc)
+    with caplog.at_level(logging.ERROR, logger="atmosphere.db.supervisor"):
+        server.proc.exit(1)
+        wait_until(lambda: len(caplog.records) >= 5, 10, what="five errors")
+        server.stop(timeout=5)
+    assert not supervisor.running
+    calls = spawn.calls
+    assert all("data directory is in use" in r.getMessage() for r in caplog.records)
+    assert spawn.calls == calls  # nothing after the stop
+
+
+def test_losing_the_restart_race_watches_the_winner(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given another supervisor restarts the server first (ours cannot take port or lock)
+    spawn = FakeSpawn(failures=10**9, cause="data directory is in use")
+    monkeypatch.setattr(sup, "spawn", spawn)
+    answering = {"now": False}
+    monkeypatch.setattr(sup, "is_running", lambda url, ns: answering["now"])
+    supervisor = Supervisor(server, "atmosphere", backoff=FAST).start()
+    assert isinstance(server.proc, FakeProc)
+    (tmp_path / "server.json").write_text(json.dumps({"pid": 1, "port": 9400}))  # alive
+    # When ours dies and the winner answers
+    server.proc.kill()
+    wait_until(lambda: spawn.calls >= 1, 10, what="a restart attempt")
+    answering["now"] = True
+    # Then ours watches the winner's pid and no longer owns a process
+    wait_until(lambda: server.proc is None, 10, what="adopted")
+    calls = spawn.calls
+    assert supervisor.running and server.pid is None
+    server.stop(timeout=5)  # a watcher's stop leaves the server running: nothing to end
+    assert not supervisor.running and spawn.calls == calls
+
+
+def test_a_watched_server_stopped_on_purpose_is_not_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    spawn = FakeSpawn(failures=0)
+    monkeypatch.setattr(sup, "spawn", spawn)
+    monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
+    alive = {"now": True}
+    monkeypatch.setattr(sup, "pid_alive", lambda pid: alive["now"])
+    (tmp_path / "server.json").write_text(json.dumps({"pid": 4242, "port": 9400}))
+    server = EmbeddedServer(
+        None, "http://127.0.0.1:9400", ServerOptions("127.0.0.1", 9400, tmp_path)
+    )
+    supervisor = Supervisor(server, "atmosphere", watch_interval=0.01).start()
+    assert supervisor.running and server.pid is None
+    # When its owner stops it cleanly (the server removes its server.json)
+    with caplog.at_level(logging.INFO, logger="atmosphere.db.supervisor"):
+        (tmp_path / "server.json").unlink()
+        alive["now"] = False
+        wait_until(lambda: not supervisor.running, 10, what="supervisor ended")
+    assert spawn.calls == 0
+    assert any("not restarting" in r.getMessage() for r in caplog.records)
+
+
+def test_a_watched_server_that_died_is_restarted_by_the_watcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawn = FakeSpawn(failures=0)
+    monkeypatch.setattr(sup, "spawn", spawn)
+    monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
+    alive = {"now": True}
+    monkeypatch.setattr(sup, "pid_alive", lambda pid: alive["now"])
+    (tmp_path / "server.json").write_text(json.dumps({"pid": 4242, "port": 9400}))
+    server = EmbeddedServer(
+        None, "http://127.0.0.1:9400", ServerOptions("127.0.0.1", 9400, tmp_path)
+    )
+    supervisor = Supervisor(server, "atmosphere", watch_interval=0.01, backoff=FAST).start()
+    alive["now"] = False  # killed: its server.json stays behind
+    wait_until(lambda: supervisor.restarts == 1, 10, what="restarted by the watcher")
+    assert server.proc is spawn.started[0]  # now ours: our clean stop ends it
+    server.stop(timeout=5)
+    assert spawn.started[0].returncode == -signal.SIGTERM and not supervisor.running
+
+
+def test_a_server_from_another_data_dir_is_not_supervised(tmp_path: Path) -> None:
+    (tmp_path / "server.json").write_text(json.dumps({"pid": 4242, "port": 9999}))
+    server = EmbeddedServer(
+        None, "http://127.0.0.1:9400", ServerOptions("127.0.0.1", 9400, tmp_path)
+    )
+    supervisor = Supervisor(server, "atmosphere").start()
+    assert not supervisor.running and server.supervisor is None
