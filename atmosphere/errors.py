@@ -90,6 +90,10 @@ class JobLost(JobError):
     """The job record vanished (deleted by an operator) before any response."""
 
 
+class JobTooLarge(JobFailed, InvalidJob):
+    """One job of a batch was too large for a database write: not submitted, the rest were."""
+
+
 class InvalidSchedule(ConfigError, ValueError):
     """A schedule definition is malformed: bad name, cron, time zone, interval or job."""
 

@@ -20,6 +20,8 @@ JSON = Any
 # Firebase forbids these in keys: . $ # [ ] / and ASCII control characters.
 _INVALID_KEY = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 MAX_KEY_BYTES = 768
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_NAME_CHARS = 1000
 
 
 class InvalidRecord(ValueError):
@@ -54,6 +56,23 @@ def check_key(value: Any, what: str) -> str:
         )
     if len(value.encode()) > MAX_KEY_BYTES:
         raise InvalidJob(f"{what} is longer than {MAX_KEY_BYTES} bytes")
+    return value
+
+
+def check_name(value: Any, what: str) -> str:
+    """Return ``value`` if it is a job name, else raise InvalidJob saying why.
+
+    A name is a free-text label ("special job", "ada@example.com", "user #1"): it is stored as a
+    field and searched by value, never used as a database key, so only its type, length and
+    control characters (which would garble logs and the station) are checked.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidJob(f"{what} must be a non-empty string, got {value!r:.80}")
+    if len(value) > MAX_NAME_CHARS:
+        raise InvalidJob(f"{what} is {len(value)} characters, over the {MAX_NAME_CHARS} allowed")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise InvalidJob(f"{what} {value!r:.80} contains the control character {bad.group()!r}")
     return value
 
 
@@ -147,6 +166,7 @@ class JobSpec:
     eta: int | None = None  # server ms; only for delayed jobs
     assigned: int | None = None  # set in inbox assignments
     epoch: int | None = None  # the leader epoch that made the assignment
+    deaths: int = 0  # clouds that died while holding it (docs/protocol.md, "Dead cloud")
 
     def to_json(self) -> dict[str, Any]:
         return _prune(
@@ -167,6 +187,7 @@ class JobSpec:
                 "eta": self.eta,
                 "assigned": self.assigned,
                 "epoch": self.epoch,
+                "deaths": self.deaths or None,
             }
         )
 
@@ -193,6 +214,7 @@ class JobSpec:
             eta=_int(obj, "eta") or None,
             assigned=_int(obj, "assigned") or None,
             epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
+            deaths=max(0, _int(obj, "deaths")),
         )
 
     def evolve(self, **changes: Any) -> JobSpec:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .db.base import SERVER_TIMESTAMP, Database
 from .errors import InvalidSchedule, NoSuchSchedule
-from .jobs import InvalidRecord, check_data, check_key
+from .jobs import InvalidRecord, check_data, check_key, check_name
 from .paths import Paths
 from .validate import retry_count
 
@@ -243,7 +243,7 @@ def validate(schedule: Schedule) -> None:
     try:
         check_key(schedule.job.type, "job type")
         if schedule.job.name is not None:
-            check_key(schedule.job.name, "job name")
+            check_name(schedule.job.name, "job name")
         check_data(schedule.job.data, 1_000_000)
         if schedule.job.timeout is not None and schedule.job.timeout <= 0:
             raise ValueError("job timeout must be positive")

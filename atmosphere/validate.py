@@ -15,7 +15,16 @@ from typing import Any
 
 from .db.base import SERVER_TIMESTAMP
 from .errors import InvalidJob
-from .jobs import ChainRef, ChainState, ChainStep, JobSpec, JobState, chain_step_id, check_data
+from .jobs import (
+    ChainRef,
+    ChainState,
+    ChainStep,
+    JobSpec,
+    JobState,
+    chain_step_id,
+    check_data,
+    check_name,
+)
 from .jobs import check_key as _check_key
 from .paths import Paths
 
@@ -99,7 +108,7 @@ def check_request(request: JobRequest, max_bytes: int, where: str = "job") -> Jo
     """Check the fields every job needs (keys, JSON data and its size, a positive timeout)."""
     _check_key(request.type, f"{where} type")
     if request.name is not None:
-        _check_key(request.name, f"{where} name")
+        check_name(request.name, f"{where} name")  # a label, never a key
     check_data(request.data, max_bytes, f"{where} data")
     if request.timeout is not None:
         seconds(request.timeout, f"{where} timeout")

@@ -12,6 +12,7 @@ import pytest
 
 from atmosphere import InvalidJob, Task, Ticket, chain
 from atmosphere.jobs import ChainState, JobSpec
+from atmosphere.station.jobs_query import JobFilter, search_jobs
 from tests.unit.user_kit import new_app, serving
 
 
@@ -79,3 +80,46 @@ def test_chain_of_anything_else_says_what_it_expected(bad: Any) -> None:
 
     with pytest.raises(InvalidJob, match="chain step 1 .* a chain takes tasks or signatures"):
         chain(first, bad)
+
+
+NAMES = ["special job", "user1", "ada@example.com", "a.b/c#[0]$", "Zoë 東京", "x" * 1000]
+
+
+def test_job_names_are_free_text_labels() -> None:
+    # Given a handler that answers with the name it was given
+    app = new_app()
+
+    @app.task("named")
+    def named(ticket: Ticket, data: Any) -> Any:
+        return ticket["name"]
+
+    with serving(app):
+        # When jobs and a chain are submitted with names the original library allowed
+        handles = [named.submit(name=n) for n in NAMES]
+        original = app.submit({"type": "named", "name": "special job"}, lambda e, d: None)
+        # Then every name reaches the handler unchanged
+        assert [h.get(timeout=5) for h in handles] == NAMES
+        assert original.get(timeout=5) == "special job"
+        # And the Weather Station finds a job by such a name (a query value, not a path)
+        found = search_jobs(app.database, app.paths, JobFilter(name="a.b/c#[0]$"))
+        assert [row["id"] for row in found["jobs"]] == [handles[3].id]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "non-empty string"),
+        (5, "non-empty string"),
+        ("a\nb", "control character"),
+        ("tab\there", "control character"),
+        ("x" * 1001, "over the 1000 allowed"),
+    ],
+    ids=["empty", "number", "newline", "tab", "too-long"],
+)
+def test_a_name_is_refused_only_for_its_type_length_or_control_characters(
+    name: Any, message: str
+) -> None:
+    app = new_app()
+    with pytest.raises(InvalidJob, match=message):
+        app.submit({"type": "named", "name": name}, lambda e, d: None)
+    assert app.database.get("atmosphere") is None
