@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .db.base import Database, Listener
-from .errors import JobError, JobFailed, JobTimeout, job_error_from_json
+from .errors import InvalidJob, JobError, JobFailed, JobTimeout, JobTooLarge, job_error_from_json
 from .handle import Callback, Handle
 from .jobs import InvalidRecord, Reply
 from .paths import Paths
@@ -29,7 +32,11 @@ JSON = Any
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 1.0  # seconds between batched deletes of delivered replies
-BATCH = 500  # jobs per update in submit_many (keeps each request a few hundred KB at most)
+BATCH = 500  # jobs per update in submit_many, at most
+# Encoded bytes per update, at most: a quarter of the embedded server's body limit
+# (localdb ``Config.max_body``, 32 MB), because a client that falls back to the stdlib
+# encoder writes non-ASCII text as \u escapes, up to three times its UTF-8 size.
+MAX_UPDATE_BYTES = 8 * 1024 * 1024
 _STOP = object()
 
 
@@ -77,7 +84,13 @@ class Maker:
         """Write one submission (ONE update) and return its handle.
 
         The handle is registered before the write so a fast reply finds it.
+
+        Raises:
+            InvalidJob: the submission is larger than one update may be.
         """
+        size = encoded_size(submission.writes)
+        if size > MAX_UPDATE_BYTES:
+            raise InvalidJob(_too_large(submission, size))
         handle = self._register(submission)
         if callback is not None:
             handle.then(callback)
@@ -85,15 +98,34 @@ class Maker:
         return handle
 
     def submit_many(self, submissions: list[Submission]) -> list[Handle]:
-        """Write many job submissions in a few updates (BATCH of them each); their handles."""
+        """Write many job submissions in a few updates; their handles.
+
+        Each update carries at most ``BATCH`` jobs and ``MAX_UPDATE_BYTES``. A job too large
+        for any update is not written: its handle fails with ``JobTooLarge`` (an InvalidJob),
+        and the others go ahead.
+        """
         handles = [self._register(s) for s in submissions]
-        for start in range(0, len(submissions), BATCH):
+        sizes = [encoded_size(s.writes) for s in submissions]
+        groups, too_large = plan_batches(sizes, BATCH, MAX_UPDATE_BYTES)
+        for i in too_large:
+            self._refuse(submissions[i], handles[i], sizes[i])
+        for n, group in enumerate(groups):
             try:
-                self._write(submissions[start : start + BATCH], handles[start : start + BATCH])
+                self._write([submissions[i] for i in group], [handles[i] for i in group])
             except BaseException:
-                self._forget(handles[start:])  # earlier batches were written and stay tracked
+                # Earlier updates were written and stay tracked.
+                self._forget([handles[i] for later in groups[n:] for i in later])
                 raise
         return handles
+
+    def _refuse(self, submission: Submission, handle: Handle, size: int) -> None:
+        message = _too_large(submission, size)
+        log.error("%s", message)
+        self._forget([handle])
+        ticket = submission.ticket
+        handle._settle(
+            JobTooLarge(message, job_id=submission.reply_id, job_type=ticket["type"]), None
+        )
 
     def _register(self, submission: Submission) -> Handle:
         if submission.wait is None:
@@ -279,6 +311,48 @@ class Maker:
             self.database.delete(self.paths.replies(self.id))
         except Exception as exc:
             log.debug("could not delete replies of maker %s: %s", self.id, exc)
+
+
+def encoded_size(writes: Mapping[str, JSON]) -> int:
+    """How many bytes ``writes`` take as compact JSON (orjson's count, UTF-8)."""
+    try:
+        return len(orjson.dumps(writes, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # an int beyond 64 bits: the stdlib still writes it
+        return len(json.dumps(writes, separators=(",", ":")).encode())
+
+
+def plan_batches(
+    sizes: Sequence[int], max_count: int, max_bytes: int
+) -> tuple[list[list[int]], list[int]]:
+    """Group items, in order, into updates of at most ``max_count`` items and ``max_bytes``.
+
+    Returns the groups (lists of indexes) and the indexes of items over ``max_bytes`` alone,
+    which no update can carry (pure).
+    """
+    groups: list[list[int]] = []
+    too_large: list[int] = []
+    current: list[int] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if size > max_bytes:
+            too_large.append(i)
+            continue
+        if current and (len(current) >= max_count or total + size > max_bytes):
+            groups.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += size
+    if current:
+        groups.append(current)
+    return groups, too_large
+
+
+def _too_large(submission: Submission, size: int) -> str:
+    ticket = submission.ticket
+    return (
+        f"job {submission.reply_id} ({ticket['type']}) is {size} bytes encoded, over the "
+        f"{MAX_UPDATE_BYTES} bytes one database write may carry; it was not submitted"
+    )
 
 
 def _closed_error(handle: Handle) -> JobTimeout:
