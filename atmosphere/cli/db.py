@@ -31,6 +31,14 @@ def db(
     compact_after: Annotated[
         int, typer.Option(help="Log bytes after which a snapshot is written and logs pruned.")
     ] = 64 * 1024 * 1024,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Another Host name clients reach the server by (repeatable)."),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="A browser origin allowed to call the server (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the embedded Firebase-compatible database server."""
     from atmosphere.localdb.server import run
@@ -47,6 +55,8 @@ def db(
         strict_indexes=strict_indexes,
         listener_buffer=listener_buffer,
         compact_after=compact_after,
+        allow_hosts=allow_host or (),
+        cors_origins=cors_origin or (),
     )
 
 

@@ -27,7 +27,6 @@ from .store import Store
 STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
-    (b"access-control-allow-origin", b"*"),
 ]
 
 
@@ -65,7 +64,8 @@ class LocalDbApp:
         listener.abort = _transport_aborter(send)
         watcher = asyncio.ensure_future(_watch_disconnect(receive, listener))
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": STREAM_HEADERS})
+            head = STREAM_HEADERS + stream.headers
+            await send({"type": "http.response.start", "status": 200, "headers": head})
             await _pump(listener, send, self.db.config.keep_alive)
         finally:
             self.db.unsubscribe(listener)

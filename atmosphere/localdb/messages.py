@@ -24,6 +24,9 @@ class Config:
     default_rules: str | None = None  # rules text for namespaces that have none
     strict_indexes: bool = False  # require ``.indexOn`` for child/value queries
     listener_buffer: int = 32 * 1024 * 1024  # queued bytes after which a slow stream is dropped
+    # Host names answered besides loopback ones (hosts.allowed_hosts); None: any name.
+    allowed_hosts: frozenset[str] | None = frozenset()
+    cors_origins: frozenset[str] = frozenset()  # browser origins allowed to call (none needs to)
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class StreamRequest:
     """A permitted ``text/event-stream`` GET; the front end calls ``LocalDb.subscribe``."""
 
     request: Request
+    headers: list[Header] = field(default_factory=list)  # added to the stream's head
 
 
 class PreconditionFailed(Exception):

@@ -22,8 +22,7 @@ _TIMEOUT = re.compile(r"(\d{1,12})(ms|s|min)")
 _TIMEOUT_UNITS = {"ms": 1, "s": 1000, "min": 60_000}
 _WRITE_SIZE_LIMITS = {"tiny", "small", "medium", "large", "unlimited"}
 
-ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
-BASE_HEADERS = [(b"cache-control", b"no-cache"), ALLOW_ORIGIN]
+BASE_HEADERS = [(b"cache-control", b"no-cache")]
 JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 
 
@@ -138,10 +137,8 @@ async def respond(
     send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     """Send a complete answer; JSON content type unless the body is empty."""
-    if status == 204:
-        # Nothing to cache or type; fewer header lines are measurably cheaper for clients.
-        headers = [ALLOW_ORIGIN]
-    else:
+    headers: list[tuple[bytes, bytes]] = []
+    if status != 204:  # nothing to cache or type: fewer header lines are cheaper
         headers = list(BASE_HEADERS)
         if body:
             headers.append(JSON_TYPE)

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import json
 import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvloop
 
+from .hosts import allowed_hosts, is_loopback
 from .protocol import FastServer
 from .service import Config, LocalDb
 from .store import COMPACT_AFTER_BYTES, DataDirInUse, Store
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -58,6 +49,8 @@ def run(
     strict_indexes: bool = False,
     listener_buffer: int = 32 * 1024 * 1024,
     compact_after: int = COMPACT_AFTER_BYTES,
+    allow_hosts: Sequence[str] = (),
+    cors_origins: Sequence[str] = (),
 ) -> None:
     """Serve until SIGTERM/SIGINT; exit code 2 on a configuration error."""
     if not token and not is_loopback(host):
@@ -93,6 +86,8 @@ def run(
         default_rules=default_rules,
         strict_indexes=strict_indexes,
         listener_buffer=listener_buffer,
+        allowed_hosts=allowed_hosts(host, bool(token), allow_hosts),
+        cors_origins=frozenset(cors_origins),
     )
     server = FastServer(LocalDb(store, config))
     actual_port = sock.getsockname()[1]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from . import access, tree
+from . import access, hosts, tree
 from .events import Hub, Listener, Sink
 from .messages import (
     Config,
@@ -45,8 +45,10 @@ STATS_PATH = b"/.settings/stats.json"
 _NO_RULES = {"rules": {".read": False, ".write": False}}
 _CORS_PREFLIGHT = [
     (b"access-control-allow-methods", b"GET, PUT, POST, PATCH, DELETE, OPTIONS"),
-    (b"access-control-allow-headers", b"*"),
+    (b"access-control-allow-headers", b"authorization, content-type, if-match, x-firebase-etag"),
+    (b"access-control-max-age", b"600"),
 ]
+FOREIGN_HOST = "This server only answers to localhost and the names it was started with"
 
 
 def _overridden(headers: dict[bytes, bytes], params: dict[str, str]) -> str:
@@ -83,13 +85,29 @@ class LocalDb:
     ) -> Response | StreamRequest:
         """Answer one request (headers by lower-case name); never raises for bad input."""
         try:
-            return self._dispatch(method, raw_path, query, headers, body)
+            self._check_host(headers)
+            answer = self._dispatch(method, raw_path, query, headers, body)
         except HttpError as exc:
-            return error(exc.status, exc.message)
+            answer = error(exc.status, exc.message)
         except InvalidData as exc:
-            return error(400, str(exc))
+            answer = error(400, str(exc))
         except UnicodeError:
-            return error(400, "Invalid characters in the request")
+            answer = error(400, "Invalid characters in the request")
+        answer.headers.extend(self._cors(headers))
+        return answer
+
+    def _check_host(self, headers: dict[bytes, bytes]) -> None:
+        host = headers.get(b"host")
+        text = None if host is None else host.decode("latin-1")
+        if not hosts.host_allowed(text, self.config.allowed_hosts):
+            raise HttpError(421, FOREIGN_HOST)
+
+    def _cors(self, headers: dict[bytes, bytes]) -> list[Header]:
+        """CORS headers for an Origin configured to call us (no browser client needs any)."""
+        origin = headers.get(b"origin")
+        if origin is None or origin.decode("latin-1") not in self.config.cors_origins:
+            return []
+        return [(b"access-control-allow-origin", origin), (b"vary", b"origin")]
 
     def subscribe(self, stream: StreamRequest, sink: Sink | None = None) -> Listener:
         """Register a listener and send or queue its initial ``put``.
@@ -147,7 +165,7 @@ class LocalDb:
         if method == "POST":
             method = _overridden(headers, params)
         if method == "OPTIONS":
-            return Response(204, b"", list(_CORS_PREFLIGHT))
+            return Response(204, b"", list(_CORS_PREFLIGHT) if self._cors(headers) else [])
         if method not in METHODS:
             raise HttpError(405, f"Method {method} is not supported")
         streaming = method == "GET" and b"text/event-stream" in headers.get(b"accept", b"")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -22,11 +21,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from atmosphere.errors import ConfigError
+from atmosphere.localdb.hosts import host_name as host_name
+from atmosphere.localdb.hosts import is_loopback as is_loopback
 from atmosphere.settings import Settings
 
 COOKIE = "atmosphere_station"
 CSRF_HEADER = "x-csrf-token"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 # Reachable without a token even when one is required: liveness probes only.
 PUBLIC_PATHS = frozenset({"/healthz"})
 
@@ -35,17 +35,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def is_loopback(host: str) -> bool:
-    """True for names and addresses that only this machine can reach."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def require_token_if_exposed(settings: Settings) -> None:
@@ -84,14 +73,6 @@ class Keys:
     def csrf_ok(self, candidate: str | None) -> bool:
         """Constant-time check of a CSRF token."""
         return bool(candidate) and hmac.compare_digest(str(candidate), self.csrf)
-
-
-def host_name(host_header: str) -> str:
-    """The name part of a Host header ("[::1]:3000" -> "::1", "a.b:80" -> "a.b")."""
-    value = host_header.strip().lower()
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 def same_origin(headers: dict[str, str]) -> bool:

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from atmosphere.localdb.hosts import allowed_hosts, host_allowed
 from atmosphere.localdb.service import Config, LocalDb, Response
 from atmosphere.localdb.store import Store
-from tests.support import RawClient, ServerProcess
+from tests.support import RawClient, ServerProcess, start_db_server
 
 OWNER = {b"authorization": b"Bearer owner", b"host": b"127.0.0.1:9400"}
 
@@ -59,3 +60,83 @@ def test_a_lone_surrogate_through_the_real_server(raw: RawClient, db_server: Ser
     r = raw.request("PUT", "/s.json", body=b'{"a": "\\ud800"}')
     assert r.status_code == 400
     assert "surrogate" in r.json()["error"]
+
+
+# -- DNS rebinding and CORS --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bind", "token", "extra", "expected"),
+    [
+        ("127.0.0.1", False, (), frozenset({"127.0.0.1"})),
+        ("10.0.0.5", True, (), frozenset({"10.0.0.5"})),
+        ("0.0.0.0", True, (), None),  # a token guards a server on every interface
+        ("0.0.0.0", True, ("db.internal:9400",), frozenset({"db.internal"})),
+        ("0.0.0.0", False, (), frozenset()),
+        ("::", True, ("DB.example",), frozenset({"db.example"})),
+    ],
+)
+def test_allowed_hosts(bind: str, token: bool, extra: tuple[str, ...], expected: Any) -> None:
+    assert allowed_hosts(bind, token, extra) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "ok"),
+    [
+        ("127.0.0.1:9400", True),
+        ("localhost", True),
+        ("[::1]:9400", True),
+        ("127.0.0.2", True),
+        ("evil.example", False),
+        ("evil.example:9400", False),
+        ("localhost.evil.example", False),
+        ("", False),
+        (None, True),  # not a browser: browsers always send Host
+    ],
+)
+def test_host_allowed_by_default(header: str | None, ok: bool) -> None:
+    assert host_allowed(header, frozenset()) is ok
+
+
+def test_a_rebound_name_gets_421_and_no_data(raw: RawClient, db_server: ServerProcess) -> None:
+    assert raw.put("/secret.json", "s").status_code == 200
+    for method in ("GET", "PUT", "DELETE"):
+        r = raw.request(method, "/secret.json", body=b'"x"', headers={"Host": "evil.example"})
+        assert r.status_code == 421, method
+        assert "secret" not in r.text
+    assert raw.get("/secret.json", headers={"Host": f"localhost:{db_server.port}"}).json() == "s"
+
+
+def test_no_cors_unless_an_origin_is_configured(raw: RawClient) -> None:
+    origin = {"Origin": "http://evil.example"}
+    for r in (
+        raw.get("/x.json", headers=origin),
+        raw.request("OPTIONS", "/x.json", headers=origin),
+        raw.put("/x.json", 1, headers=origin),
+    ):
+        assert r.status_code in (200, 204)
+        assert not any(k.lower().startswith("access-control-") for k in r.headers)
+
+
+def test_cors_for_a_configured_origin(tmp_path: Path) -> None:
+    server = start_db_server(tmp_path, extra_args=["--cors-origin", "http://app.example"])
+    try:
+        raw = RawClient(server.url, "cors")
+        good = raw.get("/x.json", headers={"Origin": "http://app.example"})
+        assert good.headers["access-control-allow-origin"] == "http://app.example"
+        pre = raw.request("OPTIONS", "/x.json", headers={"Origin": "http://app.example"})
+        assert "PUT" in pre.headers["access-control-allow-methods"]
+        other = raw.get("/x.json", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    finally:
+        server.stop()
+
+
+def test_an_extra_host_name_is_answered(tmp_path: Path) -> None:
+    server = start_db_server(tmp_path, extra_args=["--allow-host", "db.internal"])
+    try:
+        raw = RawClient(server.url, "hosts")
+        assert raw.get("/x.json", headers={"Host": "db.internal:9400"}).status_code == 200
+        assert raw.get("/x.json", headers={"Host": "evil.example"}).status_code == 421
+    finally:
+        server.stop()
