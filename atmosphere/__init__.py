@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from .app import Atmosphere as Atmosphere
 from .errors import AtmosphereError as AtmosphereError
+from .errors import CloudDied as CloudDied
 from .errors import ConfigError as ConfigError
 from .errors import DatabaseError as DatabaseError
 from .errors import InvalidJob as InvalidJob
+from .errors import InvalidResult as InvalidResult
 from .errors import InvalidSchedule as InvalidSchedule
 from .errors import JobError as JobError
 from .errors import JobFailed as JobFailed
@@ -20,6 +22,7 @@ from .errors import JobTimeout as JobTimeout
 from .errors import NoSuchSchedule as NoSuchSchedule
 from .errors import NoSuchType as NoSuchType
 from .errors import PermissionDenied as PermissionDenied
+from .errors import RequestRefused as RequestRefused
 from .errors import Retry as Retry
 from .errors import UnknownTaskType as UnknownTaskType
 from .execution import LATER as LATER
@@ -52,14 +55,17 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "PermissionDenied",
+    "RequestRefused",
     "InvalidJob",
     "InvalidSchedule",
     "NoSuchSchedule",
     "JobError",
     "JobFailed",
+    "InvalidResult",
     "JobTimeout",
     "JobLost",
     "UnknownTaskType",
     "NoSuchType",
+    "CloudDied",
     "Retry",
 ]

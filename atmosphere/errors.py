@@ -78,6 +78,10 @@ class UnknownTaskType(JobFailed):
     """The cloud a job reached has no task for its type (a job failure, so a JobFailed too)."""
 
 
+class InvalidResult(JobFailed):
+    """The handler's result (or error) is something the database would refuse to store."""
+
+
 # The issue names this one NoSuchType; keep both spellings.
 NoSuchType = UnknownTaskType
 
@@ -88,6 +92,10 @@ class JobTimeout(JobError):
 
 class JobLost(JobError):
     """The job record vanished (deleted by an operator) before any response."""
+
+
+class CloudDied(JobFailed):
+    """The clouds running the job died ``max_deaths`` times (the job may be what kills them)."""
 
 
 class JobTooLarge(JobFailed, InvalidJob):
@@ -113,9 +121,11 @@ class Retry(AtmosphereError):  # noqa: N818 - a request, not an error
 _ERROR_KINDS: dict[str, type[JobError]] = {
     "JobFailed": JobFailed,
     "UnknownTaskType": UnknownTaskType,
+    "InvalidResult": InvalidResult,
     "JobTimeout": JobTimeout,
     "JobLost": JobLost,
     "JobError": JobError,
+    "CloudDied": CloudDied,
 }
 
 

@@ -22,15 +22,18 @@ def test_public_names_are_pinned() -> None:
         "ConfigError",
         "DatabaseError",
         "PermissionDenied",
+        "RequestRefused",
         "InvalidJob",
         "InvalidSchedule",
         "NoSuchSchedule",
         "JobError",
         "JobFailed",
+        "InvalidResult",
         "JobTimeout",
         "JobLost",
         "UnknownTaskType",
         "NoSuchType",
+        "CloudDied",
         "Retry",
     ]
     for name in atmosphere.__all__:
