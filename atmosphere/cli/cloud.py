@@ -79,6 +79,9 @@ def cloud(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from atmosphere import _redact
+
+    _redact.install()  # tokens in logged URLs, whichever library logs them
     app = load_app(module)
     if not app.tasks:
         raise typer.BadParameter(f"{module!r} registers no task")

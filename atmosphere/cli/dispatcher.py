@@ -32,6 +32,9 @@ def dispatcher(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from atmosphere import _redact
+
+    _redact.install()  # tokens in logged URLs, whichever library logs them
     settings = Settings.from_env().replace(database_url=db_url, root=root)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

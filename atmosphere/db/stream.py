@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import requests
 
+from atmosphere._redact import redact
 from atmosphere.errors import DatabaseError
 
 from ._sse import SSEEvent, SSEParser
@@ -211,6 +212,7 @@ class StreamListener:
             self._status(True)
 
     def _drop(self, reason: str, *, first_failure: bool) -> None:
+        reason = redact(reason)  # request errors quote the URL, query (and any token) included
         with self._callback_lock:
             self.last_error = reason
             was_up = self._reported_up

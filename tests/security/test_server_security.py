@@ -3,15 +3,19 @@ namespaces, anonymous bodies, slow and numerous clients, squatting, corrupt logs
 
 from __future__ import annotations
 
+import io
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from atmosphere import _redact
+from atmosphere._redact import redact
 from atmosphere.localdb.hosts import allowed_hosts, host_allowed
 from atmosphere.localdb.service import Config, LocalDb, Response
 from atmosphere.localdb.store import Store
-from tests.support import RawClient, ServerProcess, start_db_server
+from tests.support import RawClient, ServerProcess, free_port, start_db_server, wait_until
 
 OWNER = {b"authorization": b"Bearer owner", b"host": b"127.0.0.1:9400"}
 
@@ -140,3 +144,63 @@ def test_an_extra_host_name_is_answered(tmp_path: Path) -> None:
         assert raw.get("/x.json", headers={"Host": "evil.example"}).status_code == 421
     finally:
         server.stop()
+
+
+# -- tokens in URLs ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("/a.json?auth=s3cret", "/a.json?auth=***"),
+        (
+            "/a.json?ns=x&access_token=s3cret&print=silent",
+            "/a.json?ns=x&access_token=***&print=silent",
+        ),
+        ("GET /?token=abc HTTP/1.1", "GET /?token=*** HTTP/1.1"),
+        ("url: /x.json?AUTH=s3cret (Caused by", "url: /x.json?AUTH=*** (Caused by"),
+        ("/a.json?ns=auth=1", "/a.json?ns=auth=1"),  # a value that merely contains "auth="
+        ("no url here", "no url here"),
+    ],
+)
+def test_redact(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
+def test_a_failed_stream_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
+    import requests
+
+    from atmosphere.db.stream import Backoff, StreamListener
+
+    session = requests.Session()
+    url = f"http://127.0.0.1:{free_port()}/x.json"  # nothing listens there
+    with caplog.at_level(logging.DEBUG, logger="atmosphere.db.stream"):
+        listener = StreamListener(
+            session, url, lambda *_: None, params={"auth": "s3cret"}, backoff=Backoff(5.0, 5.0)
+        )
+        try:
+            wait_until(lambda: listener.last_error, 10, what="the first failure")
+        finally:
+            listener.close()
+    assert "cannot stream" in caplog.text
+    assert "s3cret" not in caplog.text and "s3cret" not in str(listener.last_error)
+
+
+def test_the_cli_log_handlers_mask_tokens_that_urllib3_logs(
+    raw: RawClient, db_server: ServerProcess
+) -> None:
+    import requests
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logger = logging.getLogger("urllib3")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.DEBUG
+    try:
+        _redact.install(logger)
+        requests.get(f"{db_server.url}/x.json?ns={raw.ns}&auth=s3cret", timeout=10).close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert "/x.json?ns=" in out.getvalue()  # the line is there, its token is not
+    assert "s3cret" not in out.getvalue()
