@@ -38,7 +38,11 @@ class InvalidJob(AtmosphereError, ValueError):
 
 
 class JobError(AtmosphereError):
-    """A job finished with an error; carries the job's identity and the remote details."""
+    """A job finished with an error; carries the job's identity and the remote details.
+
+    ``error`` is the JSON value a handler passed to ``done_with(ticket, error, result)`` (None
+    when it raised), and ``result`` the result it passed along with it.
+    """
 
     def __init__(
         self,
@@ -48,6 +52,8 @@ class JobError(AtmosphereError):
         job_type: str | None = None,
         error_type: str | None = None,
         remote_traceback: str | None = None,
+        error: Any = None,
+        result: Any = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -55,6 +61,8 @@ class JobError(AtmosphereError):
         self.job_type = job_type
         self.error_type = error_type
         self.remote_traceback = remote_traceback
+        self.error = error
+        self.result = result
 
     def __str__(self) -> str:
         prefix = f"{self.error_type}: " if self.error_type else ""
@@ -67,6 +75,8 @@ class JobError(AtmosphereError):
             out["type"] = self.error_type
         if self.remote_traceback:
             out["traceback"] = self.remote_traceback
+        if self.error is not None:
+            out["value"] = self.error
         return out
 
 
@@ -92,10 +102,6 @@ class JobTimeout(JobError):
 
 class JobLost(JobError):
     """The job record vanished (deleted by an operator) before any response."""
-
-
-class CloudDied(JobFailed):
-    """The clouds running the job died ``max_deaths`` times (the job may be what kills them)."""
 
 
 class JobTooLarge(JobFailed, InvalidJob):
@@ -125,16 +131,15 @@ _ERROR_KINDS: dict[str, type[JobError]] = {
     "JobTimeout": JobTimeout,
     "JobLost": JobLost,
     "JobError": JobError,
-    "CloudDied": CloudDied,
 }
 
 
 def job_error_from_json(
-    raw: Any, *, job_id: str | None = None, job_type: str | None = None
+    raw: Any, *, job_id: str | None = None, job_type: str | None = None, result: Any = None
 ) -> JobError:
     """Rebuild a typed error from its wire form; garbage becomes a plain JobFailed."""
     if not isinstance(raw, dict):
-        return JobFailed(str(raw), job_id=job_id, job_type=job_type)
+        return JobFailed(str(raw), job_id=job_id, job_type=job_type, result=result)
     cls = _ERROR_KINDS.get(str(raw.get("kind")), JobFailed)
     return cls(
         str(raw.get("message", "")),
@@ -142,4 +147,6 @@ def job_error_from_json(
         job_type=job_type,
         error_type=raw.get("type") if isinstance(raw.get("type"), str) else None,
         remote_traceback=raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
+        error=raw.get("value"),
+        result=result,
     )

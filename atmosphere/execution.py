@@ -8,8 +8,9 @@ dispatcher schedules the next attempt); ``completion_writes`` is the update for 
 
 from __future__ import annotations
 
+import json
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .db.base import SERVER_TIMESTAMP
@@ -97,13 +98,26 @@ def finish_raised(exc: BaseException) -> Finish:
 
 
 def finish_done_with(error: Any, result: JSON, max_bytes: int) -> Finish:
-    """A handler called ``done_with(ticket, error, result)``."""
+    """A handler called ``done_with(ticket, error, result)``.
+
+    A JSON ``error`` travels as such (the caller's ``JobFailed.error``), and a ``result``
+    passed along with an error is kept (``JobFailed.result``), as the original library did.
+    """
     if error is None:
         return finish_returned(result, max_bytes)
+    kept = finish_returned(result, max_bytes).result if result is not None else None
     if isinstance(error, BaseException):
-        return finish_raised(error)
-    message = clip(error if isinstance(error, str) else repr(error), MESSAGE_CHARS)
-    return Finish(ok=False, error={"kind": "JobFailed", "message": message, "type": "done_with"})
+        return replace(finish_raised(error), result=kept)
+    wire: dict[str, Any] = {"kind": "JobFailed", "type": "done_with"}
+    try:
+        check_data(error, max_bytes, "error")
+    except InvalidJob:  # not JSON, or too large to send whole: a clipped text will do
+        text = error if isinstance(error, str) else repr(error)
+    else:
+        text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
+        wire["value"] = error
+    wire["message"] = clip(text, MESSAGE_CHARS)
+    return Finish(ok=False, result=kept, error=wire)
 
 
 def finish_unknown_type(spec: JobSpec, cloud_name: str) -> Finish:
@@ -168,9 +182,8 @@ def completion_writes(
         f"{job}/finished": SERVER_TIMESTAMP if verdict.final else None,
         f"{job}/cloud": cloud_id,
     }
-    if finish.ok:
-        writes[f"{job}/result"] = finish.result
-    else:
+    writes[f"{job}/result"] = finish.result  # kept beside an error too (done_with)
+    if not finish.ok:
         writes[f"{job}/error"] = error
     if replies and spec.reply_to is not None:
         reply = Reply(ok=finish.ok, job=spec.id, result=finish.result, error=error)

@@ -375,4 +375,5 @@ def _response(raw: JSON, handle: Handle) -> tuple[JobError | None, JSON]:
     if reply.ok:
         return None, reply.result
     job_id = reply.job or handle.id
-    return job_error_from_json(reply.error, job_id=job_id, job_type=job_type), None
+    error = job_error_from_json(reply.error, job_id=job_id, job_type=job_type, result=reply.result)
+    return error, reply.result  # callback(error, data) gets both, as done_with gave them

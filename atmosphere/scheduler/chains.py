@@ -70,9 +70,13 @@ def after_success(
     )
 
 
-def after_failure(chain: ChainState, job_id: str, error: dict[str, Any] | None) -> ChainMove:
-    """A step failed for good: the chain ends and replies with the error (unless it replied)."""
+def after_failure(
+    chain: ChainState, job_id: str, error: dict[str, Any] | None, result: Any = None
+) -> ChainMove:
+    """A step failed for good: the chain ends and replies with the error (unless it replied),
+    and with the result the step's done_with passed along with it."""
     reply = None
     if chain.reply_to and not chain.replied:
-        reply = Reply(ok=False, job=job_id, error=error or {"kind": "JobFailed", "message": ""})
+        error = error or {"kind": "JobFailed", "message": ""}
+        reply = Reply(ok=False, job=job_id, error=error, result=result)
     return ChainMove(reply=reply, next_job=None, finished=True)

@@ -133,10 +133,11 @@ def _fail(paths: Paths, spec: JobSpec, outcome: Outcome, chain: ChainState | Non
         }
     )
     if spec.reply_to and not outcome.replied:
-        reply = Reply(ok=False, job=spec.id, error=error)
+        reply = Reply(ok=False, job=spec.id, error=error, result=outcome.result)
         done.writes[paths.replies(spec.reply_to, spec.id)] = reply.to_json()
     if chain is not None and spec.chain is not None:
-        _apply_chain_move(paths, done, chain, spec, chains.after_failure(chain, spec.id, error))
+        move = chains.after_failure(chain, spec.id, error, outcome.result)
+        _apply_chain_move(paths, done, chain, spec, move)
     return done
 
 

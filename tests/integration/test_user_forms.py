@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from atmosphere import Atmosphere, Settings, chain
+from atmosphere import Atmosphere, JobFailed, Settings, chain
 from atmosphere.db.client import FirebaseDatabase
 from tests.integration.conftest import CloudProcess
 from tests.integration.dispatcher_support import DispatcherProcess
@@ -43,3 +43,18 @@ def test_a_chain_of_bare_tasks_cascades(
         "seen": {"param2": "x", "first": {"a": 1, "b": 2, "c": 3}},
         "name": "job1",
     }
+
+
+def test_a_structured_error_crosses_the_dispatcher_as_json(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], app: Atmosphere
+) -> None:
+    start_cloud(MODULE)
+    # A plain job: the cloud answers; a chain step: the dispatcher answers for the chain.
+    for handle in (
+        app.tasks["not_found"].delay({"user": "ada"}),
+        chain(app.tasks["first"], app.tasks["not_found"]).submit(),
+    ):
+        with pytest.raises(JobFailed) as info:
+            handle.get(timeout=30)
+        assert info.value.error["code"] == 404 and info.value.error["reason"] == "no such user"
+        assert info.value.result == {"tried": 1}

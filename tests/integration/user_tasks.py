@@ -21,6 +21,10 @@ def make_app(settings: Settings | None = None, database: Database | None = None)
     def second(ticket: Ticket, data: Any) -> Any:
         return {"seen": data, "name": ticket["name"]}
 
+    @app.task
+    def not_found(ticket: Ticket, data: Any) -> Any:
+        app.done_with(ticket, {"code": 404, "reason": "no such user", "data": data}, {"tried": 1})
+
     return app
 
 

@@ -66,6 +66,7 @@ def test_finishes() -> None:
         "kind": "JobFailed",
         "message": "no luck",
         "type": "done_with",
+        "value": "no luck",
     }
     assert finish_done_with(ValueError("v"), None, 100).error["type"] == "ValueError"  # type: ignore[index]
 

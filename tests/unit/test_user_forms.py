@@ -6,11 +6,12 @@ with a cloud in this process (tests/unit/user_kit.py).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
-from atmosphere import InvalidJob, Task, Ticket, chain
+from atmosphere import InvalidJob, JobFailed, Task, Ticket, chain
 from atmosphere.jobs import ChainState, JobSpec
 from atmosphere.station.jobs_query import JobFilter, search_jobs
 from tests.unit.user_kit import new_app, serving
@@ -123,3 +124,44 @@ def test_a_name_is_refused_only_for_its_type_length_or_control_characters(
     with pytest.raises(InvalidJob, match=message):
         app.submit({"type": "named", "name": name}, lambda e, d: None)
     assert app.database.get("atmosphere") is None
+
+
+def test_a_structured_error_reaches_the_caller_as_that_json_value_with_its_result() -> None:
+    # Given handlers that finish with done_with and a JSON error (and a result beside it)
+    app = new_app()
+
+    @app.task("lookup")
+    def lookup(ticket: Ticket, data: Any) -> Any:
+        app.done_with(
+            ticket, {"code": 404, "reason": f"no user {data}"}, data and {"tried": [data]}
+        )
+
+    @app.task("broken")
+    def broken(ticket: Ticket, data: Any) -> Any:
+        app.done_with(ticket, KeyError("plan"), {"partial": True})
+
+    with serving(app):
+        # When the caller waits
+        with pytest.raises(JobFailed) as info:
+            lookup.delay("ada").get(timeout=5)
+        # Then the error is that value, not its repr, and the result is kept
+        assert info.value.error == {"code": 404, "reason": "no user ada"}
+        assert info.value.result == {"tried": ["ada"]}
+        assert "404" in str(info.value)
+        # And the original callback form gets (error, data) as done_with gave them
+        got: list[Any] = []
+        done = threading.Event()
+        app.submit(
+            {"type": "lookup", "data": "bob"},
+            lambda error, data: (got.append((error, data)), done.set()),
+        )
+        assert done.wait(5)
+        assert isinstance(got[0][0], JobFailed)
+        assert (got[0][0].error, got[0][1]) == (
+            {"code": 404, "reason": "no user bob"},
+            {"tried": ["bob"]},
+        )
+        # And an exception passed to done_with keeps the result too
+        with pytest.raises(JobFailed, match="plan") as raised:
+            broken.delay(None).get(timeout=5)
+        assert (raised.value.error_type, raised.value.result) == ("KeyError", {"partial": True})
