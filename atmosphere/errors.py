@@ -104,6 +104,10 @@ class JobLost(JobError):
     """The job record vanished (deleted by an operator) before any response."""
 
 
+class CloudDied(JobFailed):
+    """The clouds running the job died ``max_deaths`` times (the job may be what kills them)."""
+
+
 class JobTooLarge(JobFailed, InvalidJob):
     """One job of a batch was too large for a database write: not submitted, the rest were."""
 
@@ -131,6 +135,7 @@ _ERROR_KINDS: dict[str, type[JobError]] = {
     "JobTimeout": JobTimeout,
     "JobLost": JobLost,
     "JobError": JobError,
+    "CloudDied": CloudDied,
 }
 
 
