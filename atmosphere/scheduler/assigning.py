@@ -7,6 +7,7 @@ from collections.abc import Container, Iterator, Mapping
 from dataclasses import replace
 
 from atmosphere.jobs import JobSpec
+from atmosphere.scheduler.fifo import FifoJobs
 from atmosphere.scheduler.routing import CloudLoad, pick_cloud
 from atmosphere.scheduler.state import LiveState
 
@@ -49,14 +50,16 @@ def plan(
     A queued job that some cloud already ``held`` waits: it is a copy (two operators retried it,
     a hand-back crossed a requeue), and settling the held one drops or replaces it.
     """
-    heads: list[tuple[str, str, int, list[str]]] = []
+    heads: list[tuple[str, str, Iterator[str]]] = []
     for job_type, jobs in queue.items():
         if jobs and any(c.eligible_for(job_type) for c in loads.values()):
-            order = sorted(jobs)
-            heads.append((order[0], job_type, 0, order))
+            walk = _oldest_first(jobs)
+            first = next(walk, None)
+            if first is not None:
+                heads.append((first, job_type, walk))
     heapq.heapify(heads)
     while heads:
-        job_id, job_type, index, order = heapq.heappop(heads)
+        job_id, job_type, walk = heapq.heappop(heads)
         cloud = pick_cloud(loads.values(), job_type)
         if cloud is None:
             continue
@@ -64,5 +67,11 @@ def plan(
         if spec is not None and job_id not in held:
             loads[cloud.id] = replace(cloud, held=cloud.held + 1)
             yield spec, cloud.id
-        if index + 1 < len(order):
-            heapq.heappush(heads, (order[index + 1], job_type, index + 1, order))
+        following = next(walk, None)
+        if following is not None:
+            heapq.heappush(heads, (following, job_type, walk))
+
+
+def _oldest_first(jobs: Mapping[str, JobSpec]) -> Iterator[str]:
+    # The dispatcher's queues are FifoJobs, kept in order; anything else is sorted here.
+    return iter(jobs) if isinstance(jobs, FifoJobs) else iter(sorted(jobs))

@@ -8,11 +8,12 @@ of the typed view, so garbage written under the root never stops the dispatcher.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from atmosphere.jobs import ChainState, CloudInfo, InvalidRecord, JobSpec, Outcome
+from atmosphere.scheduler.fifo import FifoJobs
 
 _log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class LiveState:
     def __init__(self) -> None:
         self.raw: dict[str, Any] = {}
         self.records: dict[str, dict[Key, Any]] = {name: {} for name in RECORD_DEPTH}
-        self.queue: dict[str, dict[str, JobSpec]] = {}
+        self.queue: dict[str, FifoJobs] = {}  # iterated oldest first, never sorted per round
         self.inbox: dict[str, dict[str, JobSpec]] = {}
         self._logged: set[str] = set()
 
@@ -231,16 +232,18 @@ class LiveState:
     def _index(self, section: str, key: Key, new: Any) -> None:
         if section not in ("queue", "inbox"):
             return
-        groups = self.queue if section == "queue" else self.inbox
+        groups: dict[str, Any] = self.queue if section == "queue" else self.inbox
         group, job_id = key
+        members: MutableMapping[str, JobSpec] | None = groups.get(group)
         if new is None:
-            members = groups.get(group)
             if members is not None:
                 members.pop(job_id, None)
                 if not members:
                     del groups[group]
-        else:
-            groups.setdefault(group, {})[job_id] = new
+            return
+        if members is None:
+            members = groups[group] = FifoJobs() if section == "queue" else {}
+        members[job_id] = new
 
     def _log_once(self, where: str, message: str) -> None:
         if len(self._logged) >= _LOGGED_MEMORY:
