@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "station_token": None,
     "heartbeat_interval": 2.0,  # seconds between cloud heartbeats
     "dead_after": 6.0,  # a cloud silent this long is dead; its jobs are requeued
+    "max_deaths": 3,  # a job whose clouds died this many times is failed (CloudDied)
     "lease_seconds": 3.0,  # dispatcher leader lease; a standby takes over after it lapses
     "retention": 7 * 24 * 3600.0,  # finished jobs are kept this long, then collected
     "stats_retention": 7 * 24 * 3600.0,  # per-minute analytics are kept this long
@@ -73,6 +74,7 @@ class Settings:
     station_token: Secret | None = DEFAULTS["station_token"]
     heartbeat_interval: float = DEFAULTS["heartbeat_interval"]
     dead_after: float = DEFAULTS["dead_after"]
+    max_deaths: int = DEFAULTS["max_deaths"]
     lease_seconds: float = DEFAULTS["lease_seconds"]
     retention: float = DEFAULTS["retention"]
     stats_retention: float = DEFAULTS["stats_retention"]
@@ -90,6 +92,8 @@ class Settings:
             pass
         if self.dead_after <= self.heartbeat_interval:
             raise ConfigError("dead_after must be longer than heartbeat_interval")
+        if self.max_deaths < 1:
+            raise ConfigError("max_deaths must be at least 1")
 
     @property
     def uses_embedded(self) -> bool:

@@ -34,18 +34,27 @@ def silent_clouds(
 
 
 def bury_dead_clouds(d: Dispatcher, now: float) -> None:
-    """Requeue the unfinished jobs of silent clouds and delete their record and inbox."""
+    """Requeue the unfinished jobs of silent clouds (failing those that died too often)."""
     known = {k[0] for k in d.state.clouds} | set(d.state.inbox)
     for cloud_id in silent_clouds(known, d.last_seen, now, d.settings.dead_after):
         inbox = dict(d.state.inbox.get(cloud_id, {}))
         outcomes = {k[0]: o for k, o in d.state.outcomes.items() if k[0] in inbox}
-        writes, requeued = moves.requeue_dead_cloud_writes(d.paths, cloud_id, inbox, outcomes)
-        _log.warning("cloud %s is silent; requeueing %d job(s)", cloud_id, len(requeued))
-        d.write(writes)
+        burial = moves.bury_writes(d.paths, cloud_id, inbox, outcomes, d.settings.max_deaths)
+        _log.warning("cloud %s is silent; requeueing %d job(s)", cloud_id, len(burial.requeued))
+        d.write(burial.writes)
         d.last_seen.pop(cloud_id, None)
         d.count("dead_clouds")
-        for spec in requeued:
+        for spec in burial.requeued:
             d.stats.count(d.now_ms(), spec.type, "requeued")
+        for spec in burial.doomed:
+            _log.error(
+                "job %s (%s): the cloud running it died %d times; failing it (CloudDied)",
+                spec.id,
+                spec.type,
+                spec.deaths,
+            )
+            d.settler.dead_letter(spec, moves.cloud_died_error(spec.deaths), cloud_id)
+            d.count("cloud_died")
 
 
 def write_stats(d: Dispatcher) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
@@ -27,23 +28,56 @@ def assign_writes(paths: Paths, spec: JobSpec, cloud_id: str, epoch: int) -> dic
     }
 
 
-def requeue_dead_cloud_writes(
+@dataclass
+class Burial:
+    """What burying a dead cloud writes, and what became of the jobs it held."""
+
+    writes: dict[str, Any] = field(default_factory=dict)
+    requeued: list[JobSpec] = field(default_factory=list)  # back in the queue, one death more
+    doomed: list[JobSpec] = field(default_factory=list)  # died ``max_deaths`` times: fail them
+
+
+def bury_writes(
     paths: Paths,
     cloud_id: str,
     inbox: Mapping[str, JobSpec],
     outcomes: Mapping[str, Outcome],
-) -> tuple[dict[str, Any], list[JobSpec]]:
-    """Forget a dead cloud and put its unfinished jobs back in the queue, keeping their ids."""
-    writes: dict[str, Any] = {paths.clouds(cloud_id): None, paths.inbox(cloud_id): None}
-    requeued = []
+    max_deaths: int,
+) -> Burial:
+    """Forget a dead cloud and put its unfinished jobs back in the queue, keeping their ids.
+
+    Every job it held counts a death: a job that keeps killing its cloud (OOM, segfault,
+    ``os._exit``) would otherwise go round the fleet for ever. At ``max_deaths`` it is doomed
+    instead: the caller settles it as a dead letter.
+    """
+    # Entry by entry, never the whole inbox: if we were deposed since our view, this write may
+    # land after the new leader assigned more jobs to the same cloud id, and must not take them.
+    burial = Burial({paths.clouds(cloud_id): None})
     for job_id, spec in inbox.items():
+        burial.writes[paths.inbox(cloud_id, job_id)] = None
         if job_id in outcomes:
             continue  # it finished; settling the outcome takes care of it
-        writes[paths.queue(spec.type, job_id)] = queue_entry(spec)
-        writes[f"{paths.jobs(job_id)}/state"] = JobState.QUEUED.value
-        writes[f"{paths.jobs(job_id)}/cloud"] = None
-        requeued.append(spec)
-    return writes, requeued
+        died = spec.evolve(deaths=spec.deaths + 1)
+        record = paths.jobs(job_id)
+        burial.writes[f"{record}/deaths"] = died.deaths
+        if died.deaths >= max_deaths:
+            burial.doomed.append(died)
+            continue
+        burial.writes[paths.queue(spec.type, job_id)] = queue_entry(died)
+        burial.writes[f"{record}/state"] = JobState.QUEUED.value
+        burial.writes[f"{record}/cloud"] = None
+        burial.requeued.append(died)
+    return burial
+
+
+def cloud_died_error(deaths: int) -> dict[str, Any]:
+    """The dead letter's error for a job whose clouds kept dying while they held it."""
+    times = "once" if deaths == 1 else f"{deaths} times"
+    return {
+        "kind": "CloudDied",
+        "message": f"the cloud running it died {times}",
+        "type": "CloudDied",
+    }
 
 
 def release_writes(paths: Paths, spec: JobSpec) -> dict[str, Any]:

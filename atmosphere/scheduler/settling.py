@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import InvalidRecord, JobSpec, Outcome
+from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
 from atmosphere.scheduler import settle
+from atmosphere.scheduler.firsts import Firsts, record_fields
 
 if TYPE_CHECKING:
     from atmosphere.scheduler.dispatcher import Dispatcher
@@ -27,6 +28,7 @@ class Settler:
         self.specs: dict[str, JobSpec] = {}  # the last inbox spec seen per job
         self.settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
         self._unflushed: dict[str, int] = {}  # settled in the batch not yet written
+        self.firsts = Firsts()  # the first finish of jobs that may finish twice
 
     def remember(self, spec: JobSpec) -> None:
         """An inbox entry appeared: keep its spec, the cloud will delete it when done."""
@@ -36,6 +38,7 @@ class Settler:
         """The job is queued again (requeue, retry, operator): its next outcome is new."""
         self.specs.pop(job_id, None)
         self.settled.pop(job_id, None)
+        self.firsts.forget(job_id)
 
     def settle_all(self) -> None:
         """Settle every outcome in the view (each is deleted as it settles)."""
@@ -49,8 +52,6 @@ class Settler:
 
     def settle_one(self, job_id: str, outcome: Outcome) -> None:
         """Settle one outcome, or record it as late."""
-        d = self.d
-        now = d.now_ms()
         spec = self.specs.get(job_id) or self._load_spec(job_id)
         already = self._unflushed.get(job_id, self.settled.get(job_id))
         if (
@@ -58,24 +59,55 @@ class Settler:
             or (already is not None and outcome.attempt <= already)
             or outcome.attempt < spec.attempt
         ):
-            d.count("late")
-            d.write(settle.late_writes(d.paths, outcome))
+            self._late(outcome)
             return
+        self._settle(spec, outcome)
+
+    def dead_letter(self, spec: JobSpec, error: dict[str, Any], cloud_id: str) -> None:
+        """Fail a job the dispatcher gives up on itself (its clouds kept dying while running it)."""
+        outcome = Outcome(
+            job_id=spec.id, cloud=cloud_id, attempt=spec.attempt, ok=False, error=error
+        )
+        self._settle(spec, outcome, written=False)
+
+    def _late(self, outcome: Outcome) -> None:
+        d = self.d
+        d.count("late")
+        d.write(settle.late_writes(d.paths, outcome))
+        # Its completion wrote the record over the first finish: put the first one back.
+        restore = self.firsts.restore(d.paths, outcome)
+        if restore:
+            d.write(restore)
+            d.count("restored")
+
+    def _settle(self, spec: JobSpec, outcome: Outcome, *, written: bool = True) -> None:
+        """Settle the first outcome of ``spec``'s attempt (``written``: a cloud wrote it)."""
+        d = self.d
+        now = d.now_ms()
+        job_id = spec.id
         chain = d.state.chain(spec.chain.id) if spec.chain else None
         result = settle.settle(d.paths, spec, outcome, chain, now, rand=d.rand)
+        if result.kind == "late":
+            self.specs.pop(job_id, None)  # a step the chain has moved past never runs again
+            if written:
+                self._late(outcome)
+            return
+        if not written:
+            # No outcome to delete; one that lands meanwhile (a frozen cloud woke) stays to be
+            # recorded as late.
+            result.writes.pop(d.paths.outcomes(job_id), None)
         copy = d.paths.queue(spec.type, job_id)
-        if result.kind != "late" and copy not in result.writes and d.state.in_queue(spec):
+        if copy not in result.writes and d.state.in_queue(spec):
             # A requeued copy is waiting: the job is done, or its next attempt is delayed or
             # queued by this settlement, so the copy need not run.
             result.writes[copy] = None
         d.write(result.writes)
         d.count(result.kind)
         self._record_stats(spec, outcome, result.kind, now)
-        if result.kind == "late":
-            self.specs.pop(job_id, None)  # a step the chain has moved past never runs again
-            return
         if result.kind != "retried":
             self.specs.pop(job_id, None)
+            state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
+            self.firsts.keep(spec, record_fields(outcome, state, now))
         self._unflushed[job_id] = outcome.attempt
 
     def flushed(self, ok: bool) -> None:

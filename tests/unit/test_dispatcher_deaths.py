@@ -1,0 +1,225 @@
+"""Dead clouds on the in-memory database: jobs that kill their cloud, late writes, first finish wins.
+
+Issue 8, findings 4 and 6: a job whose clouds keep dying is failed with ``CloudDied`` after
+``max_deaths``; a dead cloud's burial deletes only the inbox entries it saw; a frozen cloud that
+completes after its job was rerun elsewhere does not overwrite the record the caller saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
+from atmosphere.execution import Finish, completion_writes
+from atmosphere.jobs import ChainStep, JobSpec, Outcome
+from atmosphere.paths import Paths
+from atmosphere.scheduler import moves
+from atmosphere.scheduler.dispatcher import Dispatcher
+from atmosphere.settings import Settings
+from atmosphere.testing import MemoryDatabase
+from tests.unit.dispatcher_kit import (
+    Clock,
+    R,
+    beat,
+    inbox,
+    make,
+    pump,
+    register,
+    submit,
+    submit_chain,
+)
+
+PATHS = Paths(R)
+
+
+def kill(db: MemoryDatabase, d: Dispatcher, clock: Clock, dead: str, *alive: str) -> None:
+    """``dead`` falls silent while ``alive`` keep beating, until the dispatcher buries it."""
+    for _ in range(20):
+        clock.t += 0.5
+        beat(db, clock, *alive)
+        pump(db, d)
+        if db.get(f"{R}/live/clouds/{dead}") is None and not inbox(db, dead):
+            return
+    raise AssertionError(f"cloud {dead} was never declared dead")
+
+
+def held_by(db: MemoryDatabase, cloud: str, job_id: str) -> JobSpec:
+    """The assignment ``cloud`` holds for ``job_id`` (what it runs)."""
+    return JobSpec.from_json(inbox(db, cloud)[job_id], job_id)
+
+
+def finish(db: MemoryDatabase, cloud: str, spec: JobSpec, result: Any) -> None:
+    """The completion PATCH a real cloud writes (execution.completion_writes) for ``spec``."""
+    writes = completion_writes(
+        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=True, result=result), started_ms=7
+    )
+    db.update(R, writes)
+
+
+def record(db: MemoryDatabase, job_id: str) -> dict[str, Any]:
+    value: dict[str, Any] = db.get(f"{R}/jobs/{job_id}") or {}
+    return value
+
+
+# -- the pure burial ------------------------------------------------------------------------
+
+
+def spec(job_id: str, deaths: int = 0) -> JobSpec:
+    return JobSpec(id=job_id, type="t", name="n", deaths=deaths)
+
+
+def test_a_burial_deletes_the_entries_it_saw_never_the_whole_inbox() -> None:
+    burial = moves.bury_writes(PATHS, "c1", {"j1": spec("j1"), "j2": spec("j2")}, {}, 3)
+    assert PATHS.inbox("c1") not in burial.writes
+    assert burial.writes[PATHS.inbox("c1", "j1")] is None
+    assert burial.writes[PATHS.inbox("c1", "j2")] is None
+    assert burial.writes[PATHS.clouds("c1")] is None
+
+
+def test_every_job_a_dead_cloud_held_counts_a_death_and_the_last_one_is_doomed() -> None:
+    held = {"j1": spec("j1"), "j2": spec("j2", deaths=2), "j3": spec("j3")}
+    outcome = Outcome(job_id="j3", cloud="c1", attempt=1, ok=True)
+    burial = moves.bury_writes(PATHS, "c1", held, {"j3": outcome}, 3)
+    assert [(s.id, s.deaths) for s in burial.requeued] == [("j1", 1)]
+    assert burial.writes[PATHS.queue("t", "j1")]["deaths"] == 1
+    assert burial.writes[f"{PATHS.jobs('j1')}/deaths"] == 1
+    assert [(s.id, s.deaths) for s in burial.doomed] == [("j2", 3)]
+    assert PATHS.queue("t", "j2") not in burial.writes
+    # A job that finished is settled from its outcome, not requeued, and no death is counted.
+    assert PATHS.queue("t", "j3") not in burial.writes
+    assert f"{PATHS.jobs('j3')}/deaths" not in burial.writes
+
+
+def test_the_error_says_how_many_times_and_is_a_cloud_died_for_the_caller() -> None:
+    error = moves.cloud_died_error(3)
+    assert error["message"] == "the cloud running it died 3 times"
+    assert isinstance(job_error_from_json(error), CloudDied)
+
+
+def test_max_deaths_is_a_setting_read_from_the_environment() -> None:
+    assert Settings().max_deaths == 3
+    assert Settings.from_env({"ATMOSPHERE_MAX_DEATHS": "5"}).max_deaths == 5
+    with pytest.raises(ConfigError):
+        Settings(max_deaths=0)
+
+
+# -- a job that kills its cloud ---------------------------------------------------------------
+
+
+def test_a_job_whose_clouds_keep_dying_is_failed_after_max_deaths(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    assert list(inbox(db, "c1")) == ["j1"]
+    for n, (dead, spare) in enumerate([("c1", "c2"), ("c2", "c3")], start=1):
+        register(db, spare, "t")
+        kill(db, d, clock, dead, spare)
+        assert list(inbox(db, spare)) == ["j1"] and inbox(db, spare)["j1"]["deaths"] == n
+        assert db.get(f"{R}/replies/m1/j1") is None
+    register(db, "c4", "t")
+    kill(db, d, clock, "c3", "c4")
+    reply = db.get(f"{R}/replies/m1/j1")
+    assert reply["ok"] is False and reply["error"]["kind"] == "CloudDied"
+    assert reply["error"]["message"] == "the cloud running it died 3 times"
+    job = record(db, "j1")
+    assert job["state"] == "failed" and job["deaths"] == 3 and job["error"]["kind"] == "CloudDied"
+    assert isinstance(job["finished"], int)
+    assert inbox(db, "c4") == {} and db.get(f"{R}/live/queue") is None
+    assert d.counts["cloud_died"] == 1 and d.counts["failed"] == 1
+    # Other jobs keep flowing to the surviving cloud.
+    submit(db, "j2", reply_to="m1")
+    pump(db, d)
+    finish(db, "c4", held_by(db, "c4", "j2"), "fine")
+    pump(db, d)
+    assert db.get(f"{R}/replies/m1/j2")["result"] == "fine"
+
+
+def test_a_chain_step_whose_clouds_keep_dying_fails_the_chain_with_one_reply(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    register(db, "c1", "a")
+    submit_chain(db, [ChainStep("a"), ChainStep("b")])
+    d = make(db, clock)
+    clouds = ["c1", "c2", "c3", "c4"]
+    for dead, spare in zip(clouds, clouds[1:], strict=False):
+        register(db, spare, "a")
+        kill(db, d, clock, dead, spare)
+    reply = db.get(f"{R}/replies/m1/ch")
+    assert reply["ok"] is False and reply["error"]["kind"] == "CloudDied"
+    assert db.get(f"{R}/live/chains") is None and db.get(f"{R}/jobs/ch-1") is None
+
+
+# -- first finish wins ----------------------------------------------------------------------
+
+
+def frozen_then_rerun(db: MemoryDatabase, clock: Clock) -> tuple[Dispatcher, JobSpec, JobSpec]:
+    """j1 runs on c1, c1 freezes and is declared dead, j1 is rerun on c2: both runs' specs."""
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    frozen = held_by(db, "c1", "j1")
+    register(db, "c2", "t")
+    kill(db, d, clock, "c1", "c2")
+    return d, frozen, held_by(db, "c2", "j1")
+
+
+def test_a_frozen_cloud_finishing_after_the_rerun_does_not_overwrite_the_record(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    d, frozen, rerun = frozen_then_rerun(db, clock)
+    finish(db, "c2", rerun, "rerun")
+    pump(db, d)
+    assert db.get(f"{R}/replies/m1/j1")["result"] == "rerun"
+    finish(db, "c1", frozen, "frozen")  # wakes up: its completion overwrites record and reply
+    pump(db, d)
+    job = record(db, "j1")
+    assert job["result"] == "rerun" and job["cloud"] == "c2" and job["state"] == "succeeded"
+    assert db.get(f"{R}/replies/m1/j1")["result"] == "rerun"
+    assert "c1-1" in job["late"] and d.counts["restored"] == 1
+
+
+def test_a_frozen_cloud_finishing_first_wins_over_the_rerun(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    d, frozen, rerun = frozen_then_rerun(db, clock)
+    finish(db, "c1", frozen, "frozen")
+    pump(db, d)
+    finish(db, "c2", rerun, "rerun")
+    pump(db, d)
+    job = record(db, "j1")
+    assert job["result"] == "frozen" and job["cloud"] == "c1"
+    assert db.get(f"{R}/replies/m1/j1")["result"] == "frozen"
+    assert "c2-1" in job["late"]
+
+
+def test_a_dead_letter_stays_the_answer_when_a_frozen_cloud_finishes_later(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    clouds = ["c1", "c2", "c3", "c4"]
+    for dead, spare in zip(clouds, clouds[1:], strict=False):
+        last = held_by(db, dead, "j1")
+        register(db, spare, "t")
+        kill(db, d, clock, dead, spare)
+    assert record(db, "j1")["error"]["kind"] == "CloudDied"
+    finish(db, "c3", last, "woke up")
+    pump(db, d)
+    job = record(db, "j1")
+    assert job["state"] == "failed" and job["error"]["kind"] == "CloudDied"
+    assert job.get("result") is None
+    assert db.get(f"{R}/replies/m1/j1")["error"]["kind"] == "CloudDied"
+
+
+def test_a_job_never_requeued_keeps_no_first_finish(db: MemoryDatabase, clock: Clock) -> None:
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    finish(db, "c1", held_by(db, "c1", "j1"), 1)
+    pump(db, d)
+    assert len(d.settler.firsts) == 0
