@@ -32,6 +32,7 @@ def retry_update(paths: Paths, job_id: str, record: Any) -> dict[str, Any]:
         f"{job}/state": "queued",
         f"{job}/error": None,
         f"{job}/finished": None,  # retention collects by it: only for finished jobs
+        f"{job}/deaths": None,
         paths.queue(spec["type"], job_id): spec,
     }
 

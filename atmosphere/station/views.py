@@ -343,4 +343,5 @@ def job_actions(state: str) -> list[str]:
 def retry_spec(job_id: str, raw: JSON) -> dict[str, Any]:
     """The queue entry that retries a failed job: its JobSpec, first attempt, no assignment."""
     spec = JobSpec.from_json(raw, job_id)
-    return spec.evolve(attempt=1, assigned=None, epoch=None, eta=None).to_json()
+    # Its clouds' deaths too start again: the operator gives it a full second chance.
+    return spec.evolve(attempt=1, assigned=None, epoch=None, eta=None, deaths=0).to_json()

@@ -21,6 +21,7 @@ def test_retry_is_one_update_per_the_protocol() -> None:
         "atmosphere/jobs/j1/state": "queued",
         "atmosphere/jobs/j1/error": None,
         "atmosphere/jobs/j1/finished": None,
+        "atmosphere/jobs/j1/deaths": None,
         "atmosphere/live/queue/billing/j1": {
             "id": "j1",
             "type": "billing",

@@ -191,8 +191,10 @@ def test_retry_spec_is_a_fresh_first_attempt() -> None:
         "reply_to": "m1",
         "state": "failed",
         "error": {"message": "x"},
+        "deaths": 3,
     }
     spec = retry_spec("j", raw)
     assert spec["attempt"] == 1 and spec["id"] == "j" and spec["reply_to"] == "m1"
     assert "assigned" not in spec and "epoch" not in spec and "state" not in spec
+    assert "deaths" not in spec  # a CloudDied dead letter retried gets max_deaths again
     assert "error" not in spec
