@@ -1,9 +1,11 @@
 """An in-memory ``Database`` for unit tests of cloud and dispatcher logic (never a runtime option).
 
 It follows the real database's semantics: null deletes, empty objects vanish, lists come back
-as lists, server values are resolved, multi-path updates are atomic, and listeners receive the
-same events as the real stream (an initial ``put "/"``, then ``put``/``patch`` in commit order)
-on one background thread per listener.
+as lists, server values are resolved, multi-path updates are atomic, what the server refuses
+is refused (``RequestRefused``: bad keys, data nested deeper than 32 levels counting the path,
+a body over ``max_body``), and listeners receive the same events as the real stream (an
+initial ``put "/"``, then ``put``/``patch`` in commit order) on one background thread per
+listener.
 
 Failure injection for reconnect tests: ``fail_writes`` / ``fail_reads`` make calls raise
 ``DatabaseError``; ``disconnect()`` drops every stream (``on_status(False)``, events are lost)
@@ -21,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
+
 from .db import _order, _tree
 from .db._tree import (
     Segments,
@@ -34,7 +38,8 @@ from .db._tree import (
     split_path,
 )
 from .db.base import JSON, EventCallback, StatusCallback
-from .errors import DatabaseError
+from .errors import DatabaseError, RequestRefused
+from .localdb.messages import Config
 from .localdb.pushid import PushIdGenerator
 
 _STOP = object()
@@ -145,8 +150,11 @@ class MemoryListener:
 class MemoryDatabase:
     """A thread-safe in-memory Firebase Realtime Database implementing ``Database``."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, max_body: int = Config.max_body
+    ) -> None:
         self._clock = clock
+        self.max_body = max_body  # a bigger write body is refused (413), as the server does
         self._lock = threading.RLock()
         self._root: Any = None
         self._listeners: list[MemoryListener] = []
@@ -190,7 +198,9 @@ class MemoryDatabase:
     def set(self, path: str, value: JSON) -> None:
         """Replace the value at ``path`` (None deletes)."""
         segs = self._path(path)
-        self._commit(segs, {(): normalise(value)}, patch=False)
+        stored = normalise(value, len(segs))
+        self._check_body(value)
+        self._commit(segs, {(): stored}, patch=False)
 
     def update(self, path: str, values: Mapping[str, JSON]) -> None:
         """Atomic multi-path update: each key is a path below ``path``; None deletes."""
@@ -199,9 +209,10 @@ class MemoryDatabase:
         for key, value in values.items():
             rel = check_path(split_path(key))
             if not rel:
-                raise DatabaseError(f"update key {key!r} names no child")
-            entries[rel] = normalise(value)
+                raise RequestRefused(f"update key {key!r} names no child")
+            entries[rel] = normalise(value, len(segs) + len(rel))
         _check_no_overlap(list(entries))
+        self._check_body(dict(values))
         if entries:
             self._commit(segs, entries, patch=True)
 
@@ -209,7 +220,9 @@ class MemoryDatabase:
         """Store ``value`` under a new chronological id below ``path``; return the id."""
         segs = self._path(path)
         key = self.new_id()
-        self._commit(segs + (key,), {(): normalise(value)}, patch=False)
+        stored = normalise(value, len(segs) + 1)
+        self._check_body(value)
+        self._commit(segs + (key,), {(): stored}, patch=False)
         return key
 
     def delete(self, path: str) -> None:
@@ -224,7 +237,9 @@ class MemoryDatabase:
         segs = self._path(path)
         with self._lock:
             new = fn(render(get_in(self._root, segs)))
-            self._commit(segs, {(): normalise(new)}, patch=False)
+            stored = normalise(new, len(segs))
+            self._check_body(new)
+            self._commit(segs, {(): stored}, patch=False)
             return new
 
     def new_id(self) -> str:
@@ -311,6 +326,16 @@ class MemoryDatabase:
                 raise failure
             raise DatabaseError("simulated database failure")
         return check_path(split_path(path))
+
+    def _check_body(self, value: Any) -> None:
+        try:
+            size = len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+        except TypeError:  # an int beyond 64 bits: valid, and never near the limit alone
+            return
+        if size > self.max_body:
+            raise RequestRefused(
+                f"Request body exceeds {self.max_body} bytes ({size} bytes)", status=413
+            )
 
     def _commit(self, at: Segments, entries: dict[Segments, Any], *, patch: bool) -> None:
         with self._lock:

@@ -1,19 +1,80 @@
-"""The write batcher: coalesce many path writes into one multi-path update per flush."""
+"""The write batcher: coalesce many path writes into one multi-path update per flush.
+
+Each ``update`` call is one decision (assign a job, settle an outcome...) whose writes must land
+together. They usually all go out as ONE update; when the database refuses that update as
+invalid (a value nested too deep, a bad key, a body too large) the batch is bisected by
+decision until the refused ones are isolated, so one poison decision cannot hold up the rest
+(Kafka producers split a rejected batch the same way). A batch is also cut by size before it
+is sent, so it never exceeds what the server accepts.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from atmosphere.db.base import Database
+import orjson
 
-_log = logging.getLogger(__name__)
+from atmosphere.db.base import Database
+from atmosphere.errors import RequestRefused
+
+# Firebase's 16 MB per SDK write (the embedded server takes 32 MiB): a big burst goes out in a
+# few updates instead of one the server refuses.
+MAX_BATCH_BYTES = 16 * 1024 * 1024
 
 
 def _prefixes(path: str) -> list[str]:
     parts = path.split("/")
     return ["/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+@dataclass(frozen=True)
+class Group:
+    """The writes of one decision, and the tag its writer gave (what to do if refused)."""
+
+    writes: dict[str, Any]
+    tag: object = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A decision the database refused, and why."""
+
+    group: Group
+    error: RequestRefused
+
+
+def body_size(values: Any) -> int:
+    """The JSON size of ``values`` in bytes, as the client will send it."""
+    try:
+        return len(orjson.dumps(values, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # an int beyond 64 bits: the client falls back to the stdlib too
+        return len(json.dumps(values, separators=(",", ":"), default=str).encode())
+
+
+def by_size(sizes: Sequence[int], limit: int) -> tuple[list[list[int]], list[int]]:
+    """Cut indexes into consecutive runs of at most ``limit`` bytes; the ones alone over it (pure).
+
+    Order is kept: later decisions may overwrite earlier ones, so runs are written in order.
+    """
+    runs: list[list[int]] = []
+    oversized: list[int] = []
+    run: list[int] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if size > limit:
+            oversized.append(i)
+            continue
+        if run and total + size > limit:
+            runs.append(run)
+            run, total = [], 0
+        run.append(i)
+        total += size
+    if run:
+        runs.append(run)
+    return runs, oversized
 
 
 class WriteBatch:
@@ -24,9 +85,11 @@ class WriteBatch:
     write wins, as it would have with two separate updates).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MAX_BATCH_BYTES) -> None:
+        self.max_bytes = max_bytes
         self._values: dict[str, Any] = {}
         self._inner: dict[str, int] = {}  # proper prefixes of pending keys -> how many keys
+        self._groups: list[Group] = []
         self.updates = 0  # update calls made (each one database write)
         self.paths = 0  # paths written across those calls
 
@@ -40,8 +103,67 @@ class WriteBatch:
     def __bool__(self) -> bool:
         return bool(self._values)
 
-    def set(self, path: str, value: Any) -> None:
-        """Queue ``value`` at ``path`` (None deletes)."""
+    def set(self, path: str, value: Any, tag: object = None) -> None:
+        """Queue ``value`` at ``path`` (None deletes), as a decision of its own."""
+        self.update({path: value}, tag)
+
+    def update(self, values: Mapping[str, Any], tag: object = None) -> None:
+        """Queue one decision's writes; ``tag`` comes back with them if they are refused."""
+        if not values:
+            return
+        self._groups.append(Group(dict(values), tag))
+        for path, value in values.items():
+            self._put(path, value)
+
+    def take(self) -> dict[str, Any]:
+        """Remove and return every pending write."""
+        values, self._values, self._inner, self._groups = self._values, {}, {}, []
+        return values
+
+    def flush(self, db: Database) -> list[Refused]:
+        """Write everything pending; return the decisions the database refused (written: none).
+
+        Raises DatabaseError for anything but a refusal (a transport error, permission denied):
+        part of the batch may then have been written already.
+        """
+        groups = self._groups
+        values = self.take()
+        if not values:
+            return []
+        refused: list[Refused] = []
+        if body_size(values) <= self.max_bytes:
+            self._send(db, groups, values, refused)
+            return refused
+        runs, oversized = by_size([body_size(g.writes) for g in groups], self.max_bytes)
+        for i in oversized:
+            error = RequestRefused(
+                f"one decision's writes are {body_size(groups[i].writes)} bytes, over the "
+                f"{self.max_bytes}-byte limit of one update",
+                status=413,
+            )
+            refused.append(Refused(groups[i], error))
+        for run in runs:
+            part = [groups[i] for i in run]
+            self._send(db, part, _merge(part), refused)
+        return refused
+
+    def _send(
+        self, db: Database, groups: list[Group], values: dict[str, Any], refused: list[Refused]
+    ) -> None:
+        try:
+            db.update("", values)
+        except RequestRefused as exc:
+            if len(groups) == 1:
+                refused.append(Refused(groups[0], exc))
+                return
+            mid = len(groups) // 2
+            for half in (groups[:mid], groups[mid:]):  # in order: later writes win
+                self._send(db, half, _merge(half), refused)
+            return
+        self.updates += 1
+        self.paths += len(values)
+
+    def _put(self, path: str, value: Any) -> None:
         for prefix in _prefixes(path):
             if prefix in self._values:
                 self._fold(prefix, path[len(prefix) + 1 :], value)
@@ -53,26 +175,6 @@ class WriteBatch:
             for prefix in _prefixes(path):
                 self._inner[prefix] = self._inner.get(prefix, 0) + 1
         self._values[path] = value
-
-    def update(self, values: Mapping[str, Any]) -> None:
-        """Queue several writes."""
-        for path, value in values.items():
-            self.set(path, value)
-
-    def take(self) -> dict[str, Any]:
-        """Remove and return every pending write."""
-        values, self._values, self._inner = self._values, {}, {}
-        return values
-
-    def flush(self, db: Database) -> int:
-        """Write everything pending as one update; return how many paths it carried."""
-        values = self.take()
-        if not values:
-            return 0
-        db.update("", values)
-        self.updates += 1
-        self.paths += len(values)
-        return len(values)
 
     def _fold(self, key: str, rest: str, value: Any) -> None:
         current = self._values[key]
@@ -98,3 +200,12 @@ class WriteBatch:
                 self._inner[prefix] = left
             else:
                 del self._inner[prefix]
+
+
+def _merge(groups: list[Group]) -> dict[str, Any]:
+    """One update holding ``groups``' writes, folded as the batch folds them (in order)."""
+    batch = WriteBatch()
+    for group in groups:
+        for path, value in group.writes.items():
+            batch._put(path, value)
+    return batch.take()

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from atmosphere.db.base import Database, Listener
-from atmosphere.errors import DatabaseError
+from atmosphere.errors import DatabaseError, PermissionDenied
+from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
-from atmosphere.scheduler import assigning, housekeeping, moves
+from atmosphere.scheduler import assigning, housekeeping, moves, poison
 from atmosphere.scheduler.analytics import MinuteStats, SubmissionCounter
 from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.overlay import Overlay, net, resolve
@@ -92,6 +93,7 @@ class Dispatcher:
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
         self.settler = Settler(self)
+        self.poisoned: dict[str, None] = {}  # jobs whose dead letter was refused: left alone
         self.last_seen: dict[str, float] = {}  # cloud id -> monotonic time of last heartbeat
         self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
@@ -246,9 +248,12 @@ class Dispatcher:
         """The dispatcher's estimate of server time, in milliseconds."""
         return int(self._wall() * 1000)
 
-    def write(self, values: dict[str, Any]) -> None:
-        """Queue writes (full paths) for this iteration's update; apply ``live/`` ones locally now."""
-        self.batch.update(values)
+    def write(self, values: dict[str, Any], fallback: poison.Fallback | None = None) -> None:
+        """Queue one decision's writes (full paths); apply ``live/`` ones locally now.
+
+        ``fallback``: what to write instead if the database refuses them (see poison.py).
+        """
+        self.batch.update(values, fallback)
         prefix = self.paths.live + "/"
         local = [(k[len(prefix) :], v) for k, v in values.items() if k.startswith(prefix)]
         if local:
@@ -290,17 +295,26 @@ class Dispatcher:
         if self.overlay.needs_marker:
             self.batch.set(f"{self.paths.dispatchers(self.id)}/seq", self.overlay.next_marker())
         try:
-            self.batch.flush(self.db)
+            refused = self.batch.flush(self.db)
         except DatabaseError as exc:
             # Our optimistic view may now be wrong: stop deciding until a fresh snapshot arrives.
-            _log.warning("write failed (%s); resyncing from the database", exc)
-            self._forget_batch()
-            self._schedule(self._mono() + self._resync_backoff, "resync")
-            self._resync_backoff = min(5.0, self._resync_backoff * 2)
-        else:
-            self.overlay.flushed(True)
-            self.settler.flushed(True)
-            self._resync_backoff = 0.25
+            level = logging.ERROR if isinstance(exc, PermissionDenied) else logging.WARNING
+            _log.log(level, "write failed (%s); resyncing from the database", exc)
+            self._resync_later()
+            return
+        if refused:
+            # The rest went through; what we assumed about the refused ones is wrong.
+            poison.isolate(self, refused)
+            self._resync_later()
+            return
+        self.overlay.flushed(True)
+        self.settler.flushed(True)
+        self._resync_backoff = 0.25
+
+    def _resync_later(self) -> None:
+        self._forget_batch()
+        self._schedule(self._mono() + self._resync_backoff, "resync")
+        self._resync_backoff = min(5.0, self._resync_backoff * 2)
 
     def _holding_bookkeeping(self) -> bool:
         """Hold a batch of pure bookkeeping (settled outcomes, records, stats) for a moment.
@@ -346,10 +360,16 @@ class Dispatcher:
         if not self.state.queue:
             return
         epoch = self.leadership.epoch
-        held = assigning.held_jobs(self.state)
+        held = assigning.held_jobs(self.state) | self.poisoned.keys()
         for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads(), held):
-            self.write(moves.assign_writes(self.paths, spec, cloud_id, epoch))
+            fallback = self._fail_job(spec, "to assign it")
+            self.write(moves.assign_writes(self.paths, spec, cloud_id, epoch), fallback)
             self.count("assigned")
+
+    def _fail_job(self, spec: JobSpec, what: str) -> poison.Fallback:
+        """Dead-letter ``spec`` (with its chain as it is now) if the write ``what`` is refused."""
+        chain = self.state.chain(spec.chain.id) if spec.chain else None
+        return poison.fail_job(self.paths, spec, chain, what)
 
     # -- timers --------------------------------------------------------------------------
 
@@ -379,12 +399,13 @@ class Dispatcher:
         acting = self._acting()
         if kind == "delayed":
             spec = self.state.delayed.get((key,))
-            if spec is None or not acting:
+            if spec is None or not acting or key in self.poisoned:
                 return  # gone, or not ours to move (``_take_charge`` re-times it if we lead)
             if self._until(spec.eta) > 0:
                 self._schedule(now + self._until(spec.eta), "delayed", key)
             else:
-                self.write(moves.release_writes(self.paths, spec))
+                fallback = self._fail_job(spec, "to release it")
+                self.write(moves.release_writes(self.paths, spec), fallback)
                 self.count("released")
         elif kind == "clouds":
             # Blind, we would take every cloud for dead: judge only while the stream is up.

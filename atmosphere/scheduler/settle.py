@@ -3,20 +3,28 @@
 Success: the cloud already wrote the job record and the caller's reply, so settling is deleting
 the outcome, plus chain progress. Failure: another attempt later (``live/delayed``) while retries
 remain, else the dead letter (``jobs/{id}`` state ``failed``, kept) and the one error reply.
+A chain step whose next step the database would refuse (its result nested too deep to cascade)
+ends the chain there with ``InvalidResult``: refused in a batch, it would hold up every other
+decision (issue 8, finding 2).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import ChainState, JobSpec, JobState, Outcome, Reply
+from atmosphere.localdb.values import InvalidData
+from atmosphere.localdb.values import normalise as stored_form
 from atmosphere.paths import Paths
 from atmosphere.scheduler import chains
 from atmosphere.scheduler.retries import may_retry, retry_delay
+
+_NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -26,6 +34,7 @@ class Settlement:
     kind: str  # "succeeded", "failed" (dead letter), "retried", "late"
     writes: dict[str, Any] = field(default_factory=dict)
     queued: list[JobSpec] = field(default_factory=list)  # jobs this settlement queues
+    error: dict[str, Any] | None = None  # the dead letter's error, when it failed the job
 
 
 def queue_entry(spec: JobSpec) -> dict[str, Any]:
@@ -42,9 +51,76 @@ def new_job_writes(paths: Paths, spec: JobSpec) -> dict[str, Any]:
     }
 
 
+def refusal(value: Any, path: str) -> str | None:
+    """Why the database would refuse ``value`` written at ``path``, or None (pure).
+
+    The server's own check: keys, and nesting counted from the root, so a value that fits in
+    one place can be too deep one level down.
+    """
+    try:
+        stored_form(value, len([s for s in path.split("/") if s]))
+    except InvalidData as exc:
+        return str(exc)
+    return None
+
+
+def refused_error(what: str, reason: object) -> dict[str, Any]:
+    """The dead letter's error for a job whose writes the database refused."""
+    return {
+        "kind": "JobFailed",
+        "type": "RequestRefused",
+        "message": f"the database refused the dispatcher's write {what}: {reason}",
+    }
+
+
+def dead_letter(
+    paths: Paths,
+    spec: JobSpec,
+    chain: ChainState | None,
+    error: dict[str, Any],
+    *,
+    replied: bool = False,
+) -> dict[str, Any]:
+    """Fail ``spec`` for good wherever it waits in ``live/`` (the dispatcher's own verdict).
+
+    The record says why, the caller (the chain's, for a step) gets the error once unless it was
+    ``replied`` already, and no queue entry, delayed entry or outcome is left to decide again.
+    """
+    if chain is not None and (spec.chain is None or spec.chain.step != chain.step):
+        chain = None  # the chain has moved on: this step no longer speaks for it
+    outcome = Outcome(
+        job_id=spec.id, cloud="", attempt=spec.attempt, ok=False, error=error, replied=replied
+    )
+    writes = _fail(paths, spec, outcome, chain).writes
+    for place in (paths.outcomes(spec.id), paths.queue(spec.type, spec.id), paths.delayed(spec.id)):
+        writes[place] = None
+    return writes
+
+
+def unheard_failure(spec: JobSpec, chain: ChainState | None, error: dict[str, Any]) -> str | None:
+    """The log line for a failure no caller will hear of (fire-and-forget), else None (pure).
+
+    The original promises such errors are reported on the console; the dispatcher is the one
+    process that sees them all.
+    """
+    if spec.reply_to:
+        return None  # its caller gets the error (from the cloud or from us)
+    kind = error.get("type") or error.get("kind") or "error"
+    why = f"{kind}: {error.get('message', '')}"
+    if chain is None or spec.chain is None:
+        return f"job {spec.id} ({spec.type}) failed and no caller will hear of it: {why}"
+    if chain.reply_to and not chain.replied:
+        return None  # the chain's caller gets it
+    return (
+        f"chain {chain.id} ({chain.name}) failed at step {spec.chain.step} of "
+        f"{len(chain.steps)} ({spec.type}, job {spec.id}) and no caller will hear of it: {why}"
+    )
+
+
 def late_writes(paths: Paths, outcome: Outcome) -> dict[str, Any]:
     """Record a duplicate or stale outcome in the job record and drop it."""
-    key = f"{outcome.cloud or 'unknown'}-{outcome.attempt}"
+    # The cloud's name is a value it wrote, not a key the database checked: make it one.
+    key = _NOT_IN_KEYS.sub("_", f"{outcome.cloud or 'unknown'}-{outcome.attempt}")[:256]
     return {
         paths.outcomes(outcome.job_id): None,
         f"{paths.jobs(outcome.job_id)}/late/{key}": {
@@ -91,8 +167,24 @@ def _succeed(
         move = chains.after_success(
             chain, spec.chain.step, spec.id, outcome.result, submitted=now_ms
         )
+        why = _unqueueable(paths, move.next_job)
+        if move.next_job is not None and why is not None:
+            error = {
+                "kind": "InvalidResult",
+                "type": "InvalidResult",
+                "message": f"the result of step {spec.chain.step} ({spec.type}) cannot be "
+                f"passed on to step {spec.chain.step + 1} ({move.next_job.type}): {why}",
+            }
+            return _fail(paths, spec, replace(outcome, ok=False, result=None, error=error), chain)
         _apply_chain_move(paths, done, chain, spec, move)
     return done
+
+
+def _unqueueable(paths: Paths, job: JobSpec | None) -> str | None:
+    """Why the database would refuse ``job``'s queue entry (the inbox is as deep), or None."""
+    if job is None:
+        return None
+    return refusal(queue_entry(job), paths.queue(job.type, job.id))
 
 
 def _retry(
@@ -124,7 +216,7 @@ def _retry(
 def _fail(paths: Paths, spec: JobSpec, outcome: Outcome, chain: ChainState | None) -> Settlement:
     error = outcome.error or {"kind": "JobFailed", "message": "the job failed"}
     record = paths.jobs(spec.id)
-    done = Settlement("failed")
+    done = Settlement("failed", error=error)
     done.writes.update(
         {
             f"{record}/state": JobState.FAILED.value,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from atmosphere.errors import DatabaseError
 from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
-from atmosphere.scheduler import settle
+from atmosphere.scheduler import poison, settle
 from atmosphere.scheduler.firsts import Firsts, record_fields
 
 if TYPE_CHECKING:
@@ -43,12 +43,14 @@ class Settler:
     def settle_all(self) -> None:
         """Settle every outcome in the view (each is deleted as it settles)."""
         for key, outcome in list(self.d.state.outcomes.items()):
+            if key[0] in self.d.poisoned:
+                continue  # the database refused even its dead letter (logged): leave it be
             try:
                 self.settle_one(key[0], outcome)
             except Exception:  # a record no rule foresaw must not stall every later outcome
                 _log.exception("cannot settle the outcome of job %s; keeping it as late", key[0])
                 self.d.count("unsettleable")
-                self.d.write(settle.late_writes(self.d.paths, outcome))
+                self._write_late(outcome)
 
     def settle_one(self, job_id: str, outcome: Outcome) -> None:
         """Settle one outcome, or record it as late."""
@@ -73,7 +75,7 @@ class Settler:
     def _late(self, outcome: Outcome) -> None:
         d = self.d
         d.count("late")
-        d.write(settle.late_writes(d.paths, outcome))
+        self._write_late(outcome)
         # Its completion wrote the record over the first finish: put the first one back.
         restore = self.firsts.restore(d.paths, outcome)
         if restore:
@@ -101,14 +103,25 @@ class Settler:
             # A requeued copy is waiting: the job is done, or its next attempt is delayed or
             # queued by this settlement, so the copy need not run.
             result.writes[copy] = None
-        d.write(result.writes)
+        refused = poison.fail_job(
+            d.paths, spec, chain, "to settle its outcome", replied=outcome.replied
+        )
+        d.write(result.writes, refused)
         d.count(result.kind)
         self._record_stats(spec, outcome, result.kind, now)
+        if result.error is not None:
+            unheard = settle.unheard_failure(spec, chain, result.error)
+            if unheard is not None:
+                _log.warning("%s", unheard)
         if result.kind != "retried":
             self.specs.pop(job_id, None)
             state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
             self.firsts.keep(spec, record_fields(outcome, state, now))
         self._unflushed[job_id] = outcome.attempt
+
+    def _write_late(self, outcome: Outcome) -> None:
+        d = self.d
+        d.write(settle.late_writes(d.paths, outcome), poison.drop_outcome(d.paths, outcome.job_id))
 
     def flushed(self, ok: bool) -> None:
         """The batch holding this iteration's settlements was written (or was not: forget them)."""
