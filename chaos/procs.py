@@ -1,0 +1,143 @@
+"""Real child processes: ``python -m atmosphere ...`` started, killed, frozen and restarted.
+
+Output goes to a log file, not a pipe: nobody has to read it for the child to keep running,
+and a frozen or killed harness thread cannot block it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+DB_READY = "atmosphere db listening on "
+CLOUD_READY = "up: types"
+DISPATCHER_READY = "running on root"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Child:
+    """One ``python -m atmosphere ARGS`` process that can be (re)started many times."""
+
+    def __init__(
+        self, name: str, args: list[str], *, ready: str, env: dict[str, str], log_dir: Path
+    ) -> None:
+        self.name = name
+        self.args = args
+        self.ready = ready
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.frozen = False
+        self._offset = 0  # where this start's output begins in the log
+
+    @property
+    def pid(self) -> int:
+        """The current process id (0 before the first start)."""
+        return self.proc.pid if self.proc is not None else 0
+
+    def alive(self) -> bool:
+        """True while the current process runs (a frozen one counts as alive)."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it to be ready."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+        with open(self.log_path, "ab") as out:
+            self._offset = out.tell()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "atmosphere", *self.args],
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # a Ctrl-C at the harness's terminal is the harness's
+            )
+        self.starts += 1
+        self.frozen = False
+
+    def wait_ready(self, timeout: float = 60.0) -> str:
+        """Block until this start printed its ready line (returned); raise if it did not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.output().splitlines():
+                if self.ready in line:
+                    return line
+            if not self.alive() or time.monotonic() >= deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.05)  # polling a child's log file, bounded by the deadline
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Spawn and wait until ready; the ready line."""
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def output(self) -> str:
+        """What the current start printed so far."""
+        with open(self.log_path, "rb") as f:
+            f.seek(self._offset)
+            return f.read().decode("utf-8", errors="replace")
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` to the current process; False if it is not running."""
+        if not self.alive():
+            return False
+        assert self.proc is not None
+        try:
+            os.kill(self.proc.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """``kill -9`` and reap."""
+        if self.signal(signal.SIGKILL):
+            assert self.proc is not None
+            self.proc.wait(10)
+        self.frozen = False
+
+    def freeze(self) -> bool:
+        """SIGSTOP: the process stops in its tracks (sockets stay open)."""
+        self.frozen = self.signal(signal.SIGSTOP)
+        return self.frozen
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        self.signal(signal.SIGCONT)
+        self.frozen = False
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """A clean stop (SIGTERM), then ``kill -9`` if it does not end in time."""
+        if self.frozen:
+            self.thaw()
+        if not self.signal(signal.SIGTERM):
+            return
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def rss(self) -> int:
+        """Resident memory of the current process in bytes (0 if it is not running)."""
+        try:
+            return int(psutil.Process(self.pid).memory_info().rss) if self.alive() else 0
+        except psutil.Error:
+            return 0

@@ -1,0 +1,142 @@
+"""The mixed stream of jobs a suite submits, every submission and answer noted in the ledger.
+
+Worker threads each loop: pick a kind, submit it, and (for RPC) wait for the answer, so the
+number of threads bounds the work in flight and an outage slows the stream instead of piling
+it up. Chains with ``callback: true`` and poison jobs are answered through ``then``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from atmosphere import Atmosphere, AtmosphereError, Handle, chain
+from atmosphere.errors import JobError
+
+from .checks import Expect
+from .ledger import Ledger, Sent, answer_from
+from .tasks import CHAIN_DEEP
+
+# Ordinary work and its weight in the stream.
+MIX: dict[str, int] = {"rpc": 5, "rpc_sleep": 2, "chain_cb": 2, "chain_ff": 2, "recursion": 1}
+ORDINARY = frozenset(MIX)
+# Each poison and the error its caller must get, exactly once.
+POISONS: dict[str, Expect] = {
+    "poison_deep": Expect("result nested too deep", error_type="InvalidResult"),
+    "poison_key": Expect("result key 'a.b'", error_type="InvalidResult"),
+    "poison_huge": Expect("result over the size limit", error_type="InvalidResult"),
+    "poison_exit": Expect("handler calls os._exit(1)", error_type="CloudDied"),
+    "poison_chain": Expect("chain step result too deep for the next step"),
+}
+TIMEOUT = 60.0  # long: under chaos only a job the system dropped runs into it
+POISON_TIMEOUT = 120.0  # os._exit needs several cloud deaths and restarts
+
+
+class Workload:
+    """Submits the stream through ``app`` until ``stop()``."""
+
+    def __init__(
+        self,
+        app: Atmosphere,
+        ledger: Ledger,
+        rng: random.Random,
+        *,
+        threads: int = 4,
+        pause: float = 0.05,
+        poison_every: float | None = 20.0,
+        poisons: Sequence[str] = tuple(POISONS),
+    ) -> None:
+        self.app = app
+        self.ledger = ledger
+        self.rng = rng
+        self.pause = pause
+        self.poison_every = poison_every
+        self.poisons = list(poisons)
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"work{i}", daemon=True)
+            for i in range(threads)
+        ]
+        if poison_every:
+            self._threads.append(threading.Thread(target=self._poison, name="poison", daemon=True))
+        self._kinds = list(MIX)
+        self._weights = [MIX[k] for k in self._kinds]
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Begin submitting."""
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = TIMEOUT + 30) -> None:
+        """Stop submitting; wait for the RPCs in flight (bounded by their timeout)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _pick(self) -> str:
+        with self._lock:
+            return self.rng.choices(self._kinds, self._weights)[0]
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.pause):
+            self.submit(self._pick())
+
+    def _poison(self) -> None:
+        n = 0
+        while not self._stop.wait(self.poison_every or 0):
+            self.submit(self.poisons[n % len(self.poisons)])
+            n += 1
+
+    # -- one submission of each kind --------------------------------------------------------
+
+    def submit(self, kind: str) -> None:
+        """Submit one job of ``kind``; RPC kinds wait for their answer."""
+        t = self.app.tasks
+        makers: dict[str, Callable[[], Handle]] = {
+            "rpc": lambda: t["noop"].submit(data=1, timeout=TIMEOUT),
+            "rpc_sleep": lambda: t["sleep"].submit(data=0.3, timeout=TIMEOUT),
+            "recursion": lambda: t["r1"].submit(data=1, timeout=TIMEOUT),
+            "chain_cb": lambda: chain(
+                t["step"].s(1, timeout=TIMEOUT),
+                t["step"].s(2, callback=True),
+                t["step"].s(3),
+            ).submit(),
+            "chain_ff": lambda: chain(t["step"].s(1), t["step"].s(2), t["step"].s(3)).submit(
+                forget=True
+            ),
+            "poison_chain": lambda: chain(
+                t["poison_deep"].s(CHAIN_DEEP, timeout=POISON_TIMEOUT), t["step"].s(2)
+            ).submit(),
+        }
+        make = makers.get(kind) or (lambda: t[kind].submit(data=None, timeout=POISON_TIMEOUT))
+        at = time.time()
+        try:
+            handle = make()
+        except AtmosphereError as exc:  # the database is down: a clear error, not a job
+            self.ledger.add_refused(kind, f"{type(exc).__name__}: {exc}")
+            return
+        if not handle.tracked:
+            # The last step's id is ``{chainId}-{last}``: its execution proves the chain ran.
+            self.ledger.add_sent(Sent(handle.id, kind, at, tracked=False, proof=f"{handle.id}-2"))
+            return
+        self.ledger.add_sent(Sent(handle.id, kind, at))
+        if kind in ("rpc", "rpc_sleep", "recursion"):
+            self._wait(handle)
+        else:
+            handle.then(lambda error, result: self._answered(handle.id, error, result))
+
+    def _wait(self, handle: Handle) -> None:
+        error: JobError | None = None
+        result = None
+        try:
+            result = handle.get()
+        except JobError as exc:
+            error = exc
+        self._answered(handle.id, error, result)
+
+    def _answered(self, key: str, error: JobError | None, result: Any) -> None:
+        self.ledger.add_answer(answer_from(key, error, result))
