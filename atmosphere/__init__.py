@@ -23,6 +23,7 @@ from .errors import NoSuchSchedule as NoSuchSchedule
 from .errors import NoSuchType as NoSuchType
 from .errors import PermissionDenied as PermissionDenied
 from .errors import RequestRefused as RequestRefused
+from .errors import ResponseTimeout as ResponseTimeout
 from .errors import Retry as Retry
 from .errors import UnknownTaskType as UnknownTaskType
 from .execution import LATER as LATER
@@ -32,6 +33,7 @@ from .task import Chain as Chain
 from .task import Signature as Signature
 from .task import Task as Task
 from .task import chain as chain
+from .task import task as task
 from .types import JSON as JSON
 from .types import Ticket as Ticket
 
@@ -44,6 +46,7 @@ __all__ = [
     "Signature",
     "Chain",
     "chain",
+    "task",
     "Handle",
     "LATER",
     # types and configuration
@@ -63,6 +66,7 @@ __all__ = [
     "JobFailed",
     "InvalidResult",
     "JobTimeout",
+    "ResponseTimeout",
     "JobLost",
     "UnknownTaskType",
     "NoSuchType",

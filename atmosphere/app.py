@@ -8,10 +8,12 @@ submits jobs through it (``task.delay(data)``, ``chain(...).submit()``,
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from ._running import current_job
@@ -19,12 +21,11 @@ from .db.base import Database
 from .errors import AtmosphereError, InvalidJob
 from .execution import LATER as LATER
 from .handle import Callback, Handle
-from .jobs import check_key
 from .maker import Maker, Submission
 from .paths import Paths
 from .schedules import Schedule, ScheduleBook, make_schedule, store_schedule, task_job
 from .settings import Settings
-from .task import Handler, Seconds, Task
+from .task import Handler, Seconds, Task, decorator
 from .types import Ticket
 from .validate import (
     JobRequest,
@@ -33,7 +34,6 @@ from .validate import (
     parse_job,
     plan_chain,
     plan_job,
-    seconds,
 )
 from .validate import chain_writes as _chain_writes
 from .validate import job_writes as _job_writes
@@ -154,35 +154,46 @@ class Atmosphere:
         returning ``LATER`` and calling ``app.done_with(ticket, error, result)`` from any
         thread. ``timeout`` and ``retries`` are the defaults for jobs submitted through the Task.
         """
-        if callable(job_type):  # bare @app.task: the decorated function itself
-            return self.task()(job_type)
-        given: str | None = job_type
-        checked = JobRequest(
-            type="x",
-            timeout=seconds(timeout, "timeout"),
+        return decorator(
+            self._add,
+            job_type,
+            timeout=timeout,
             retries=retries,
-            retry_backoff=seconds(retry_backoff, "retry_backoff") or 1.0,
-            retry_backoff_max=seconds(retry_backoff_max, "retry_backoff_max") or 300.0,
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
         )
-        check_request(checked, max_bytes=64, where="task")  # no data to check yet
 
-        def register(fn: Handler) -> Task:
-            name = check_key(given or getattr(fn, "__name__", ""), "task type")
-            if name in self.tasks:
-                raise AtmosphereError(f"a task for type {name!r} is already registered")
-            task = Task(
-                self,
-                name,
-                fn,
-                timeout=checked.timeout,
-                retries=checked.retries,
-                retry_backoff=checked.retry_backoff,
-                retry_backoff_max=checked.retry_backoff_max,
-            )
-            self.tasks[name] = task
+    def include(self, *sources: ModuleType | str | Task) -> None:
+        """Register tasks defined with the module-level ``@task`` (Celery's ``shared_task``):
+        every such task of a module (given as a module or its import name), or single tasks.
+
+        A task already bound to another app is registered here as a copy bound to this one.
+
+        Raises:
+            AtmosphereError: a type is already registered here by another task.
+        """
+        for source in sources:
+            if isinstance(source, str):
+                source = importlib.import_module(source)
+            if isinstance(source, Task):
+                found = [source]
+            else:
+                found = [v for v in vars(source).values() if isinstance(v, Task)]
+            for task in found:
+                if task.app is None or task.app is self:
+                    self._add(task)
+                else:
+                    self._add(task.copy())
+
+    def _add(self, task: Task) -> Task:
+        registered = self.tasks.get(task.type)
+        if registered is task:
             return task
-
-        return register
+        if registered is not None:
+            raise AtmosphereError(f"a task for type {task.type!r} is already registered")
+        task.app = self
+        self.tasks[task.type] = task
+        return task
 
     # -- periodic schedules (docs/schedules.md) -------------------------------------------------
 

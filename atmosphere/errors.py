@@ -100,6 +100,14 @@ class JobTimeout(JobError):
     """No response arrived within the job's timeout; the job may still complete remotely."""
 
 
+class ResponseTimeout(JobTimeout):
+    """The caller stopped waiting (``get(timeout=t)`` ran out, or the app closed) before the
+    job's own timeout: the job has not timed out, and ``get()`` may be called again.
+
+    A JobTimeout too, so code that catches JobTimeout around ``get(timeout=t)`` keeps working.
+    """
+
+
 class JobLost(JobError):
     """The job record vanished (deleted by an operator) before any response."""
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ._running import current_job
-from .errors import AtmosphereError, JobError, JobTimeout
+from .errors import AtmosphereError, JobError, ResponseTimeout
 from .types import Ticket
 
 JSON = Any
@@ -71,7 +71,9 @@ class Handle:
 
         Raises:
             JobFailed: the handler raised or called done_with with an error.
-            JobTimeout: no response by the job's deadline (or within ``timeout``).
+            JobTimeout: no response by the job's deadline.
+            ResponseTimeout: (a JobTimeout) none within ``timeout``; the job has not timed
+                out and the handle stays usable.
             UnknownTaskType: the cloud that got the job has no task for its type.
         """
         self._require_tracked()
@@ -84,7 +86,7 @@ class Handle:
                 with running.lend():
                     finished = self._event.wait(timeout)
             if not finished:
-                raise JobTimeout(
+                raise ResponseTimeout(
                     f"still waiting for job {self._id} after {timeout}s (it has not timed out)",
                     job_id=self._id,
                     job_type=self._ticket["type"],
@@ -140,5 +142,7 @@ class Handle:
     def _require_tracked(self) -> None:
         if not self._tracked:
             raise AtmosphereError(
-                f"job {self._id} was submitted fire-and-forget: no response is tracked"
+                f"job {self._id} was submitted fire-and-forget (app.submit(job) without a "
+                "callback, or forget=True): no response is tracked. To get one, pass a "
+                "callback, app.submit(job, callback), or use task.submit() / task.delay()"
             )

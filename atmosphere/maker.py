@@ -22,7 +22,15 @@ from typing import Any
 import orjson
 
 from .db.base import Database, Listener
-from .errors import InvalidJob, JobError, JobFailed, JobTimeout, JobTooLarge, job_error_from_json
+from .errors import (
+    InvalidJob,
+    JobError,
+    JobFailed,
+    JobTimeout,
+    JobTooLarge,
+    ResponseTimeout,
+    job_error_from_json,
+)
 from .handle import Callback, Handle
 from .jobs import InvalidRecord, Reply
 from .paths import Paths
@@ -284,7 +292,8 @@ class Maker:
                 self._trash.extend(reply_ids)
 
     def close(self) -> None:
-        """Stop listening, delete this maker's replies and answer pending handles (JobTimeout).
+        """Stop listening, delete this maker's replies and answer pending handles
+        (ResponseTimeout: the job did not time out, this caller stopped waiting).
 
         With the stream and the deadline thread gone nothing else would ever answer them: a
         ``get()`` without a timeout would wait forever and callbacks would never run.
@@ -355,9 +364,9 @@ def _too_large(submission: Submission, size: int) -> str:
     )
 
 
-def _closed_error(handle: Handle) -> JobTimeout:
+def _closed_error(handle: Handle) -> ResponseTimeout:
     ticket = handle.ticket
-    return JobTimeout(
+    return ResponseTimeout(
         f"the app was closed before job {handle.id} ({ticket['type']}) answered; "
         "it may still complete",
         job_id=handle.id,

@@ -7,12 +7,13 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from .errors import AtmosphereError, InvalidJob
 from .handle import Callback, Handle
+from .jobs import check_key
 from .types import Ticket
-from .validate import JobRequest, countdown_seconds, seconds, when
+from .validate import JobRequest, check_request, countdown_seconds, seconds, when
 
 if TYPE_CHECKING:
     from .app import Atmosphere
@@ -27,7 +28,7 @@ class Task:
 
     def __init__(
         self,
-        app: Atmosphere,
+        app: Atmosphere | None,
         job_type: str,
         fn: Handler,
         *,
@@ -47,7 +48,28 @@ class Task:
         self.__name__ = getattr(fn, "__name__", job_type)
 
     def __repr__(self) -> str:
-        return f"<Task {self.type!r} of {self.app.name!r}>"
+        owner = "no app yet" if self.app is None else repr(self.app.name)
+        return f"<Task {self.type!r} of {owner}>"
+
+    def copy(self) -> Task:
+        """The same handler and options, on no app yet (to register on another app)."""
+        return Task(
+            None,
+            self.type,
+            self.fn,
+            timeout=self.timeout,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
+        )
+
+    def _owner(self) -> Atmosphere:
+        if self.app is None:
+            raise AtmosphereError(
+                f"task {self.type!r} is not registered on an app yet: "
+                "call app.include(<its module>) first"
+            )
+        return self.app
 
     def __call__(self, ticket: Ticket, data: JSON) -> JSON:
         """Run the handler here, in this process (no job is submitted)."""
@@ -59,9 +81,9 @@ class Task:
 
     def submit(
         self,
+        data: JSON = None,
         *,
         name: str | None = None,
-        data: JSON = None,
         timeout: Seconds | None = None,
         countdown: Seconds | None = None,
         eta: datetime | float | None = None,
@@ -69,11 +91,12 @@ class Task:
         callback: Callback | None = None,
         forget: bool = False,
     ) -> Handle:
-        """Submit a job of this type.
+        """Submit a job of this type: ``task.submit(data, name=..., ...)``.
 
         Args:
-            name: a label within the type (default: the job id).
-            data: any JSON value, at most ``settings.max_data_bytes`` when encoded.
+            data: any JSON value, at most ``settings.max_data_bytes`` when encoded (positional,
+                as in ``delay(data)`` and ``s(data)``, or ``data=``).
+            name: a free-text label within the type (default: the job id).
             timeout: seconds the caller waits for the response (default: the task's, then
                 ``settings.default_timeout``); counted from when the job is due to run.
             countdown: run no sooner than this many seconds from now.
@@ -96,7 +119,7 @@ class Task:
             countdown=countdown_seconds(countdown, "countdown"),
             eta=when(eta, "eta"),
         )
-        return self.app._submit([request], callback=callback, tracked=not forget)
+        return self._owner()._submit([request], callback=callback, tracked=not forget)
 
     def map(
         self,
@@ -120,7 +143,7 @@ class Task:
             retry_backoff_max=self.retry_backoff_max,
         )
         requests = [dataclasses.replace(request, data=item) for item in items]
-        return self.app._submit_many(requests, tracked=not forget)
+        return self._owner()._submit_many(requests, tracked=not forget)
 
     def s(
         self,
@@ -204,6 +227,85 @@ class Chain:
                 **{**requests[0].__dict__, "timeout": self.steps[0].default_timeout}
             )
         return owner._submit(requests, callback=callback, tracked=not forget, as_chain=True)
+
+
+@overload
+def task(job_type: Handler, /) -> Task: ...
+
+
+@overload
+def task(
+    job_type: str | None = None,
+    *,
+    timeout: Seconds | None = None,
+    retries: int = 0,
+    retry_backoff: Seconds = 1.0,
+    retry_backoff_max: Seconds = 300.0,
+) -> Callable[[Handler], Task]: ...
+
+
+def task(
+    job_type: str | Handler | None = None,
+    *,
+    timeout: Seconds | None = None,
+    retries: int = 0,
+    retry_backoff: Seconds = 1.0,
+    retry_backoff_max: Seconds = 300.0,
+) -> Task | Callable[[Handler], Task]:
+    """``@task`` / ``@task("syncUser", ...)`` for a module that does not own the app (Celery's
+    ``shared_task``): the task belongs to the first app that ``include()``s its module.
+
+    Options as for ``app.task``.
+    """
+    return decorator(
+        lambda t: t,
+        job_type,
+        timeout=timeout,
+        retries=retries,
+        retry_backoff=retry_backoff,
+        retry_backoff_max=retry_backoff_max,
+    )
+
+
+def decorator(
+    add: Callable[[Task], Task],
+    job_type: str | Handler | None,
+    *,
+    timeout: Seconds | None,
+    retries: int,
+    retry_backoff: Seconds,
+    retry_backoff_max: Seconds,
+) -> Task | Callable[[Handler], Task]:
+    """The task decorator in all its forms (bare, ``()``, ``("type", ...)``); ``add`` gets each
+    new Task (no app yet) and returns it registered."""
+    if callable(job_type):  # bare @task: the decorated function itself
+        job_type, fn = None, job_type
+    else:
+        fn = None
+    checked = JobRequest(
+        type="x",
+        timeout=seconds(timeout, "timeout"),
+        retries=retries,
+        retry_backoff=seconds(retry_backoff, "retry_backoff") or 1.0,
+        retry_backoff_max=seconds(retry_backoff_max, "retry_backoff_max") or 300.0,
+    )
+    check_request(checked, max_bytes=64, where="task")  # no data to check yet
+    given = job_type
+
+    def define(handler: Handler) -> Task:
+        name = check_key(given or getattr(handler, "__name__", ""), "task type")
+        new = Task(
+            None,
+            name,
+            handler,
+            timeout=checked.timeout,
+            retries=checked.retries,
+            retry_backoff=checked.retry_backoff,
+            retry_backoff_max=checked.retry_backoff_max,
+        )
+        return add(new)
+
+    return define if fn is None else define(fn)
 
 
 def chain(*steps: Signature | Task) -> Chain:

@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from atmosphere import InvalidJob, JobFailed, Task, Ticket, chain
+from atmosphere import (
+    AtmosphereError,
+    InvalidJob,
+    JobFailed,
+    JobTimeout,
+    ResponseTimeout,
+    Task,
+    Ticket,
+    chain,
+)
 from atmosphere.jobs import ChainState, JobSpec
 from atmosphere.station.jobs_query import JobFilter, search_jobs
 from tests.unit.user_kit import new_app, serving
@@ -165,3 +174,80 @@ def test_a_structured_error_reaches_the_caller_as_that_json_value_with_its_resul
         with pytest.raises(JobFailed, match="plan") as raised:
             broken.delay(None).get(timeout=5)
         assert (raised.value.error_type, raised.value.result) == ("KeyError", {"partial": True})
+
+
+def test_app_submit_without_a_callback_is_fire_and_forget_and_says_how_to_wait() -> None:
+    # Given the original form without a callback (as submit(job, undefined) in the original)
+    app = new_app()
+    handle = app.submit({"type": "audit", "data": 1})
+    # Then nothing is tracked: the record has no reply_to, and waiting says what to do instead
+    assert not handle.tracked
+    assert "reply_to" not in app.database.get(f"atmosphere/jobs/{handle.id}")
+    with pytest.raises(AtmosphereError, match=r"pass a callback, app.submit\(job, callback\)"):
+        handle.get(timeout=1)
+    app.close()
+
+
+def test_task_submit_takes_data_positionally_like_delay_and_s() -> None:
+    app = new_app()
+
+    @app.task
+    def echo(ticket: Ticket, data: Any) -> Any:
+        return data
+
+    with serving(app):
+        assert echo.submit({"a": 1}, name="n").get(timeout=5) == {"a": 1}
+        assert echo.submit(data=[2]).get(timeout=5) == [2]  # the keyword still works
+        assert echo.s({"a": 1}).data == echo.submit({"a": 1}).get(timeout=5)
+
+
+def test_stopping_to_wait_and_a_job_timing_out_are_two_errors() -> None:
+    # Given a job that waits until released, with a short timeout of its own
+    app = new_app()
+    release = threading.Event()
+
+    @app.task(timeout=0.5)
+    def held(ticket: Ticket, data: Any) -> Any:
+        release.wait(10)
+        return "done"
+
+    with serving(app, concurrency=2):
+        # When the caller stops waiting early: ResponseTimeout (a JobTimeout), handle still usable
+        handle = held.submit(timeout=30)
+        with pytest.raises(ResponseTimeout, match="has not timed out"):
+            handle.get(timeout=0.05)
+        assert issubclass(ResponseTimeout, JobTimeout)
+        # When the job's own timeout passes: JobTimeout, and not a ResponseTimeout
+        late = held.delay(None)
+        with pytest.raises(JobTimeout) as info:
+            late.get(timeout=10)
+        assert not isinstance(info.value, ResponseTimeout)
+        release.set()
+        assert handle.get(timeout=5) == "done"
+
+
+def test_a_module_level_task_belongs_to_the_app_that_includes_its_module() -> None:
+    from tests.unit import shared_tasks
+
+    # Given a reusable module whose tasks use the module-level @task
+    app = new_app()
+    assert shared_tasks.geo_lookup.app is None
+    with pytest.raises(AtmosphereError, match=r"not registered on an app yet: call app.include"):
+        shared_tasks.geo_lookup.delay("Paris")
+    # When an app includes the module (by name, or the module itself)
+    app.include("tests.unit.shared_tasks")
+    app.include(shared_tasks)  # twice is harmless
+    # Then its tasks are registered there and submit through it
+    assert set(app.tasks) == {"normalise_email", "geoLookup"}
+    with serving(app):
+        assert shared_tasks.normalise_email.delay(" Ada@X.org ").get(timeout=5) == "ada@x.org"
+        assert shared_tasks.geo_lookup.delay("Paris").get(timeout=5) == {
+            "city": "Paris",
+            "by": "geoLookup",
+        }
+    # And another app that includes them gets its own copies
+    other = new_app("other")
+    other.include(shared_tasks)
+    assert other.tasks["geoLookup"].app is other and shared_tasks.geo_lookup.app is app
+    assert other.tasks["geoLookup"].timeout == 5
+    other.close()
