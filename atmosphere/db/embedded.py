@@ -189,7 +189,9 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path, offset: int, timeo
     while True:
         output = _read_from(log, offset)
         for line in output.splitlines():
-            if line.startswith(LISTENING):
+            # The log is shared: a line may be another starter's server (two supervisors
+            # racing to restart it). Ours wrote its pid to server.json before announcing.
+            if line.startswith(LISTENING) and _announced_by(proc, log.parent):
                 return line[len(LISTENING) :].strip()
         if proc.poll() is not None or time.monotonic() >= deadline:
             break
@@ -199,6 +201,11 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path, offset: int, timeo
     proc.wait(10)
     shown = "\n".join(output.strip().splitlines()[-20:]) or "(no output)"
     raise ConfigError(f"the embedded database server did not start: {shown} (log: {log})")
+
+
+def _announced_by(proc: subprocess.Popen[bytes], data_dir: Path) -> bool:
+    info = read_info(data_dir)
+    return isinstance(info, dict) and info.get("pid") == proc.pid
 
 
 def _read_from(log: Path, offset: int) -> str:
