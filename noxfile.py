@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, typecheck, bench. ``nox -s tests`` is what CI runs."""
+"""Sessions: tests, lint, typecheck, bench, chaos. ``nox -s tests`` is what CI runs."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests, examples and benchmarks."""
+    """ruff over the package, tests, examples, benchmarks and the chaos suites."""
     session.install("ruff==0.17.*")  # pinned: a new release's rules must not fail CI by surprise
-    session.run("ruff", "check", "atmosphere", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "check", "atmosphere", "tests", "examples", "bench", "chaos", "noxfile.py")
 
 
 @nox.session
@@ -34,3 +34,22 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: ``nox -s bench`` runs every part; ``nox -s bench -- db`` one part."""
     session.install("-e", ".[dev,bench]")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The reliability suites (docs/reliability.md): ``nox -s chaos`` runs ``run`` for 5
+    minutes, ``soak`` for 10 and ``backlog`` at 100,000 jobs; ``nox -s chaos -- run --minutes
+    2`` runs one. Tables print; JSON goes to chaos-output/."""
+    session.install("-e", ".[dev]")
+    suites = (
+        [session.posargs]
+        if session.posargs
+        else [
+            ["run", "--minutes", "5"],
+            ["soak", "--minutes", "10"],
+            ["backlog", "--jobs", "100000"],
+        ]
+    )
+    for args in suites:
+        session.run("python", "-m", "chaos", *args)
