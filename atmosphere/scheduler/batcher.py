@@ -11,6 +11,7 @@ is sent, so it never exceeds what the server accepts.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ import orjson
 
 from atmosphere.db.base import Database
 from atmosphere.errors import RequestRefused
+
+_log = logging.getLogger(__name__)
 
 # Firebase's 16 MB per SDK write (the embedded server takes 32 MiB): a big burst goes out in a
 # few updates instead of one the server refuses.
@@ -150,6 +153,18 @@ class WriteBatch:
     def _send(
         self, db: Database, groups: list[Group], values: dict[str, Any], refused: list[Refused]
     ) -> None:
+        if refused:
+            # A decision made after a refused one may build on it (assigning the chain step
+            # it queued): it is decided again from the database's view, never written alone.
+            kept = [g for g in groups if not _builds_on(g, refused)]
+            if len(kept) < len(groups):
+                _log.warning(
+                    "dropped %d decision(s) that build on a refused one; deciding them again",
+                    len(groups) - len(kept),
+                )
+                if not kept:
+                    return
+                groups, values = kept, _merge(kept)
         try:
             db.update("", values)
         except RequestRefused as exc:
@@ -200,6 +215,16 @@ class WriteBatch:
                 self._inner[prefix] = left
             else:
                 del self._inner[prefix]
+
+
+def _builds_on(group: Group, refused: Sequence[Refused]) -> bool:
+    """True if ``group`` writes at, above or below a path that a refused decision wrote."""
+    for item in refused:
+        for theirs in item.group.writes:
+            for mine in group.writes:
+                if mine == theirs or mine.startswith(theirs + "/") or theirs.startswith(mine + "/"):
+                    return True
+    return False
 
 
 def _merge(groups: list[Group]) -> dict[str, Any]:
