@@ -21,7 +21,7 @@ from typing import Any
 
 from atmosphere.db.base import Database, Listener
 from atmosphere.errors import DatabaseError, PermissionDenied
-from atmosphere.jobs import JobSpec
+from atmosphere.jobs import JobSpec, Outcome
 from atmosphere.paths import Paths
 from atmosphere.scheduler import assigning, housekeeping, moves, poison
 from atmosphere.scheduler.analytics import MinuteStats, SubmissionCounter
@@ -160,8 +160,12 @@ class Dispatcher:
                 self._on_connection(bool(item[1]))
             elif tag == _BARRIER:
                 barriers.append(item[1])
+        hidden: list[Outcome] = []
         if changes:
+            arrived = [c.new for c in changes if c.section == "outcomes" and c.new is not None]
             changes.extend(self._replay_overlay())
+            # Under our own delete, not yet shown back: a second finish the delete would destroy.
+            hidden = [o for o in arrived if self.state.outcome(o.job_id) is None]
         self._react(net(changes))
         acting = self._acting()
         if acting and not self._was_acting:
@@ -169,6 +173,7 @@ class Dispatcher:
         self._was_acting = acting
         self._run_timers()
         if acting:
+            self.settler.settle_hidden(hidden)
             self.settler.settle_all()
             self._assign()
         self._flush()

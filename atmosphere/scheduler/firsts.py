@@ -68,6 +68,11 @@ class Firsts:
         """The job runs again (requeued, retried by an operator): its old finish is history."""
         self._kept.pop(job_id, None)
 
+    def second(self, outcome: Outcome) -> bool:
+        """True when ``outcome`` is another finish of a job kept here (another cloud's run)."""
+        kept = self._kept.get(outcome.job_id)
+        return kept is not None and kept[0]["cloud"] != (outcome.cloud or None)
+
     def restore(self, paths: Paths, late: Outcome) -> dict[str, Any]:
         """Writes that undo what a ``late`` completion wrote ({} when nothing is kept)."""
         kept = self._kept.get(late.job_id)

@@ -65,6 +65,16 @@ class Settler:
             return
         self._settle(spec, outcome)
 
+    def settle_hidden(self, outcomes: list[Outcome]) -> None:
+        """Outcomes that landed on a path our delete (in flight) clears: keep the second finishes.
+
+        A frozen cloud's completion arriving just after the rerun's (or the other way round)
+        overwrites the same outcome path before our settling delete reaches the database.
+        """
+        for outcome in outcomes:
+            if self.firsts.second(outcome):
+                self._late(outcome)
+
     def dead_letter(self, spec: JobSpec, error: dict[str, Any], cloud_id: str) -> None:
         """Fail a job the dispatcher gives up on itself (its clouds kept dying while running it)."""
         outcome = Outcome(

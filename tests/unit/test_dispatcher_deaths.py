@@ -223,3 +223,31 @@ def test_a_job_never_requeued_keeps_no_first_finish(db: MemoryDatabase, clock: C
     finish(db, "c1", held_by(db, "c1", "j1"), 1)
     pump(db, d)
     assert len(d.settler.firsts) == 0
+
+
+@pytest.mark.parametrize("first", ["c1", "c2"])
+def test_a_second_finish_landing_before_the_first_is_settled_for_good_is_kept_as_late(
+    db: MemoryDatabase, clock: Clock, first: str
+) -> None:
+    # The two completions share the outcome path: the second lands while our delete of the
+    # first is still held (bookkeeping rides along for ``settle_delay``), so the delete would
+    # destroy it unseen and its record write would stand.
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock, settle_delay=0.05)
+    runs = {"c1": held_by(db, "c1", "j1")}
+    register(db, "c2", "t")
+    kill(db, d, clock, "c1", "c2")
+    runs["c2"] = held_by(db, "c2", "j1")
+    second = "c2" if first == "c1" else "c1"
+    finish(db, first, runs[first], first)
+    pump(db, d)
+    assert db.get(f"{R}/live/outcomes/j1") is not None  # settled, its delete still held
+    finish(db, second, runs[second], second)
+    pump(db, d)
+    clock.t += 0.1
+    pump(db, d)
+    job = record(db, "j1")
+    assert job["result"] == first and job["cloud"] == first
+    assert f"{second}-1" in job["late"] and db.get(f"{R}/live/outcomes") is None
+    assert db.get(f"{R}/replies/m1/j1")["result"] == first
