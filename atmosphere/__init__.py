@@ -28,6 +28,8 @@ from .errors import Retry as Retry
 from .errors import UnknownTaskType as UnknownTaskType
 from .execution import LATER as LATER
 from .handle import Handle as Handle
+from .rain import rain_cloud as rain_cloud
+from .rain import rain_maker as rain_maker
 from .settings import Settings as Settings
 from .task import Chain as Chain
 from .task import Signature as Signature
@@ -49,6 +51,9 @@ __all__ = [
     "task",
     "Handle",
     "LATER",
+    # the original library's entry points (docs/porting.md)
+    "rain_maker",
+    "rain_cloud",
     # types and configuration
     "Ticket",
     "JSON",

@@ -21,6 +21,7 @@ from .db.base import Database
 from .errors import AtmosphereError, InvalidJob
 from .execution import LATER as LATER
 from .handle import Callback, Handle
+from .jobs import check_key
 from .maker import Maker, Submission
 from .paths import Paths
 from .schedules import Schedule, ScheduleBook, make_schedule, store_schedule, task_job
@@ -162,6 +163,23 @@ class Atmosphere:
             retry_backoff=retry_backoff,
             retry_backoff_max=retry_backoff_max,
         )
+
+    def handle_jobs(self, handlers: Mapping[str, Handler]) -> dict[str, Task]:
+        """The original registration form, ``{job type: fn}`` (the original's ``handleJobs``).
+
+        Each ``fn(ticket, data)`` finishes only through ``app.done_with(ticket, error,
+        result)``, at once or later from any thread, exactly as in the original: what it
+        returns is ignored (no ``LATER`` needed); raising fails the job.
+
+        Raises:
+            InvalidJob: a type is not a valid key.
+            AtmosphereError: a type is already registered.
+        """
+        added = {}
+        for job_type, fn in handlers.items():
+            task = Task(None, check_key(job_type, "task type"), fn, done_with_only=True)
+            added[job_type] = self._add(task)
+        return added
 
     def include(self, *sources: ModuleType | str | Task) -> None:
         """Register tasks defined with the module-level ``@task`` (Celery's ``shared_task``):
@@ -313,6 +331,30 @@ class Atmosphere:
         if runtime is None:
             raise AtmosphereError("done_with() needs a running cloud for this app")
         return runtime.done_with(ticket, error, result)
+
+    def start_cloud(
+        self,
+        *,
+        name: str | None = None,
+        concurrency: int = 1,
+        prefetch: int = 0,
+        grace: float = 30.0,
+    ) -> Cloud:
+        """Run a cloud for this app's tasks inside this process (a web app, a notebook, a test)
+        and return it once registered; as a context manager it drains and stops on exit::
+
+            with app.start_cloud(concurrency=4):
+                print(sync_user.delay({"id": 1}).get())
+
+        Handlers run in threads of this process (``async def`` ones on the cloud's event
+        loop); a dispatcher still assigns the jobs. ``cloud.stop()`` ends it otherwise.
+        Options as for ``atmosphere cloud``.
+        """
+        from .cloud import Cloud
+
+        cloud = Cloud(self, name=name, concurrency=concurrency, prefetch=prefetch, grace=grace)
+        cloud.start()
+        return cloud
 
     def close(self) -> None:
         """Stop this app's maker (pending handles get a JobTimeout at once), and close the

@@ -30,12 +30,16 @@ from .execution import (
     LATER,
     Finish,
     completion_writes,
+    dropped_writes,
     finish_done_with,
     finish_raised,
     finish_returned,
     finish_unknown_type,
     handback_writes,
     judge,
+    refused_finish,
+    result_depth,
+    transient,
 )
 from .inbox import Inbox, inbox_changes
 from .jobs import CloudInfo, InvalidRecord, JobSpec
@@ -46,6 +50,10 @@ if TYPE_CHECKING:
 
 JSON = Any
 log = logging.getLogger(__name__)
+
+# How long a completion is retried while the database is unreachable. Past it the cloud lets
+# the job go: if its inbox still holds the job when the stream resyncs, it runs again.
+COMPLETION_PATIENCE = 300.0
 
 
 @dataclass
@@ -69,6 +77,7 @@ class Cloud:
         concurrency: int = 1,
         prefetch: int = 0,
         grace: float = 30.0,
+        patience: float = COMPLETION_PATIENCE,
     ) -> None:
         if concurrency < 1 or prefetch < 0:
             raise ValueError("concurrency must be at least 1 and prefetch at least 0")
@@ -81,6 +90,7 @@ class Cloud:
         self.slots = concurrency
         self.prefetch = prefetch
         self.grace = grace
+        self.patience = patience
         self._cond = threading.Condition()
         self._inbox = Inbox()
         self._attempts: dict[str, _Attempt] = {}
@@ -256,9 +266,12 @@ class Cloud:
                     return finish_raised(RuntimeError("the cloud stopped before done_with"))
         with attempt.lock:
             if attempt.finish is None:  # done_with was not called: return/raise decides
-                max_bytes = self.settings.max_data_bytes
                 attempt.finish = (
-                    finish_returned(value, max_bytes) if raised is None else finish_raised(raised)
+                    finish_returned(
+                        value, self.settings.max_data_bytes, depth=result_depth(self.paths, spec)
+                    )
+                    if raised is None
+                    else finish_raised(raised)
                 )
             elif raised is not None:
                 log.warning("job %s raised after done_with; done_with wins: %r", spec.id, raised)
@@ -282,7 +295,12 @@ class Cloud:
             if attempt.finish is not None:
                 log.warning("done_with called twice for job %s; the first one counts", job_id)
                 return False
-            attempt.finish = finish_done_with(error, result, self.settings.max_data_bytes)
+            attempt.finish = finish_done_with(
+                error,
+                result,
+                self.settings.max_data_bytes,
+                depth=result_depth(self.paths, attempt.spec),
+            )
         attempt.event.set()
         return True
 
@@ -298,24 +316,66 @@ class Cloud:
             self._inbox.finish(spec.id)
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
-
-        def writes() -> dict[str, JSON]:
-            # Handed back at shutdown, it runs again elsewhere: a failure here (most likely the
-            # shutdown itself) must not answer for it. A success still saves the rerun. Decided
-            # under the write lock, so a deregistration in flight is seen.
-            with self._cond:
-                abandoned = not finish.ok and spec.id in self._handed_back
-            if abandoned:
-                log.warning("job %s failed after it was handed back; not reporting it", spec.id)
-                return {}
-            return completion_writes(
-                self.paths, cloud_id=self.id, spec=spec, finish=finish, started_ms=started_ms
-            )
-
-        self._commit(writes, what=f"completion of {spec.id}")
+        self._write_completion(spec, finish, started_ms)
         with self._cond:
             self._fill_slots()
             self._cond.notify_all()
+
+    def _write_completion(self, spec: JobSpec, finish: Finish, started_ms: int) -> None:
+        """Write the completion; refused, an ``InvalidResult`` failure in its place; refused
+        too, the least that frees the job. Never in a loop: only transport errors are retried,
+        and only for ``patience`` seconds."""
+        deadline = time.monotonic() + self.patience
+        error = self._commit(
+            lambda: self._completion(spec, finish, started_ms),
+            what=f"completion of job {spec.id}",
+            limit=self.patience,
+        )
+        if error is not None and not transient(error):
+            log.error("job %s (%s): failing it with InvalidResult instead", spec.id, spec.type)
+            with self._cond:
+                if finish.ok:  # counted as done a moment ago
+                    self._done -= 1
+                    self._failed += 1
+            instead = refused_finish(error)
+            error = self._commit(
+                lambda: self._completion(spec, instead, started_ms),
+                what=f"InvalidResult failure of job {spec.id}",
+                limit=deadline - time.monotonic(),
+            )
+        if error is not None and not transient(error):
+            log.error("job %s (%s): dropping it; its caller will time out", spec.id, spec.type)
+            why = f"the database refused every form of this job's completion: {error}"
+            error = self._commit(
+                lambda: dropped_writes(self.paths, self.id, spec, why),
+                what=f"drop of job {spec.id}",
+                limit=deadline - time.monotonic(),
+                with_record=False,
+            )
+        if error is not None and transient(error):
+            # Let it go: a resync that still finds it in the inbox runs it again (at least once).
+            with self._cond:
+                self._inbox.let_go(spec.id)
+            log.error(
+                "cloud %s: job %s's completion was not written (%s); it runs again if the "
+                "inbox still holds it when the stream resyncs",
+                self.name,
+                spec.id,
+                error,
+            )
+
+    def _completion(self, spec: JobSpec, finish: Finish, started_ms: int) -> dict[str, JSON]:
+        # Handed back at shutdown, it runs again elsewhere: a failure here (most likely the
+        # shutdown itself) must not answer for it. A success still saves the rerun. Decided
+        # under the write lock, so a deregistration in flight is seen.
+        with self._cond:
+            abandoned = not finish.ok and spec.id in self._handed_back
+        if abandoned:
+            log.warning("job %s failed after it was handed back; not reporting it", spec.id)
+            return {}
+        return completion_writes(
+            self.paths, cloud_id=self.id, spec=spec, finish=finish, started_ms=started_ms
+        )
 
     @contextmanager
     def _lending(self) -> Iterator[None]:
@@ -372,8 +432,13 @@ class Cloud:
         limit: float | None = None,
         with_record: bool = True,
         cancel: threading.Event | None = None,
-    ) -> bool:
-        """Write ``make()`` (plus the whole record) in one update, retrying with backoff."""
+    ) -> Exception | None:
+        """Write ``make()`` (plus the whole record) in one update; None once it is written.
+
+        Only a transport error is retried, with backoff, for up to ``limit`` seconds (None: until
+        the cloud halts or ``cancel`` is set); a refusal would only be refused again. Otherwise
+        the error it stopped on is returned.
+        """
         deadline = None if limit is None else time.monotonic() + limit
         delay = 0.05
         while True:
@@ -384,17 +449,20 @@ class Cloud:
                         writes = self._with_record(writes)
                     if writes:
                         self.database.update(self.paths.root, writes)
-                    return True
+                    return None
                 except Exception as exc:
                     error = exc
+            if not transient(error):
+                log.error("cloud %s: the database refused the %s: %s", self.name, what, error)
+                return error
+            if deadline is not None and time.monotonic() + delay > deadline:
+                log.error("cloud %s: giving up on the %s: %s", self.name, what, error)
+                return error
             log.warning(
                 "cloud %s: %s failed (%s); retrying in %.2fs", self.name, what, error, delay
             )
-            if deadline is not None and time.monotonic() + delay > deadline:
-                log.error("cloud %s: giving up on %s", self.name, what)
-                return False
             if self._halt.wait(delay) or (cancel is not None and cancel.is_set()):
-                return False
+                return error
             delay = min(delay * 2, 5.0)
 
     def _write_once(self, writes: dict[str, JSON]) -> None:

@@ -36,6 +36,7 @@ class Task:
         retries: int = 0,
         retry_backoff: float = 1.0,
         retry_backoff_max: float = 300.0,
+        done_with_only: bool = False,
     ) -> None:
         self.app = app
         self.type = job_type
@@ -44,6 +45,8 @@ class Task:
         self.retries = retries
         self.retry_backoff = retry_backoff
         self.retry_backoff_max = retry_backoff_max
+        # The original form (app.handle_jobs): the handler finishes only through done_with.
+        self.done_with_only = done_with_only
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", job_type)
 
@@ -61,6 +64,7 @@ class Task:
             retries=self.retries,
             retry_backoff=self.retry_backoff,
             retry_backoff_max=self.retry_backoff_max,
+            done_with_only=self.done_with_only,
         )
 
     def _owner(self) -> Atmosphere:

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from atmosphere import Atmosphere, JobFailed, Settings, chain
+from atmosphere import Atmosphere, JobFailed, Settings, Ticket, chain
 from atmosphere.db.client import FirebaseDatabase
+from atmosphere.rain import RainCloud, RainMaker
 from tests.integration.conftest import CloudProcess
 from tests.integration.dispatcher_support import DispatcherProcess
 
@@ -58,3 +60,37 @@ def test_a_structured_error_crosses_the_dispatcher_as_json(
             handle.get(timeout=30)
         assert info.value.error["code"] == 404 and info.value.error["reason"] == "no such user"
         assert info.value.result == {"tried": 1}
+
+
+def test_the_original_hello_world_with_a_rain_cloud_in_this_process(
+    dispatcher: DispatcherProcess, db_url: str
+) -> None:
+    # Given the original README's two sides, the cloud inside this test's process
+    settings = Settings.from_url(db_url)
+    databases = [FirebaseDatabase(db_url), FirebaseDatabase(db_url)]
+    rain_cloud, rain_maker = RainCloud(), RainMaker()
+
+    def local_function(ticket: Ticket, data: Any) -> None:
+        result = f"{data['msg1']} {data['msg2']} from a handler that finished later"
+        threading.Timer(0.05, rain_cloud.done_with, (ticket, None, result)).start()
+
+    handle_jobs = {"remoteFunction": local_function}
+    try:
+        rain_cloud.init("responder", handle_jobs, settings=settings, database=databases[0])
+        rain_maker.init("requester", settings=settings, database=databases[1])
+        # When the maker submits with a callback
+        got: list[Any] = []
+        job = {
+            "type": "remoteFunction",
+            "name": "my first atmosphere job",
+            "data": {"msg1": "Hello", "msg2": "World!"},
+            "timeout": 30,
+        }
+        handle = rain_maker.submit(job, lambda error, data: got.append((error, data)))
+        # Then the dispatcher process assigns it to the in-process cloud, which answers
+        assert handle.get(timeout=30) == "Hello World! from a handler that finished later"
+    finally:
+        rain_maker.close()
+        rain_cloud.close()
+        for database in databases:
+            database.close()

@@ -16,6 +16,8 @@ def test_public_names_are_pinned() -> None:
         "task",
         "Handle",
         "LATER",
+        "rain_maker",
+        "rain_cloud",
         "Ticket",
         "JSON",
         "Settings",

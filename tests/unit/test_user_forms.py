@@ -22,7 +22,10 @@ from atmosphere import (
     chain,
 )
 from atmosphere.jobs import ChainState, JobSpec
+from atmosphere.paths import Paths
+from atmosphere.rain import RainCloud, RainMaker
 from atmosphere.station.jobs_query import JobFilter, search_jobs
+from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase
 from tests.unit.user_kit import new_app, serving
 
 
@@ -251,3 +254,111 @@ def test_a_module_level_task_belongs_to_the_app_that_includes_its_module() -> No
     assert other.tasks["geoLookup"].app is other and shared_tasks.geo_lookup.app is app
     assert other.tasks["geoLookup"].timeout == 5
     other.close()
+
+
+def test_a_cloud_runs_inside_this_process_as_a_context_manager() -> None:
+    # Given an app and something that assigns jobs (the dispatcher's part)
+    app = new_app()
+
+    @app.task
+    def double(ticket: Ticket, data: Any) -> Any:
+        return data * 2
+
+    dispatcher = FakeDispatcher(app.database, app.paths)  # type: ignore[arg-type]
+    # When a cloud runs inside this process for the block
+    with app.start_cloud(name="in-process", concurrency=2) as cloud:
+        assert app.database.get(f"atmosphere/live/clouds/{cloud.id}/name") == "in-process"
+        # Then jobs run on it
+        assert double.delay(21).get(timeout=5) == 42
+    # And it is gone afterwards (drained and deregistered)
+    assert app.database.get("atmosphere/live/clouds") is None
+    dispatcher.close()
+    app.close()
+
+
+def test_the_original_entry_points_read_like_the_original() -> None:
+    # Given the two sides of the original README's hello world, on one database
+    db = RecordingDatabase()
+    dispatcher = FakeDispatcher(db, Paths("atmosphere"))
+    rain_maker, rain_cloud = RainMaker(), RainCloud()
+    inits: list[Any] = []
+
+    def local_function(ticket: Ticket, data: Any) -> None:
+        rain_cloud.done_with(ticket, None, f"Doing {data['msg']} work here!")
+
+    handle_jobs = {"remoteFunction": local_function}
+    rain_cloud.init("responder", handle_jobs, inits.append, settings=QUIET, database=db)
+    rain_maker.init("requester", inits.append, settings=QUIET, database=db)
+    assert inits == [None, None]
+    try:
+        # When the maker submits the README's job with a callback
+        answered = threading.Event()
+        got: list[Any] = []
+        job = {"type": "remoteFunction", "name": "special job", "data": {"msg": "useful"}}
+        rain_maker.submit(job, lambda error, data: (got.append((error, data)), answered.set()))
+        # Then the callback gets what the handler gave done_with
+        assert answered.wait(5)
+        assert got == [(None, "Doing useful work here!")]
+        # And a rain cloud is a rain maker too
+        handle = rain_cloud.submit({"type": "remoteFunction", "data": {"msg": "m"}}, print)
+        assert handle.get(timeout=5) == "Doing m work here!"
+    finally:
+        rain_maker.close()
+        rain_cloud.close()
+        dispatcher.close()
+    assert rain_cloud.wait(0)  # closed
+    assert db.get("atmosphere/live/clouds") is None
+    with pytest.raises(AtmosphereError, match="init"):
+        rain_maker.submit(job)
+
+
+def test_handle_jobs_handlers_finish_only_through_done_with() -> None:
+    # Given the original registration form: handlers that finish later, from another thread
+    app = new_app()
+
+    def later(ticket: Ticket, data: Any) -> str:
+        threading.Timer(0.1, app.done_with, (ticket, None, f"later {data}")).start()
+        return "ignored"  # what a handle_jobs handler returns means nothing
+
+    def at_once(ticket: Ticket, data: Any) -> None:
+        app.done_with(ticket, None, {"at once": data})
+
+    def broken(ticket: Ticket, data: Any) -> None:
+        raise ValueError("no done_with at all")
+
+    app.handle_jobs({"later": later, "atOnce": at_once, "broken": broken})
+    with serving(app):
+        # Then each answers with what it gave done_with, however late, without LATER
+        job = {"type": "later", "data": 1}
+        assert app.submit(job, lambda e, d: None).get(timeout=5) == "later 1"
+        assert app.tasks["atOnce"].delay(2).get(timeout=5) == {"at once": 2}
+        # And a handler that raises fails its job
+        with pytest.raises(JobFailed, match="no done_with at all"):
+            app.tasks["broken"].delay(3).get(timeout=5)
+
+
+def test_a_done_with_after_the_handler_returned_is_an_error_naming_the_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a decorator-form handler that calls done_with later but forgets to return LATER
+    app = new_app()
+    called: list[bool] = []
+    finished = threading.Event()
+
+    @app.task
+    def forgetful(ticket: Ticket, data: Any) -> None:
+        def finish() -> None:
+            called.append(app.done_with(ticket, None, "too late"))
+            finished.set()
+
+        threading.Timer(0.2, finish).start()
+
+    with serving(app):
+        # Then the job answers None at once (a return finishes it)
+        assert forgetful.delay(None).get(timeout=5) is None
+        # And the late done_with is refused with an ERROR that names the fix
+        assert finished.wait(5)
+    assert called == [False]
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "done_with" in r.message]
+    assert errors and "return LATER" in errors[0].message
+    assert "app.handle_jobs" in errors[0].message
