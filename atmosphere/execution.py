@@ -9,14 +9,16 @@ dispatcher schedules the next attempt); ``completion_writes`` is the update for 
 from __future__ import annotations
 
 import json
+import math
 import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .db.base import SERVER_TIMESTAMP
-from .errors import InvalidJob, Retry
-from .jobs import JobSpec, JobState, Outcome, Reply, check_data
+from .errors import DatabaseError, PermissionDenied, RequestRefused, Retry
+from .jobs import JobSpec, JobState, Outcome, Reply
 from .paths import Paths
+from .storable import depth_of, value_problem
 
 JSON = Any
 
@@ -57,7 +59,13 @@ TRACEBACK_CHARS = 50_000
 
 
 def clip(text: str, limit: int) -> str:
-    """``text`` cut to about ``limit`` characters, keeping both ends (a traceback's end matters)."""
+    """``text`` cut to about ``limit`` characters, keeping both ends (a traceback's end matters).
+
+    A lone surrogate (a file name decoded with ``surrogateescape``, say) is spelled out: the
+    database refuses a string that is not valid UTF-8, and with it the whole completion.
+    """
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) <= limit:
         return text
     keep = limit // 2
@@ -78,40 +86,46 @@ def error_json(exc: BaseException, kind: str = "JobFailed") -> dict[str, Any]:
     }
 
 
-def finish_returned(value: JSON, max_bytes: int) -> Finish:
-    """A handler returned ``value``: success, unless it is not JSON the database can store."""
-    try:
-        check_data(value, max_bytes, "result")
-    except InvalidJob as exc:
-        return Finish(
-            ok=False,
-            error={"kind": "JobFailed", "message": f"the handler's {exc}", "type": "InvalidResult"},
-        )
+def invalid_result(message: str) -> Finish:
+    """A final failure: what the handler produced cannot be stored (``InvalidResult``)."""
+    error = {"kind": "InvalidResult", "message": clip(message, MESSAGE_CHARS)}
+    return Finish(ok=False, error={**error, "type": "InvalidResult"})
+
+
+def finish_returned(value: JSON, max_bytes: int, *, depth: int) -> Finish:
+    """A handler returned ``value``: success, unless the database would refuse to store it
+    ``depth`` levels below its root (``result_depth``)."""
+    problem = value_problem(value, "result", depth=depth, max_bytes=max_bytes)
+    if problem is not None:
+        return invalid_result(f"the handler's {problem}")
     return Finish(ok=True, result=value)
 
 
 def finish_raised(exc: BaseException) -> Finish:
     """A handler raised ``exc``; ``Retry`` asks for another attempt."""
     if isinstance(exc, Retry):
-        return Finish(ok=False, error=error_json(exc), retry_asked=True, retry_delay=exc.delay)
+        delay = exc.delay
+        if not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+            delay = None  # NaN or a string would make the outcome unwritable: back off instead
+        return Finish(ok=False, error=error_json(exc), retry_asked=True, retry_delay=delay)
     return Finish(ok=False, error=error_json(exc))
 
 
-def finish_done_with(error: Any, result: JSON, max_bytes: int) -> Finish:
+def finish_done_with(error: Any, result: JSON, max_bytes: int, *, depth: int) -> Finish:
     """A handler called ``done_with(ticket, error, result)``.
 
     A JSON ``error`` travels as such (the caller's ``JobFailed.error``), and a ``result``
     passed along with an error is kept (``JobFailed.result``), as the original library did.
     """
     if error is None:
-        return finish_returned(result, max_bytes)
-    kept = finish_returned(result, max_bytes).result if result is not None else None
+        return finish_returned(result, max_bytes, depth=depth)
+    kept = finish_returned(result, max_bytes, depth=depth).result if result is not None else None
     if isinstance(error, BaseException):
         return replace(finish_raised(error), result=kept)
     wire: dict[str, Any] = {"kind": "JobFailed", "type": "done_with"}
-    try:
-        check_data(error, max_bytes, "error")
-    except InvalidJob:  # not JSON, or too large to send whole: a clipped text will do
+    # Stored as the error's "value", one level below where a result goes.
+    if value_problem(error, "error", depth=depth + 1, max_bytes=max_bytes) is not None:
+        # Not JSON, or too large or deep to store whole: a clipped text will do.
         text = error if isinstance(error, str) else repr(error)
     else:
         text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
@@ -132,12 +146,17 @@ def finish_unknown_type(spec: JobSpec, cloud_name: str) -> Finish:
     )
 
 
+# Failures another attempt would repeat: no task for the type here, or a result the database
+# refuses (the same handler on the same data returns the same thing).
+_FINAL_KINDS = ("UnknownTaskType", "InvalidResult")
+
+
 def judge(spec: JobSpec, finish: Finish) -> Verdict:
-    """Final success, final failure (no attempt left), or a retry."""
+    """Final success, final failure (no attempt left, or one that cannot help), or a retry."""
     if finish.ok:
         return Verdict(ok=True, final=True, state=JobState.SUCCEEDED)
     kind = (finish.error or {}).get("kind")
-    if spec.attempt <= spec.retries and kind != "UnknownTaskType":
+    if spec.attempt <= spec.retries and kind not in _FINAL_KINDS:
         return Verdict(ok=False, final=False, state=JobState.RETRYING)
     return Verdict(ok=False, final=True, state=JobState.FAILED)
 
@@ -201,3 +220,43 @@ def handback_writes(paths: Paths, cloud_id: str, specs: list[JobSpec]) -> dict[s
         writes[f"{paths.rel(paths.jobs(spec.id))}/state"] = str(JobState.QUEUED)
         writes[f"{paths.rel(paths.jobs(spec.id))}/cloud"] = None
     return writes
+
+
+def result_depth(paths: Paths, spec: JobSpec) -> int:
+    """How far below the database root the deepest copy of this attempt's result is written.
+
+    The outcome and the record always; the reply when the cloud answers the caller. (A chain
+    step's result also goes into the next step's data: the dispatcher checks that, as it alone
+    knows whether there is a next step.)
+    """
+    places = [f"{paths.outcomes(spec.id)}/result", f"{paths.jobs(spec.id)}/result"]
+    if spec.reply_to is not None:
+        places.append(f"{paths.replies(spec.reply_to, spec.id)}/result")
+    return max(depth_of(place) for place in places)
+
+
+def refused_finish(reason: BaseException) -> Finish:
+    """What to write instead of a completion the database refused: an ``InvalidResult``
+    failure without the result (another attempt would produce the same)."""
+    return invalid_result(f"the database refused to store this job's completion: {reason}")
+
+
+def dropped_writes(paths: Paths, cloud_id: str, spec: JobSpec, why: str) -> dict[str, JSON]:
+    """The least a cloud can write to end a job whose completion is refused in every form:
+    free its inbox entry and fail its record, with values the database always takes."""
+    job = paths.rel(paths.jobs(spec.id))
+    return {
+        paths.rel(paths.inbox(cloud_id, spec.id)): None,
+        f"{job}/state": str(JobState.FAILED),
+        f"{job}/finished": SERVER_TIMESTAMP,
+        f"{job}/error": {"kind": "InvalidResult", "type": "InvalidResult", "message": clip(why, 500)},
+    }
+
+
+def transient(error: BaseException) -> bool:
+    """True for a failed write worth sending again: the database was unreachable, timed out or
+    failed (5xx). A refusal (4xx, a value the client spots as invalid, the rules) or a bug in
+    the write itself would fail the same way again."""
+    if isinstance(error, (RequestRefused, PermissionDenied)):
+        return False
+    return isinstance(error, DatabaseError)

@@ -109,6 +109,11 @@ class Inbox:
         else:
             entry.status = FINISHED
 
+    def let_go(self, job_id: str) -> None:
+        """Forget a finished job whose completion could not be written: an event that still
+        holds it (the snapshot after the stream resyncs) is then a new assignment, run again."""
+        self._known.pop(job_id, None)
+
     def hand_back_waiting(self) -> list[JobSpec]:
         """Every waiting assignment, now marked handed back (the cloud is draining)."""
         specs = []

@@ -20,12 +20,12 @@ import orjson
 
 from atmosphere.db.base import Database
 from atmosphere.errors import RequestRefused
+from atmosphere.storable import MAX_WRITE_BYTES
 
 _log = logging.getLogger(__name__)
 
-# Firebase's 16 MB per SDK write (the embedded server takes 32 MiB): a big burst goes out in a
-# few updates instead of one the server refuses.
-MAX_BATCH_BYTES = 16 * 1024 * 1024
+# A big burst goes out in a few updates instead of one the server refuses.
+MAX_BATCH_BYTES = MAX_WRITE_BYTES
 
 
 def _prefixes(path: str) -> list[str]:

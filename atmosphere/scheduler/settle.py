@@ -18,11 +18,10 @@ from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import ChainState, JobSpec, JobState, Outcome, Reply
-from atmosphere.localdb.values import InvalidData
-from atmosphere.localdb.values import normalise as stored_form
 from atmosphere.paths import Paths
 from atmosphere.scheduler import chains
 from atmosphere.scheduler.retries import may_retry, retry_delay
+from atmosphere.storable import MAX_VALUE_BYTES, depth_of, value_problem
 
 _NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 
@@ -49,19 +48,6 @@ def new_job_writes(paths: Paths, spec: JobSpec) -> dict[str, Any]:
         paths.jobs(spec.id): {**entry, "state": JobState.QUEUED.value},
         paths.queue(spec.type, spec.id): entry,
     }
-
-
-def refusal(value: Any, path: str) -> str | None:
-    """Why the database would refuse ``value`` written at ``path``, or None (pure).
-
-    The server's own check: keys, and nesting counted from the root, so a value that fits in
-    one place can be too deep one level down.
-    """
-    try:
-        stored_form(value, len([s for s in path.split("/") if s]))
-    except InvalidData as exc:
-        return str(exc)
-    return None
 
 
 def refused_error(what: str, reason: object) -> dict[str, Any]:
@@ -173,7 +159,8 @@ def _succeed(
                 "kind": "InvalidResult",
                 "type": "InvalidResult",
                 "message": f"the result of step {spec.chain.step} ({spec.type}) cannot be "
-                f"passed on to step {spec.chain.step + 1} ({move.next_job.type}): {why}",
+                f"passed on to step {move.next_job.chain.step if move.next_job.chain else '?'} "
+                f"({move.next_job.type}): {why}",
             }
             return _fail(paths, spec, replace(outcome, ok=False, result=None, error=error), chain)
         _apply_chain_move(paths, done, chain, spec, move)
@@ -181,10 +168,15 @@ def _succeed(
 
 
 def _unqueueable(paths: Paths, job: JobSpec | None) -> str | None:
-    """Why the database would refuse ``job``'s queue entry (the inbox is as deep), or None."""
+    """Why the database would refuse ``job``'s data in its queue entry, or None.
+
+    Its data holds the previous step's result one level deeper than the outcome did, so a
+    result the database took can be refused here. The inbox entry is as deep as the queue's.
+    """
     if job is None:
         return None
-    return refusal(queue_entry(job), paths.queue(job.type, job.id))
+    depth = depth_of(paths.queue(job.type, job.id)) + 1
+    return value_problem(job.data, "data", depth=depth, max_bytes=MAX_VALUE_BYTES)
 
 
 def _retry(

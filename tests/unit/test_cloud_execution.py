@@ -45,10 +45,11 @@ def test_judge(attempt: int, retries: int, finish: Finish, final: bool, state: J
 
 
 def test_finishes() -> None:
-    assert finish_returned({"a": [1, None]}, 100) == Finish(ok=True, result={"a": [1, None]})
-    bad = finish_returned({1, 2}, 100)
+    ok = finish_returned({"a": [1, None]}, 100, depth=5)
+    assert ok == Finish(ok=True, result={"a": [1, None]})
+    bad = finish_returned({1, 2}, 100, depth=5)
     assert not bad.ok and bad.error and "not JSON-serialisable" in bad.error["message"]
-    big = finish_returned("x" * 200, 100)
+    big = finish_returned("x" * 200, 100, depth=5)
     assert not big.ok and big.error and "over the 100-byte limit" in big.error["message"]
     try:
         raise KeyError("k")
@@ -61,14 +62,14 @@ def test_finishes() -> None:
     )
     retry = finish_raised(Retry(delay=3))
     assert retry.retry_asked and retry.retry_delay == 3
-    assert finish_done_with(None, 5, 100) == Finish(ok=True, result=5)
-    assert finish_done_with("no luck", None, 100).error == {
+    assert finish_done_with(None, 5, 100, depth=5) == Finish(ok=True, result=5)
+    assert finish_done_with("no luck", None, 100, depth=5).error == {
         "kind": "JobFailed",
         "message": "no luck",
         "type": "done_with",
         "value": "no luck",
     }
-    assert finish_done_with(ValueError("v"), None, 100).error["type"] == "ValueError"  # type: ignore[index]
+    assert finish_done_with(ValueError("v"), None, 100, depth=5).error["type"] == "ValueError"  # type: ignore[index]
 
 
 def test_a_final_success_replies_in_the_same_update() -> None:
@@ -125,7 +126,7 @@ def test_a_huge_error_is_clipped_so_the_completion_stays_writable() -> None:
         raise ValueError("x" * 5_000_000)
     except ValueError as exc:
         raised = finish_raised(exc)
-    told = finish_done_with("y" * 5_000_000, None, 1000)
+    told = finish_done_with("y" * 5_000_000, None, 1000, depth=5)
     # Then what is written stays small, and says it was cut
     for finish in (raised, told):
         assert finish.error is not None

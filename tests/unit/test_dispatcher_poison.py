@@ -141,7 +141,7 @@ def test_a_chain_step_too_deep_to_pass_on_ends_the_chain_and_the_rest_flows(
     record = db.get(f"{R}/jobs/ch-0")
     assert record["state"] == "failed" and record["error"]["kind"] == "InvalidResult"
     assert "cannot be passed on to step 1 (b)" in record["error"]["message"]
-    assert "nested too deeply" in record["error"]["message"]
+    assert "data is nested 28 levels deep (at data.a.a" in record["error"]["message"]
     reply = db.get(f"{R}/replies/m1/ch")
     assert reply["ok"] is False and reply["error"]["kind"] == "InvalidResult"
     assert db.get(f"{R}/live/chains") is None and db.get(f"{R}/jobs/ch-1") is None
