@@ -55,6 +55,14 @@ log = logging.getLogger(__name__)
 # the job go: if its inbox still holds the job when the stream resyncs, it runs again.
 COMPLETION_PATIENCE = 300.0
 
+_RETURNED_KEPT = 1000
+_LATE_DONE_WITH = (
+    "done_with for job %s came after its handler had already finished it by returning (a "
+    "return, None included, finishes the job; this done_with is ignored). Fix: return LATER "
+    "from the handler to finish with done_with later, or register it with "
+    "app.handle_jobs({type: fn}), whose handlers finish only through done_with"
+)
+
 
 @dataclass
 class _Attempt:
@@ -64,6 +72,7 @@ class _Attempt:
     event: threading.Event = field(default_factory=threading.Event)
     finish: Finish | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    returned: bool = False  # finished by its handler returning or raising, not by done_with
 
 
 class Cloud:
@@ -94,6 +103,7 @@ class Cloud:
         self._cond = threading.Condition()
         self._inbox = Inbox()
         self._attempts: dict[str, _Attempt] = {}
+        self._returned: dict[str, None] = {}  # recent jobs finished by returning (oldest first)
         self._handed_back: set[str] = set()  # running jobs deregistration gave back
         self._running = 0
         self._lent = 0
@@ -133,6 +143,15 @@ class Cloud:
             ", ".join(sorted(self.app.tasks)),
             self.slots,
         )
+
+    def __enter__(self) -> Cloud:
+        """``with Cloud(app) as cloud:`` (or ``with app.start_cloud():``) runs it in this process."""
+        if not self._registered:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def run(self) -> None:
         """Start, then block until ``request_stop()`` (SIGTERM / Ctrl-C in the CLI), then drain."""
@@ -257,9 +276,10 @@ class Cloud:
             raised = exc
         finally:
             current_job.reset(token)
-        if value is LATER and raised is None:
+        if raised is None and (value is LATER or task.done_with_only):
             # The original recursion style: submit sub-jobs with callbacks, return LATER, call
             # done_with from a callback. Waiting on sub-jobs lends the slot, as get() does.
+            # A handle_jobs handler always finishes this way; what it returns means nothing.
             lend = running.waits_on_children()
             with self._lending() if lend else contextlib.nullcontext():
                 if not self._await_done_with(attempt):
@@ -273,6 +293,7 @@ class Cloud:
                     if raised is None
                     else finish_raised(raised)
                 )
+                attempt.returned = True
             elif raised is not None:
                 log.warning("job %s raised after done_with; done_with wins: %r", spec.id, raised)
             return attempt.finish
@@ -288,10 +309,17 @@ class Cloud:
         job_id = ticket.get("id") if isinstance(ticket, dict) else None
         with self._cond:
             attempt = self._attempts.get(str(job_id))
+            returned = str(job_id) in self._returned
         if attempt is None:
-            log.warning("done_with for job %s, which is not running here", job_id)
+            if returned:
+                log.error(_LATE_DONE_WITH, job_id)
+            else:
+                log.warning("done_with for job %s, which is not running here", job_id)
             return False
         with attempt.lock:
+            if attempt.finish is not None and attempt.returned:
+                log.error(_LATE_DONE_WITH, job_id)
+                return False
             if attempt.finish is not None:
                 log.warning("done_with called twice for job %s; the first one counts", job_id)
                 return False
@@ -312,8 +340,12 @@ class Cloud:
                 self._done += 1
             else:
                 self._failed += 1
-            self._attempts.pop(spec.id, None)
+            attempt = self._attempts.pop(spec.id, None)
             self._inbox.finish(spec.id)
+            if attempt is not None and attempt.returned:  # a late done_with can say why
+                self._returned[spec.id] = None
+                while len(self._returned) > _RETURNED_KEPT:
+                    self._returned.pop(next(iter(self._returned)))
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
         self._write_completion(spec, finish, started_ms)
