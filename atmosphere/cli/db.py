@@ -18,6 +18,9 @@ def db(
     max_body: Annotated[int, typer.Option(help="Largest request body in bytes (413 above).")] = (
         32 * 1024 * 1024
     ),
+    max_user_body: Annotated[
+        int, typer.Option(help="Largest body from callers the rules judge (not admins).")
+    ] = 4 * 1024 * 1024,
     rules: Annotated[
         str | None, typer.Option(help="Security rules file for namespaces that have none.")
     ] = None,
@@ -50,6 +53,7 @@ def db(
         token=token,
         fsync=fsync,
         max_body=max_body,
+        max_user_body=max_user_body,
         rules_file=rules,
         keep_alive=keep_alive,
         strict_indexes=strict_indexes,

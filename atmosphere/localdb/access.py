@@ -22,9 +22,10 @@ class Caller:
 
     admin: bool
     auth: dict[str, Any] | None = None
+    holds_token: bool = False  # presented the admin token (with an override: judged as auth)
 
 
-ADMIN = Caller(True)
+ADMIN = Caller(True, None, True)
 ANONYMOUS = Caller(False)
 
 
@@ -53,7 +54,7 @@ def identify(authorization: str | None, params: dict[str, str], token: str | Non
         raise InvalidData("auth_variable_override must be a JSON object or null") from exc
     if auth is not None and not isinstance(auth, dict):
         raise InvalidData("auth_variable_override must be a JSON object or null")
-    return Caller(False, auth)
+    return Caller(False, auth, True)
 
 
 def parse_rules(text: str) -> Any:
@@ -97,6 +98,14 @@ def can_write(
         return all(rules.can_write(list(p), caller.auth, before, after) for p in paths)
     except Exception:  # noqa: BLE001 - a rule that cannot be evaluated grants nothing
         return False
+
+
+def may_write(caller: Caller, ns: Namespace, path: Sequence[str]) -> bool:
+    """Whether ``caller`` could be allowed any write at or below ``path`` (before the body)."""
+    if caller.admin:
+        return True
+    rules = rules_of(ns)
+    return rules is not None and bool(rules.may_write(list(path)))
 
 
 def index_on(ns: Namespace, path: Sequence[str]) -> list[str]:

@@ -42,17 +42,23 @@ class LocalDbApp:
             return
         if scope["type"] != "http":
             return
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query, headers = scope.get("query_string", b""), headers_of(scope)
+        limit = self.db.config.max_body
+        if scope["method"] not in ("GET", "HEAD"):
+            verdict = self.db.admit(scope["method"], raw_path, query, headers)
+            if isinstance(verdict, Response):
+                await _send(send, verdict)  # before the body, which is never read
+                return
+            limit = verdict
         try:
-            body = await read_body(receive, self.db.config.max_body)
+            body = await read_body(receive, limit)
         except BodyTooLarge:
-            await _send(send, error(413, f"Request body exceeds {self.db.config.max_body} bytes"))
+            await _send(send, error(413, f"Request body exceeds {limit} bytes"))
             return
         except Disconnected:
             return  # nothing was done: the request never arrived whole
-        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        answer = self.db.handle(
-            scope["method"], raw_path, scope.get("query_string", b""), headers_of(scope), body
-        )
+        answer = self.db.handle(scope["method"], raw_path, query, headers, body)
         if isinstance(answer, StreamRequest):
             await self._stream(answer, receive, send)
         else:

@@ -36,6 +36,9 @@ _BACKLOG = 1024 * 1024  # unsent answer bytes after which pipelined requests wai
 # can connect could grow the server's memory without end.
 MAX_URL_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 64 * 1024
+# A body refused from the head is read and dropped up to this size (so a client still sending
+# it gets the answer, not a reset); beyond it the connection is closed.
+DRAIN_BYTES = 256 * 1024
 
 
 class _Pending(NamedTuple):
@@ -85,7 +88,9 @@ class HttpConnection(asyncio.Protocol):
         self._head_bytes = 0  # bytes of whole reads that fell inside the current head
         self._body: list[bytes] = []
         self._size = 0
+        self._limit = self.max_body  # the largest body this request's caller may send
         self._too_large = False
+        self._refused = False  # answered from the head: the body is dropped
         self._pending: deque[_Pending] = deque()
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -144,6 +149,7 @@ class HttpConnection(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._too_large = False
+        self._refused = False
 
     def on_url(self, url: bytes) -> None:
         if self.done:
@@ -157,17 +163,43 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if self.done or self.transport is None:
+            return
+        self._limit = self.max_body
+        method = self.parser.get_method()
+        if method not in (b"GET", b"HEAD"):
+            verdict = self._admit(method)
+            if isinstance(verdict, Response):
+                # Answered before the body: it is never buffered, parsed or judged.
+                self._refused = True
+                self.transport.write(encode_response(verdict, keep_alive=False))
+                return
+            self._limit = verdict
         length = self._headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+        if length is not None and length.isdigit() and int(length) > self._limit:
             self._too_large = True
-        elif self._headers.get(b"expect", b"").lower() == b"100-continue" and self.transport:
+        elif self._headers.get(b"expect", b"").lower() == b"100-continue":
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it
 
+    def _admit(self, method: bytes) -> Response | int:
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            return self.max_body  # answered as a bad URL once complete
+        return self.db.admit(
+            method.decode("latin-1"), url.path or b"/", url.query or b"", self._headers
+        )
+
     def on_body(self, chunk: bytes) -> None:
+        if self._refused:
+            self._size += len(chunk)
+            if self._size > DRAIN_BYTES and not self.done:
+                self._close()
+            return
         if self._too_large:
             return
         self._size += len(chunk)
-        if self._size > self.max_body:
+        if self._size > self._limit:
             self._too_large = True
             self._body = []
         else:
@@ -176,8 +208,11 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.done or self.transport is None:
             return
+        if self._refused:
+            self._close()
+            return
         if self._too_large:
-            self._fail(error(413, f"Request body exceeds {self.max_body} bytes"))
+            self._fail(error(413, f"Request body exceeds {self._limit} bytes"))
             return
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = _Pending(
@@ -254,6 +289,11 @@ class HttpConnection(asyncio.Protocol):
         """Send a keep-alive event (also how a dead peer gets noticed)."""
         if self.listener is not None and not self.listener.closed:
             self.listener.push(KEEP_ALIVE)
+
+    def _close(self) -> None:
+        self.done = True
+        if self.transport is not None:
+            self.transport.close()
 
     def _fail(self, answer: Response) -> None:
         self.done = True

@@ -44,6 +44,7 @@ def run(
     fsync: bool,
     *,
     max_body: int = 32 * 1024 * 1024,
+    max_user_body: int = 4 * 1024 * 1024,
     rules_file: str | None = None,
     keep_alive: float = 30.0,
     strict_indexes: bool = False,
@@ -82,6 +83,7 @@ def run(
     config = Config(
         token=token or None,
         max_body=max_body,
+        max_user_body=max_user_body,
         keep_alive=keep_alive,
         default_rules=default_rules,
         strict_indexes=strict_indexes,

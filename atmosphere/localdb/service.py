@@ -9,7 +9,7 @@ server answer from ``data_received`` without creating a task per request.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from . import access, hosts, tree
@@ -48,6 +48,7 @@ _CORS_PREFLIGHT = [
     (b"access-control-allow-headers", b"authorization, content-type, if-match, x-firebase-etag"),
     (b"access-control-max-age", b"600"),
 ]
+RULES_PATH_BYTES = RULES_PATH.encode()
 FOREIGN_HOST = "This server only answers to localhost and the names it was started with"
 
 
@@ -57,6 +58,23 @@ def _overridden(headers: dict[bytes, bytes], params: dict[str, str]) -> str:
         "x-http-method-override", ""
     ).encode("latin-1")
     return override.decode("latin-1").upper() if override else "POST"
+
+
+class _Head(NamedTuple):
+    """What a request's head says: the method it stands for, its parameters, its caller."""
+
+    method: str
+    params: dict[str, str]
+    caller: access.Caller
+    streaming: bool
+
+
+def _refusal(exc: HttpError | InvalidData | UnicodeError) -> Response:
+    if isinstance(exc, HttpError):
+        return error(exc.status, exc.message)
+    if isinstance(exc, InvalidData):
+        return error(400, str(exc))
+    return error(400, "Invalid characters in the request")
 
 
 def _form_value(query: bytes, name: bytes) -> str:
@@ -77,6 +95,8 @@ class LocalDb:
         self.hub = Hub(self.config.listener_buffer)
         self.writer = Writer(store, self.hub)
         self._seen: set[str] = set()
+        self._default_rules: Any = None  # parsed once, for stand-ins of unknown namespaces
+        self.namespace(self.config.default_namespace)  # known to everyone from the start
 
     # -- entry points ----------------------------------------------------------------
 
@@ -87,14 +107,36 @@ class LocalDb:
         try:
             self._check_host(headers)
             answer = self._dispatch(method, raw_path, query, headers, body)
-        except HttpError as exc:
-            answer = error(exc.status, exc.message)
-        except InvalidData as exc:
-            answer = error(400, str(exc))
-        except UnicodeError:
-            answer = error(400, "Invalid characters in the request")
+        except (HttpError, InvalidData, UnicodeError) as exc:
+            answer = _refusal(exc)
         answer.headers.extend(self._cors(headers))
         return answer
+
+    def admit(
+        self, method: str, raw_path: bytes, query: bytes, headers: dict[bytes, bytes]
+    ) -> Response | int:
+        """Decide from the request head alone: a refusal, or the largest body to read.
+
+        A write that no rule could grant is refused before its body is read, so an anonymous
+        client cannot make the server receive, parse and judge megabytes first; callers the
+        rules judge get a smaller body limit than admins.
+        """
+        try:
+            self._check_host(headers)
+            head = self._head(method, query, headers)
+            if head is None or head.caller.admin:
+                return self.config.max_body
+            ns = self._namespace_for(head)
+            if head.method != "GET" and (
+                raw_path in (RULES_PATH_BYTES, STATS_PATH)
+                or not access.may_write(head.caller, ns, parse_path(raw_path))
+            ):
+                raise HttpError(401, access.PERMISSION_DENIED)
+        except (HttpError, InvalidData, UnicodeError) as exc:
+            answer = _refusal(exc)
+            answer.headers.extend(self._cors(headers))
+            return answer
+        return min(self.config.max_body, self.config.max_user_body)
 
     def _check_host(self, headers: dict[bytes, bytes]) -> None:
         host = headers.get(b"host")
@@ -161,29 +203,17 @@ class LocalDb:
     def _dispatch(
         self, method: str, raw_path: bytes, query: bytes, headers: dict[bytes, bytes], body: bytes
     ) -> Response | StreamRequest:
-        params = parse_params(query)
-        if method == "POST":
-            method = _overridden(headers, params)
-        if method == "OPTIONS":
+        head = self._head(method, query, headers)
+        if head is None:
             return Response(204, b"", list(_CORS_PREFLIGHT) if self._cors(headers) else [])
-        if method not in METHODS:
-            raise HttpError(405, f"Method {method} is not supported")
-        streaming = method == "GET" and b"text/event-stream" in headers.get(b"accept", b"")
-        if streaming and "auth_variable_override" in params:
-            # firebase-admin's listen() form-encodes its parameters (a space becomes "+"),
-            # unlike its other calls (where "+" is a plus).
-            params["auth_variable_override"] = _form_value(query, b"auth_variable_override")
-        auth = headers.get(b"authorization")
-        caller = access.identify(
-            None if auth is None else auth.decode("latin-1"), params, self.config.token
-        )
-        ns = self.namespace(check_namespace(params.get("ns") or self.config.default_namespace))
-        if raw_path == RULES_PATH.encode() or raw_path == STATS_PATH:
+        method, params, caller = head.method, head.params, head.caller
+        ns = self._namespace_for(head)
+        if raw_path == RULES_PATH_BYTES or raw_path == STATS_PATH:
             return self._settings(method, raw_path, caller, ns, body)
         req = Request(method, parse_path(raw_path), params, headers, caller, ns)
         check_common_params(params)
         if method == "GET":
-            if streaming:
+            if head.streaming:
                 if not access.can_read(caller, ns, req.path, ns.root):
                     raise HttpError(401, access.PERMISSION_DENIED)
                 return StreamRequest(req)
@@ -195,6 +225,45 @@ class LocalDb:
         if method == "POST":
             return self.writer.post(req, body)
         return self.writer.delete(req)
+
+    def _head(self, method: str, query: bytes, headers: dict[bytes, bytes]) -> _Head | None:
+        """Method, parameters and caller of a request (None: an OPTIONS preflight)."""
+        params = parse_params(query)
+        if method == "POST":
+            method = _overridden(headers, params)
+        if method == "OPTIONS":
+            return None
+        if method not in METHODS:
+            raise HttpError(405, f"Method {method} is not supported")
+        streaming = method == "GET" and b"text/event-stream" in headers.get(b"accept", b"")
+        if streaming and "auth_variable_override" in params:
+            # firebase-admin's listen() form-encodes its parameters (a space becomes "+"),
+            # unlike its other calls (where "+" is a plus).
+            params["auth_variable_override"] = _form_value(query, b"auth_variable_override")
+        auth = headers.get(b"authorization")
+        caller = access.identify(
+            None if auth is None else auth.decode("latin-1"), params, self.config.token
+        )
+        return _Head(method, params, caller, streaming)
+
+    def _namespace_for(self, head: _Head) -> Namespace:
+        """The namespace asked for; only holders of the admin token bring a new one to life.
+
+        Anyone else asking for one that does not exist reads an empty stand-in judged by the
+        default rules, kept nowhere, and may not write to it: no stranger can make the server
+        keep namespaces forever.
+        """
+        name = check_namespace(head.params.get("ns") or self.config.default_namespace)
+        if name in self.store.namespaces or head.caller.holds_token:
+            return self.namespace(name)
+        if head.method != "GET":
+            raise HttpError(401, access.PERMISSION_DENIED)
+        stand_in = Namespace(name)
+        if self.config.default_rules is not None:
+            if self._default_rules is None:
+                self._default_rules = access.parse_rules(self.config.default_rules)
+            stand_in.rules_text, stand_in.rules = self.config.default_rules, self._default_rules
+        return stand_in
 
     # -- reads -----------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ def test_broken_connection_mid_body_writes_nothing(
     for _ in range(3):
         sock = socket.create_connection(("127.0.0.1", db_server.port))
         sock.sendall(
-            f"PUT /a.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n"
+            f"PUT /a.json?ns={raw.ns} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner\r\n"
             "Content-Length: 1000\r\n\r\n".encode()
             + b'{"half": "'
         )
@@ -115,7 +115,7 @@ def test_client_gone_before_reading_the_answer(db_server: ServerProcess, raw: Ra
     body = b'"complete"'
     sock = socket.create_connection(("127.0.0.1", db_server.port))
     sock.sendall(
-        f"PUT /a.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n"
+        f"PUT /a.json?ns={raw.ns} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )
@@ -129,7 +129,7 @@ def test_expect_100_continue(db_server: ServerProcess, raw: RawClient) -> None:
     body = b'"' + b"z" * 5000 + b'"'
     sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
     sock.sendall(
-        f"PUT /e.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n"
+        f"PUT /e.json?ns={raw.ns} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner\r\n"
         f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n".encode()
     )
     assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -146,9 +146,7 @@ def test_a_client_that_never_reads_answers_does_not_grow_the_server(
     rss_before = _rss_mb(db_server.pid)
     sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    request = (
-        f"GET /big.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner\r\n\r\n"
-    )
+    request = f"GET /big.json?ns={raw.ns} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner\r\n\r\n"
     sock.setblocking(False)
     sent = 0
     for _ in range(2000):  # up to 2 GB of answers if the server kept reading
@@ -165,7 +163,7 @@ def test_a_client_that_never_reads_answers_does_not_grow_the_server(
 def test_pipelined_requests_are_answered_in_order(db_server: ServerProcess, raw: RawClient) -> None:
     def req(method: str, body: bytes) -> bytes:
         return (
-            f"{method} /pipe.json?ns={raw.ns} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer owner"
+            f"{method} /pipe.json?ns={raw.ns} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner"
             f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )

@@ -223,7 +223,7 @@ def test_slow_listener_is_dropped_without_stalling_writers(tmp_path: Any) -> Non
         sock = socket.create_connection(("127.0.0.1", server.port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(
-            b"GET /s.json?ns=slow HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+            b"GET /s.json?ns=slow HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
             b"Authorization: Bearer owner\r\n\r\n"
         )
         good = SseStream(server.url, "/s.json", "slow")

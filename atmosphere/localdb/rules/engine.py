@@ -103,6 +103,23 @@ class Rules:
         checker = _TreeValidator(auth, root_before, root_after, now)
         return checker.check(target, value, location, variables)
 
+    def may_write(self, path: list[str]) -> bool:
+        """Whether some write at or below `path` could be granted to someone (False: none can).
+
+        Decided from the rules alone, before any body or data is looked at: an expression
+        counts as a possible grant.
+        """
+        node: RuleNode | None = self._root
+        for key in path:
+            assert node is not None
+            if node.write is not None and node.write is not False:
+                return True
+            node = _step(node, key, {})
+            if node is None:
+                return False
+        assert node is not None
+        return node.writes_any
+
     def index_on(self, path: list[str]) -> list[str]:
         """The .indexOn fields declared at `path` (wildcards apply), or []."""
         node: RuleNode | None = self._root

@@ -30,6 +30,7 @@ class RuleNode:
     wildcard: str | None = None  # "$uid"
     wildcard_node: RuleNode | None = None
     validates_any: bool = False  # a .validate here or anywhere below
+    writes_any: bool = False  # a .write that is not constant false here or anywhere below
 
     def step(self, key: str) -> tuple[RuleNode, str | None] | None:
         """The node for child `key` and the variable it binds; a named child beats the wildcard."""
@@ -72,6 +73,8 @@ def _build(obj: Any, where: tuple[str, ...], scope: frozenset[str]) -> RuleNode:
     # A constant-true .validate checks nothing, so subtrees holding only those are skipped.
     checks_here = node.validate is not None and node.validate is not True
     node.validates_any = checks_here or any(c.validates_any for c in below)
+    grants_here = node.write is not None and node.write is not False
+    node.writes_any = grants_here or any(c.writes_any for c in below)
     return node
 
 
