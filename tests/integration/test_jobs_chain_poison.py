@@ -50,7 +50,10 @@ def test_a_chain_step_too_deep_to_pass_on_answers_once_while_other_jobs_flow(
     for i in range(ORDINARY):  # the poison chains go out among ordinary jobs
         handles.append(echo.submit(i, timeout=TIMEOUT))
         if i % (ORDINARY // POISONS) == 0:
-            steps = [{"type": "nest", "data": DEPTH, "timeout": TIMEOUT}, {"type": "echo"}]
+            steps: list[dict[str, Any]] = [
+                {"type": "nest", "data": DEPTH, "timeout": TIMEOUT},
+                {"type": "echo"},
+            ]
             chains.append(maker.submit(steps, callback).id)
     assert [h.get()["echo"] for h in handles] == list(range(ORDINARY))
     assert all_answered.wait(TIMEOUT), answers
@@ -72,7 +75,11 @@ def test_a_fire_and_forget_chain_failure_is_logged_by_the_dispatcher(
     dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
 ) -> None:
     start_cloud(TASKS)
-    steps = [{"type": "s1", "timeout": TIMEOUT}, {"type": "boom", "data": "ff"}, {"type": "s3"}]
+    steps: list[dict[str, Any]] = [
+        {"type": "s1", "timeout": TIMEOUT},
+        {"type": "boom", "data": "ff"},
+        {"type": "s3"},
+    ]
     handle = maker.submit(steps)  # no callback: nobody waits
     line = f"chain {handle.id} ({handle.id}) failed at step 1 of 3 (boom, job {handle.id}-1)"
     wait_until(lambda: line in dispatcher.log, TIMEOUT, "the failure in the dispatcher's log")
