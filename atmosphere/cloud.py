@@ -14,6 +14,7 @@ deregisters.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._loop import LoopThread
 from ._running import RunningJob, current_job
 from .db.base import SERVER_TIMESTAMP, Listener
 from .execution import (
@@ -119,6 +121,7 @@ class Cloud:
         self._beat_wake = threading.Event()
         self._halt = threading.Event()  # write retries give up once set
         self._listener: Listener | None = None
+        self._loop = LoopThread(f"cloud-loop-{self.id}")  # for async def handlers
         self._beat: threading.Thread | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -191,6 +194,7 @@ class Cloud:
             self._listener.close()
         self._deregister(limit=max(grace, 5.0))
         self._halt.set()
+        self._loop.close()
         self.app._attach(None)
         log.info("cloud %s stopped", self.name)
 
@@ -272,6 +276,8 @@ class Cloud:
         token = current_job.set(running)
         try:
             value = task.fn(ticket, spec.data)
+            if inspect.isawaitable(value):  # an async def handler: on the cloud's event loop
+                value = self._loop.run(value, running)
         except Exception as exc:
             raised = exc
         finally:

@@ -107,8 +107,14 @@ class Handle:
         return self
 
     def __await__(self) -> Generator[Any, None, JSON]:
-        """``await handle`` gives the result or raises the typed error, without blocking."""
+        """``await handle`` gives the result or raises the typed error, without blocking.
+
+        Inside an ``async def`` handler the wait lends the job's slot, as ``get()`` does.
+        """
         self._require_tracked()
+        return self._wait().__await__()
+
+    async def _wait(self) -> JSON:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[JSON] = loop.create_future()
 
@@ -125,7 +131,11 @@ class Handle:
                 loop.call_soon_threadsafe(settle, error, result)
 
         self.then(on_response)
-        return future.__await__()
+        running = current_job.get()
+        if running is None or self.done():
+            return await future
+        with running.lend():
+            return await future
 
     def _settle(self, error: JobError | None, result: JSON) -> bool:
         """Record the response; only the first call counts. Returns whether this one did."""

@@ -94,3 +94,15 @@ def test_the_original_hello_world_with_a_rain_cloud_in_this_process(
         rain_cloud.close()
         for database in databases:
             database.close()
+
+
+def test_async_handlers_await_together_within_the_slots(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], app: Atmosphere
+) -> None:
+    start_cloud(MODULE, concurrency=4)
+    handles = [app.tasks["rendezvous"].delay(4) for _ in range(4)]
+    results = [h.get(timeout=30) for h in handles]
+    # All four were awaiting at once, on the cloud's one event loop thread
+    assert {r["together"] for r in results} == {4}
+    assert len({r["thread"] for r in results}) == 1
+    assert results[0]["thread"].startswith("cloud-loop-")

@@ -3,6 +3,8 @@ run by real ``atmosphere cloud tests.integration.user_tasks`` processes."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 from atmosphere import Atmosphere, Settings, Ticket
@@ -24,6 +26,20 @@ def make_app(settings: Settings | None = None, database: Database | None = None)
     @app.task
     def not_found(ticket: Ticket, data: Any) -> Any:
         app.done_with(ticket, {"code": 404, "reason": "no such user", "data": data}, {"tried": 1})
+
+    together: list[asyncio.Event] = []  # made on the cloud's event loop by the first job
+    arrived: list[str] = []
+
+    @app.task
+    async def rendezvous(ticket: Ticket, data: Any) -> Any:
+        """Answers once ``data`` jobs of this type are awaiting at once (10 s at most)."""
+        if not together:
+            together.append(asyncio.Event())
+        arrived.append(ticket["id"])
+        if len(arrived) >= int(data):
+            together[0].set()
+        await asyncio.wait_for(together[0].wait(), 10)
+        return {"together": len(arrived), "thread": threading.current_thread().name}
 
     return app
 

@@ -6,12 +6,14 @@ with a cloud in this process (tests/unit/user_kit.py).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
 import pytest
 
 from atmosphere import (
+    Atmosphere,
     AtmosphereError,
     InvalidJob,
     JobFailed,
@@ -362,3 +364,60 @@ def test_a_done_with_after_the_handler_returned_is_an_error_naming_the_fix(
     errors = [r for r in caplog.records if r.levelname == "ERROR" and "done_with" in r.message]
     assert errors and "return LATER" in errors[0].message
     assert "app.handle_jobs" in errors[0].message
+
+
+def test_async_handlers_run_many_at_once_on_one_event_loop_within_the_slots() -> None:
+    # Given an async handler that waits until all five of its jobs are in flight at once
+    app = new_app()
+    in_flight: list[int] = []
+    threads: set[int] = set()
+    all_in: list[asyncio.Event] = []  # made on the cloud's loop by the first job
+
+    @app.task
+    async def fetch(ticket: Ticket, data: Any) -> Any:
+        threads.add(threading.get_ident())
+        if not all_in:
+            all_in.append(asyncio.Event())
+        in_flight.append(data)
+        if len(in_flight) == 5:
+            all_in[0].set()
+        await asyncio.wait_for(all_in[0].wait(), 10)
+        return {"fetched": data}
+
+    with serving(app, concurrency=5):
+        # When five jobs are submitted to a cloud with five slots
+        handles = [fetch.delay(i) for i in range(5)]
+        # Then all five were awaiting at once, on one thread (the cloud's loop)
+        assert [h.get(timeout=10) for h in handles] == [{"fetched": i} for i in range(5)]
+    assert sorted(in_flight) == [0, 1, 2, 3, 4] and len(threads) == 1
+
+
+def test_an_async_handler_awaits_a_sub_job_on_an_exclusive_cloud() -> None:
+    # Given one exclusive cloud for both types: awaiting the sub-job must lend the slot
+    app = new_app()
+
+    @app.task
+    async def inner(ticket: Ticket, data: Any) -> Any:
+        return data + 1
+
+    @app.task
+    async def outer(ticket: Ticket, data: Any) -> Any:
+        return {"inner": await inner.delay(data), "raised": await _failure(app)}
+
+    @app.task
+    async def fails(ticket: Ticket, data: Any) -> Any:
+        raise LookupError("async boom")
+
+    with serving(app, concurrency=1):
+        assert outer.delay(1).get(timeout=10) == {"inner": 2, "raised": "async boom"}
+        with pytest.raises(JobFailed, match="async boom") as info:
+            fails.delay(None).get(timeout=5)
+        assert info.value.error_type == "LookupError"
+
+
+async def _failure(app: Atmosphere) -> str:
+    try:
+        await app.tasks["fails"].delay(None)
+    except JobFailed as exc:
+        return exc.message
+    return "no error"
