@@ -34,6 +34,15 @@ def db(
     compact_after: Annotated[
         int, typer.Option(help="Log bytes after which a snapshot is written and logs pruned.")
     ] = 64 * 1024 * 1024,
+    max_client_connections: Annotated[
+        int, typer.Option(help="Open connections one client address may hold (503 above).")
+    ] = 1024,
+    idle_timeout: Annotated[
+        float, typer.Option(help="Seconds a connection may wait for its next request.")
+    ] = 120.0,
+    request_timeout: Annotated[
+        float, typer.Option(help="Seconds from a request's first byte to its last (408).")
+    ] = 60.0,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(help="Another Host name clients reach the server by (repeatable)."),
@@ -59,6 +68,9 @@ def db(
         strict_indexes=strict_indexes,
         listener_buffer=listener_buffer,
         compact_after=compact_after,
+        max_client_connections=max_client_connections,
+        idle_timeout=idle_timeout,
+        request_timeout=request_timeout,
         allow_hosts=allow_host or (),
         cors_origins=cors_origin or (),
     )

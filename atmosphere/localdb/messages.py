@@ -28,6 +28,10 @@ class Config:
     # Host names answered besides loopback ones (hosts.allowed_hosts); None: any name.
     allowed_hosts: frozenset[str] | None = frozenset()
     cors_origins: frozenset[str] = frozenset()  # browser origins allowed to call (none needs to)
+    # Per peer address (every local process shares 127.0.0.1: the whole fleet counts as one).
+    max_client_connections: int = 1024
+    idle_timeout: float = 120.0  # seconds a connection may wait for its next request
+    request_timeout: float = 60.0  # seconds from a request's first byte to its last
 
 
 @dataclass(slots=True)

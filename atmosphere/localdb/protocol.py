@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections import deque
 from http import HTTPStatus
 from typing import Any, NamedTuple, cast
@@ -78,6 +79,9 @@ class HttpConnection(asyncio.Protocol):
         self.db = server.db
         self.max_body = server.db.config.max_body
         self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.last_active = server.now()  # when the last byte arrived or the last answer left
+        self.request_began: float | None = None  # the first byte of an unfinished request
         self.parser = httptools.HttpRequestParser(self)
         self.listener: Listener | None = None
         self.done = False  # no more requests on this connection
@@ -98,10 +102,14 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport but have its methods.
         self.transport = cast(asyncio.Transport, transport)
-        self.server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        if not self.server.join(self):
+            limit = self.db.config.max_client_connections
+            self._fail(error(503, f"Too many connections from {self.peer} (at most {limit})"))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        self.server.leave(self)
         self.done = True
         if self.listener is not None:
             self.listener.closed = True
@@ -125,6 +133,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done:
             return
+        self.last_active = self.server.now()
         was_in_head, self._began = self._in_head, False
         try:
             self.parser.feed_data(data)
@@ -142,6 +151,7 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self.request_began = self.last_active
         self._url = b""
         self._headers = {}
         self._in_head = self._began = True
@@ -206,6 +216,7 @@ class HttpConnection(asyncio.Protocol):
             self._body.append(chunk)
 
     def on_message_complete(self) -> None:
+        self.request_began = None
         if self.done or self.transport is None:
             return
         if self._refused:
@@ -249,6 +260,7 @@ class HttpConnection(asyncio.Protocol):
             self._start_stream(answer)
             return
         self.transport.write(encode_response(answer, request.keep_alive))
+        self.last_active = self.server.now()
         if not request.keep_alive:
             self.done = True
             self._pending.clear()
@@ -290,6 +302,21 @@ class HttpConnection(asyncio.Protocol):
         if self.listener is not None and not self.listener.closed:
             self.listener.push(KEEP_ALIVE)
 
+    def expire(self, now: float) -> None:
+        """Close the connection if a request is too slow to arrive, or it sat idle too long."""
+        if self.done or self.listener is not None or self.transport is None:
+            return
+        config = self.db.config
+        if self.request_began is not None:
+            if now - self.request_began > config.request_timeout:
+                self._fail(error(408, f"Request not complete within {config.request_timeout} s"))
+        elif (
+            not self._pending
+            and self.transport.get_write_buffer_size() == 0
+            and now - self.last_active > config.idle_timeout
+        ):
+            self._close()
+
     def _close(self) -> None:
         self.done = True
         if self.transport is not None:
@@ -309,8 +336,27 @@ class FastServer:
         self.db = db
         self.connections: set[HttpConnection] = set()
         self.streams: set[HttpConnection] = set()
+        self.per_peer: dict[str, int] = {}
+        self.now = time.monotonic
         self._server: asyncio.Server | None = None
         self._stopping: asyncio.Event | None = None
+
+    def join(self, conn: HttpConnection) -> bool:
+        """Count a new connection; False when its peer already has the most it may."""
+        self.connections.add(conn)
+        count = self.per_peer.get(conn.peer, 0) + 1
+        self.per_peer[conn.peer] = count
+        return count <= self.db.config.max_client_connections
+
+    def leave(self, conn: HttpConnection) -> None:
+        """Forget a closed connection."""
+        if conn in self.connections:
+            self.connections.discard(conn)
+            left = self.per_peer.get(conn.peer, 1) - 1
+            if left > 0:
+                self.per_peer[conn.peer] = left
+            else:
+                self.per_peer.pop(conn.peer, None)
 
     async def serve(self, sock: socket.socket) -> None:
         """Serve until ``stop()``; then close streams and connections."""
@@ -318,10 +364,12 @@ class FastServer:
         self._stopping = asyncio.Event()
         self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock)
         ticker = asyncio.ensure_future(self._keep_alives())
+        sweeper = asyncio.ensure_future(self._expire_slow_and_idle())
         try:
             await self._stopping.wait()
         finally:
             ticker.cancel()
+            sweeper.cancel()
             self._server.close()
             self.db.shutdown()
             for conn in list(self.connections):
@@ -341,3 +389,12 @@ class FastServer:
             await asyncio.sleep(interval)
             for conn in list(self.streams):
                 conn.keep_alive()
+
+    async def _expire_slow_and_idle(self) -> None:
+        config = self.db.config
+        interval = max(0.05, min(config.request_timeout, config.idle_timeout) / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = self.now()
+            for conn in list(self.connections):
+                conn.expire(now)

@@ -50,6 +50,9 @@ def run(
     strict_indexes: bool = False,
     listener_buffer: int = 32 * 1024 * 1024,
     compact_after: int = COMPACT_AFTER_BYTES,
+    max_client_connections: int = 1024,
+    idle_timeout: float = 120.0,
+    request_timeout: float = 60.0,
     allow_hosts: Sequence[str] = (),
     cors_origins: Sequence[str] = (),
 ) -> None:
@@ -88,6 +91,9 @@ def run(
         default_rules=default_rules,
         strict_indexes=strict_indexes,
         listener_buffer=listener_buffer,
+        max_client_connections=max_client_connections,
+        idle_timeout=idle_timeout,
+        request_timeout=request_timeout,
         allowed_hosts=allowed_hosts(host, bool(token), allow_hosts),
         cors_origins=frozenset(cors_origins),
     )

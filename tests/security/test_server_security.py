@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from atmosphere.localdb.store import Store
 from tests.support import (
     RawClient,
     ServerProcess,
+    SseStream,
     free_port,
     start_db_server,
     unique_ns,
@@ -338,3 +340,76 @@ def test_admin_reads_stay_fast_while_an_anonymous_19mb_put_arrives(
     raw.get("/lease.json")
     worst = max(worst, time.monotonic() - t0)
     assert worst < 1.0, f"an admin read took {worst:.2f} s"
+
+
+# -- connections: how many, how slow, how idle ------------------------------------------
+
+
+@pytest.fixture
+def strict_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    args = ["--max-client-connections", "5", "--idle-timeout", "1", "--request-timeout", "1"]
+    server = start_db_server(tmp_path, extra_args=args)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _closed_by_server(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (raises socket.timeout if it never does)."""
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+def test_one_client_address_holds_a_bounded_number_of_connections(
+    strict_server: ServerProcess,
+) -> None:
+    held = [_connect(strict_server.url) for _ in range(5)]
+    try:
+        extra = _connect(strict_server.url)
+        assert _closed_by_server(extra).startswith(b"HTTP/1.1 503 ")
+        extra.close()
+        held.pop().close()
+        owner = RawClient(strict_server.url, "conns")
+        assert wait_until(lambda: owner.get("/x.json").status_code == 200, 10)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_request_that_never_finishes_is_cut_off(strict_server: ServerProcess) -> None:
+    sock = _connect(strict_server.url)
+    sock.sendall(b"PUT /x.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner\r\n")
+    t0 = time.monotonic()
+    assert _closed_by_server(sock).startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - t0 < 5
+    sock.close()
+
+
+def test_an_idle_connection_is_closed(strict_server: ServerProcess) -> None:
+    sock = _connect(strict_server.url)
+    sock.sendall(b"GET /x.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer owner\r\n\r\n")
+    answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    t0 = time.monotonic()
+    assert _closed_by_server(sock) == b""
+    assert time.monotonic() - t0 < 5
+    sock.close()
+
+
+def test_streams_are_not_idle(strict_server: ServerProcess) -> None:
+    stream = SseStream(strict_server.url, "/s.json", "conns")
+    try:
+        assert stream.next() == ("put", {"path": "/", "data": None})
+        assert not stream.ended.wait(2.5)  # longer than the idle timeout
+        RawClient(strict_server.url, "conns").put("/s.json", 1)
+        assert stream.next() == ("put", {"path": "/", "data": 1})
+    finally:
+        stream.close()
