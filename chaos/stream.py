@@ -205,7 +205,8 @@ def _judge(
         "lost": checks.lost(ordinary, answers, executed),
         "record_contradicts_response": checks.contradictions(ordinary, answers, records),
         "failed": dict(checks.failed(ordinary, answers)),
-        "duplicate_responses": checks.wire_duplicates(payloads),
+        "duplicate_responses": checks.answered_twice(ledger.answers),
+        "replies_rewritten": checks.rewritten(payloads),
         "executed_twice_after_fault": len(explained),
         "executed_twice_unexplained": unexplained,
         "executions": len(executions),
@@ -259,6 +260,10 @@ def _rows(options: Options, f: dict[str, Any]) -> list[Row]:
             "duplicate responses", str(len(f["duplicate_responses"])), not f["duplicate_responses"]
         ),
         Row(
+            "reply rewritten by a late run (first one restored)",
+            str(len(f["replies_rewritten"])),
+        ),
+        Row(
             "job record contradicts the response",
             str(len(f["record_contradicts_response"])),
             not f["record_contradicts_response"],
@@ -275,11 +280,8 @@ def _rows(options: Options, f: dict[str, Any]) -> list[Row]:
             break
         expect = POISONS[kind]
         value = f"{p['exactly_once']}/{p['sent']} answered once with {expect.describe()}"
-        if p["wrong"] or p["unanswered"] or p["wire_duplicates"]:
-            value += (
-                f"; wrong {p['wrong'][:2]}, unanswered {p['unanswered']},"
-                f" duplicated {p['wire_duplicates']}"
-            )
+        if p["wrong"] or p["unanswered"]:
+            value += f"; wrong {p['wrong'][:2]}, unanswered {p['unanswered']}"
         rows.append(
             Row(f"poison: {expect.label}", value, p["sent"] > 0 and p["exactly_once"] == p["sent"])
         )

@@ -33,6 +33,7 @@ POISONS: dict[str, Expect] = {
 }
 TIMEOUT = 60.0  # long: under chaos only a job the system dropped runs into it
 POISON_TIMEOUT = 120.0  # os._exit needs several cloud deaths and restarts
+REFUSED_PAUSE = 0.5  # after a refused submit, as a caller would back off
 
 
 class Workload:
@@ -118,6 +119,7 @@ class Workload:
             handle = make()
         except AtmosphereError as exc:  # the database is down: a clear error, not a job
             self.ledger.add_refused(kind, f"{type(exc).__name__}: {exc}")
+            self._stop.wait(REFUSED_PAUSE)
             return
         if not handle.tracked:
             # The last step's id is ``{chainId}-{last}``: its execution proves the chain ran.
