@@ -173,12 +173,15 @@ def spawn(
         env["ATMOSPHERE_DB_TOKEN"] = options.token  # not on the command line, where ps shows it
     with open(log, "ab") as out:
         offset = out.tell()
+        # Its own session: a Ctrl-C in our terminal is ours to handle (we stop it cleanly);
+        # reaching the server too it would look like a crash and be restarted.
         proc = subprocess.Popen(
             options.command(),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
+            start_new_session=True,
         )
     started(proc)
     return proc, _wait_listening(proc, log, offset, timeout)
