@@ -8,6 +8,10 @@ Layout of the data directory:
                     ``[ns, null, rules_text]`` (a rules change), values fully resolved.
 Every commit is written with one ``os.write`` (no user-space buffer) before the caller answers,
 so an acknowledged write survives ``kill -9``; ``fsync=True`` adds an fsync for power loss.
+
+Compaction runs beside the writes: the log is rotated at once, and a worker thread writes the
+snapshot of the roots as they were while new commits go to the fresh log. Until it is done,
+writes copy (once) each dict the snapshot may still read instead of changing it in place.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,11 @@ from . import tree
 Write = tuple[Sequence[str], Any]
 
 COMPACT_AFTER_BYTES = 64 * 1024 * 1024
+# A snapshot is encoded in pieces, one orjson call each, so the worker thread gives the
+# server's thread the GIL between them: objects this wide, and the top levels, are split.
+_SPLIT_WIDTH = 64
+_SPLIT_DEPTH = 4
+_WRITE_BYTES = 1024 * 1024  # pieces gathered per os.write
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +58,16 @@ class Namespace:
         self.rules_are_default = False  # rules_text came from --rules: not persisted
 
 
+class _Compaction:
+    """A snapshot being written by a worker thread."""
+
+    def __init__(self) -> None:
+        self.owned: set[int] = set()  # dicts made since it started: safe to change in place
+        self.done = threading.Event()
+        self.error: Exception | None = None
+        self.thread: threading.Thread | None = None
+
+
 class Store:
     """All namespaces of one server, persisted in ``data_dir``; used from one thread."""
 
@@ -66,6 +86,7 @@ class Store:
         self._seq = 0
         self._log_bytes = 0
         self._log_torn = False  # the log ends in a partial record
+        self._compaction: _Compaction | None = None
 
     # -- opening and closing -------------------------------------------------------------
 
@@ -85,6 +106,10 @@ class Store:
 
     def close(self) -> None:
         """Compact everything into one snapshot and release the directory."""
+        running = self._compaction
+        if running is not None and running.thread is not None:
+            running.thread.join()
+        self._finish_compaction()
         if self._log_fd >= 0:
             try:
                 self._rotate_and_snapshot()
@@ -214,24 +239,59 @@ class Store:
             raise
         self._log_bytes += len(line)
 
+    def owned(self) -> set[int] | None:
+        """The dicts a write may change in place: None for any of them; while a snapshot is
+        being written, only the ones made since (``tree.apply_in_place``)."""
+        running = self._finish_compaction()
+        return None if running is None else running.owned
+
     def _maybe_compact(self) -> None:
         # Only once the commit is current: the snapshot must hold what the old log held.
-        if self._log_bytes < self.compact_after_bytes:
+        if self._log_bytes < self.compact_after_bytes or self._finish_compaction() is not None:
             return
+        state = self._state()
         try:
-            self._rotate_and_snapshot()
+            self._next_log()
         except OSError as exc:
             # The commit is already durable in the log, and the caller is about to answer
-            # it: failing now would make the client retry a write that happened. The logs
-            # stay until a later compaction succeeds.
-            _log.warning("localdb: compaction of %s failed (%s); will retry", self.dir, exc)
+            # it: failing now would make the client retry a write that happened.
+            _log.error("localdb: cannot start a new log in %s (%s); will retry", self.dir, exc)
+            return
+        running = self._compaction = _Compaction()
+        running.thread = threading.Thread(
+            target=self._compact, args=(running, state, self._seq), name="localdb-compaction"
+        )
+        running.thread.start()
+
+    def _compact(self, running: _Compaction, state: dict[str, Any], seq: int) -> None:
+        """In the worker thread: write the snapshot, and say when done."""
+        try:
+            self._write_snapshot(state, seq)
+        except Exception as exc:  # reported by the server's thread, at its next write
+            running.error = exc
+        finally:
+            running.done.set()
+
+    def _finish_compaction(self) -> _Compaction | None:
+        """The compaction still running, if any (one that ended is reported and forgotten)."""
+        running = self._compaction
+        if running is None or not running.done.is_set():
+            return running
+        self._compaction = None
+        if running.error is not None:
+            # The logs stay (a restart replays them) until a later compaction succeeds.
+            _log.error(
+                "localdb: compaction of %s failed (%s); will retry after the next %d log bytes",
+                self.dir,
+                running.error,
+                self.compact_after_bytes,
+            )
+        return None
 
     # -- compaction ----------------------------------------------------------------------
 
-    def _rotate_and_snapshot(self) -> None:
-        # In this thread: writes change the tree in place, so a snapshot serialised beside
-        # them could catch one half done. (Serialising is fast: orjson, once per 64 MB.)
-        state = {
+    def _state(self) -> dict[str, Any]:
+        return {
             "namespaces": {n: ns.root for n, ns in self.namespaces.items() if ns.root is not None},
             "rules": {
                 n: ns.rules_text
@@ -239,17 +299,26 @@ class Store:
                 if ns.rules_text and not ns.rules_are_default
             },
         }
+
+    def _rotate_and_snapshot(self) -> None:
+        """Compact in this thread (on close: nothing writes any more)."""
+        state = self._state()
         self._next_log()
         self._write_snapshot(state, self._seq)
 
     def _write_snapshot(self, state: dict[str, Any], seq: int) -> None:
         tmp = self.dir / "snapshot.json.tmp"
-        data = orjson.dumps({"seq": seq, **state})
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            pending: list[bytes] = []
+            size = 0
+            for piece in encode_pieces({"seq": seq, **state}):
+                pending.append(piece)
+                size += len(piece)
+                if size >= _WRITE_BYTES:
+                    _write_fully(fd, b"".join(pending))
+                    pending, size = [], 0
+            _write_fully(fd, b"".join(pending))
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -262,3 +331,22 @@ class Store:
             if n < seq:
                 with contextlib.suppress(FileNotFoundError):
                     (self.dir / f"log.{n}").unlink()
+
+
+def encode_pieces(value: Any, depth: int = 0) -> Iterator[bytes]:
+    """``value`` as compact JSON (what ``orjson.dumps`` writes), in pieces of one subtree."""
+    if type(value) is not dict or (depth >= _SPLIT_DEPTH and len(value) <= _SPLIT_WIDTH):
+        yield orjson.dumps(value)
+        return
+    separator = b"{"
+    for key, child in value.items():
+        yield separator + orjson.dumps(key) + b":"
+        separator = b","
+        yield from encode_pieces(child, depth + 1)
+    yield b"{}" if separator == b"{" else b"}"
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

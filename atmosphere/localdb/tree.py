@@ -66,19 +66,25 @@ class _Owned:
 _IN_PLACE: Any = _Owned()
 
 
-def apply_in_place(root: Any, writes: Sequence[tuple[Path, Any]]) -> Any:
+def apply_in_place(
+    root: Any, writes: Sequence[tuple[Path, Any]], owned: set[int] | None = None
+) -> Any:
     """Write each (path, value) by changing the dicts on the paths; return the new root.
 
     O(depth) per write whatever the width of the objects on the way (path copying costs
     the width of each). The values that were replaced are left intact, so whoever took them
-    beforehand (``Before``) still sees the old data.
+    beforehand (``Before``) still sees the old data. With ``owned`` (another thread reads an
+    older root) only the dicts whose ids it holds change in place; any other dict on a path
+    is copied once and the copy joins ``owned``.
     """
-    return _write_all(root, writes, _IN_PLACE)
+    return _write_all(root, writes, _IN_PLACE if owned is None else owned)
 
 
-def update_in_place(root: Any, base: Path, entries: Sequence[tuple[Path, Any]]) -> Any:
-    """``update`` by changing the dicts on the paths; return the new root."""
-    return _update(root, base, entries, _IN_PLACE)
+def update_in_place(
+    root: Any, base: Path, entries: Sequence[tuple[Path, Any]], owned: set[int] | None = None
+) -> Any:
+    """``update`` by changing the dicts on the paths (see ``apply_in_place``); the new root."""
+    return _update(root, base, entries, _IN_PLACE if owned is None else owned)
 
 
 def _write_all(root: Any, writes: Sequence[tuple[Path, Any]], fresh: set[int]) -> Any:

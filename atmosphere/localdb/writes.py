@@ -58,10 +58,11 @@ class Writer:
             # keeping only the replaced values for the listeners.
             olds = [(tuple(p), tree.get(before, p)) for p, _ in writes]
             self.store.log(ns, writes)
+            owned = self.store.owned()  # not None while a snapshot is being written
             if entries is None:
-                after = tree.apply_in_place(before, writes)
+                after = tree.apply_in_place(before, writes, owned)
             else:
-                after = tree.update_in_place(before, req.path, entries)
+                after = tree.update_in_place(before, req.path, entries, owned)
             self.store.make_current(ns, after)
             before = tree.Before(after, olds)
         else:

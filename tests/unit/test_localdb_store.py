@@ -14,6 +14,9 @@ def _crash_and_reopen(store: Store) -> Store:
     """Drop the store as a killed server would (no close(), no final snapshot); reopen it."""
     import os
 
+    running = store._compaction
+    if running is not None and running.thread is not None:
+        running.thread.join()  # a killed server's compaction thread dies with it, not later
     os.close(store._lock_fd)
     store._lock_fd = -1
     again = Store(store.dir)
@@ -35,8 +38,8 @@ def test_reopen_restores_logs_and_snapshots(tmp_path: Path) -> None:
     store.set_rules_text(store.namespace("a"), '{"rules": {}}')
     _write(store, "b", ["x"], {"y": "z"})
     expected = {n: ns.root for n, ns in store.namespaces.items()}
-    assert (tmp_path / "snapshot.json").exists()
     again = _crash_and_reopen(store)
+    assert (tmp_path / "snapshot.json").exists()
     assert {n: ns.root for n, ns in again.namespaces.items() if ns.root is not None} == expected
     assert again.namespace("a").rules_text == '{"rules": {}}'
     again.close()
