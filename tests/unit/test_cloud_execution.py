@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import json
+import math
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from atmosphere import Retry
+from atmosphere import DatabaseError, PermissionDenied, RequestRefused, Retry
 from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.db.client import encode_json
 from atmosphere.execution import (
     Finish,
     completion_writes,
+    dropped_writes,
     finish_done_with,
     finish_raised,
     finish_returned,
     handback_writes,
     judge,
+    refused_finish,
+    result_depth,
+    transient,
 )
 from atmosphere.jobs import ChainRef, JobSpec, JobState
+from atmosphere.localdb.service import Config, LocalDb, Response
+from atmosphere.localdb.store import Store
 from atmosphere.paths import Paths
+from atmosphere.storable import value_problem
+from tests.unit.test_storable import nested, shallow
 
 PATHS = Paths("atmosphere")
 
@@ -133,3 +148,115 @@ def test_a_huge_error_is_clipped_so_the_completion_stays_writable() -> None:
         assert len(json.dumps(finish.error)) < 100_000
         assert "characters cut" in finish.error["message"]
     assert raised.error is not None and "ValueError" in raised.error["traceback"]
+
+
+# -- results the database would refuse (issue 8, finding 3) ---------------------------------
+
+
+def test_an_invalid_result_is_final_whatever_retries_are_left() -> None:
+    finish = finish_returned(nested(40), 1_000_000, depth=5)
+    assert finish.error is not None and finish.error["kind"] == "InvalidResult"
+    assert "result is nested 40 levels deep" in finish.error["message"]
+    verdict = judge(spec(attempt=1, retries=3), finish)
+    assert verdict.final and verdict.state == JobState.FAILED
+
+
+def test_the_result_is_checked_at_its_deepest_place() -> None:
+    assert result_depth(PATHS, spec()) == 5  # replies/m1/j1/result, live/outcomes/j1/result
+    assert result_depth(Paths("a/b"), spec(reply_to=None)) == 6
+    assert finish_returned(nested(27), 1_000_000, depth=5).ok
+    assert not finish_returned(nested(27), 1_000_000, depth=6).ok
+
+
+def test_a_done_with_error_value_too_deep_to_store_travels_as_text() -> None:
+    finish = finish_done_with(nested(30), None, 1_000_000, depth=5)
+    assert finish.error is not None and "value" not in finish.error
+    assert finish.error["message"].startswith("{'a': {'a'")
+    kept = finish_done_with({"code": 4}, nested(30), 1_000_000, depth=5)
+    assert kept.error is not None and kept.error["value"] == {"code": 4}
+    assert kept.result is None  # the result beside it could not be stored
+
+
+def test_what_a_handler_raises_always_makes_a_writable_error() -> None:
+    try:
+        raise OSError("no such file: b'caf\\xe9' decoded as caf\udce9")
+    except OSError as exc:
+        raised = finish_raised(exc)
+    assert raised.error is not None
+    assert "caf\\udce9" in raised.error["message"]
+    json.dumps(raised.error, ensure_ascii=False).encode()  # valid UTF-8 throughout
+    for delay in (math.nan, math.inf, -1.0, "5"):
+        assert finish_raised(Retry(delay=delay)).retry_delay is None  # type: ignore[arg-type]
+    assert finish_raised(Retry(delay=2.5)).retry_delay == 2.5
+
+
+@pytest.mark.parametrize(
+    ("error", "again"),
+    [
+        (DatabaseError("GET /x: the database is unreachable (refused)"), True),
+        (DatabaseError("cannot PATCH '/atmosphere': HTTP 503: busy", status=503), True),
+        (RequestRefused("cannot PATCH '/atmosphere': HTTP 400: bad", status=400), False),
+        (RequestRefused("Request body exceeds 33554432 bytes", status=413), False),
+        (PermissionDenied("cannot PATCH '/atmosphere': Permission denied", status=401), False),
+        (TypeError("Object of type set is not JSON serializable"), False),
+    ],
+)
+def test_only_transport_errors_are_retried(error: Exception, again: bool) -> None:
+    assert transient(error) is again
+
+
+def test_the_fallbacks_carry_nothing_the_handler_made() -> None:
+    instead = refused_finish(RequestRefused("HTTP 400: Invalid data", status=400))
+    assert instead.error is not None and instead.error["kind"] == "InvalidResult"
+    assert judge(spec(retries=5), instead).final
+    writes = completion_writes(PATHS, cloud_id="c1", spec=spec(), finish=instead, started_ms=1)
+    assert writes["jobs/j1/result"] is None and writes["replies/m1/j1"]["ok"] is False
+    dropped = dropped_writes(PATHS, "c1", spec(), "refused \ud800" + "x" * 5000)
+    assert dropped["live/inbox/c1/j1"] is None and dropped["jobs/j1/state"] == "failed"
+    assert len(dropped["jobs/j1/error"]["message"]) < 1000
+    assert value_problem(dropped["jobs/j1/error"], "error", depth=3, max_bytes=10_000) is None
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalDb]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp))
+        store.open()
+        yield LocalDb(store, Config())
+        store.close()
+
+
+def _server_takes(server: LocalDb, writes: dict[str, Any]) -> bool:
+    try:
+        body = encode_json(writes)
+    except DatabaseError:  # not JSON at all: the client refuses it before sending
+        return False
+    answer = server.handle("PATCH", b"/atmosphere.json", b"ns=completions", OWNER, body)
+    assert isinstance(answer, Response) and answer.status in (200, 400), answer
+    return answer.status == 200
+
+
+OWNER = {b"authorization": b"Bearer owner"}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    wrap=st.integers(0, 30),
+    inner=shallow,
+    reply_to=st.sampled_from([None, "m1"]),
+    step=st.sampled_from([None, 0, 3]),
+)
+def test_whatever_a_handler_returns_the_completion_is_one_the_server_takes(
+    server: LocalDb, wrap: int, inner: Any, reply_to: str | None, step: int | None
+) -> None:
+    job = spec(reply_to=reply_to, chain=None if step is None else ChainRef("ch", step))
+    value = nested(wrap, inner)
+    finish = finish_returned(value, 1_000_000, depth=result_depth(PATHS, job))
+
+    def completion(f: Finish) -> dict[str, Any]:
+        return completion_writes(PATHS, cloud_id="c1", spec=job, finish=f, started_ms=1)
+
+    # The result is kept exactly when the server would store it where the cloud writes it...
+    assert finish.ok == _server_takes(server, completion(Finish(ok=True, result=value)))
+    # ...and either way, what the cloud writes is taken.
+    assert _server_takes(server, completion(finish))
