@@ -220,47 +220,47 @@ def test_losing_the_restart_race_watches_the_winner(
     assert not supervisor.running and spawn.calls == calls
 
 
+class Watched:
+    """Another process's server (pid 4242 in server.json) watched by a Supervisor."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.spawn = FakeSpawn(failures=0)
+        self.alive = True
+        self.info = tmp_path / "server.json"
+        monkeypatch.setattr(sup, "spawn", self.spawn)
+        monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
+        monkeypatch.setattr(sup, "pid_alive", lambda pid: self.alive)
+        self.info.write_text(json.dumps({"pid": 4242, "port": 9400}))
+        options = ServerOptions("127.0.0.1", 9400, tmp_path)
+        self.server = EmbeddedServer(None, "http://127.0.0.1:9400", options)
+        self.supervisor = Supervisor(self.server, "atmosphere", watch_interval=0.01, backoff=FAST)
+        self.supervisor.start()
+
+
 def test_a_watched_server_stopped_on_purpose_is_not_restarted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    spawn = FakeSpawn(failures=0)
-    monkeypatch.setattr(sup, "spawn", spawn)
-    monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
-    alive = {"now": True}
-    monkeypatch.setattr(sup, "pid_alive", lambda pid: alive["now"])
-    (tmp_path / "server.json").write_text(json.dumps({"pid": 4242, "port": 9400}))
-    server = EmbeddedServer(
-        None, "http://127.0.0.1:9400", ServerOptions("127.0.0.1", 9400, tmp_path)
-    )
-    supervisor = Supervisor(server, "atmosphere", watch_interval=0.01).start()
-    assert supervisor.running and server.pid is None
+    watched = Watched(tmp_path, monkeypatch)
+    assert watched.supervisor.running and watched.server.pid is None
     # When its owner stops it cleanly (the server removes its server.json)
     with caplog.at_level(logging.INFO, logger="atmosphere.db.supervisor"):
-        (tmp_path / "server.json").unlink()
-        alive["now"] = False
-        wait_until(lambda: not supervisor.running, 10, what="supervisor ended")
-    assert spawn.calls == 0
+        watched.info.unlink()
+        watched.alive = False
+        wait_until(lambda: not watched.supervisor.running, 10, what="supervisor ended")
+    assert watched.spawn.calls == 0
     assert any("not restarting" in r.getMessage() for r in caplog.records)
 
 
 def test_a_watched_server_that_died_is_restarted_by_the_watcher(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spawn = FakeSpawn(failures=0)
-    monkeypatch.setattr(sup, "spawn", spawn)
-    monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
-    alive = {"now": True}
-    monkeypatch.setattr(sup, "pid_alive", lambda pid: alive["now"])
-    (tmp_path / "server.json").write_text(json.dumps({"pid": 4242, "port": 9400}))
-    server = EmbeddedServer(
-        None, "http://127.0.0.1:9400", ServerOptions("127.0.0.1", 9400, tmp_path)
-    )
-    supervisor = Supervisor(server, "atmosphere", watch_interval=0.01, backoff=FAST).start()
-    alive["now"] = False  # killed: its server.json stays behind
-    wait_until(lambda: supervisor.restarts == 1, 10, what="restarted by the watcher")
-    assert server.proc is spawn.started[0]  # now ours: our clean stop ends it
-    server.stop(timeout=5)
-    assert spawn.started[0].returncode == -signal.SIGTERM and not supervisor.running
+    watched = Watched(tmp_path, monkeypatch)
+    watched.alive = False  # killed: its server.json stays behind
+    wait_until(lambda: watched.supervisor.restarts == 1, 10, what="restarted by the watcher")
+    started = watched.spawn.started[0]
+    assert watched.server.proc is started  # now ours: our clean stop ends it
+    watched.server.stop(timeout=5)
+    assert started.returncode == -signal.SIGTERM and not watched.supervisor.running
 
 
 def test_a_server_from_another_data_dir_is_not_supervised(tmp_path: Path) -> None:
