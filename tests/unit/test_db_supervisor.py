@@ -258,7 +258,7 @@ def test_a_watched_server_that_died_is_restarted_by_the_watcher(
     watched.alive = False  # killed: its server.json stays behind
     wait_until(lambda: watched.supervisor.restarts == 1, 10, what="restarted by the watcher")
     started = watched.spawn.started[0]
-    assert watched.server.proc is started  # now ours: our clean stop ends it
+    assert watched.server.pid == started.pid  # now ours: our clean stop ends it
     watched.server.stop(timeout=5)
     assert started.returncode == -signal.SIGTERM and not watched.supervisor.running
 
