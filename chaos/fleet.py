@@ -120,6 +120,7 @@ class Fleet:
         ]
         self.restart_delay = restart_delay
         self.restarts: dict[str, int] = {}
+        self.exits: list[tuple[str, float, int | None]] = []  # (name, seen at, exit code)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -161,6 +162,7 @@ class Fleet:
         while not self._stopping.wait(0.1):
             for child in self.children:
                 if child.proc is not None and not child.alive() and not self._stopping.is_set():
+                    self.exits.append((child.name, time.time(), child.proc.returncode))
                     # An operator's supervisor restarts after a short pause, not in a tight loop.
                     if self._stopping.wait(self.restart_delay):
                         return

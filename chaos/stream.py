@@ -21,7 +21,7 @@ from atmosphere.settings import Settings
 from . import checks
 from .faults import KINDS, Injector, plan
 from .fleet import Fleet, Timing
-from .ledger import Ledger, read_executions
+from .ledger import Fault, Ledger, read_executions
 from .report import Row, load_average, seconds
 from .tasks import make_app
 from .watch import HeartbeatWatch, LeaseWatch, ReplyWatch
@@ -186,7 +186,11 @@ def _judge(
         (s.at, answers[s.key].at if s.key in answers else end) for s in ordinary if s.tracked
     ]
     stall, stall_at = checks.longest_stall(waiting, completions)
-    explained, unexplained = checks.executed_twice(executions, ledger.faults)
+    # Every process that died explains a rerun, whoever killed it (a poison job kills clouds).
+    crashes = [
+        Fault("exit", name, at - 0.2, at + options.timing.outage) for name, at, _ in fleet.exits
+    ]
+    explained, unexplained = checks.executed_twice(executions, [*ledger.faults, *crashes])
     payloads = watches.replies.counts()
     ticks = [e for e in executions if e.job_id.endswith(f"@{TICK}") and e.at <= stopped]
     tick_runs: dict[str, int] = {}
