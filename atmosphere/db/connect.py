@@ -27,6 +27,12 @@ _NOT_RUNNING = (
     "or set ATMOSPHERE_DATABASE_URL"
 )
 
+_NOT_OURS = (
+    "something answers on {url} but it is not the atmosphere db server of {data_dir} (it "
+    "cannot prove it holds {data_dir}/server.key): another program, or another user's server, "
+    "holds the port; stop it or set ATMOSPHERE_DB_PORT"
+)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -96,10 +102,16 @@ def connect(
         return FirebaseDatabase(target.database_url, credential=credential)
     assert target.base_url is not None and target.namespace is not None
     server = None
-    if not embedded.is_running(target.base_url, target.namespace):
+    # The embedded server found on its default port must prove it owns our data directory.
+    ours = settings.data_dir if target.kind == "embedded" else None
+    if not embedded.is_running(target.base_url, target.namespace, data_dir=ours):
+        if ours is not None and embedded.is_running(target.base_url, target.namespace):
+            raise ConfigError(_NOT_OURS.format(url=target.base_url, data_dir=ours))
         if target.kind == "embedded" and start_embedded:
             server = _start_or_find(settings, target)
-        elif not wait or not embedded.wait_running(target.base_url, target.namespace, wait):
+        elif not wait or not embedded.wait_running(
+            target.base_url, target.namespace, wait, data_dir=ours
+        ):
             raise ConfigError(_NOT_RUNNING.format(url=target.database_url))
     elif target.kind == "embedded" and start_embedded:
         server = _watch(settings, target)
@@ -149,7 +161,9 @@ def _start_or_find(settings: Settings, target: Target) -> embedded.EmbeddedServe
         )
     except ConfigError:
         # Another process may have started it at the same moment (port or data dir taken).
-        if embedded.wait_running(target.base_url, target.namespace, 5.0):
+        if embedded.wait_running(
+            target.base_url, target.namespace, 5.0, data_dir=settings.data_dir
+        ):
             return _watch(settings, target)
         raise
     Supervisor(server, target.namespace).start()

@@ -17,13 +17,24 @@ from typing import Any, Protocol
 import requests
 
 from atmosphere.errors import ConfigError
+from atmosphere.localdb import identity
+
+IDENTITY = identity.IDENTITY_PATH.decode()
 
 LISTENING = "atmosphere db listening on "
 INFO_FILE = "server.json"  # written by the server once it listens: {"pid", "host", "port", "url"}
 
 
-def is_running(base_url: str, ns: str, timeout: float = 1.0) -> bool:
-    """True when something answers HTTP at ``base_url`` (a denied read still counts)."""
+def is_running(
+    base_url: str, ns: str, timeout: float = 1.0, *, data_dir: str | os.PathLike[str] | None = None
+) -> bool:
+    """True when something answers HTTP at ``base_url`` (a denied read still counts).
+
+    With ``data_dir``, only the server that owns it counts: it must prove it holds the key
+    there (localdb/identity.py), so another local user's process on the port is not trusted.
+    """
+    if data_dir is not None:
+        return is_ours(base_url, data_dir, timeout)
     try:
         requests.get(
             f"{base_url}/.json", params={"ns": ns, "shallow": "true"}, timeout=timeout
@@ -33,11 +44,29 @@ def is_running(base_url: str, ns: str, timeout: float = 1.0) -> bool:
     return True
 
 
-def wait_running(base_url: str, ns: str, wait: float) -> bool:
-    """Poll until the server answers or ``wait`` seconds have passed."""
+def is_ours(base_url: str, data_dir: str | os.PathLike[str], timeout: float = 1.0) -> bool:
+    """Whether the server at ``base_url`` proves it holds ``data_dir``'s identity key."""
+    key = identity.read_key(data_dir)
+    if key is None:
+        return False
+    nonce = identity.new_nonce()
+    try:
+        r = requests.get(base_url + IDENTITY, params={"nonce": nonce}, timeout=timeout)
+        answer = r.json().get("proof") if r.status_code == 200 else None
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+    return identity.proves(key, nonce, answer)
+
+
+def wait_running(
+    base_url: str, ns: str, wait: float, *, data_dir: str | os.PathLike[str] | None = None
+) -> bool:
+    """Poll until the server answers (and, with ``data_dir``, proves it is ours) or ``wait``
+    seconds have passed."""
     deadline = time.monotonic() + wait
     while True:
-        if is_running(base_url, ns, timeout=max(0.1, min(1.0, deadline - time.monotonic()))):
+        left = max(0.1, min(1.0, deadline - time.monotonic()))
+        if is_running(base_url, ns, timeout=left, data_dir=data_dir):
             return True
         if time.monotonic() >= deadline:
             return False
@@ -209,6 +238,17 @@ def _wait_listening(proc: subprocess.Popen[bytes], log: Path, offset: int, timeo
 def _announced_by(proc: subprocess.Popen[bytes], data_dir: Path) -> bool:
     info = read_info(data_dir)
     return isinstance(info, dict) and info.get("pid") == proc.pid
+
+
+def log_tail(log: Path, lines: int = 10, size: int = 8192) -> str:
+    """The last lines of the server's log, for an error message."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(cannot read {log}: {exc})"
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
 def _read_from(log: Path, offset: int) -> str:

@@ -32,6 +32,7 @@ class Config:
     max_client_connections: int = 1024
     idle_timeout: float = 120.0  # seconds a connection may wait for its next request
     request_timeout: float = 60.0  # seconds from a request's first byte to its last
+    identity_key: str | None = None  # proves this server owns its data directory (identity.py)
 
 
 @dataclass(slots=True)

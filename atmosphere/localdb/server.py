@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvloop
 
+from . import identity
 from .hosts import allowed_hosts, is_loopback
 from .protocol import FastServer
 from .service import Config, LocalDb
@@ -73,6 +74,7 @@ def run(
         store.open()
     except DataDirInUse as exc:
         fail(str(exc))
+    key = identity.create_key(data_dir)  # after the lock: only the owner of the dir writes it
     # The tree is acyclic plain data: keep the collector off the restored tree and make
     # collections rarer, so a large database does not add pauses to every few requests.
     gc.collect()
@@ -94,6 +96,7 @@ def run(
         max_client_connections=max_client_connections,
         idle_timeout=idle_timeout,
         request_timeout=request_timeout,
+        identity_key=key,
         allowed_hosts=allowed_hosts(host, bool(token), allow_hosts),
         cors_origins=frozenset(cors_origins),
     )

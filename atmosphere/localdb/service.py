@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
-from . import access, hosts, tree
+from . import access, hosts, identity, tree
 from .events import Hub, Listener, Sink
 from .messages import (
     Config,
@@ -106,6 +106,8 @@ class LocalDb:
         """Answer one request (headers by lower-case name); never raises for bad input."""
         try:
             self._check_host(headers)
+            if raw_path == identity.IDENTITY_PATH:
+                return self._identity(method, query)
             answer = self._dispatch(method, raw_path, query, headers, body)
         except (HttpError, InvalidData, UnicodeError) as exc:
             answer = _refusal(exc)
@@ -311,6 +313,16 @@ class LocalDb:
             )
 
     # -- settings --------------------------------------------------------------------
+
+    def _identity(self, method: str, query: bytes) -> Response:
+        """Anyone may ask: the proof shows who holds the key, and gives the key away to no one."""
+        key = self.config.identity_key
+        if key is None:
+            raise HttpError(404, "This server has no identity key")
+        nonce = parse_params(query).get("nonce", "")
+        if method != "GET" or not identity.valid_nonce(nonce):
+            raise HttpError(400, "GET with ?nonce=<16 to 128 hex digits>")
+        return Response(200, dump({"proof": identity.proof(key, nonce)}))
 
     def _settings(
         self, method: str, raw_path: bytes, caller: access.Caller, ns: Namespace, body: bytes

@@ -57,7 +57,9 @@ def test_wait_for_a_server_that_comes_up_later(tmp_path: Path) -> None:
     starter = threading.Thread(target=start_later)
     starter.start()
     try:
-        with connect(Settings(db_port=port), wait=30) as db:
+        # The server it waits for must prove it owns the data directory the settings name.
+        settings = Settings(db_port=port, data_dir=str(tmp_path / "late"))
+        with connect(settings, wait=30) as db:
             db.set("late", True)
             assert db.get("late") is True
     finally:

@@ -4,9 +4,11 @@ namespaces, anonymous bodies, slow and numerous clients, squatting, corrupt logs
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import logging
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +19,14 @@ import pytest
 
 from atmosphere import _redact
 from atmosphere._redact import redact
+from atmosphere.db import embedded
+from atmosphere.db.connect import connect
+from atmosphere.errors import ConfigError
+from atmosphere.localdb import identity
 from atmosphere.localdb.hosts import allowed_hosts, host_allowed
 from atmosphere.localdb.service import Config, LocalDb, Response
 from atmosphere.localdb.store import Store
+from atmosphere.settings import Settings
 from tests.support import (
     RawClient,
     ServerProcess,
@@ -30,6 +37,7 @@ from tests.support import (
     wait_until,
 )
 
+IDENTITY = identity.IDENTITY_PATH.decode()
 OWNER = {b"authorization": b"Bearer owner", b"host": b"127.0.0.1:9400"}
 
 
@@ -413,3 +421,59 @@ def test_streams_are_not_idle(strict_server: ServerProcess) -> None:
         assert stream.next() == ("put", {"path": "/", "data": 1})
     finally:
         stream.close()
+
+
+# -- squatting ---------------------------------------------------------------------------
+
+
+class _Squatter(http.server.BaseHTTPRequestHandler):
+    """Answers every request 200 with a plausible body, as a fake database would."""
+
+    def do_GET(self) -> None:
+        body = b'{"proof": "' + b"0" * 64 + b'"}'
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def squatter() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Squatter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_server_proves_it_owns_its_data_directory(db_server: ServerProcess) -> None:
+    key_file = db_server.data_dir / identity.KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert embedded.is_running(db_server.url, "x", data_dir=db_server.data_dir)
+    nonce = identity.new_nonce()
+    r = RawClient(db_server.url, "x", auth=None).get(IDENTITY, query=f"nonce={nonce}")
+    assert identity.proves(key_file.read_text(), nonce, r.json()["proof"])
+    assert "proof" not in RawClient(db_server.url, "x").get(IDENTITY, query="nonce=zz").json()
+
+
+def test_a_server_with_another_data_directory_is_not_ours(
+    db_server: ServerProcess, tmp_path: Path
+) -> None:
+    identity.create_key(tmp_path)
+    assert not embedded.is_running(db_server.url, "x", data_dir=tmp_path)
+    assert embedded.is_running(db_server.url, "x")  # something answers, all the same
+
+
+def test_connect_refuses_a_squatter_on_the_port(squatter: str, tmp_path: Path) -> None:
+    identity.create_key(tmp_path)  # a server of ours ran here once
+    port = int(squatter.rsplit(":", 1)[1])
+    settings = Settings(db_host="127.0.0.1", db_port=port, data_dir=str(tmp_path))
+    assert not embedded.is_running(squatter, "atmosphere", data_dir=tmp_path)
+    with pytest.raises(ConfigError, match="not the atmosphere db server"):
+        connect(settings, start_embedded=True)
