@@ -56,7 +56,7 @@ def value_problem(value: Any, what: str, *, depth: int, max_bytes: int) -> str |
             return _utf8_problem(value, what)
     limit = min(max_bytes, MAX_VALUE_BYTES)
     if size > limit:
-        why = "" if limit == max_bytes else " (one write carries it several times)"
+        why = " (one write carries it several times)" if limit == MAX_VALUE_BYTES else ""
         return f"{what} is {size} bytes, over the {limit}-byte limit{why}"
     return None
 

@@ -27,6 +27,7 @@ from .jobs import (
 )
 from .jobs import check_key as _check_key
 from .paths import Paths
+from .storable import MAX_VALUE_BYTES, check_value, depth_of
 
 JSON = Any
 
@@ -177,7 +178,13 @@ def plan_job(
 
 
 def job_writes(paths: Paths, spec: JobSpec) -> dict[str, JSON]:
-    """The one update (relative to the root) that submits a job: its record + its queue entry."""
+    """The one update (relative to the root) that submits a job: its record + its queue entry.
+
+    Raises InvalidJob for data the database would refuse where it will sit: in the queue, and
+    then in a cloud's inbox, which is as deep (a delayed job's entry is shallower).
+    """
+    depth = depth_of(paths.queue(spec.type, spec.id)) + 1
+    check_value(spec.data, "job data", depth=depth, max_bytes=MAX_VALUE_BYTES)
     entry = spec.to_json()
     entry["submitted"] = SERVER_TIMESTAMP
     state = JobState.DELAYED if spec.eta is not None else JobState.QUEUED
@@ -229,7 +236,14 @@ def plan_chain(
 
 
 def chain_writes(paths: Paths, state: ChainState, first: JobSpec) -> dict[str, JSON]:
-    """The one update that submits a chain: its state, its first job's record and queue entry."""
+    """The one update that submits a chain: its state, its first job's record and queue entry.
+
+    Raises InvalidJob for step data the database would refuse in the chain's state
+    (``steps/{i}/data``), where every step's data waits until the step is queued.
+    """
+    depth = depth_of(paths.chains(state.id)) + 3
+    for i, step in enumerate(state.steps):
+        check_value(step.data, f"chain step {i} data", depth=depth, max_bytes=MAX_VALUE_BYTES)
     chain = state.to_json()
     chain["submitted"] = SERVER_TIMESTAMP
     return {paths.rel(paths.chains(state.id)): chain, **job_writes(paths, first)}
