@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from atmosphere.errors import ConfigError
 
-from .embedded import EmbeddedServer, is_running, read_info, spawn
+from .embedded import EmbeddedServer, is_running, log_tail, read_info, spawn
 from .stream import Backoff
 
 _log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ _log = logging.getLogger(__name__)
 RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 WATCH_INTERVAL = 0.5  # seconds between liveness checks of a server another process started
 RESTART_TIMEOUT = 120.0  # a large database takes a while to replay its log before it listens
+STABLE_AFTER = 10.0  # a server up this long had recovered: its next death starts afresh
 
 Action = Literal["stop", "watch", "restart"]
 
@@ -51,6 +52,15 @@ def after_exit(*, halted: bool, answering: bool, ours: bool, died: bool) -> Acti
     if not ours and not died:
         return "stop"  # stopped on purpose by whoever started it
     return "restart"
+
+
+def crash_streak(streak: int, uptime: float, stable_after: float = STABLE_AFTER) -> int:
+    """How many times in a row the server died soon after it started (0: it had been stable).
+
+    A server that dies right after each restart (a corrupt file, a full disk) is restarted
+    with the same backoff as one that cannot start, not in a tight loop.
+    """
+    return 0 if uptime >= stable_after else streak + 1
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -95,6 +105,7 @@ class Supervisor:
         backoff: Backoff = RESTART_BACKOFF,
         watch_interval: float = WATCH_INTERVAL,
         restart_timeout: float = RESTART_TIMEOUT,
+        stable_after: float = STABLE_AFTER,
     ) -> None:
         self.server = server
         self.namespace = namespace
@@ -102,8 +113,10 @@ class Supervisor:
         self._backoff = backoff
         self._watch_interval = watch_interval
         self._restart_timeout = restart_timeout
+        self._stable_after = stable_after
         self._halted = threading.Event()
         self._watched: int | None = None  # the pid of another process's server
+        self._up_since = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="atmosphere-db-supervisor")
         self._thread.daemon = True
 
@@ -138,6 +151,7 @@ class Supervisor:
             _log.exception("the embedded database supervisor failed; the server is not watched")
 
     def _loop(self) -> None:
+        streak = 0
         while True:
             ours = self.server.proc is not None
             pid, returncode = self._wait_gone()
@@ -156,11 +170,21 @@ class Supervisor:
                 if not self._adopt():
                     return
                 continue
-            _log.warning(
-                "embedded database server (pid %s) %s; restarting it on %s (restarts so far: %d)",
-                pid, describe_exit(returncode), self.server.url, self.restarts,
-            )  # fmt: skip
-            if not self._restart():
+            uptime = time.monotonic() - self._up_since
+            streak = crash_streak(streak, uptime, self._stable_after) if self.restarts else 0
+            how = f"embedded database server (pid {pid}) {describe_exit(returncode)}"
+            if streak == 0:
+                _log.warning(
+                    "%s; restarting it on %s (restarts so far: %d)",
+                    how, self.server.url, self.restarts,
+                )  # fmt: skip
+            else:
+                _log.error(
+                    "%s again, %d time(s) in a row within %.0fs of starting; restarting it on %s "
+                    "with backoff; its last lines:\n%s",
+                    how, streak, self._stable_after, self.server.url, log_tail(self.server.log),
+                )  # fmt: skip
+            if not self._restart(streak):
                 return
 
     def _wait_gone(self) -> tuple[int | None, int | None]:
@@ -174,10 +198,11 @@ class Supervisor:
                 return pid, None
         return pid, None
 
-    def _restart(self) -> bool:
+    def _restart(self, failures: int) -> bool:
         """Start the server again until it listens (True) or we are halted (False)."""
-        failures = 0
         down_since = time.monotonic()
+        if failures and self._halted.wait(self._backoff.delay(failures - 1)):
+            return False
         while not self._halted.is_set():
             try:
                 spawn(self.server.options, self._restart_timeout, self._own)
@@ -196,6 +221,7 @@ class Supervisor:
                     return False
                 continue
             self.restarts += 1
+            self._up_since = time.monotonic()
             _log.warning(
                 "embedded database server restarted on %s (pid %s, restart %d, down %.1fs)",
                 self.server.url, self.server.pid, self.restarts, time.monotonic() - down_since,

@@ -19,6 +19,7 @@ from atmosphere.db.supervisor import (
     RESTART_BACKOFF,
     Supervisor,
     after_exit,
+    crash_streak,
     describe_exit,
     watched_pid,
 )
@@ -75,6 +76,14 @@ def test_describe_exit(code: int | None, text: str) -> None:
 )
 def test_watched_pid(info: Any, pid: int | None) -> None:
     assert watched_pid(info, 9400) == pid
+
+
+@pytest.mark.parametrize(
+    ("streak", "uptime", "after"),
+    [(0, 0.5, 1), (1, 0.5, 2), (4, 9.9, 5), (4, 10.0, 0), (0, 3600.0, 0)],
+)
+def test_crash_streak(streak: int, uptime: float, after: int) -> None:
+    assert crash_streak(streak, uptime, stable_after=10.0) == after
 
 
 def test_restart_backoff_doubles_from_a_tenth_of_a_second_to_five() -> None:
@@ -166,6 +175,32 @@ def test_a_dead_server_is_restarted_and_failures_are_errors_with_the_cause(
     server.stop(timeout=5)
     assert spawn.started[0].returncode == -signal.SIGTERM
     assert not supervisor.running
+
+
+def test_a_server_that_keeps_dying_after_restarts_is_an_error_with_backoff(
+    server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a server that dies right after every restart, with its reason in the log
+    spawn = FakeSpawn(failures=0)
+    monkeypatch.setattr(sup, "spawn", spawn)
+    server.log.write_text("starting\nOSError: [Errno 28] No space left on device\n")
+    backoff = Backoff(0.05, 0.2)
+    supervisor = Supervisor(server, "atmosphere", backoff=backoff, stable_after=60).start()
+    assert isinstance(server.proc, FakeProc)
+    with caplog.at_level(logging.WARNING, logger="atmosphere.db.supervisor"):
+        server.proc.kill()  # the first death: a plain restart
+        for n in range(1, 4):
+            wait_until(lambda n=n: supervisor.restarts == n, 10, what=f"restart {n}")
+            spawn.started[-1].exit(1)  # dies again at once
+        wait_until(lambda: supervisor.restarts == 4, 10, what="restart 4")
+    # Then each quick death after a restart is an ERROR with the server's last lines
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 3, errors
+    assert all("in a row" in e and "No space left on device" in e for e in errors)
+    assert "exited with code 1 again, 3 time(s)" in errors[-1]
+    # and the restarts were spaced by the backoff, not a tight loop
+    ends = [r.created for r in caplog.records if "restarted" in r.getMessage()]
+    assert ends[-1] - ends[0] >= backoff.delay(0, rand=lambda: 0) + backoff.delay(1, rand=lambda: 0)
 
 
 def test_an_intentional_stop_restarts_nothing(
