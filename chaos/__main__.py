@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .faults import KINDS
 from .fleet import Timing
@@ -31,6 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     soak.add_argument("--max-stall", type=float, default=5.0)
     backlog = sub.add_parser("backlog", help="drain a queue of many jobs")
     backlog.add_argument("--jobs", type=int, default=100_000)
+    for p in (run, soak):
+        p.add_argument(
+            "--db-owner",
+            choices=("dispatcher", "harness"),
+            default="dispatcher",
+            help="who starts and restarts the database: the first dispatcher (the embedded "
+            "default) or the harness (as an operator's supervisor would)",
+        )
     for p in (run, soak, backlog):
         p.add_argument("--out", type=Path, default=Path("chaos-output"), help="JSON goes here")
         p.add_argument("--workdir", type=Path, default=None, help="logs and data (default: tmp)")
@@ -45,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s chaos: %(message)s")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"chaos-{args.suite}-"))
     logging.info("%s: processes' logs and data in %s", args.suite, workdir)
-    extra = {} if args.seed is None else {"seed": args.seed}
+    extra: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
+    if args.suite != "backlog":
+        extra["db_owner"] = args.db_owner
     if args.suite == "backlog":
         from .backlog import run_backlog
 

@@ -73,7 +73,7 @@ def run_backlog(
     jobs: int, workdir: Path, *, fsync: bool = False, drain_timeout: float = 3600.0
 ) -> tuple[list[Row], dict[str, Any]]:
     """Run the suite; the table's rows and the raw figures."""
-    fleet = Fleet(workdir, TIMING, clouds=3, concurrency=2, fsync=fsync)
+    fleet = Fleet(workdir, TIMING, clouds=3, concurrency=2, fsync=fsync, db_owner="harness")
     load_before = load_average()
     fleet.start_db()
     fleet.start_dispatchers()
@@ -82,6 +82,7 @@ def run_backlog(
     app = make_app(Settings.from_url(fleet.url, root=fleet.paths.root), db)
     watches: list[Any] = []
     try:
+        assert isinstance(fleet.db, Child)
         procs = [fleet.db, *fleet.dispatchers]
         before = settled_rss(procs, timeout=10)
         started = time.monotonic()

@@ -15,7 +15,7 @@ from atmosphere.db.base import Database
 
 from .fleet import Fleet
 from .ledger import Fault, Ledger
-from .procs import Child
+from .procs import Adopted, Child
 
 KINDS = ("kill_cloud", "kill_leader", "kill_db", "freeze_cloud", "freeze_leader", "freeze_db")
 
@@ -74,7 +74,7 @@ class Injector:
                 return
             self.inject(kind)
 
-    def _target(self, kind: str) -> Child | None:
+    def _target(self, kind: str) -> Child | Adopted | None:
         if kind.endswith("_db"):
             return self.fleet.db
         if kind.endswith("_leader"):

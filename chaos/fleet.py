@@ -16,7 +16,7 @@ from pathlib import Path
 from atmosphere.db.base import Database
 from atmosphere.paths import Paths
 
-from .procs import CLOUD_READY, DB_READY, DISPATCHER_READY, Child, free_port
+from .procs import CLOUD_READY, DB_READY, DISPATCHER_READY, Adopted, Child, free_port
 from .tasks import EXEC_DIR_ENV
 
 ROOT = "atmosphere"
@@ -50,6 +50,17 @@ class Timing:
         return max(self.lease, self.dead_after) + 1.0
 
 
+def embedded_env(port: int, data_dir: Path, fsync: bool) -> dict[str, str]:
+    """The variables that point ``atmosphere dispatcher`` at its own embedded database."""
+    return {
+        "ATMOSPHERE_DB_PORT": str(port),
+        "ATMOSPHERE_DATA_DIR": str(data_dir),
+        "ATMOSPHERE_NAMESPACE": NAMESPACE,
+        "ATMOSPHERE_FSYNC": "1" if fsync else "0",
+        "ATMOSPHERE_DATABASE_URL": "",
+    }
+
+
 def leader_pid(owner: str) -> int | None:
     """The pid in a dispatcher id ``host-pid-xxxx`` (the lease owner), or None."""
     parts = owner.rsplit("-", 2)
@@ -68,6 +79,7 @@ class Fleet:
         concurrency: int = 2,
         dispatchers: int = 2,
         fsync: bool = False,
+        db_owner: str = "dispatcher",
         restart_delay: float = 0.5,
     ) -> None:
         self.workdir = workdir
@@ -79,18 +91,28 @@ class Fleet:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}?ns={NAMESPACE}"
         self.paths = Paths(ROOT)
-        db_args = ["db", "--port", str(self.port), "--data-dir", str(workdir / "data")]
-        self.db = Child(
-            "db", db_args + (["--fsync"] if fsync else []), ready=DB_READY, env={}, log_dir=logs
-        )
+        data = workdir / "data"
         env = timing.env()
         common = ["--db-url", self.url, "--root", ROOT]
+        self.db: Child | Adopted
+        if db_owner == "harness":
+            db_args = ["db", "--port", str(self.port), "--data-dir", str(data)]
+            db_args += ["--fsync"] if fsync else []
+            self.db = Child("db", db_args, ready=DB_READY, env={}, log_dir=logs)
+            dispatcher_args = ["dispatcher", *common, "--no-station"]
+            dispatcher_env = env
+        else:
+            # The embedded default: the first dispatcher starts the server and supervises it,
+            # the other watches it (finding 5); the harness only kills and freezes it.
+            self.db = Adopted("db", data, self.port)
+            dispatcher_args = ["dispatcher", "--root", ROOT, "--no-station"]
+            dispatcher_env = {**env, **embedded_env(self.port, data, fsync)}
         self.dispatchers = [
             Child(
                 f"dispatcher{i}",
-                ["dispatcher", *common, "--no-station"],
+                dispatcher_args,
                 ready=DISPATCHER_READY,
-                env=env,
+                env=dispatcher_env,
                 log_dir=logs,
             )
             for i in range(dispatchers)
@@ -126,12 +148,14 @@ class Fleet:
 
     @property
     def children(self) -> list[Child]:
-        """Every process, database first."""
-        return [self.db, *self.dispatchers, *self.clouds]
+        """Every process the harness started (and restarts), database first."""
+        own = [self.db] if isinstance(self.db, Child) else []
+        return [*own, *self.dispatchers, *self.clouds]
 
     def start_db(self) -> None:
-        """Start the database and wait for it."""
-        self.db.start()
+        """Start the database and wait for it (unless the first dispatcher starts it)."""
+        if isinstance(self.db, Child):
+            self.db.start()
 
     def start_dispatchers(self) -> None:
         """Start the dispatchers one by one (the first one leads)."""
@@ -184,15 +208,15 @@ class Fleet:
 
     def thaw_all(self) -> None:
         """Resume every frozen process."""
-        for child in self.children:
-            if child.frozen:
-                child.thaw()
+        for proc in [self.db, *self.children]:
+            if proc.frozen:
+                proc.thaw()
 
     def wait_all_up(self, timeout: float = 120.0) -> None:
         """Block until every process runs and is ready (the supervisor restarts the dead)."""
         deadline = time.monotonic() + timeout
         while True:
-            down = [c.name for c in self.children if not (c.alive() and c.ready in c.output())]
+            down = [c.name for c in [self.db, *self.children] if not c.up()]
             if not down:
                 return
             if time.monotonic() >= deadline:

@@ -6,6 +6,7 @@ and a frozen or killed harness thread cannot block it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -135,9 +136,97 @@ class Child:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    def up(self) -> bool:
+        """Running, and this start printed its ready line."""
+        return self.alive() and self.ready in self.output()
+
     def rss(self) -> int:
         """Resident memory of the current process in bytes (0 if it is not running)."""
+        return _rss(self.pid) if self.alive() else 0
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+class Adopted:
+    """The embedded database as a dispatcher started it: not our child, so it is found by the
+    pid in its ``server.json``, and whoever started it (finding 5) must bring it back."""
+
+    def __init__(self, name: str, data_dir: Path, port: int) -> None:
+        self.name = name
+        self.data_dir = data_dir
+        self.port = port
+        self.frozen = False
+
+    @property
+    def pid(self) -> int:
+        """The pid the server wrote for this port (0 if none)."""
         try:
-            return int(psutil.Process(self.pid).memory_info().rss) if self.alive() else 0
-        except psutil.Error:
+            info = json.loads((self.data_dir / "server.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return 0
+        pid = info.get("pid") if isinstance(info, dict) and info.get("port") == self.port else 0
+        return pid if isinstance(pid, int) else 0
+
+    def alive(self) -> bool:
+        """True while that pid runs (a zombie waiting for its parent does not count)."""
+        pid = self.pid
+        try:
+            return pid > 0 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def up(self) -> bool:
+        """Running and answering HTTP."""
+        if not self.alive():
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` to the server; False if it is not running."""
+        pid = self.pid
+        if not self.alive():
+            return False
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """``kill -9`` (its parent, or init, reaps it)."""
+        self.signal(signal.SIGKILL)
+        self.frozen = False
+
+    def freeze(self) -> bool:
+        """SIGSTOP."""
+        self.frozen = self.signal(signal.SIGSTOP)
+        return self.frozen
+
+    def thaw(self) -> None:
+        """SIGCONT."""
+        self.signal(signal.SIGCONT)
+        self.frozen = False
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM (when the dispatchers did not stop it), then ``kill -9`` after ``timeout``."""
+        if self.frozen:
+            self.thaw()
+        if not self.signal(signal.SIGTERM):
+            return
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)  # not our child: poll its pid, bounded
+        self.kill()
+
+    def rss(self) -> int:
+        """Resident memory in bytes (0 if it is not running)."""
+        return _rss(self.pid) if self.alive() else 0

@@ -47,6 +47,7 @@ class Options:
     drain: float = TIMEOUT + 60.0
     max_stall: float = 30.0
     fsync: bool = False
+    db_owner: str = "dispatcher"  # or "harness": who starts (and restarts) the database
     seed: int = field(default_factory=lambda: random.randrange(1 << 30))
 
 
@@ -71,6 +72,7 @@ def run_stream(options: Options) -> tuple[list[Row], dict[str, Any]]:
         clouds=options.clouds,
         concurrency=options.concurrency,
         fsync=options.fsync,
+        db_owner=options.db_owner,
     )
     ledger = Ledger()
     load_before = load_average()
@@ -200,6 +202,7 @@ def _judge(
     return {
         "seed": options.seed,
         "minutes": options.minutes,
+        "db_owner": options.db_owner,
         "timing": vars(options.timing),
         "submitted": len(ledger.sent),
         "submitted_by_kind": _count(s.kind for s in ledger.sent),
