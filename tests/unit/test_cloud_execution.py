@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +27,7 @@ from atmosphere.execution import (
     transient,
 )
 from atmosphere.jobs import ChainRef, JobSpec, JobState
-from atmosphere.localdb.service import Config, LocalDb, Response
-from atmosphere.localdb.store import Store
+from atmosphere.localdb.service import LocalDb, Response
 from atmosphere.paths import Paths
 from atmosphere.storable import value_problem
 from tests.unit.test_storable import nested, shallow
@@ -217,15 +213,6 @@ def test_the_fallbacks_carry_nothing_the_handler_made() -> None:
     assert value_problem(dropped["jobs/j1/error"], "error", depth=3, max_bytes=10_000) is None
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalDb]:
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp))
-        store.open()
-        yield LocalDb(store, Config())
-        store.close()
-
-
 def _server_takes(server: LocalDb, writes: dict[str, Any]) -> bool:
     try:
         body = encode_json(writes)
@@ -247,7 +234,7 @@ OWNER = {b"authorization": b"Bearer owner"}
     step=st.sampled_from([None, 0, 3]),
 )
 def test_whatever_a_handler_returns_the_completion_is_one_the_server_takes(
-    server: LocalDb, wrap: int, inner: Any, reply_to: str | None, step: int | None
+    localdb: LocalDb, wrap: int, inner: Any, reply_to: str | None, step: int | None
 ) -> None:
     job = spec(reply_to=reply_to, chain=None if step is None else ChainRef("ch", step))
     value = nested(wrap, inner)
@@ -257,6 +244,6 @@ def test_whatever_a_handler_returns_the_completion_is_one_the_server_takes(
         return completion_writes(PATHS, cloud_id="c1", spec=job, finish=f, started_ms=1)
 
     # The result is kept exactly when the server would store it where the cloud writes it...
-    assert finish.ok == _server_takes(server, completion(Finish(ok=True, result=value)))
+    assert finish.ok == _server_takes(localdb, completion(Finish(ok=True, result=value)))
     # ...and either way, what the cloud writes is taken.
-    assert _server_takes(server, completion(finish))
+    assert _server_takes(localdb, completion(finish))

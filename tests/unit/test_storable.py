@@ -4,9 +4,6 @@ embedded server itself: the validator and the server agree on every value."""
 from __future__ import annotations
 
 import math
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +13,7 @@ from hypothesis import strategies as st
 from atmosphere import InvalidJob
 from atmosphere.db.client import encode_json
 from atmosphere.errors import DatabaseError
-from atmosphere.localdb.service import Config, LocalDb, Response
-from atmosphere.localdb.store import Store
+from atmosphere.localdb.service import LocalDb, Response
 from atmosphere.storable import (
     MAX_VALUE_BYTES,
     check_value,
@@ -124,20 +120,9 @@ leaves = st.one_of(
 )
 shallow = st.recursive(
     leaves,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
     max_leaves=8,
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalDb]:
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp))
-        store.open()
-        yield LocalDb(store, Config())
-        store.close()
 
 
 def _server_takes(server: LocalDb, depth: int, value: Any) -> bool:
@@ -153,8 +138,8 @@ def _server_takes(server: LocalDb, depth: int, value: Any) -> bool:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(depth=st.integers(1, 33), wrap=st.integers(0, 34), inner=shallow)
 def test_the_validator_and_the_server_agree(
-    server: LocalDb, depth: int, wrap: int, inner: Any
+    localdb: LocalDb, depth: int, wrap: int, inner: Any
 ) -> None:
     value = nested(wrap, inner)
     accepted = problem(value, depth=depth) is None
-    assert accepted == _server_takes(server, depth, value), (depth, value)
+    assert accepted == _server_takes(localdb, depth, value), (depth, value)

@@ -4,7 +4,7 @@ will sit, strings over 10 MB, lone surrogates, and a value too big for one write
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -27,9 +27,7 @@ def app() -> Atmosphere:
 
 
 def _writes(app: Atmosphere) -> int:
-    db = app.database
-    assert isinstance(db, RecordingDatabase)
-    return len(db.updates)
+    return len(cast(RecordingDatabase, app.database).updates)
 
 
 @pytest.mark.parametrize(
