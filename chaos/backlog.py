@@ -75,13 +75,13 @@ def run_backlog(
     """Run the suite; the table's rows and the raw figures."""
     fleet = Fleet(workdir, TIMING, clouds=3, concurrency=2, fsync=fsync, db_owner="harness")
     load_before = load_average()
-    fleet.start_db()
-    fleet.start_dispatchers()
-    fleet.supervise()
-    db = FirebaseDatabase(fleet.url)
-    app = make_app(Settings.from_url(fleet.url, root=fleet.paths.root), db)
     watches: list[Any] = []
     try:
+        fleet.start_db()
+        fleet.start_dispatchers()
+        fleet.supervise()
+        db = FirebaseDatabase(fleet.url)
+        app = make_app(Settings.from_url(fleet.url, root=fleet.paths.root), db)
         assert isinstance(fleet.db, Child)
         procs = [fleet.db, *fleet.dispatchers]
         before = settled_rss(procs, timeout=10)
@@ -108,11 +108,11 @@ def run_backlog(
             "restarts": dict(fleet.restarts),
             "load_average": {"before": load_before, "after": load_average()},
         }
-    finally:
         for watch in watches:
             watch.close()
         app.close()
         db.close()
+    finally:
         fleet.stop()
     return _rows(figures), figures
 

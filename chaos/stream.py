@@ -74,9 +74,18 @@ def run_stream(options: Options) -> tuple[list[Row], dict[str, Any]]:
         fsync=options.fsync,
         db_owner=options.db_owner,
     )
-    ledger = Ledger()
     load_before = load_average()
-    fleet.start()
+    try:
+        fleet.start()
+        figures = _run_started(options, fleet, rng)
+    finally:
+        fleet.stop()
+    figures["load_average"] = {"before": load_before, "after": load_average()}
+    return _rows(options, figures), figures
+
+
+def _run_started(options: Options, fleet: Fleet, rng: random.Random) -> dict[str, Any]:
+    ledger = Ledger()
     db = FirebaseDatabase(fleet.url)
     watch_db = FirebaseDatabase(fleet.url)
     settings = Settings.from_url(fleet.url, root=fleet.paths.root, default_timeout=TIMEOUT)
@@ -97,21 +106,21 @@ def run_stream(options: Options) -> tuple[list[Row], dict[str, Any]]:
         began = time.time()
         workload.start()
         injector.start()
-        _progress(ledger, fleet, began, options.minutes * 60)
-        injector.stop()
+        try:
+            _progress(ledger, fleet, began, options.minutes * 60)
+        finally:
+            injector.stop()
         _stop_ticks(db, fleet)
         stopped = time.time()
         drained = _drain(fleet, ledger, workload, options.drain)
         records = _records(db, fleet)
         figures = _judge(options, fleet, ledger, watches, (began, stopped), drained, records)
-        figures["load_average"] = {"before": load_before, "after": load_average()}
         watches.close()
     finally:
         app.close()
         watch_db.close()
         db.close()
-        fleet.stop()
-    return _rows(options, figures), figures
+    return figures
 
 
 def poison_interval(options: Options) -> float | None:
