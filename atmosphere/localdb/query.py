@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -158,27 +159,128 @@ def _priority_order(v: Any) -> tuple[int, Any]:
 
 
 def run_query(q: Query, node: Any) -> Any:
-    """The children of ``node`` selected by ``q``, stored form (None if ``node`` is no object)."""
+    """The children of ``node`` selected by ``q``, stored form (None if ``node`` is no object).
+
+    Runs on the server's one thread, over every child: each pass is a plain comprehension,
+    full sort keys are built only for the children that can be in the answer, and a limit
+    takes its window with a heap instead of sorting everything.
+    """
     if type(node) is not dict or ".value" in node:
         return None
-    items = [(k, v) for k, v in node.items() if k != ".priority"]
     if q.order_by == "$key":
-        keyed = [(key_order(k), k, v) for k, v in items]
-        lo = key_order(q.start.value) if q.start else None
-        hi = key_order(q.end.value) if q.end else None
+        keys = _by_key(q, node)
     else:
-        segments = q.child_path
-        rank = _priority_order if q.order_by == "$priority" else value_order
-        keyed = [(rank(_index_of(q, v, segments)) + key_order(k), k, v) for k, v in items]
-        lo = _bound_key(q.start, rank, _MIN_KEY) if q.start else None
-        hi = _bound_key(q.end, rank, _MAX_KEY) if q.end else None
-    keyed = [e for e in keyed if (lo is None or e[0] >= lo) and (hi is None or e[0] <= hi)]
-    keyed.sort(key=lambda e: e[0])
+        fast = _fast_by_index(q, node)
+        keys = fast if fast is not None else _by_index(q, node)
+    return {k: node[k] for k in keys}
+
+
+def _by_key(q: Query, node: dict[str, Any]) -> list[str]:
+    # Keys longer than 12 characters (push ids) cannot be int32-like: they sort as strings,
+    # after every int-like key, in plain string order.
+    lo = key_order(q.start.value) if q.start else None
+    hi = key_order(q.end.value) if q.end else None
+    texts = [k for k in node if len(k) > 12]
+    ints: list[tuple[tuple[Any, ...], str]] = []
+    for k in node:
+        if len(k) <= 12 and k != ".priority":
+            order = key_order(k)
+            if order[0] == 0:
+                ints.append((order, k))
+            else:
+                texts.append(k)
+    ints = [e for e in ints if (lo is None or e[0] >= lo) and (hi is None or e[0] <= hi)]
+    if hi is not None and hi[0] == 0:
+        texts = []
+    elif hi is not None:
+        texts = [k for k in texts if k <= hi[3]]
+    if lo is not None and lo[0] == 1:
+        texts = [k for k in texts if k >= lo[3]]
+    ints.sort()
+    int_keys = [k for _, k in ints]
     if q.limit_first is not None:
-        keyed = keyed[: q.limit_first]
-    elif q.limit_last is not None:
-        keyed = keyed[-q.limit_last :]
-    return {k: v for _, k, v in keyed}
+        n = q.limit_first
+        return (int_keys + sorted(heapq.nsmallest(max(0, n - len(int_keys)), texts)))[:n]
+    if q.limit_last is not None:
+        n = q.limit_last
+        return (int_keys + sorted(heapq.nlargest(n, texts)))[-n:]
+    return int_keys + sorted(texts)
+
+
+def _fast_by_index(q: Query, node: dict[str, Any]) -> list[str] | None:
+    """Keys for a child-path query whose bounds are both numbers or both strings (the
+    dispatcher's retention and the Weather Station's searches); None for any other query."""
+    if q.order_by.startswith("$") or q.start is None or q.end is None:
+        return None
+    kind = _kind(q.start.value)
+    if kind is None or kind is not _kind(q.end.value):
+        return None
+    segments = q.child_path
+    if len(segments) == 1:
+        field = segments[0]
+        pairs = [(c.get(field) if type(c) is dict else None, k) for k, c in node.items()]
+    else:
+        pairs = [(_index_of(q, c, segments), k) for k, c in node.items()]
+    if any(type(v) is dict for v, _ in pairs):
+        return None  # a value with a priority somewhere: the general path unwraps it
+    lo, hi = q.start.value, q.end.value
+    found: list[tuple[Any, str]]
+    if kind is str:
+        found = [(v, k) for v, k in pairs if type(v) is str and lo <= v <= hi]
+    else:
+        found = [(v, k) for v, k in pairs if (type(v) is int or type(v) is float) and lo <= v <= hi]
+    if q.start.key is not None or q.end.key is not None:
+        start, end = (
+            _bound_key(q.start, value_order, _MIN_KEY),
+            _bound_key(q.end, value_order, _MAX_KEY),
+        )
+        found = [e for e in found if start <= value_order(e[0]) + key_order(e[1]) <= end]
+    return _window(found, q.limit_first, q.limit_last)
+
+
+def _kind(value: Any) -> type | None:
+    t = type(value)
+    if t is int or t is float:
+        return int
+    return str if t is str else None
+
+
+def _window(found: list[tuple[Any, str]], first: int | None, last: int | None) -> list[str]:
+    """Keys of (value, key) pairs of one kind in (value, nameCompare) order, limits applied.
+
+    A heap picks the window by (value, key as text); only the pairs that tie with its edge
+    value are then ordered by nameCompare, so int-like keys still sort exactly.
+    """
+    n = first if first is not None else last
+    if n is not None and len(found) > n:
+        picked = heapq.nsmallest(n, found) if first is not None else heapq.nlargest(n, found)
+        edge = picked[-1][0]
+        found = [e for e in picked if e[0] != edge] + [e for e in found if e[0] == edge]
+    found.sort(key=lambda e: (e[0], key_order(e[1])))
+    if first is not None:
+        found = found[:first]
+    elif last is not None:
+        found = found[-last:]
+    return [k for _, k in found]
+
+
+def _by_index(q: Query, node: dict[str, Any]) -> list[str]:
+    segments = q.child_path
+    rank = _priority_order if q.order_by == "$priority" else value_order
+    lo = _bound_key(q.start, rank, _MIN_KEY) if q.start else None
+    hi = _bound_key(q.end, rank, _MAX_KEY) if q.end else None
+    keyed = [
+        (rank(_index_of(q, v, segments)) + key_order(k), k)
+        for k, v in node.items()
+        if k != ".priority"
+    ]
+    keyed = [e for e in keyed if (lo is None or e[0] >= lo) and (hi is None or e[0] <= hi)]
+    if q.limit_first is not None and len(keyed) > q.limit_first:
+        keyed = heapq.nsmallest(q.limit_first, keyed)
+    elif q.limit_last is not None and len(keyed) > q.limit_last:
+        keyed = heapq.nlargest(q.limit_last, keyed)
+    keyed.sort()
+    return [k for _, k in keyed]
 
 
 def _bound_key(b: Bound, rank: Any, default: tuple[Any, ...]) -> tuple[Any, ...]:
