@@ -43,6 +43,12 @@ def db(
     request_timeout: Annotated[
         float, typer.Option(help="Seconds from a request's first byte to its last (408).")
     ] = 60.0,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="Cut a log at a corrupt record (after a backup copy) instead of refusing to start."
+        ),
+    ] = False,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(help="Another Host name clients reach the server by (repeatable)."),
@@ -71,6 +77,7 @@ def db(
         max_client_connections=max_client_connections,
         idle_timeout=idle_timeout,
         request_timeout=request_timeout,
+        repair=repair,
         allow_hosts=allow_host or (),
         cors_origins=cors_origin or (),
     )

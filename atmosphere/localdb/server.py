@@ -11,14 +11,16 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import uvloop
 
 from . import identity
 from .hosts import allowed_hosts, is_loopback
 from .protocol import FastServer
+from .repair import repair as repair_log
 from .service import Config, LocalDb
-from .store import COMPACT_AFTER_BYTES, DataDirInUse, Store
+from .store import COMPACT_AFTER_BYTES, CorruptLog, DataDirInUse, Store
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -31,7 +33,26 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def fail(message: str) -> None:
+def _open_store(store: Store, repair: bool) -> Store:
+    """Open ``store``; with ``repair``, cut a corrupt log first (repair.py) instead of failing."""
+    for _ in range(1000):  # each pass cuts one log short of its corruption: this ends
+        try:
+            store.open()
+            return store
+        except DataDirInUse as exc:
+            fail(str(exc))
+        except CorruptLog as exc:
+            if not repair:
+                store.close()
+                fail(str(exc))
+            for line in repair_log(exc):
+                print(f"atmosphere db --repair: {line}", flush=True)
+            store.close()
+            store = Store(store.dir, store.fsync, store.compact_after_bytes)
+    fail(f"{store.dir}: the logs are still corrupt after repairing them")
+
+
+def fail(message: str) -> NoReturn:
     """Print an error and exit with status 2."""
     print(f"atmosphere db: {message}", file=sys.stderr, flush=True)
     raise SystemExit(2)
@@ -54,6 +75,7 @@ def run(
     max_client_connections: int = 1024,
     idle_timeout: float = 120.0,
     request_timeout: float = 60.0,
+    repair: bool = False,
     allow_hosts: Sequence[str] = (),
     cors_origins: Sequence[str] = (),
 ) -> None:
@@ -69,11 +91,7 @@ def run(
             access.parse_rules(default_rules)
         except ValueError as exc:
             fail(f"bad rules file {rules_file}: {exc}")
-    store = Store(data_dir, fsync=fsync, compact_after_bytes=compact_after)
-    try:
-        store.open()
-    except DataDirInUse as exc:
-        fail(str(exc))
+    store = _open_store(Store(data_dir, fsync=fsync, compact_after_bytes=compact_after), repair)
     key = identity.create_key(data_dir)  # after the lock: only the owner of the dir writes it
     # The tree is acyclic plain data: keep the collector off the restored tree and make
     # collections rarer, so a large database does not add pauses to every few requests.

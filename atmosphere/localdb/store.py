@@ -45,6 +45,68 @@ class DataDirInUse(RuntimeError):
     """Another server holds the data directory."""
 
 
+class CorruptLog(RuntimeError):
+    """A log record that cannot be read and is not a torn last write: start-up stops here."""
+
+    def __init__(self, path: Path, offset: int, reason: str) -> None:
+        super().__init__(
+            f"{path} holds a corrupt record at byte {offset} ({reason}); acknowledged writes "
+            "follow it, so the server will not start without them. Recover with "
+            "`atmosphere db --repair` (it keeps a copy, then cuts the log at that byte)"
+        )
+        self.path = path
+        self.offset = offset
+
+
+def read_log(path: Path) -> Iterator[tuple[int, Any]]:
+    """(byte offset, record) for each record of a log; raise CorruptLog on a bad one.
+
+    Each record is written whole with its newline by one ``os.write``, so only a last record
+    without its newline can be a write cut short by a crash (never acknowledged): it is
+    dropped with a warning. Anything unreadable before it is corruption.
+    """
+    data = path.read_bytes()
+    offset = 0
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        line = data[offset:] if end < 0 else data[offset:end]
+        if line.strip():
+            try:
+                yield offset, _checked(orjson.loads(line))
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                if end < 0:
+                    _log.warning(
+                        "localdb: %s ends in a torn record (byte %d, %d bytes), a write cut "
+                        "short by a crash and never acknowledged: dropped",
+                        path, offset, len(line),
+                    )  # fmt: skip
+                    return
+                raise CorruptLog(path, offset, str(exc)) from None
+        if end < 0:
+            return
+        offset = end + 1
+
+
+def _checked(record: Any) -> Any:
+    """``record`` if it has the shape of a logged commit, else ValueError."""
+    if type(record) is list and len(record) in (2, 3) and type(record[0]) is str:
+        if record[1] is None and len(record) == 3 and type(record[2]) in (str, type(None)):
+            return record
+        writes = record[1]
+        if len(record) == 2 and type(writes) is list and all(_is_write(w) for w in writes):
+            return record
+    raise ValueError("not a logged commit")
+
+
+def _is_write(write: Any) -> bool:
+    return (
+        type(write) is list
+        and len(write) == 2
+        and type(write[0]) is list
+        and all(type(key) is str for key in write[0])
+    )
+
+
 class Namespace:
     """One database: its current root and its rules text (None: none set)."""
 
@@ -145,13 +207,7 @@ class Store:
                 self._replay(self.dir / f"log.{n}")
 
     def _replay(self, path: Path) -> None:
-        for line in path.read_bytes().split(b"\n"):
-            if not line:
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue  # a write torn by a crash: it was never acknowledged
+        for _, record in read_log(path):
             ns = self.namespace(record[0])
             if record[1] is None:
                 ns.rules_text = record[2]

@@ -9,6 +9,7 @@ import io
 import logging
 import socket
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +29,12 @@ from atmosphere.localdb.service import Config, LocalDb, Response
 from atmosphere.localdb.store import Store
 from atmosphere.settings import Settings
 from tests.support import (
+    LISTENING,
+    AtmosphereProcess,
     RawClient,
     ServerProcess,
     SseStream,
+    db_command,
     free_port,
     start_db_server,
     unique_ns,
@@ -477,3 +481,58 @@ def test_connect_refuses_a_squatter_on_the_port(squatter: str, tmp_path: Path) -
     assert not embedded.is_running(squatter, "atmosphere", data_dir=tmp_path)
     with pytest.raises(ConfigError, match="not the atmosphere db server"):
         connect(settings, start_embedded=True)
+
+
+# -- log replay --------------------------------------------------------------------------
+
+GOOD_1 = b'["logs", [[["a"], 1]]]\n'
+GOOD_2 = b'["logs", [[["b"], 2]]]\n'
+
+
+def _run_db(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Start the server on ``data_dir`` expecting it to refuse (exit code 2) at once."""
+    return subprocess.run(
+        db_command(data_dir, None, extra), capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_torn_last_record_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "log.1").write_bytes(GOOD_1 + b'["logs", [[["b"], 2')
+    args = ["db", "--port", "0", "--data-dir", str(tmp_path)]
+    server = AtmosphereProcess(args, ready=LISTENING, what="db server")
+    try:
+        url = server.lines[-1].split(LISTENING, 1)[1].strip()
+        assert RawClient(url, "logs").get("/.json").json() == {"a": 1}
+    finally:
+        server.stop()
+    assert f"{tmp_path / 'log.1'} ends in a torn record (byte {len(GOOD_1)}" in server.log
+
+
+@pytest.mark.parametrize("bad", [b"{not json\n", b'["logs", "not writes"]\n', b"\x00" * 8 + b"\n"])
+def test_a_corrupt_record_in_the_middle_stops_start_up(tmp_path: Path, bad: bytes) -> None:
+    (tmp_path / "log.1").write_bytes(GOOD_1 + bad + GOOD_2)
+    result = _run_db(tmp_path)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'log.1'} holds a corrupt record at byte {len(GOOD_1)}" in result.stderr
+    assert "--repair" in result.stderr
+    assert (tmp_path / "log.1").read_bytes() == GOOD_1 + bad + GOOD_2  # untouched
+
+
+def test_repair_cuts_at_the_corruption_and_keeps_a_copy(tmp_path: Path) -> None:
+    damaged = GOOD_1 + b"{not json\n" + GOOD_2
+    (tmp_path / "log.1").write_bytes(damaged)
+    (tmp_path / "log.2").write_bytes(b'["logs", [[["c"], 3]]]\n')
+    server = start_db_server(tmp_path, extra_args=["--repair"])
+    try:
+        assert RawClient(server.url, "logs").get("/.json").json() == {"a": 1}
+    finally:
+        server.stop()
+    kept = sorted(p.name for p in tmp_path.glob("log.*.corrupt-*"))
+    assert [name.split(".corrupt-")[0] for name in kept] == ["log.1", "log.2"]
+    assert (tmp_path / kept[0]).read_bytes() == damaged
+    # The repaired directory starts again without --repair and keeps what it had.
+    server = start_db_server(tmp_path)
+    try:
+        assert RawClient(server.url, "logs").get("/.json").json() == {"a": 1}
+    finally:
+        server.stop()
