@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from .db.base import Database, Listener
 from .errors import (
@@ -34,6 +31,7 @@ from .errors import (
 from .handle import Callback, Handle
 from .jobs import InvalidRecord, Reply
 from .paths import Paths
+from .storable import encoded_size, plan_batches
 from .types import Ticket
 
 JSON = Any
@@ -320,40 +318,6 @@ class Maker:
             self.database.delete(self.paths.replies(self.id))
         except Exception as exc:
             log.debug("could not delete replies of maker %s: %s", self.id, exc)
-
-
-def encoded_size(writes: Mapping[str, JSON]) -> int:
-    """How many bytes ``writes`` take as compact JSON (orjson's count, UTF-8)."""
-    try:
-        return len(orjson.dumps(writes, option=orjson.OPT_NON_STR_KEYS))
-    except TypeError:  # an int beyond 64 bits: the stdlib still writes it
-        return len(json.dumps(writes, separators=(",", ":")).encode())
-
-
-def plan_batches(
-    sizes: Sequence[int], max_count: int, max_bytes: int
-) -> tuple[list[list[int]], list[int]]:
-    """Group items, in order, into updates of at most ``max_count`` items and ``max_bytes``.
-
-    Returns the groups (lists of indexes) and the indexes of items over ``max_bytes`` alone,
-    which no update can carry (pure).
-    """
-    groups: list[list[int]] = []
-    too_large: list[int] = []
-    current: list[int] = []
-    total = 0
-    for i, size in enumerate(sizes):
-        if size > max_bytes:
-            too_large.append(i)
-            continue
-        if current and (len(current) >= max_count or total + size > max_bytes):
-            groups.append(current)
-            current, total = [], 0
-        current.append(i)
-        total += size
-    if current:
-        groups.append(current)
-    return groups, too_large
 
 
 def _too_large(submission: Submission, size: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -31,6 +32,40 @@ MAX_VALUE_BYTES = MAX_WRITE_BYTES // 4
 
 _SHOWN_KEYS = 6  # of a location's path, in messages
 _SHOWN_KEY_CHARS = 24
+
+
+def encoded_size(writes: Mapping[str, Any]) -> int:
+    """How many bytes ``writes`` take as compact JSON (orjson's count, UTF-8)."""
+    try:
+        return len(orjson.dumps(writes, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # an int beyond 64 bits: the stdlib still writes it
+        return len(json.dumps(writes, separators=(",", ":")).encode())
+
+
+def plan_batches(
+    sizes: Sequence[int], max_count: int, max_bytes: int
+) -> tuple[list[list[int]], list[int]]:
+    """Group items, in order, into updates of at most ``max_count`` items and ``max_bytes``.
+
+    Returns the groups (lists of indexes) and the indexes of items over ``max_bytes`` alone,
+    which no update can carry (pure).
+    """
+    groups: list[list[int]] = []
+    too_large: list[int] = []
+    current: list[int] = []
+    total = 0
+    for i, size in enumerate(sizes):
+        if size > max_bytes:
+            too_large.append(i)
+            continue
+        if current and (len(current) >= max_count or total + size > max_bytes):
+            groups.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += size
+    if current:
+        groups.append(current)
+    return groups, too_large
 
 
 def depth_of(path: str) -> int:

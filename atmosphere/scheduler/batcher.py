@@ -10,17 +10,14 @@ is sent, so it never exceeds what the server accepts.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from atmosphere.db.base import Database
 from atmosphere.errors import RequestRefused
-from atmosphere.storable import MAX_WRITE_BYTES
+from atmosphere.storable import MAX_WRITE_BYTES, encoded_size, plan_batches
 
 _log = logging.getLogger(__name__)
 
@@ -47,37 +44,6 @@ class Refused:
 
     group: Group
     error: RequestRefused
-
-
-def body_size(values: Any) -> int:
-    """The JSON size of ``values`` in bytes, as the client will send it."""
-    try:
-        return len(orjson.dumps(values, option=orjson.OPT_NON_STR_KEYS))
-    except TypeError:  # an int beyond 64 bits: the client falls back to the stdlib too
-        return len(json.dumps(values, separators=(",", ":"), default=str).encode())
-
-
-def by_size(sizes: Sequence[int], limit: int) -> tuple[list[list[int]], list[int]]:
-    """Cut indexes into consecutive runs of at most ``limit`` bytes; the ones alone over it (pure).
-
-    Order is kept: later decisions may overwrite earlier ones, so runs are written in order.
-    """
-    runs: list[list[int]] = []
-    oversized: list[int] = []
-    run: list[int] = []
-    total = 0
-    for i, size in enumerate(sizes):
-        if size > limit:
-            oversized.append(i)
-            continue
-        if run and total + size > limit:
-            runs.append(run)
-            run, total = [], 0
-        run.append(i)
-        total += size
-    if run:
-        runs.append(run)
-    return runs, oversized
 
 
 class WriteBatch:
@@ -134,13 +100,15 @@ class WriteBatch:
         if not values:
             return []
         refused: list[Refused] = []
-        if body_size(values) <= self.max_bytes:
+        if encoded_size(values) <= self.max_bytes:
             self._send(db, groups, values, refused)
             return refused
-        runs, oversized = by_size([body_size(g.writes) for g in groups], self.max_bytes)
+        sizes = [encoded_size(g.writes) for g in groups]
+        # In order: later decisions may overwrite earlier ones.
+        runs, oversized = plan_batches(sizes, len(groups), self.max_bytes)
         for i in oversized:
             error = RequestRefused(
-                f"one decision's writes are {body_size(groups[i].writes)} bytes, over the "
+                f"one decision's writes are {sizes[i]} bytes, over the "
                 f"{self.max_bytes}-byte limit of one update",
                 status=413,
             )

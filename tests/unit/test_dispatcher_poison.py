@@ -15,7 +15,7 @@ import pytest
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.errors import RequestRefused
 from atmosphere.jobs import ChainState, ChainStep, JobSpec
-from atmosphere.scheduler.batcher import WriteBatch, by_size
+from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.settle import unheard_failure
 from atmosphere.testing import MemoryDatabase
 from tests.unit.dispatcher_kit import (
@@ -108,21 +108,6 @@ def test_a_batch_over_the_size_limit_is_cut_before_it_is_sent() -> None:
     assert [(r.group.tag, r.error.status) for r in refused] == [("huge", 413)]
     assert sorted(db.get("r")) == [f"k{i}" for i in range(6)]
     assert db.writes == 2 and batch.updates == 2  # three decisions a time, none refused
-
-
-@pytest.mark.parametrize(
-    ("sizes", "runs", "oversized"),
-    [
-        ([], [], []),
-        ([5, 5, 5], [[0, 1], [2]], []),
-        ([11, 3, 10, 1], [[1], [2], [3]], [0]),
-        ([4, 4, 2, 10], [[0, 1, 2], [3]], []),
-    ],
-)
-def test_by_size_keeps_order_and_sets_oversized_apart(
-    sizes: list[int], runs: list[list[int]], oversized: list[int]
-) -> None:
-    assert by_size(sizes, 10) == (runs, oversized)
 
 
 # -- the dispatcher ----------------------------------------------------------------------------
