@@ -253,4 +253,6 @@ class Supervisor:
         return True
 
     def _answering(self) -> bool:
-        return is_running(self.server.url, self.namespace)
+        # Only a server that proves it holds our data directory counts: a squatter on the
+        # port is not ours to watch, and restarting against it fails loudly (port in use).
+        return is_running(self.server.url, self.namespace, data_dir=self.server.data_dir)

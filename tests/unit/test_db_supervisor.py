@@ -144,7 +144,7 @@ class FakeSpawn:
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedServer]:
     """An EmbeddedServer whose process is a FakeProc; nothing answers HTTP."""
-    monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
+    monkeypatch.setattr(sup, "is_running", lambda url, ns, data_dir: False)
     options = ServerOptions("127.0.0.1", 9400, tmp_path)
     handle = EmbeddedServer(FakeProc(), "http://127.0.0.1:9400", options)  # type: ignore[arg-type]
     yield handle
@@ -239,7 +239,7 @@ def test_losing_the_restart_race_watches_the_winner(
     spawn = FakeSpawn(failures=10**9, cause="data directory is in use")
     monkeypatch.setattr(sup, "spawn", spawn)
     answering = {"now": False}
-    monkeypatch.setattr(sup, "is_running", lambda url, ns: answering["now"])
+    monkeypatch.setattr(sup, "is_running", lambda url, ns, data_dir: answering["now"])
     supervisor = Supervisor(server, "atmosphere", backoff=FAST).start()
     assert isinstance(server.proc, FakeProc)
     (tmp_path / "server.json").write_text(json.dumps({"pid": 1, "port": 9400}))  # alive
@@ -263,7 +263,7 @@ class Watched:
         self.alive = True
         self.info = tmp_path / "server.json"
         monkeypatch.setattr(sup, "spawn", self.spawn)
-        monkeypatch.setattr(sup, "is_running", lambda url, ns: False)
+        monkeypatch.setattr(sup, "is_running", lambda url, ns, data_dir: False)
         monkeypatch.setattr(sup, "pid_alive", lambda pid: self.alive)
         self.info.write_text(json.dumps({"pid": 4242, "port": 9400}))
         options = ServerOptions("127.0.0.1", 9400, tmp_path)
