@@ -4,15 +4,17 @@ A job a cloud held when it was declared dead is requeued and may finish twice: t
 frozen, wakes up and completes its run too. Both completions write the job record (the hot path
 has no room for a conditional write); the dispatcher settles the first outcome and records the
 other as late. So for a job that may finish twice (``deaths > 0``) it keeps what the first finish
-means for the record, and writes that back when a late completion lands over it (and the reply
+wrote to the record, and writes that back when a late completion lands over it (and the reply
 too, when the late one replied: a maker that was away then still finds the first answer).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
+from atmosphere.execution import Finish, completion_writes
 from atmosphere.jobs import JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
 
@@ -21,29 +23,44 @@ MEMORY = 2_000
 _NO_ERROR = {"kind": "JobFailed", "message": "the job failed"}  # as settling writes it
 
 
-def record_fields(outcome: Outcome, state: JobState, now_ms: int) -> dict[str, Any]:
-    """The record fields a completion writes, as the settled ``outcome`` has them (pure)."""
-    return {
-        "state": state.value,
-        "cloud": outcome.cloud or None,
-        "started": outcome.started,
-        "finished": outcome.finished or now_ms,
-        "result": outcome.result if outcome.ok else None,
-        "error": None if outcome.ok else (outcome.error or _NO_ERROR),
+@dataclass(frozen=True)
+class FirstFinish:
+    """What the settled first finish of a job wrote: record fields, and the caller's reply."""
+
+    cloud: str
+    record: dict[str, Any]
+    reply: dict[str, Any]  # {} for a chain step (the chain's reply is ours alone) or no caller
+
+
+def first_finish(
+    paths: Paths, spec: JobSpec, outcome: Outcome, state: JobState, now_ms: int
+) -> FirstFinish:
+    """The record fields and reply of ``outcome``'s finish, written as a cloud writes them (pure).
+
+    Built with the cloud's own ``completion_writes``, so the fields (and how a result is encoded)
+    are exactly what a late completion overwrites.
+    """
+    error = None if outcome.ok else (outcome.error or _NO_ERROR)
+    finish = Finish(ok=outcome.ok, result=outcome.result, error=error)
+    writes = completion_writes(
+        paths, cloud_id=outcome.cloud, spec=spec, finish=finish, started_ms=outcome.started or 0
+    )
+    prefix = paths.jobs(spec.id) + "/"
+    record = {
+        f"{paths.root}/{rel}": value
+        for rel, value in writes.items()
+        if f"{paths.root}/{rel}".startswith(prefix)
     }
-
-
-def restore_writes(
-    paths: Paths, job_id: str, fields: dict[str, Any], reply_to: str | None = None
-) -> dict[str, Any]:
-    """Put the first finish's fields back into ``jobs/{id}``, and its reply if given (pure)."""
-    record = paths.jobs(job_id)
-    writes = {f"{record}/{name}": value for name, value in fields.items()}
-    if reply_to is not None:
-        ok = fields["error"] is None
-        reply = Reply(ok=ok, job=job_id, result=fields["result"], error=fields["error"])
-        writes[paths.replies(reply_to, job_id)] = reply.to_json()
-    return writes
+    record[f"{prefix}state"] = state.value
+    record[f"{prefix}started"] = outcome.started
+    record[f"{prefix}finished"] = outcome.finished or now_ms
+    if outcome.ok:
+        record[f"{prefix}error"] = None  # a failed late finish wrote one
+    reply: dict[str, Any] = {}
+    if spec.reply_to is not None and spec.chain is None:
+        answer = Reply(ok=outcome.ok, job=spec.id, result=outcome.result, error=error)
+        reply[paths.replies(spec.reply_to, spec.id)] = answer.to_json()
+    return FirstFinish(outcome.cloud, record, reply)
 
 
 class Firsts:
@@ -51,15 +68,13 @@ class Firsts:
 
     def __init__(self, size: int = MEMORY) -> None:
         self.size = size
-        self._kept: OrderedDict[str, tuple[dict[str, Any], str | None]] = OrderedDict()
+        self._kept: OrderedDict[str, FirstFinish] = OrderedDict()
 
-    def keep(self, spec: JobSpec, fields: dict[str, Any]) -> None:
-        """``spec``'s job finished for good with ``fields``; keep them if a rerun may exist."""
+    def keep(self, spec: JobSpec, first: FirstFinish) -> None:
+        """``spec``'s job finished for good as ``first``; keep it if a rerun may exist."""
         if spec.deaths <= 0:
             return  # never requeued while held: no second run to overwrite the record
-        # A chain step's reply is the chain's, written by us alone: only a plain job's is contested.
-        reply_to = spec.reply_to if spec.chain is None else None
-        self._kept[spec.id] = (fields, reply_to)
+        self._kept[spec.id] = first
         self._kept.move_to_end(spec.id)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
@@ -70,16 +85,15 @@ class Firsts:
 
     def second(self, outcome: Outcome) -> bool:
         """True when ``outcome`` is another finish of a job kept here (another cloud's run)."""
-        kept = self._kept.get(outcome.job_id)
-        return kept is not None and kept[0]["cloud"] != (outcome.cloud or None)
+        first = self._kept.get(outcome.job_id)
+        return first is not None and first.cloud != outcome.cloud
 
-    def restore(self, paths: Paths, late: Outcome) -> dict[str, Any]:
+    def restore(self, late: Outcome) -> dict[str, Any]:
         """Writes that undo what a ``late`` completion wrote ({} when nothing is kept)."""
-        kept = self._kept.get(late.job_id)
-        if kept is None:
+        first = self._kept.get(late.job_id)
+        if first is None:
             return {}
-        fields, reply_to = kept
-        return restore_writes(paths, late.job_id, fields, reply_to if late.replied else None)
+        return {**first.record, **first.reply} if late.replied else dict(first.record)
 
     def __len__(self) -> int:
         return len(self._kept)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from atmosphere.errors import DatabaseError
 from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
 from atmosphere.scheduler import poison, settle
-from atmosphere.scheduler.firsts import Firsts, record_fields
+from atmosphere.scheduler.firsts import Firsts, first_finish
 
 if TYPE_CHECKING:
     from atmosphere.scheduler.dispatcher import Dispatcher
@@ -87,7 +87,7 @@ class Settler:
         d.count("late")
         self._write_late(outcome)
         # Its completion wrote the record over the first finish: put the first one back.
-        restore = self.firsts.restore(d.paths, outcome)
+        restore = self.firsts.restore(outcome)
         if restore:
             d.write(restore)
             d.count("restored")
@@ -126,7 +126,7 @@ class Settler:
         if result.kind != "retried":
             self.specs.pop(job_id, None)
             state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
-            self.firsts.keep(spec, record_fields(outcome, state, now))
+            self.firsts.keep(spec, first_finish(d.paths, spec, outcome, state, now))
         self._unflushed[job_id] = outcome.attempt
 
     def _write_late(self, outcome: Outcome) -> None:

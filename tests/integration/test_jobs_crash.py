@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,12 @@ pytestmark = pytest.mark.slow
 
 def record(maker: Atmosphere, job_id: str) -> Any:
     return maker.database.get(f"{ROOT}/jobs/{job_id}") or {}
+
+
+def stored_result(job: Any) -> Any:
+    """A record's result (encoded as ``result_json``, or plain)."""
+    text = job.get("result_json")
+    return json.loads(text) if isinstance(text, str) else job.get("result")
 
 
 def submit_gated(maker: Atmosphere, tmp_path: Path) -> tuple[Path, Handle, list[Any]]:
@@ -118,7 +125,7 @@ def test_sigterm_hands_back_a_prefetched_job_which_runs_elsewhere(
     assert first.proc.wait(20) == 0
 
 
-def test_a_frozen_cloud_declared_dead_comes_back_and_re_registers(
+def test_a_frozen_cloud_declared_dead_comes_back_re_registers_and_leaves_the_first_answer(
     dispatcher: DispatcherProcess,
     start_cloud: Callable[..., CloudProcess],
     maker: Atmosphere,
@@ -144,3 +151,13 @@ def test_a_frozen_cloud_declared_dead_comes_back_and_re_registers(
     wait_until(lambda: maker.database.get(f"{registry}/{frozen.cloud_id}"), 20, "re-registered")
     wait_until(lambda: responses, 5, "callback")
     assert len(responses) == 1 and responses[0][1]["pid"] == other.pid
+    # Its completion wrote the record too; the dispatcher records that finish as late and, in
+    # the same update, puts back the first one, the answer the caller got (issue 8, finding 6).
+    wait_until(
+        lambda: f"{frozen.cloud_id}-1" in (record(maker, handle.id).get("late") or {}),
+        20,
+        "the frozen cloud's finish recorded as late",
+    )
+    job = record(maker, handle.id)
+    assert stored_result(job)["pid"] == other.pid and job["cloud"] == other.cloud_id
+    assert job["state"] == "succeeded"

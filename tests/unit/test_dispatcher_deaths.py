@@ -7,13 +7,14 @@ completes after its job was rerun elsewhere does not overwrite the record the ca
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
 from atmosphere.execution import Finish, completion_writes
-from atmosphere.jobs import ChainStep, JobSpec, Outcome
+from atmosphere.jobs import ChainStep, JobSpec, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.scheduler import moves
 from atmosphere.scheduler.dispatcher import Dispatcher
@@ -61,6 +62,39 @@ def finish(db: MemoryDatabase, cloud: str, spec: JobSpec, result: Any) -> None:
 def record(db: MemoryDatabase, job_id: str) -> dict[str, Any]:
     value: dict[str, Any] = db.get(f"{R}/jobs/{job_id}") or {}
     return value
+
+
+def result(db: MemoryDatabase, job_id: str) -> Any:
+    """The job's result as its record stores it (encoded as ``result_json``, or plain)."""
+    job = record(db, job_id)
+    text = job.get("result_json")
+    return json.loads(text) if isinstance(text, str) else job.get("result")
+
+
+def answer(db: MemoryDatabase, maker: str, reply_id: str) -> Reply:
+    """The reply waiting for ``maker``."""
+    return Reply.from_json(db.get(f"{R}/replies/{maker}/{reply_id}"))
+
+
+def killed_in_turn(
+    db: MemoryDatabase, clock: Clock, clouds: list[str], **kw: Any
+) -> tuple[Dispatcher, dict[str, JobSpec]]:
+    """j1 (replying to m1) runs on each cloud in turn, each dying and the next taking over.
+
+    Returns the dispatcher and what each cloud ran (the last one still runs it, or never got
+    it when the one before was its last death).
+    """
+    register(db, clouds[0], "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock, **kw)
+    runs = {}
+    for dead, spare in zip(clouds, clouds[1:], strict=False):
+        runs[dead] = held_by(db, dead, "j1")
+        register(db, spare, "t")
+        kill(db, d, clock, dead, spare)
+    if "j1" in inbox(db, clouds[-1]):
+        runs[clouds[-1]] = held_by(db, clouds[-1], "j1")
+    return d, runs
 
 
 # -- the pure burial ------------------------------------------------------------------------
@@ -111,15 +145,9 @@ def test_max_deaths_is_a_setting_read_from_the_environment() -> None:
 def test_a_job_whose_clouds_keep_dying_is_failed_after_max_deaths(
     db: MemoryDatabase, clock: Clock
 ) -> None:
-    register(db, "c1", "t")
-    submit(db, "j1", reply_to="m1")
-    d = make(db, clock)
-    assert list(inbox(db, "c1")) == ["j1"]
-    for n, (dead, spare) in enumerate([("c1", "c2"), ("c2", "c3")], start=1):
-        register(db, spare, "t")
-        kill(db, d, clock, dead, spare)
-        assert list(inbox(db, spare)) == ["j1"] and inbox(db, spare)["j1"]["deaths"] == n
-        assert db.get(f"{R}/replies/m1/j1") is None
+    d, runs = killed_in_turn(db, clock, ["c1", "c2", "c3"])
+    assert [runs[c].deaths for c in ("c1", "c2", "c3")] == [0, 1, 2]
+    assert db.get(f"{R}/replies/m1/j1") is None
     register(db, "c4", "t")
     kill(db, d, clock, "c3", "c4")
     reply = db.get(f"{R}/replies/m1/j1")
@@ -135,7 +163,7 @@ def test_a_job_whose_clouds_keep_dying_is_failed_after_max_deaths(
     pump(db, d)
     finish(db, "c4", held_by(db, "c4", "j2"), "fine")
     pump(db, d)
-    assert db.get(f"{R}/replies/m1/j2")["result"] == "fine"
+    assert answer(db, "m1", "j2").result == "fine"
 
 
 def test_a_chain_step_whose_clouds_keep_dying_fails_the_chain_with_one_reply(
@@ -158,13 +186,8 @@ def test_a_chain_step_whose_clouds_keep_dying_fails_the_chain_with_one_reply(
 
 def frozen_then_rerun(db: MemoryDatabase, clock: Clock) -> tuple[Dispatcher, JobSpec, JobSpec]:
     """j1 runs on c1, c1 freezes and is declared dead, j1 is rerun on c2: both runs' specs."""
-    register(db, "c1", "t")
-    submit(db, "j1", reply_to="m1")
-    d = make(db, clock)
-    frozen = held_by(db, "c1", "j1")
-    register(db, "c2", "t")
-    kill(db, d, clock, "c1", "c2")
-    return d, frozen, held_by(db, "c2", "j1")
+    d, runs = killed_in_turn(db, clock, ["c1", "c2"])
+    return d, runs["c1"], runs["c2"]
 
 
 def test_a_frozen_cloud_finishing_after_the_rerun_does_not_overwrite_the_record(
@@ -173,12 +196,12 @@ def test_a_frozen_cloud_finishing_after_the_rerun_does_not_overwrite_the_record(
     d, frozen, rerun = frozen_then_rerun(db, clock)
     finish(db, "c2", rerun, "rerun")
     pump(db, d)
-    assert db.get(f"{R}/replies/m1/j1")["result"] == "rerun"
+    assert answer(db, "m1", "j1").result == "rerun"
     finish(db, "c1", frozen, "frozen")  # wakes up: its completion overwrites record and reply
     pump(db, d)
     job = record(db, "j1")
-    assert job["result"] == "rerun" and job["cloud"] == "c2" and job["state"] == "succeeded"
-    assert db.get(f"{R}/replies/m1/j1")["result"] == "rerun"
+    assert result(db, "j1") == "rerun" and job["cloud"] == "c2" and job["state"] == "succeeded"
+    assert answer(db, "m1", "j1").result == "rerun"
     assert "c1-1" in job["late"] and d.counts["restored"] == 1
 
 
@@ -191,29 +214,22 @@ def test_a_frozen_cloud_finishing_first_wins_over_the_rerun(
     finish(db, "c2", rerun, "rerun")
     pump(db, d)
     job = record(db, "j1")
-    assert job["result"] == "frozen" and job["cloud"] == "c1"
-    assert db.get(f"{R}/replies/m1/j1")["result"] == "frozen"
+    assert result(db, "j1") == "frozen" and job["cloud"] == "c1"
+    assert answer(db, "m1", "j1").result == "frozen"
     assert "c2-1" in job["late"]
 
 
 def test_a_dead_letter_stays_the_answer_when_a_frozen_cloud_finishes_later(
     db: MemoryDatabase, clock: Clock
 ) -> None:
-    register(db, "c1", "t")
-    submit(db, "j1", reply_to="m1")
-    d = make(db, clock)
-    clouds = ["c1", "c2", "c3", "c4"]
-    for dead, spare in zip(clouds, clouds[1:], strict=False):
-        last = held_by(db, dead, "j1")
-        register(db, spare, "t")
-        kill(db, d, clock, dead, spare)
-    assert record(db, "j1")["error"]["kind"] == "CloudDied"
-    finish(db, "c3", last, "woke up")
+    d, runs = killed_in_turn(db, clock, ["c1", "c2", "c3", "c4"])
+    assert record(db, "j1")["error"]["kind"] == "CloudDied" and "c4" not in runs
+    finish(db, "c3", runs["c3"], "woke up")
     pump(db, d)
     job = record(db, "j1")
     assert job["state"] == "failed" and job["error"]["kind"] == "CloudDied"
-    assert job.get("result") is None
-    assert db.get(f"{R}/replies/m1/j1")["error"]["kind"] == "CloudDied"
+    assert result(db, "j1") is None
+    assert (answer(db, "m1", "j1").error or {})["kind"] == "CloudDied"
 
 
 def test_a_job_never_requeued_keeps_no_first_finish(db: MemoryDatabase, clock: Clock) -> None:
@@ -232,13 +248,7 @@ def test_a_second_finish_landing_before_the_first_is_settled_for_good_is_kept_as
     # The two completions share the outcome path: the second lands while our delete of the
     # first is still held (bookkeeping rides along for ``settle_delay``), so the delete would
     # destroy it unseen and its record write would stand.
-    register(db, "c1", "t")
-    submit(db, "j1", reply_to="m1")
-    d = make(db, clock, settle_delay=0.05)
-    runs = {"c1": held_by(db, "c1", "j1")}
-    register(db, "c2", "t")
-    kill(db, d, clock, "c1", "c2")
-    runs["c2"] = held_by(db, "c2", "j1")
+    d, runs = killed_in_turn(db, clock, ["c1", "c2"], settle_delay=0.05)
     second = "c2" if first == "c1" else "c1"
     finish(db, first, runs[first], first)
     pump(db, d)
@@ -248,6 +258,6 @@ def test_a_second_finish_landing_before_the_first_is_settled_for_good_is_kept_as
     clock.t += 0.1
     pump(db, d)
     job = record(db, "j1")
-    assert job["result"] == first and job["cloud"] == first
+    assert result(db, "j1") == first and job["cloud"] == first
     assert f"{second}-1" in job["late"] and db.get(f"{R}/live/outcomes") is None
-    assert db.get(f"{R}/replies/m1/j1")["result"] == first
+    assert answer(db, "m1", "j1").result == first
