@@ -15,13 +15,18 @@ from tests.integration.jobs_tasks import make_app
 app = make_app()
 
 
-@app.task("nest")
-def nest(ticket: Ticket, data: Any) -> Any:
-    """A result ``data`` objects deep: ``{"a": {"a": ... 1}}``."""
+def nested(depth: int) -> Any:
+    """``{"a": {"a": ... 1}}``, ``depth`` objects deep."""
     value: Any = 1
-    for _ in range(int(data)):
+    for _ in range(depth):
         value = {"a": value}
     return value
+
+
+@app.task("nest")
+def nest(ticket: Ticket, data: Any) -> Any:
+    """A result ``data`` objects deep."""
+    return nested(int(data))
 
 
 @app.task("blob")

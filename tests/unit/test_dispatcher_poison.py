@@ -17,6 +17,7 @@ from atmosphere.errors import RequestRefused
 from atmosphere.jobs import ChainState, ChainStep, JobSpec
 from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.settle import unheard_failure
+from atmosphere.storable import MAX_VALUE_BYTES
 from atmosphere.testing import MemoryDatabase
 from tests.unit.dispatcher_kit import (
     Clock,
@@ -30,10 +31,6 @@ from tests.unit.dispatcher_kit import (
     submit,
     submit_chain,
 )
-
-# Nested so it fits in the outcome (live/outcomes/{id}/result: 32 levels counting the path) but
-# not one level further down, where the next step's queue entry would carry it (data/{type}).
-FITS_THE_OUTCOME = 27
 
 
 def nested(depth: int) -> Any:
@@ -113,20 +110,21 @@ def test_a_batch_over_the_size_limit_is_cut_before_it_is_sent() -> None:
 # -- the dispatcher ----------------------------------------------------------------------------
 
 
-def test_a_chain_step_too_deep_to_pass_on_ends_the_chain_and_the_rest_flows(
+def test_a_chain_step_too_big_to_pass_on_ends_the_chain_and_the_rest_flows(
     db: MemoryDatabase, clock: Clock
 ) -> None:
     register(db, "c1", "a", "b", "t", slots=5)
     submit_chain(db, [ChainStep("a"), ChainStep("b", {"own": 1})])
     d = make(db, clock)
-    complete(db, "c1", "ch-0", result=nested(FITS_THE_OUTCOME))
+    # Over what one value may take, as the next step's data: it would be written twice.
+    complete(db, "c1", "ch-0", result="x" * MAX_VALUE_BYTES)
     submit(db, "j1", reply_to="m2")
     pump(db, d)
     assert "j1" in inbox(db, "c1")  # an ordinary job in the same round was assigned
     record = db.get(f"{R}/jobs/ch-0")
     assert record["state"] == "failed" and record["error"]["kind"] == "InvalidResult"
     assert "cannot be passed on to step 1 (b)" in record["error"]["message"]
-    assert "data is nested 28 levels deep (at data.a.a" in record["error"]["message"]
+    assert f"over the {MAX_VALUE_BYTES}-byte limit" in record["error"]["message"]
     reply = db.get(f"{R}/replies/m1/ch")
     assert reply["ok"] is False and reply["error"]["kind"] == "InvalidResult"
     assert db.get(f"{R}/live/chains") is None and db.get(f"{R}/jobs/ch-1") is None
