@@ -447,7 +447,7 @@ class Dispatcher:
                 housekeeping.write_stats(self)
             if self.announce:
                 self.batch.set(self.paths.dispatchers(self.id), None)
-            self.batch.flush(self.db)
+            poison.isolate(self, self.batch.flush(self.db))
         except DatabaseError as exc:
             _log.warning("could not write the last batch: %s", exc)
         _log.info(
