@@ -11,19 +11,12 @@ from typing import Any
 
 from atmosphere import Settings, Ticket
 from tests.integration.jobs_tasks import make_app
+from tests.integration.poison_tasks import nested
 
 DEPTH = 40
 HUGE_CHARS = 12_000_000  # over the 10 MB string limit, and thrice that over the body limit
 
 app = make_app(Settings(max_data_bytes=100_000_000))
-
-
-def nested(depth: int) -> Any:
-    """``{"a": {"a": ... 1}}``, ``depth`` objects deep."""
-    value: Any = 1
-    for _ in range(depth):
-        value = {"a": value}
-    return value
 
 
 @app.task("deep")
