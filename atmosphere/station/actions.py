@@ -50,16 +50,56 @@ def _require_failed(job_id: str, record: Any) -> None:
         raise ActionRefused(409, f"job {job_id} is {record.get('state')}, not failed")
 
 
+def _split(
+    paths: Paths, job_id: str, update: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the fields an update sets in the job's record, the rest of the update)."""
+    prefix = paths.jobs(job_id) + "/"
+    fields = {k[len(prefix) :]: v for k, v in update.items() if k.startswith(prefix)}
+    rest = {k: v for k, v in update.items() if not k.startswith(prefix)}
+    return fields, rest
+
+
+def _changed(record: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    out = {**record, **fields}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def retry_job(db: Database, paths: Paths, job_id: str) -> None:
-    """Requeue a failed job: state queued, error removed, its JobSpec back in the queue."""
-    record = db.get(paths.jobs(job_id))
-    db.update("", retry_update(paths, job_id, record))
+    """Requeue a failed job, once: state queued, error removed, its JobSpec back in the queue.
+
+    The record leaves ``failed`` in a transaction, so a second retry (a double click, or one
+    that read the record before a fast re-failure) finds it no longer failed and is refused
+    instead of queueing the job again while it runs. The queue entry follows in a second
+    write (one write cannot be both conditional and span two paths); if that write fails
+    the record is put back as it was, so the job is never left queued with no entry.
+    """
+    before: list[Any] = []
+    rest: dict[str, Any] = {}
+
+    def requeue(record: Any) -> Any:
+        fields, others = _split(paths, job_id, retry_update(paths, job_id, record))
+        before[:] = [record]
+        rest.clear()
+        rest.update(others)
+        return _changed(record, fields)
+
+    db.transaction(paths.jobs(job_id), requeue)
+    try:
+        db.update("", rest)
+    except Exception:
+        db.set(paths.jobs(job_id), before[0])
+        raise
 
 
 def discard_job(db: Database, paths: Paths, job_id: str) -> None:
-    """Mark a failed job discarded."""
-    record = db.get(paths.jobs(job_id))
-    db.update("", discard_update(paths, job_id, record))
+    """Mark a failed job discarded (in a transaction: never a job a retry requeued meanwhile)."""
+
+    def discard(record: Any) -> Any:
+        fields, _ = _split(paths, job_id, discard_update(paths, job_id, record))
+        return _changed(record, fields)
+
+    db.transaction(paths.jobs(job_id), discard)
 
 
 def _require_schedule(db: Database, paths: Paths, name: str) -> None:

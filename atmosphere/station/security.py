@@ -3,8 +3,9 @@
 - Bound to loopback with no token: anyone on this machine may look, but only requests whose
   ``Host`` is a loopback name are served (so a DNS-rebinding page cannot read the data).
 - Bound anywhere else: a token is required (``settings.station_token``; the station refuses
-  to start without one). It arrives once as ``?token=`` (exchanged for an HttpOnly cookie and
-  a redirect that drops it from the address bar) or on every request as ``Authorization: Bearer``.
+  to start without one). It arrives once as ``?token=`` (exchanged for an HttpOnly cookie that
+  expires after 12 hours, ``Secure`` over TLS, and a redirect that drops it from the address
+  bar) or on every request as ``Authorization: Bearer``.
 - Every POST must come from the station's own origin (``Origin``, else ``Referer``, matching
   ``Host``) and carry the CSRF token in ``X-CSRF-Token``: the token is only readable by
   same-origin scripts through ``/api/session``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -26,6 +28,7 @@ from atmosphere.localdb.hosts import is_loopback as is_loopback
 from atmosphere.settings import Settings
 
 COOKIE = "atmosphere_station"
+SESSION_SECONDS = 12 * 3600  # a signed-in browser asks for the token again after this
 CSRF_HEADER = "x-csrf-token"
 # Reachable without a token even when one is required: liveness probes only.
 PUBLIC_PATHS = frozenset({"/healthz"})
@@ -51,14 +54,19 @@ def _mac(key: bytes, purpose: str) -> str:
 
 
 class Keys:
-    """The secrets one station process uses: its session cookie value and CSRF token."""
+    """The secrets one station process uses: its session cookies and CSRF token."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, clock: Callable[[], float] = time.time) -> None:
         self.token = token
+        self.clock = clock
         # With a token, cookies and CSRF tokens survive a restart; without one they need not.
-        key = token.encode() if token else secrets.token_bytes(32)
-        self.session = _mac(key, "atmosphere-station-session")
-        self.csrf = _mac(key, "atmosphere-station-csrf")
+        self._key = token.encode() if token else secrets.token_bytes(32)
+        self.csrf = _mac(self._key, "atmosphere-station-csrf")
+
+    def session(self) -> str:
+        """A new session cookie value: its expiry time, signed (so it cannot be extended)."""
+        expires = int(self.clock()) + SESSION_SECONDS
+        return f"{expires}.{_mac(self._key, f'atmosphere-station-session:{expires}')}"
 
     def token_ok(self, candidate: str | None) -> bool:
         """Constant-time check of a presented token."""
@@ -67,8 +75,11 @@ class Keys:
         )
 
     def session_ok(self, candidate: str | None) -> bool:
-        """Constant-time check of a session cookie."""
-        return bool(candidate) and hmac.compare_digest(str(candidate), self.session)
+        """Constant-time check of a session cookie, and that it has not expired."""
+        expires, _, mac = str(candidate or "").partition(".")
+        if not expires.isdigit() or int(expires) <= self.clock():
+            return False
+        return hmac.compare_digest(mac, _mac(self._key, f"atmosphere-station-session:{expires}"))
 
     def csrf_ok(self, candidate: str | None) -> bool:
         """Constant-time check of a CSRF token."""
@@ -132,7 +143,7 @@ class Guard:
         if self.keys.token and path not in PUBLIC_PATHS:
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
             if "token" in query and scope["method"] == "GET":
-                return self._exchange(path, query)
+                return self._exchange(path, query, secure=scope.get("scheme") == "https")
             if not (self.keys.token_ok(_bearer(headers)) or self.keys.session_ok(_cookie(headers))):
                 return 401, "Open this page with ?token=<the station token>.", []
         if scope["method"] not in ("GET", "HEAD"):
@@ -142,12 +153,17 @@ class Guard:
                 return 403, "Missing or wrong CSRF token.", []
         return None
 
-    def _exchange(self, path: str, query: dict[str, str]) -> tuple[int, str, list[tuple[str, str]]]:
+    def _exchange(
+        self, path: str, query: dict[str, str], secure: bool
+    ) -> tuple[int, str, list[tuple[str, str]]]:
         if not self.keys.token_ok(query.get("token")):
             return 401, "Wrong token.", []
         rest = {k: v for k, v in query.items() if k != "token"}
         location = path + ("?" + urlencode(rest) if rest else "")
-        cookie = f"{COOKIE}={self.keys.session}; Path=/; HttpOnly; SameSite=Strict"
+        cookie = (
+            f"{COOKIE}={self.keys.session()}; Path=/; HttpOnly; SameSite=Strict; "
+            f"Max-Age={SESSION_SECONDS}" + ("; Secure" if secure else "")
+        )
         return 303, "Signed in.", [("location", location), ("set-cookie", cookie)]
 
 

@@ -1,15 +1,26 @@
-"""Who may see and act: loopback-only without a token, token exchange, Origin and CSRF checks."""
+"""Who may see and act: loopback-only without a token, token exchange, Origin and CSRF checks,
+session expiry, and operator actions that cannot apply twice."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from atmosphere.errors import ConfigError
+from atmosphere.errors import ConfigError, DatabaseError
 from atmosphere.settings import Secret, Settings
+from atmosphere.station.actions import ActionRefused, discard_job, retry_job
 from atmosphere.station.app import create_app
-from atmosphere.station.security import COOKIE, host_name, is_loopback, same_origin
+from atmosphere.station.security import (
+    COOKIE,
+    SESSION_SECONDS,
+    Keys,
+    host_name,
+    is_loopback,
+    same_origin,
+)
 from atmosphere.testing import MemoryDatabase
 from tests.unit.station_helpers import ORIGIN, PATHS, csrf, failed_record, station_client
 
@@ -141,7 +152,9 @@ def test_pages_carry_a_strict_content_security_policy() -> None:
 def test_page_scripts_never_parse_strings_as_html() -> None:
     from atmosphere.station.app import STATIC
 
-    sinks = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function")
+    sinks = re.compile(
+        r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function"
+    )
     scripts = sorted((STATIC / "js").glob("*.js"))
     assert scripts
     for script in scripts:
@@ -149,3 +162,109 @@ def test_page_scripts_never_parse_strings_as_html() -> None:
             line for line in script.read_text().splitlines() if not line.lstrip().startswith("//")
         )
         assert not sinks.search(code), script.name
+
+
+# -- the session cookie ------------------------------------------------------------------
+
+
+def _sign_in(client: Any) -> str:
+    signed = client.get("/?token=" + TOKEN)
+    assert signed.status_code == 303
+    cookie: str = signed.headers["set-cookie"]
+    return cookie
+
+
+def test_the_session_cookie_expires() -> None:
+    with station_client(MemoryDatabase(), EXPOSED, base_url="http://10.0.0.5:3000") as client:
+        cookie = _sign_in(client)
+    assert f"Max-Age={SESSION_SECONDS}" in cookie
+    assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+
+
+def test_the_session_cookie_is_secure_over_tls() -> None:
+    with station_client(MemoryDatabase(), EXPOSED, base_url="https://10.0.0.5:3000") as client:
+        assert "; Secure" in _sign_in(client)
+
+
+def test_the_server_refuses_an_expired_or_extended_session() -> None:
+    now = [1_000_000.0]
+    keys = Keys(TOKEN, clock=lambda: now[0])
+    session = keys.session()
+    assert keys.session_ok(session)
+    expires, mac = session.split(".")
+    assert not keys.session_ok(f"{int(expires) + 10**6}.{mac}")  # a forged later expiry
+    now[0] += SESSION_SECONDS + 1
+    assert not keys.session_ok(session)  # the browser may keep it; the station does not
+    assert not keys.session_ok("") and not keys.session_ok("x.y")
+
+
+# -- retrying a failed job is conditional ------------------------------------------------
+
+
+class RacingDatabase(MemoryDatabase):
+    """A database where something else happens right after the record is first read."""
+
+    def __init__(self, race: Callable[[MemoryDatabase], None]) -> None:
+        super().__init__()
+        self.race: Callable[[MemoryDatabase], None] | None = race
+
+    def _race(self) -> None:
+        race, self.race = self.race, None
+        if race is not None:
+            race(self)
+
+    def get(self, path: str, *, shallow: bool = False) -> Any:
+        value = super().get(path, shallow=shallow)
+        self._race()
+        return value
+
+    def transaction(self, path: str, fn: Callable[[Any], Any]) -> Any:
+        # As the real client does: read, then a write conditional on what was read (here the
+        # compare runs on the value current after the race, like a retried compare-and-set).
+        super().get(path)
+        self._race()
+        return super().transaction(path, fn)
+
+
+def _retried_and_assigned(db: MemoryDatabase) -> None:
+    """Another retry wins, the dispatcher assigns the job and it starts running."""
+    retry_job(db, PATHS, "j1")
+    db.update(
+        "",
+        {
+            PATHS.queue("billing", "j1"): None,
+            f"{PATHS.jobs('j1')}/state": "assigned",
+            "atmosphere/live/inbox/c1/j1": {"id": "j1", "type": "billing", "attempt": 1},
+        },
+    )
+
+
+def test_a_retry_that_lost_the_race_does_not_queue_the_job_again() -> None:
+    db = RacingDatabase(_retried_and_assigned)
+    db.set(PATHS.jobs("j1"), failed_record("j1"))
+    with pytest.raises(ActionRefused) as refused:
+        retry_job(db, PATHS, "j1")
+    assert refused.value.status == 409
+    assert db.get(PATHS.queue("billing", "j1")) is None  # running once, from the inbox only
+    assert db.get(PATHS.jobs("j1/state")) == "assigned"
+
+
+def test_a_discard_that_lost_the_race_to_a_retry_does_nothing() -> None:
+    db = RacingDatabase(lambda d: retry_job(d, PATHS, "j1"))
+    db.set(PATHS.jobs("j1"), failed_record("j1"))
+    with pytest.raises(ActionRefused):
+        discard_job(db, PATHS, "j1")
+    assert db.get(PATHS.jobs("j1/state")) == "queued"
+    assert db.get(PATHS.queue("billing", "j1")) is not None
+
+
+def test_a_failed_queue_write_puts_the_record_back() -> None:
+    class QueueDown(MemoryDatabase):
+        def update(self, path: str, values: Any) -> None:
+            raise DatabaseError("the queue write failed")
+
+    db = QueueDown()
+    db.set(PATHS.jobs("j1"), failed_record("j1"))
+    with pytest.raises(DatabaseError):
+        retry_job(db, PATHS, "j1")
+    assert db.get(PATHS.jobs("j1")) == failed_record("j1")
