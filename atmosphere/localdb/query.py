@@ -182,8 +182,8 @@ def _by_key(q: Query, node: dict[str, Any]) -> list[str]:
     hi = key_order(q.end.value) if q.end else None
     texts = [k for k in node if len(k) > 12]
     ints: list[tuple[tuple[Any, ...], str]] = []
-    for k in node:
-        if len(k) <= 12 and k != ".priority":
+    for k in [k for k in node if len(k) <= 12]:
+        if k != ".priority":
             order = key_order(k)
             if order[0] == 0:
                 ints.append((order, k))
@@ -202,8 +202,10 @@ def _by_key(q: Query, node: dict[str, Any]) -> list[str]:
         n = q.limit_first
         return (int_keys + sorted(heapq.nsmallest(max(0, n - len(int_keys)), texts)))[:n]
     if q.limit_last is not None:
+        # Not a heap: keys come in about the order they were written (push ids: time order),
+        # which a heap's newest-so-far loop handles worst and timsort best.
         n = q.limit_last
-        return (int_keys + sorted(heapq.nlargest(n, texts)))[-n:]
+        return (int_keys + sorted(texts)[-n:])[-n:]
     return int_keys + sorted(texts)
 
 
@@ -253,7 +255,7 @@ def _window(found: list[tuple[Any, str]], first: int | None, last: int | None) -
     """
     n = first if first is not None else last
     if n is not None and len(found) > n:
-        picked = heapq.nsmallest(n, found) if first is not None else heapq.nlargest(n, found)
+        picked = heapq.nsmallest(n, found) if first is not None else sorted(found)[-n:][::-1]
         edge = picked[-1][0]
         found = [e for e in picked if e[0] != edge] + [e for e in found if e[0] == edge]
     found.sort(key=lambda e: (e[0], key_order(e[1])))
@@ -278,7 +280,8 @@ def _by_index(q: Query, node: dict[str, Any]) -> list[str]:
     if q.limit_first is not None and len(keyed) > q.limit_first:
         keyed = heapq.nsmallest(q.limit_first, keyed)
     elif q.limit_last is not None and len(keyed) > q.limit_last:
-        keyed = heapq.nlargest(q.limit_last, keyed)
+        keyed.sort()
+        keyed = keyed[-q.limit_last :]
     keyed.sort()
     return [k for _, k in keyed]
 
