@@ -27,6 +27,8 @@ def plan(
     seconds (jittered by a quarter), each kind in turn in a fresh random order per round, so a
     short run still gets every kind."""
     out: list[tuple[float, str]] = []
+    if not kinds:
+        return out
     at = every
     order: list[str] = []
     while at < duration:

@@ -111,6 +111,10 @@ def test_plan_gives_every_kind_in_a_short_run_and_stays_inside_it() -> None:
     assert [at for at, _ in schedule] == sorted(at for at, _ in schedule)
 
 
+def test_no_kinds_no_faults() -> None:
+    assert plan((), duration=600.0, every=10.0, rng=random.Random(1)) == []
+
+
 def test_leader_pid_from_a_dispatcher_id() -> None:
     assert leader_pid("my-host-1234-ab12") == 1234
     assert leader_pid("nonsense") is None
