@@ -22,11 +22,12 @@ class Expect:
     label: str  # what the table calls it
     error_type: str | None = None  # the remote type, e.g. InvalidResult
     message: str | None = None  # a part of the message, e.g. "died"
+    or_result: bool = False  # a result is fine too (the poison may be harmless by design)
 
     def matches(self, answer: Answer) -> bool:
         """True when ``answer`` is this error."""
         if answer.ok:
-            return False
+            return self.or_result
         if self.error_type is not None and answer.error_type != self.error_type:
             return False
         return self.message is None or self.message in answer.message
@@ -36,7 +37,7 @@ class Expect:
         parts = [f"type {self.error_type}"] if self.error_type else []
         if self.message:
             parts.append(f"message with {self.message!r}")
-        return ", ".join(parts) or "any error"
+        return ", ".join(parts) or ("an error or a result" if self.or_result else "any error")
 
 
 @dataclass(frozen=True)

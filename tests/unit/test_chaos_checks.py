@@ -93,6 +93,12 @@ def test_a_record_holding_another_runs_result_contradicts_the_response() -> None
     assert checks.contradictions(sent, answers, records) == ["b"]
 
 
+def test_an_expectation_may_accept_a_result() -> None:
+    ok = Answer("k", 1.0, ok=True)
+    assert not checks.Expect("e").matches(ok)
+    assert checks.Expect("e", or_result=True).matches(ok)
+
+
 def test_two_answers_to_one_caller_are_duplicates_a_rewritten_reply_is_counted_apart() -> None:
     answers = [Answer("a", 1.0, ok=True), Answer("a", 2.0, ok=True), Answer("b", 1.0, ok=True)]
     assert checks.answered_twice(answers) == {"a": 2}
