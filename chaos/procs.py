@@ -31,7 +31,56 @@ def free_port() -> int:
         return port
 
 
-class Child:
+class Signalled:
+    """What the fault injector does to a process: signals, by its current pid."""
+
+    name: str
+    frozen: bool = False
+
+    @property
+    def pid(self) -> int:
+        """The current process id (0: none)."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        """True while the current process runs (a frozen one counts as alive)."""
+        raise NotImplementedError
+
+    def signal(self, signum: int) -> bool:
+        """Send ``signum`` to the current process; False if it is not running."""
+        pid = self.pid
+        if not self.alive():
+            return False
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """``kill -9``."""
+        self.signal(signal.SIGKILL)
+        self.frozen = False
+
+    def freeze(self) -> bool:
+        """SIGSTOP: the process stops in its tracks (sockets stay open)."""
+        self.frozen = self.signal(signal.SIGSTOP)
+        return self.frozen
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze``."""
+        self.signal(signal.SIGCONT)
+        self.frozen = False
+
+    def rss(self) -> int:
+        """Resident memory in bytes (0 if it is not running)."""
+        try:
+            return int(psutil.Process(self.pid).memory_info().rss) if self.alive() else 0
+        except psutil.Error:
+            return 0
+
+
+class Child(Signalled):
     """One ``python -m atmosphere ARGS`` process that can be (re)started many times."""
 
     def __init__(
@@ -96,33 +145,11 @@ class Child:
             f.seek(self._offset)
             return f.read().decode("utf-8", errors="replace")
 
-    def signal(self, signum: int) -> bool:
-        """Send ``signum`` to the current process; False if it is not running."""
-        if not self.alive():
-            return False
-        assert self.proc is not None
-        try:
-            os.kill(self.proc.pid, signum)
-        except ProcessLookupError:
-            return False
-        return True
-
     def kill(self) -> None:
         """``kill -9`` and reap."""
-        if self.signal(signal.SIGKILL):
-            assert self.proc is not None
+        super().kill()
+        if self.proc is not None:
             self.proc.wait(10)
-        self.frozen = False
-
-    def freeze(self) -> bool:
-        """SIGSTOP: the process stops in its tracks (sockets stay open)."""
-        self.frozen = self.signal(signal.SIGSTOP)
-        return self.frozen
-
-    def thaw(self) -> None:
-        """SIGCONT after ``freeze``."""
-        self.signal(signal.SIGCONT)
-        self.frozen = False
 
     def stop(self, timeout: float = 20.0) -> None:
         """A clean stop (SIGTERM), then ``kill -9`` if it does not end in time."""
@@ -140,19 +167,8 @@ class Child:
         """Running, and this start printed its ready line."""
         return self.alive() and self.ready in self.output()
 
-    def rss(self) -> int:
-        """Resident memory of the current process in bytes (0 if it is not running)."""
-        return _rss(self.pid) if self.alive() else 0
 
-
-def _rss(pid: int) -> int:
-    try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except psutil.Error:
-        return 0
-
-
-class Adopted:
+class Adopted(Signalled):
     """The embedded database as a dispatcher started it: not our child, so it is found by the
     pid in its ``server.json``, and whoever started it (finding 5) must bring it back."""
 
@@ -190,32 +206,6 @@ class Adopted:
         except OSError:
             return False
 
-    def signal(self, signum: int) -> bool:
-        """Send ``signum`` to the server; False if it is not running."""
-        pid = self.pid
-        if not self.alive():
-            return False
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def kill(self) -> None:
-        """``kill -9`` (its parent, or init, reaps it)."""
-        self.signal(signal.SIGKILL)
-        self.frozen = False
-
-    def freeze(self) -> bool:
-        """SIGSTOP."""
-        self.frozen = self.signal(signal.SIGSTOP)
-        return self.frozen
-
-    def thaw(self) -> None:
-        """SIGCONT."""
-        self.signal(signal.SIGCONT)
-        self.frozen = False
-
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM (when the dispatchers did not stop it), then ``kill -9`` after ``timeout``."""
         if self.frozen:
@@ -226,7 +216,3 @@ class Adopted:
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.1)  # not our child: poll its pid, bounded
         self.kill()
-
-    def rss(self) -> int:
-        """Resident memory in bytes (0 if it is not running)."""
-        return _rss(self.pid) if self.alive() else 0
