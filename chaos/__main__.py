@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     soak = sub.add_parser("soak", help="the stream with lease and heartbeats scaled down")
     soak.add_argument("--minutes", type=float, default=10.0)
     soak.add_argument("--max-stall", type=float, default=5.0)
+    soak.add_argument("--lease", type=float, default=SOAK_TIMING.lease)
+    soak.add_argument("--heartbeat", type=float, default=SOAK_TIMING.heartbeat)
+    soak.add_argument("--dead-after", type=float, default=SOAK_TIMING.dead_after)
     backlog = sub.add_parser("backlog", help="drain a queue of many jobs")
     backlog.add_argument("--jobs", type=int, default=100_000)
     for p in (run, soak):
@@ -63,12 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         title = f"chaos backlog: {args.jobs} queued jobs"
         rows, figures = run_backlog(args.jobs, workdir, fsync=args.fsync)
     elif args.suite == "soak":
-        title = f"chaos soak: {args.minutes:g} min, lease {SOAK_TIMING.lease} s, heartbeat "
-        title += f"{SOAK_TIMING.heartbeat} s"
+        timing = Timing(heartbeat=args.heartbeat, dead_after=args.dead_after, lease=args.lease)
+        title = f"chaos soak: {args.minutes:g} min, lease {timing.lease:g} s, heartbeat "
+        title += f"{timing.heartbeat:g} s, dead after {timing.dead_after:g} s"
         options = Options(
             minutes=args.minutes,
             workdir=workdir,
-            timing=SOAK_TIMING,
+            timing=timing,
             faults=(),
             poison_every=None,
             max_stall=args.max_stall,
