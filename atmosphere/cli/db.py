@@ -49,6 +49,10 @@ def db(
             help="Cut a log at a corrupt record (after a backup copy) instead of refusing to start."
         ),
     ] = False,
+    users: Annotated[
+        str | None,
+        typer.Option(help="JSON file {token: auth}: limited users, judged by the rules."),
+    ] = None,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(help="Another Host name clients reach the server by (repeatable)."),
@@ -78,6 +82,7 @@ def db(
         idle_timeout=idle_timeout,
         request_timeout=request_timeout,
         repair=repair,
+        users_file=users,
         allow_hosts=allow_host or (),
         cors_origins=cors_origin or (),
     )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,17 +34,35 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def identify(authorization: str | None, params: dict[str, str], token: str | None) -> Caller:
-    """Decide the caller from the ``Authorization`` header and the query parameters."""
+def user_key(token: str) -> str:
+    """How a user token is looked up (its digest: a lookup's timing says nothing of it)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def identify(
+    authorization: str | None,
+    params: dict[str, str],
+    token: str | None,
+    users: Mapping[str, dict[str, Any]] | None = None,
+) -> Caller:
+    """Decide the caller from the ``Authorization`` header and the query parameters.
+
+    ``users`` maps ``user_key(token)`` to the auth object a user token stands for: such a
+    caller is judged by the rules as that auth, and can never become admin.
+    """
     bearer = None
     if authorization is not None and authorization[:7].lower() == "bearer ":
         bearer = authorization[7:].strip()
+    candidates = [bearer, params.get("auth"), params.get("access_token")]
     if token is None:
         admin = bearer == "owner"
     else:
-        candidates = [bearer, params.get("auth"), params.get("access_token")]
         admin = any(c is not None and _same(c, token) for c in candidates)
     if not admin:
+        for c in candidates if users else ():
+            auth = users.get(user_key(c)) if users and c else None
+            if auth is not None:
+                return Caller(False, auth)
         return ANONYMOUS
     override = params.get("auth_variable_override")
     if override is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class Config:
     max_client_connections: int = 1024
     idle_timeout: float = 120.0  # seconds a connection may wait for its next request
     request_timeout: float = 60.0  # seconds from a request's first byte to its last
+    # user_key(token) -> the auth object that token stands for (``--users FILE``)
+    users: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     identity_key: str | None = None  # proves this server owns its data directory (identity.py)
 
 

@@ -11,11 +11,11 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import uvloop
 
-from . import identity
+from . import access, identity
 from .hosts import allowed_hosts, is_loopback
 from .protocol import FastServer
 from .repair import repair as repair_log
@@ -31,6 +31,24 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _load_users(path: str, token: str | None) -> dict[str, dict[str, Any]]:
+    """``{token: auth}`` from ``path``, keyed for lookup; exits on a bad file."""
+    if not token:
+        # Without one, "Bearer owner" is admin to anyone: limited users would limit nothing.
+        fail("--users needs --token (otherwise anyone here is admin as 'owner')")
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the users file {path}: {exc}")
+    if not isinstance(data, dict) or not all(
+        isinstance(t, str) and len(t) >= 16 and isinstance(a, dict) for t, a in data.items()
+    ):
+        fail(f"{path}: expected {{token: auth object}}, each token 16 characters or more")
+    if token in data:
+        fail(f"{path}: a user token equals the admin token")
+    return {access.user_key(t): auth for t, auth in data.items()}
 
 
 def _open_store(store: Store, repair: bool) -> Store:
@@ -76,6 +94,7 @@ def run(
     idle_timeout: float = 120.0,
     request_timeout: float = 60.0,
     repair: bool = False,
+    users_file: str | None = None,
     allow_hosts: Sequence[str] = (),
     cors_origins: Sequence[str] = (),
 ) -> None:
@@ -85,12 +104,11 @@ def run(
     default_rules = None
     if rules_file is not None:
         default_rules = Path(rules_file).read_text(encoding="utf-8")
-        from . import access
-
         try:
             access.parse_rules(default_rules)
         except ValueError as exc:
             fail(f"bad rules file {rules_file}: {exc}")
+    users = _load_users(users_file, token) if users_file is not None else {}
     store = _open_store(Store(data_dir, fsync=fsync, compact_after_bytes=compact_after), repair)
     key = identity.create_key(data_dir)  # after the lock: only the owner of the dir writes it
     # The tree is acyclic plain data: keep the collector off the restored tree and make
@@ -115,6 +133,7 @@ def run(
         idle_timeout=idle_timeout,
         request_timeout=request_timeout,
         identity_key=key,
+        users=users,
         allowed_hosts=allowed_hosts(host, bool(token), allow_hosts),
         cors_origins=frozenset(cors_origins),
     )

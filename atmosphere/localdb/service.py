@@ -244,7 +244,10 @@ class LocalDb:
             params["auth_variable_override"] = _form_value(query, b"auth_variable_override")
         auth = headers.get(b"authorization")
         caller = access.identify(
-            None if auth is None else auth.decode("latin-1"), params, self.config.token
+            None if auth is None else auth.decode("latin-1"),
+            params,
+            self.config.token,
+            self.config.users,
         )
         return _Head(method, params, caller, streaming)
 

@@ -3,6 +3,7 @@ the writes the protocol needs (made here by the protocol's own write builders) a
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from atmosphere.jobs import JobSpec
 from atmosphere.localdb.rules import Rules
 from atmosphere.paths import Paths
 from atmosphere.validate import job_writes
-from tests.support import RawClient, ServerProcess
+from tests.support import RawClient, ServerProcess, db_command, start_db_server
 
 RULES = Path(atmosphere.__file__).parent / "rules" / "database.rules.json"
 PATHS = Paths("atmosphere")
@@ -221,3 +222,65 @@ def test_may_write_decides_from_the_rules_alone(path: list[str], possible: bool)
     assert rules.may_write(path) is possible
     assert Rules.deny_all().may_write(path) is False
     assert Rules.allow_all().may_write(path) is True
+
+
+# -- limited users on the embedded server ------------------------------------------------
+
+CLOUD_TOKEN = "cloud-c1-" + "k" * 24
+MAKER_TOKEN = "maker-m1-" + "k" * 24
+ADMIN_TOKEN = "admin-" + "a" * 24
+
+
+@pytest.fixture
+def users_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    users = tmp_path / "users.json"
+    users.write_bytes(orjson.dumps({CLOUD_TOKEN: CLOUD_1, MAKER_TOKEN: MAKER_1}))
+    server = start_db_server(
+        tmp_path / "data",
+        token=ADMIN_TOKEN,
+        extra_args=["--users", str(users), "--rules", str(RULES)],
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_each_process_signs_in_with_its_own_token(users_server: ServerProcess) -> None:
+    from atmosphere.db.client import FirebaseDatabase
+    from atmosphere.errors import DatabaseError
+
+    ns = "hardened"
+    admin = RawClient(users_server.url, ns, auth=ADMIN_TOKEN)
+    seed = {"live/inbox/c1/j1": MINE.evolve(assigned=1, epoch=1).to_json()}
+    assert admin.request("PATCH", "/atmosphere.json", body=orjson.dumps(seed)).status_code == 200
+    cloud = RawClient(users_server.url, ns, auth=CLOUD_TOKEN)
+    done = orjson.dumps(_completion("c1", MINE))
+    assert cloud.request("PATCH", "/atmosphere.json", body=done).status_code == 200
+    lease = orjson.dumps({"live/lease": {"owner": "c1", "epoch": 9, "expires": 9}})
+    assert cloud.request("PATCH", "/atmosphere.json", body=lease).status_code == 401
+    assert cloud.get("/.settings/rules.json").status_code == 401  # never an admin
+    assert RawClient(users_server.url, ns, auth="owner").get("/.json").status_code == 401
+    # The maker, through the same client the processes use, with its token as db_token.
+    maker = FirebaseDatabase(f"{users_server.url}?ns={ns}", token=MAKER_TOKEN)
+    try:
+        assert maker.get("atmosphere/replies/m1/j1")["ok"] is True
+        with pytest.raises(DatabaseError):
+            maker.get("atmosphere/live")
+        with pytest.raises(DatabaseError):
+            maker.set("atmosphere/live/lease", {"owner": "m1"})
+    finally:
+        maker.close()
+
+
+def test_users_need_an_admin_token(tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_bytes(orjson.dumps({CLOUD_TOKEN: CLOUD_1}))
+    result = subprocess.run(
+        db_command(tmp_path / "data", None, ["--users", str(users)]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--users needs --token" in result.stderr
