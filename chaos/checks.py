@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from atmosphere.jobs import payload
+
 from .ledger import Answer, Execution, Fault, Sent, run_mark
 
 # A fault explains a second execution if it began before it and was still in effect (or ended
@@ -74,7 +76,7 @@ def contradictions(
         if answer is None or not answer.ok or not answer.mark:
             continue
         record = records.get(record_of(s))
-        result = record.get("result") if isinstance(record, dict) else None
+        result = payload(record, "result") if isinstance(record, dict) else None
         if run_mark(result) != answer.mark:
             out.append(s.key)
     return out

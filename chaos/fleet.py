@@ -85,6 +85,9 @@ class Fleet:
         self.workdir = workdir
         self.timing = timing
         self.exec_dir = workdir / "exec"
+        if any(workdir.glob("*/*")):
+            # Old exec logs and data would be counted as this run's: refuse, do not guess.
+            raise RuntimeError(f"{workdir} holds an earlier run; give a fresh --workdir")
         logs = workdir / "logs"
         for d in (self.exec_dir, logs):
             d.mkdir(parents=True, exist_ok=True)
