@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -76,7 +77,7 @@ class JobError(AtmosphereError):
         if self.remote_traceback:
             out["traceback"] = self.remote_traceback
         if self.error is not None:
-            out["value"] = self.error
+            out["value_json"] = json.dumps(self.error)
         return out
 
 
@@ -160,6 +161,18 @@ def job_error_from_json(
         job_type=job_type,
         error_type=raw.get("type") if isinstance(raw.get("type"), str) else None,
         remote_traceback=raw.get("traceback") if isinstance(raw.get("traceback"), str) else None,
-        error=raw.get("value"),
+        error=_value(raw),
         result=result,
     )
+
+
+def _value(raw: dict[str, Any]) -> Any:
+    """The JSON error a handler gave done_with: encoded in ``value_json`` (``jobs.payload``
+    decodes the same way; it cannot be imported here)."""
+    text = raw.get("value_json")
+    if not isinstance(text, str):
+        return raw.get("value")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -8,15 +8,14 @@ dispatcher schedules the next attempt); ``completion_writes`` is the update for 
 
 from __future__ import annotations
 
-import json
 import math
 import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .db.base import SERVER_TIMESTAMP
-from .errors import DatabaseError, PermissionDenied, RequestRefused, Retry
-from .jobs import JobSpec, JobState, Outcome, Reply
+from .errors import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
+from .jobs import JobSpec, JobState, Outcome, Reply, encode_json
 from .paths import Paths
 from .storable import depth_of, value_problem
 
@@ -95,7 +94,12 @@ def invalid_result(message: str) -> Finish:
 def finish_returned(value: JSON, max_bytes: int, *, depth: int) -> Finish:
     """A handler returned ``value``: success, unless the database would refuse to store it
     ``depth`` levels below its root (``result_depth``)."""
-    problem = value_problem(value, "result", depth=depth, max_bytes=max_bytes)
+    try:
+        text = encode_json(value, "result")
+    except InvalidJob as exc:
+        return invalid_result(f"the handler's {exc}")
+    # What is stored is the encoded text (``result_json``): its size is what can be refused.
+    problem = value_problem(text, "result", depth=depth, max_bytes=max_bytes)
     if problem is not None:
         return invalid_result(f"the handler's {problem}")
     return Finish(ok=True, result=value)
@@ -123,13 +127,17 @@ def finish_done_with(error: Any, result: JSON, max_bytes: int, *, depth: int) ->
     if isinstance(error, BaseException):
         return replace(finish_raised(error), result=kept)
     wire: dict[str, Any] = {"kind": "JobFailed", "type": "done_with"}
-    # Stored as the error's "value", one level below where a result goes.
-    if value_problem(error, "error", depth=depth + 1, max_bytes=max_bytes) is not None:
-        # Not JSON, or too large or deep to store whole: a clipped text will do.
+    try:
+        encoded = encode_json(error, "error")
+    except InvalidJob:
+        encoded = None
+    # Stored encoded as the error's "value_json", one level below where a result goes.
+    if encoded is None or value_problem(encoded, "error", depth=depth + 1, max_bytes=max_bytes):
+        # Not JSON, or too large to store whole: a clipped text will do.
         text = error if isinstance(error, str) else repr(error)
     else:
-        text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
-        wire["value"] = error
+        text = error if isinstance(error, str) else encoded
+        wire["value_json"] = encoded
     wire["message"] = clip(text, MESSAGE_CHARS)
     return Finish(ok=False, result=kept, error=wire)
 
@@ -201,7 +209,8 @@ def completion_writes(
         f"{job}/finished": SERVER_TIMESTAMP if verdict.final else None,
         f"{job}/cloud": cloud_id,
     }
-    writes[f"{job}/result"] = finish.result  # kept beside an error too (done_with)
+    # Kept beside an error too (done_with); encoded, so it is stored exactly as returned.
+    writes[f"{job}/result_json"] = None if finish.result is None else encode_json(finish.result)
     if not finish.ok:
         writes[f"{job}/error"] = error
     if replies and spec.reply_to is not None:
@@ -229,9 +238,9 @@ def result_depth(paths: Paths, spec: JobSpec) -> int:
     step's result also goes into the next step's data: the dispatcher checks that, as it alone
     knows whether there is a next step.)
     """
-    places = [f"{paths.outcomes(spec.id)}/result", f"{paths.jobs(spec.id)}/result"]
+    places = [f"{paths.outcomes(spec.id)}/result_json", f"{paths.jobs(spec.id)}/result_json"]
     if spec.reply_to is not None:
-        places.append(f"{paths.replies(spec.reply_to, spec.id)}/result")
+        places.append(f"{paths.replies(spec.reply_to, spec.id)}/result_json")
     return max(depth_of(place) for place in places)
 
 

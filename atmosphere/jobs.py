@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from .errors import InvalidJob
 
@@ -76,16 +79,60 @@ def check_name(value: Any, what: str) -> str:
     return value
 
 
-def check_data(data: Any, max_bytes: int, what: str = "data") -> int:
-    """Check ``data`` is JSON the database can store and at most ``max_bytes``; return its size."""
+def encode_json(value: Any, what: str = "value") -> str:
+    """The text a job's data, a result or an error value travels as (``data_json`` ...).
+
+    One string field keeps every JSON value exact: stored as a tree, Firebase drops empty
+    objects and lists and turns objects with keys 0, 1, ... into lists.
+
+    Raises:
+        InvalidJob: ``value`` is not JSON (NaN, a set, an object).
+    """
     try:
-        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidJob(f"{what} is not JSON-serialisable: {exc}") from None
-    size = len(text.encode())
+        text = orjson.dumps(value).decode()
+    except TypeError:  # beyond 64 bits, a lone surrogate, a key that is not a string, not JSON
+        text = None
+    if text is None or "null" in text:  # orjson writes NaN as null; the stdlib refuses it
+        try:
+            # ASCII-escaped, a lone surrogate survives the UTF-8 of the request too.
+            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise InvalidJob(f"{what} is not JSON-serialisable: {exc}") from None
+    return text
+
+
+def payload(raw: Mapping[str, Any], field: str) -> Any:
+    """A record's ``field`` ("data", "result", "value"): decoded from ``{field}_json``, or
+    plain ``{field}`` as older records (and schedule ticks) hold it.
+
+    Raises:
+        InvalidRecord: ``{field}_json`` is not JSON text.
+    """
+    text = raw.get(f"{field}_json")
+    if not isinstance(text, str):
+        return raw.get(field)
+    try:
+        # Not orjson: it reads integers beyond 64 bits as floats and refuses lone surrogates.
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidRecord(f"{field}_json is not JSON: {exc}") from None
+
+
+def _encoded(value: Any) -> str | None:
+    return None if value is None else encode_json(value)
+
+
+def check_data(data: Any, max_bytes: int, what: str = "data", *, keys: bool = False) -> int:
+    """Check ``data`` is JSON of at most ``max_bytes`` encoded; return its size.
+
+    ``keys``: also check every key is a Firebase key, for values stored as a tree (a
+    schedule's job data) rather than as one encoded string.
+    """
+    size = len(encode_json(data, what).encode())
     if size > max_bytes:
         raise InvalidJob(f"{what} is {size} bytes, over the {max_bytes}-byte limit")
-    _check_keys(data, what)
+    if keys:
+        _check_keys(data, what)
     return size
 
 
@@ -174,7 +221,7 @@ class JobSpec:
                 "id": self.id,
                 "type": self.type,
                 "name": self.name,
-                "data": self.data,
+                "data_json": _encoded(self.data),
                 "timeout": self.timeout,
                 "submitted": self.submitted if self.submitted is not None else None,
                 "reply_to": self.reply_to,
@@ -201,7 +248,7 @@ class JobSpec:
             id=jid,
             type=_str(obj, "type", "job"),
             name=str(obj.get("name") or jid),
-            data=obj.get("data"),
+            data=payload(obj, "data"),
             timeout=_num(obj, "timeout", 60.0) or 60.0,
             submitted=_int(obj, "submitted") or None,
             reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
@@ -244,7 +291,7 @@ class Outcome:
                 "cloud": self.cloud,
                 "attempt": self.attempt,
                 "ok": self.ok,
-                "result": self.result,
+                "result_json": _encoded(self.result),
                 "error": self.error,
                 "retry": self.retry or None,
                 "retry_delay": self.retry_delay,
@@ -266,7 +313,7 @@ class Outcome:
             cloud=str(obj.get("cloud", "")),
             attempt=max(1, _int(obj, "attempt", 1)),
             ok=ok,
-            result=obj.get("result"),
+            result=payload(obj, "result"),
             error=error if isinstance(error, dict) else None,
             retry=obj.get("retry") is True,
             retry_delay=_num(obj, "retry_delay"),
@@ -286,7 +333,8 @@ class Reply:
     error: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _prune({"ok": self.ok, "job": self.job, "result": self.result, "error": self.error})
+        result = _encoded(self.result)
+        return _prune({"ok": self.ok, "job": self.job, "result_json": result, "error": self.error})
 
     @classmethod
     def from_json(cls, raw: Any) -> Reply:
@@ -298,7 +346,7 @@ class Reply:
         return cls(
             ok=ok,
             job=str(obj.get("job", "")),
-            result=obj.get("result"),
+            result=payload(obj, "result"),
             error=error if isinstance(error, dict) else None,
         )
 
@@ -385,7 +433,7 @@ class ChainStep:
         return _prune(
             {
                 "type": self.type,
-                "data": self.data,
+                "data_json": _encoded(self.data),
                 "timeout": self.timeout,
                 "callback": self.callback or None,
                 "retries": self.retries or None,
@@ -398,7 +446,7 @@ class ChainStep:
         obj = _obj(raw, "chain step")
         return cls(
             type=_str(obj, "type", "chain step"),
-            data=obj.get("data"),
+            data=payload(obj, "data"),
             timeout=_num(obj, "timeout"),
             callback=obj.get("callback") is True,
             retries=max(0, _int(obj, "retries")),

@@ -244,7 +244,7 @@ def validate(schedule: Schedule) -> None:
         check_key(schedule.job.type, "job type")
         if schedule.job.name is not None:
             check_name(schedule.job.name, "job name")
-        check_data(schedule.job.data, 1_000_000)
+        check_data(schedule.job.data, 1_000_000, keys=True)  # stored as a tree
         if schedule.job.timeout is not None and schedule.job.timeout <= 0:
             raise ValueError("job timeout must be positive")
         retry_count(schedule.job.retries, "job retries")

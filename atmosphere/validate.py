@@ -24,6 +24,7 @@ from .jobs import (
     chain_step_id,
     check_data,
     check_name,
+    encode_json,
 )
 from .jobs import check_key as _check_key
 from .paths import Paths
@@ -181,10 +182,12 @@ def job_writes(paths: Paths, spec: JobSpec) -> dict[str, JSON]:
     """The one update (relative to the root) that submits a job: its record + its queue entry.
 
     Raises InvalidJob for data the database would refuse where it will sit: in the queue, and
-    then in a cloud's inbox, which is as deep (a delayed job's entry is shallower).
+    then in a cloud's inbox, which is as deep (a delayed job's entry is shallower). It sits
+    there encoded (``data_json``), so only the size of that one string can be refused.
     """
     depth = depth_of(paths.queue(spec.type, spec.id)) + 1
-    check_value(spec.data, "job data", depth=depth, max_bytes=MAX_VALUE_BYTES)
+    text = encode_json(spec.data, "job data")
+    check_value(text, "job data", depth=depth, max_bytes=MAX_VALUE_BYTES)
     entry = spec.to_json()
     entry["submitted"] = SERVER_TIMESTAMP
     state = JobState.DELAYED if spec.eta is not None else JobState.QUEUED
@@ -239,11 +242,12 @@ def chain_writes(paths: Paths, state: ChainState, first: JobSpec) -> dict[str, J
     """The one update that submits a chain: its state, its first job's record and queue entry.
 
     Raises InvalidJob for step data the database would refuse in the chain's state
-    (``steps/{i}/data``), where every step's data waits until the step is queued.
+    (``steps/{i}/data_json``), where every step's data waits until the step is queued.
     """
     depth = depth_of(paths.chains(state.id)) + 3
     for i, step in enumerate(state.steps):
-        check_value(step.data, f"chain step {i} data", depth=depth, max_bytes=MAX_VALUE_BYTES)
+        what = f"chain step {i} data"
+        check_value(encode_json(step.data, what), what, depth=depth, max_bytes=MAX_VALUE_BYTES)
     chain = state.to_json()
     chain["submitted"] = SERVER_TIMESTAMP
     return {paths.rel(paths.chains(state.id)): chain, **job_writes(paths, first)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
-from atmosphere.jobs import ChainState, JobSpec, JobState, Outcome, Reply
+from atmosphere.jobs import ChainState, JobSpec, JobState, Outcome, Reply, encode_json
 from atmosphere.paths import Paths
 from atmosphere.scheduler import chains
 from atmosphere.scheduler.retries import may_retry, retry_delay
@@ -176,7 +176,8 @@ def _unqueueable(paths: Paths, job: JobSpec | None) -> str | None:
     if job is None:
         return None
     depth = depth_of(paths.queue(job.type, job.id)) + 1
-    return value_problem(job.data, "data", depth=depth, max_bytes=MAX_VALUE_BYTES)
+    # The data travels encoded (data_json): the text is what the database stores.
+    return value_problem(encode_json(job.data), "data", depth=depth, max_bytes=MAX_VALUE_BYTES)
 
 
 def _retry(

@@ -14,7 +14,7 @@ from typing import Any
 
 from atmosphere.db._tree import render
 from atmosphere.errors import ConfigError
-from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec
+from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec, payload
 from atmosphere.schedules import Schedule
 
 JSON = Any
@@ -308,6 +308,22 @@ def _duration(start: JSON, end: JSON) -> float | None:
     return None
 
 
+def _payload(record: dict[str, Any], field: str) -> JSON:
+    """Data and results travel encoded (``data_json``); shown decoded, as JSON."""
+    try:
+        return payload(record, field)
+    except InvalidRecord:
+        return record.get(f"{field}_json")
+
+
+def _error(raw: JSON) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    value = _payload(raw, "value")
+    shown = {k: v for k, v in raw.items() if k != "value_json"}
+    return shown if value is None else {**shown, "value": value}
+
+
 def job_detail(job_id: str, raw: JSON, live_chain: JSON = None) -> dict[str, Any]:
     """Everything about one job: its record, timings, and its chain's live state if any."""
     job = raw if isinstance(raw, dict) else {}
@@ -315,9 +331,9 @@ def job_detail(job_id: str, raw: JSON, live_chain: JSON = None) -> dict[str, Any
     outcomes = job.get("outcomes")
     detail.update(
         {
-            "data": job.get("data"),
-            "result": job.get("result"),
-            "error": job.get("error") if isinstance(job.get("error"), dict) else None,
+            "data": _payload(job, "data"),
+            "result": _payload(job, "result"),
+            "error": _error(job.get("error")),
             "timeout": job.get("timeout"),
             "retries": job.get("retries", 0),
             "reply_to": job.get("reply_to"),

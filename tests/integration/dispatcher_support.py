@@ -17,6 +17,7 @@ from typing import Any
 from atmosphere.db.base import SERVER_TIMESTAMP, increment
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import apply_event
+from atmosphere.jobs import payload
 from atmosphere.paths import Paths
 from tests.support import AtmosphereProcess
 
@@ -112,7 +113,9 @@ class SimCloud:
         job_id = spec["id"]
         try:
             result = (
-                self.handler(spec) if self.handler else {"echo": spec.get("data"), "cloud": self.id}
+                self.handler(spec)
+                if self.handler
+                else {"echo": payload(spec, "data"), "cloud": self.id}
             )
             ok, error = True, None
         except Exception as exc:  # the handler's failure is the job's outcome

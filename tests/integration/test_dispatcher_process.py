@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from atmosphere.db.client import FirebaseDatabase
+from atmosphere.jobs import payload
 from atmosphere.paths import Paths
 from tests.integration.conftest import FAST_ENV, ROOT
 from tests.integration.dispatcher_support import (
@@ -128,7 +129,7 @@ def test_dead_cloud_jobs_are_requeued_to_another_cloud(
     wait_until(lambda: states(db, paths).get(job) == "succeeded", 15, "ran elsewhere")
     assert rescuer.ran == [job]
     assert db.get(paths.clouds("doomed")) is None
-    assert db.get(paths.replies("maker-2", job))["result"]["cloud"] == "rescuer"
+    assert payload(db.get(paths.replies("maker-2", job)), "result")["cloud"] == "rescuer"
 
 
 def submit_chain(
@@ -170,7 +171,7 @@ def test_five_step_chain_cascades_data_and_replies_once(
     seen: dict[str, Any] = {}
 
     def handler(spec: dict[str, Any]) -> Any:
-        seen[spec["type"]] = spec.get("data")
+        seen[spec["type"]] = payload(spec, "data")
         return {"from": spec["type"]}
 
     procs.append(SimCloud(db_url, ROOT, "chainer", types, handler=handler))
@@ -185,7 +186,7 @@ def test_five_step_chain_cascades_data_and_replies_once(
     assert reply == {
         "ok": True,
         "job": "chainA-2",
-        "result": {"from": "third"},
+        "result_json": '{"from":"third"}',
     }  # the callback step
     wait_until(lambda: db.get(paths.chains()) is None, 10, "chain record deleted")
 
@@ -224,7 +225,7 @@ def test_retries_with_backoff_then_success(
     procs.append(SimCloud(db_url, ROOT, "flaky", ["flaky"], handler=handler))
     job = submit(db, paths, "flaky", None, reply_to="maker-5", retries=2, retry_backoff=0.2)
     reply = wait_until(lambda: db.get(paths.replies("maker-5", job)), 20, "final reply")
-    assert reply["ok"] is True and reply["result"] == "third time"
+    assert reply["ok"] is True and payload(reply, "result") == "third time"
     record = db.get(paths.jobs(job))
     assert record["state"] == "succeeded" and record["attempts"] == 3
     # One short entry per failed attempt, keyed by attempt (Firebase returns int keys as a list).

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from atmosphere import Atmosphere, JobFailed, chain
+from atmosphere.jobs import payload
 from tests.integration.conftest import ROOT, CloudProcess
 from tests.integration.dispatcher_support import DispatcherProcess, wait_until
 
@@ -71,7 +72,7 @@ def test_callback_mid_chain_answers_early_and_the_chain_goes_on(
     result = handle.get()
     assert result["step"] == 2 and result["got"]["b"] == 2
     wait_until(lambda: state(maker, f"{handle.id}-2") == "succeeded", 20, "step 3 ran")
-    last = maker.database.get(f"{ROOT}/jobs/{handle.id}-2/result")
+    last = payload(maker.database.get(f"{ROOT}/jobs/{handle.id}-2"), "result")
     assert last["got"]["s2"] == result  # the chain went on with step 2's result
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from atmosphere import Atmosphere, JobFailed, JobTimeout
+from atmosphere.jobs import payload
 from tests.integration.conftest import REPO, ROOT, CloudProcess
 from tests.integration.dispatcher_support import DispatcherProcess, wait_until
 
@@ -79,7 +80,7 @@ def test_fire_and_forget(
     record = wait_until(
         lambda: (r := job(maker, handle.id)) and r.get("state") == "succeeded" and r, 20, "done"
     )
-    assert record["result"]["echo"] == "ff" and "reply_to" not in record
+    assert payload(record, "result")["echo"] == "ff" and "reply_to" not in record
     assert maker.database.get(f"{ROOT}/replies") is None
 
 
@@ -93,7 +94,7 @@ def test_caller_timeout_while_the_job_goes_on(
     record = wait_until(
         lambda: (r := job(maker, handle.id)) and r.get("state") == "succeeded" and r, 20, "done"
     )
-    assert record["result"]["slept"] == 1.5
+    assert payload(record, "result")["slept"] == 1.5
     with pytest.raises(JobTimeout):  # the late result is recorded, not delivered
         handle.get()
 

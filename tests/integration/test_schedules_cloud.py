@@ -12,6 +12,7 @@ import pytest
 
 from atmosphere import Atmosphere, Ticket
 from atmosphere.db.client import FirebaseDatabase
+from atmosphere.jobs import payload
 from atmosphere.paths import Paths
 from tests.integration.dispatcher_support import DispatcherProcess, wait_until
 
@@ -49,8 +50,9 @@ def test_a_periodic_task_is_defined_by_its_cloud_and_ticks_run_there(
             ]
 
         ticks = wait_until(lambda: len(finished_ticks()) >= 2 and finished_ticks(), 15, "ticks")
-        assert all(t["result"]["pid"] == cloud.pid for t in ticks)
-        assert all(t["result"]["data"] == {"hello": "tick"} for t in ticks)
-        assert all(t["result"]["name"] == "every-second" for t in ticks)
+        results = [payload(t, "result") for t in ticks]
+        assert all(r["pid"] == cloud.pid for r in results)
+        assert all(r["data"] == {"hello": "tick"} for r in results)
+        assert all(r["name"] == "every-second" for r in results)
     finally:
         db.close()

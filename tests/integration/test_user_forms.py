@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -106,3 +107,18 @@ def test_async_handlers_await_together_within_the_slots(
     assert {r["together"] for r in results} == {4}
     assert len({r["thread"] for r in results}) == 1
     assert results[0]["thread"].startswith("cloud-loop-")
+
+
+TRICKY: list[Any] = [{}, [], {"empty": {}}, {"0": "a", "1": "b"}, [None, {}], {"a.b/#": [1, {}]}]
+
+
+def test_data_and_results_round_trip_exactly_through_a_cloud_and_a_chain(
+    dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], app: Atmosphere
+) -> None:
+    start_cloud(MODULE, concurrency=2)
+    echo = app.tasks["echo"]
+    for value in TRICKY:
+        assert json.dumps(echo.delay(value).get(timeout=30)) == json.dumps(value)
+        # The dispatcher's cascade merges decoded values: {} and {"0": ...} stay what they are.
+        got = chain(echo.s(value), echo.s({"own": {}})).submit().get(timeout=30)
+        assert json.dumps(got) == json.dumps({"own": {}, "echo": value})

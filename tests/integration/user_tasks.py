@@ -24,6 +24,10 @@ def make_app(settings: Settings | None = None, database: Database | None = None)
         return {"seen": data, "name": ticket["name"]}
 
     @app.task
+    def echo(ticket: Ticket, data: Any) -> Any:
+        return data
+
+    @app.task
     def not_found(ticket: Ticket, data: Any) -> Any:
         app.done_with(ticket, {"code": 404, "reason": "no such user", "data": data}, {"tried": 1})
 

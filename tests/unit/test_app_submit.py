@@ -10,7 +10,7 @@ import pytest
 
 from atmosphere import Atmosphere, AtmosphereError, DatabaseError, Handle, InvalidJob, chain
 from atmosphere._running import RunningJob, current_job
-from atmosphere.jobs import ChainState, JobSpec
+from atmosphere.jobs import ChainState, JobSpec, payload
 from tests.unit.jobs_fakes import QUIET, RecordingDatabase
 
 
@@ -124,7 +124,7 @@ def test_original_form_chain(app: Atmosphere, db: RecordingDatabase) -> None:
     )
     state = db.get(f"atmosphere/live/chains/{handle.id}")
     assert state["timeout"] == 5 and state["name"] == "job1"
-    assert state["steps"][1] == {"type": "mail", "data": {"param2": "y"}}
+    assert state["steps"][1] == {"type": "mail", "data_json": '{"param2":"y"}'}
 
 
 def test_a_list_of_one_job_is_a_plain_job(app: Atmosphere, db: RecordingDatabase) -> None:
@@ -171,7 +171,7 @@ def test_map_submits_many_jobs_in_one_update_per_batch(
     assert len(db.updates[0][1]) == 2 * 500
     assert [h.ticket["type"] for h in handles] == ["mail"] * 1200
     queue = db.get("atmosphere/live/queue/mail")
-    assert [queue[h.id]["data"] for h in handles[:3]] == [0, 1, 2]
+    assert [payload(queue[h.id], "data") for h in handles[:3]] == [0, 1, 2]
     assert all(queue[h.id]["reply_to"] == app.maker.id for h in handles)
     assert app.maker.pending == 1200
 

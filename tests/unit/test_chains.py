@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atmosphere.jobs import ChainRef, ChainState, ChainStep, JobSpec, Outcome
+from atmosphere.jobs import ChainRef, ChainState, ChainStep, JobSpec, Outcome, payload
 from atmosphere.paths import Paths
 from atmosphere.scheduler.chains import after_failure, after_success, cascade
 from atmosphere.scheduler.settle import settle
@@ -99,10 +99,10 @@ def test_settle_writes_progress_the_chain_in_one_update() -> None:
     done = settle(P, step_spec(0, c), ok(0, 42), c, 5000)
     w = done.writes
     assert w["atmosphere/live/outcomes/c1-0"] is None
-    assert w["atmosphere/replies/m1/c1"] == {"ok": True, "job": "c1-0", "result": 42}
+    assert w["atmosphere/replies/m1/c1"] == {"ok": True, "job": "c1-0", "result_json": "42"}
     assert w["atmosphere/live/chains/c1/step"] == 1
     assert w["atmosphere/live/chains/c1/replied"] is True
-    assert w["atmosphere/live/queue/second/c1-1"]["data"] == {"k": 1, "first": 42}
+    assert payload(w["atmosphere/live/queue/second/c1-1"], "data") == {"k": 1, "first": 42}
     assert w["atmosphere/jobs/c1-1"]["state"] == "queued"
 
 

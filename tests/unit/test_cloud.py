@@ -11,7 +11,7 @@ import pytest
 from atmosphere import LATER, Atmosphere, JobFailed, Retry, Ticket, UnknownTaskType
 from atmosphere.cloud import Cloud
 from atmosphere.inbox import inbox_changes
-from atmosphere.jobs import CloudInfo, JobSpec, Outcome
+from atmosphere.jobs import CloudInfo, JobSpec, Outcome, payload
 from atmosphere.settings import Settings
 from tests.support import wait_until
 from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase, assign
@@ -136,7 +136,7 @@ def test_rpc_and_the_completion_is_one_update_with_the_protocol_paths(world: Wor
         f"live/inbox/{cid}/{jid}",
         f"live/outcomes/{jid}",
         f"jobs/{jid}/state",
-        f"jobs/{jid}/result",
+        f"jobs/{jid}/result_json",
         f"jobs/{jid}/started",
         f"jobs/{jid}/finished",
         f"jobs/{jid}/cloud",
@@ -145,7 +145,7 @@ def test_rpc_and_the_completion_is_one_update_with_the_protocol_paths(world: Wor
     }
     record = world.get(f"jobs/{jid}")
     assert record["state"] == "succeeded" and record["cloud"] == cid
-    assert record["result"] == result and record["finished"] >= record["started"]
+    assert payload(record, "result") == result and record["finished"] >= record["started"]
     outcome = Outcome.from_json(world.get(f"live/outcomes/{jid}"), jid)
     assert outcome.ok and outcome.replied and outcome.attempt == 1 and not outcome.retry
     assert world.get(f"live/inbox/{cid}") is None
@@ -236,7 +236,7 @@ def test_chain_steps_get_no_reply_from_the_cloud(world: World) -> None:
     step = f"{handle.id}-0"
     wait_until(lambda: world.get(f"live/outcomes/{step}"), 5, what="step outcome")
     assert world.get(f"replies/{world.app.maker.id}") is None
-    assert world.get(f"jobs/{step}/result")["data"] == 1
+    assert payload(world.get(f"jobs/{step}"), "result")["data"] == 1
 
 
 def test_recursion_three_deep_on_one_exclusive_cloud_lends_its_slot(world: World) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atmosphere import DatabaseError, PermissionDenied, RequestRefused, Retry
+from atmosphere import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.db.client import encode_json
 from atmosphere.execution import (
@@ -78,7 +78,7 @@ def test_finishes() -> None:
         "kind": "JobFailed",
         "message": "no luck",
         "type": "done_with",
-        "value": "no luck",
+        "value_json": '"no luck"',
     }
     assert finish_done_with(ValueError("v"), None, 100, depth=5).error["type"] == "ValueError"  # type: ignore[index]
 
@@ -88,10 +88,10 @@ def test_a_final_success_replies_in_the_same_update() -> None:
         PATHS, cloud_id="c1", spec=spec(), finish=Finish(ok=True, result=7), started_ms=1
     )
     assert writes["live/inbox/c1/j1"] is None
-    assert writes["replies/m1/j1"] == {"ok": True, "job": "j1", "result": 7}
+    assert writes["replies/m1/j1"] == {"ok": True, "job": "j1", "result_json": "7"}
     assert writes["live/outcomes/j1"]["replied"] is True
     assert writes["live/outcomes/j1"]["finished"] == SERVER_TIMESTAMP
-    assert writes["jobs/j1/state"] == "succeeded" and writes["jobs/j1/result"] == 7
+    assert writes["jobs/j1/state"] == "succeeded" and writes["jobs/j1/result_json"] == "7"
 
 
 def test_a_retry_does_not_reply_and_says_so() -> None:
@@ -150,27 +150,30 @@ def test_a_huge_error_is_clipped_so_the_completion_stays_writable() -> None:
 
 
 def test_an_invalid_result_is_final_whatever_retries_are_left() -> None:
-    finish = finish_returned(nested(40), 1_000_000, depth=5)
+    finish = finish_returned(math.inf, 1_000_000, depth=5)
     assert finish.error is not None and finish.error["kind"] == "InvalidResult"
-    assert "result is nested 40 levels deep" in finish.error["message"]
+    assert "result is not JSON-serialisable" in finish.error["message"]
     verdict = judge(spec(attempt=1, retries=3), finish)
     assert verdict.final and verdict.state == JobState.FAILED
 
 
-def test_the_result_is_checked_at_its_deepest_place() -> None:
-    assert result_depth(PATHS, spec()) == 5  # replies/m1/j1/result, live/outcomes/j1/result
+def test_a_result_of_any_depth_is_kept_as_it_travels_encoded() -> None:
+    assert result_depth(PATHS, spec()) == 5  # replies/m1/j1/result_json, live/outcomes/...
     assert result_depth(Paths("a/b"), spec(reply_to=None)) == 6
-    assert finish_returned(nested(27), 1_000_000, depth=5).ok
-    assert not finish_returned(nested(27), 1_000_000, depth=6).ok
+    # One string at that depth: how deep the value nests does not matter to the database.
+    assert finish_returned(nested(40), 1_000_000, depth=6) == Finish(ok=True, result=nested(40))
 
 
-def test_a_done_with_error_value_too_deep_to_store_travels_as_text() -> None:
+def test_a_done_with_error_value_of_any_depth_travels_encoded() -> None:
     finish = finish_done_with(nested(30), None, 1_000_000, depth=5)
-    assert finish.error is not None and "value" not in finish.error
-    assert finish.error["message"].startswith("{'a': {'a'")
+    assert finish.error is not None and json.loads(finish.error["value_json"]) == nested(30)
+    assert finish.error["message"].startswith('{"a":{"a"')
     kept = finish_done_with({"code": 4}, nested(30), 1_000_000, depth=5)
-    assert kept.error is not None and kept.error["value"] == {"code": 4}
-    assert kept.result is None  # the result beside it could not be stored
+    assert kept.error is not None and kept.error["value_json"] == '{"code":4}'
+    assert kept.result == nested(30)
+    unsendable = finish_done_with({"when": object()}, None, 1_000_000, depth=5)
+    assert unsendable.error is not None and "value_json" not in unsendable.error
+    assert unsendable.error["message"].startswith("{'when': <object")
 
 
 def test_what_a_handler_raises_always_makes_a_writable_error() -> None:
@@ -206,7 +209,7 @@ def test_the_fallbacks_carry_nothing_the_handler_made() -> None:
     assert instead.error is not None and instead.error["kind"] == "InvalidResult"
     assert judge(spec(retries=5), instead).final
     writes = completion_writes(PATHS, cloud_id="c1", spec=spec(), finish=instead, started_ms=1)
-    assert writes["jobs/j1/result"] is None and writes["replies/m1/j1"]["ok"] is False
+    assert writes["jobs/j1/result_json"] is None and writes["replies/m1/j1"]["ok"] is False
     dropped = dropped_writes(PATHS, "c1", spec(), "refused \ud800" + "x" * 5000)
     assert dropped["live/inbox/c1/j1"] is None and dropped["jobs/j1/state"] == "failed"
     assert len(dropped["jobs/j1/error"]["message"]) < 1000
@@ -243,7 +246,12 @@ def test_whatever_a_handler_returns_the_completion_is_one_the_server_takes(
     def completion(f: Finish) -> dict[str, Any]:
         return completion_writes(PATHS, cloud_id="c1", spec=job, finish=f, started_ms=1)
 
-    # The result is kept exactly when the server would store it where the cloud writes it...
-    assert finish.ok == _server_takes(localdb, completion(Finish(ok=True, result=value)))
+    # The result is kept exactly when it is JSON the server would store where the cloud writes
+    # it (encoded: one string, however deep the value)...
+    try:
+        wanted = completion(Finish(ok=True, result=value))
+    except InvalidJob:  # not JSON (NaN, infinity): nothing the server could be sent
+        wanted = None
+    assert finish.ok == (wanted is not None and _server_takes(localdb, wanted))
     # ...and either way, what the cloud writes is taken.
     assert _server_takes(localdb, completion(finish))

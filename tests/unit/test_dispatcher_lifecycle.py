@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atmosphere.jobs import ChainStep
+from atmosphere.jobs import ChainStep, payload
 from atmosphere.scheduler.dispatcher import Dispatcher
 from atmosphere.scheduler.housekeeping import silent_clouds
 from atmosphere.settings import Settings
@@ -132,7 +132,7 @@ def test_a_chain_step_finished_while_no_dispatcher_ran_still_progresses(
     d.stop()
     complete(db, "c1", "ch-0", result="A")
     make(db, clock)
-    assert inbox(db, "c1")["ch-1"]["data"] == {"x": 1, "a": "A"}
+    assert payload(inbox(db, "c1")["ch-1"], "data") == {"x": 1, "a": "A"}
 
 
 def test_silent_clouds_are_judged_on_our_own_clock() -> None:

@@ -1,0 +1,98 @@
+"""Data and results round-trip exactly (issue 10, item 4): a handler receives exactly what the
+maker sent, every JSON value, and the maker exactly what the handler returned, though the
+database (MemoryDatabase keeps Firebase's rules) drops empty containers and turns objects
+with keys 0, 1, ... into lists."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from atmosphere import Atmosphere, JobFailed, Ticket
+from atmosphere.station.views import job_detail
+from tests.unit.user_kit import new_app, serving
+
+TRICKY = [{}, [], {"empty": {}}, {"0": "a", "1": "b"}, [None, {}], {"a": None}, "", 0, None]
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def exact(value: Any) -> str:
+    """A value's JSON text: equal texts are the same JSON (1, 1.0 and True differ)."""
+    return json.dumps(value)
+
+
+class Echo:
+    """An app whose handler returns what it got, remembering it as text per job."""
+
+    def __init__(self, app: Atmosphere) -> None:
+        self.seen: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+        @app.task("echo")
+        def echo(ticket: Ticket, data: Any) -> Any:
+            with self.lock:
+                self.seen[ticket["id"]] = exact(data)
+            return data
+
+        @app.task("refuse")
+        def refuse(ticket: Ticket, data: Any) -> Any:
+            app.done_with(ticket, data, data)
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[tuple[Atmosphere, Echo]]:
+    app = new_app()
+    echo = Echo(app)
+    with serving(app, concurrency=4):
+        yield app, echo
+
+
+@pytest.mark.parametrize("value", TRICKY, ids=[exact(v) for v in TRICKY])
+def test_values_firebase_would_change_arrive_exactly(
+    running: tuple[Atmosphere, Echo], value: Any
+) -> None:
+    app, echo = running
+    handle = app.tasks["echo"].delay(value)
+    assert exact(handle.get(timeout=5)) == exact(value)
+    assert echo.seen[handle.id] == exact(value)
+    # The Weather Station shows the record's data and result as that JSON
+    detail = job_detail(handle.id, app.database.get(f"atmosphere/jobs/{handle.id}"))
+    assert exact(detail["data"]) == exact(value) and exact(detail["result"]) == exact(value)
+
+
+def test_a_structured_error_and_its_result_arrive_exactly(
+    running: tuple[Atmosphere, Echo],
+) -> None:
+    app, _ = running
+    value = {"code": 404, "details": {}, "tried": []}
+    with pytest.raises(JobFailed) as info:
+        app.tasks["refuse"].delay(value).get(timeout=5)
+    assert exact(info.value.error) == exact(value) and exact(info.value.result) == exact(value)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=json_values)
+def test_any_json_value_round_trips_maker_to_handler_to_maker(
+    running: tuple[Atmosphere, Echo], value: Any
+) -> None:
+    app, echo = running
+    handle = app.tasks["echo"].delay(value)
+    assert exact(handle.get(timeout=5)) == exact(value)
+    assert echo.seen[handle.id] == exact(value)
