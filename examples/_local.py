@@ -1,5 +1,6 @@
 """Start a local Atmosphere for an example: ``atmosphere dispatcher`` (which starts the embedded
-database) and one ``atmosphere cloud tasks``; stop both afterwards.
+database) and one ``atmosphere cloud tasks`` (none with ``cloud=None``: the example runs its
+cloud in its own process); stop both afterwards.
 
 Set ATMOSPHERE_EXAMPLES_EXTERNAL=1 to use a dispatcher and clouds you started yourself.
 """
@@ -20,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 
 
 @contextmanager
-def local_atmosphere(tasks: str = "tasks") -> Iterator[None]:
-    """Run the example inside a dispatcher + one cloud started for it."""
+def local_atmosphere(tasks: str | None = "tasks") -> Iterator[None]:
+    """Run the example inside a dispatcher + one cloud on ``tasks`` started for it."""
     if os.environ.get("ATMOSPHERE_EXAMPLES_EXTERNAL"):
         yield
         return
@@ -29,10 +30,12 @@ def local_atmosphere(tasks: str = "tasks") -> Iterator[None]:
     atmosphere = [sys.executable, "-m", "atmosphere"]
     procs = [
         subprocess.Popen([*atmosphere, "dispatcher", "--no-station"], stdout=log, stderr=log),
-        subprocess.Popen([*atmosphere, "cloud", tasks], cwd=HERE, stdout=log, stderr=log),
     ]
+    if tasks is not None:
+        cloud = [*atmosphere, "cloud", tasks]
+        procs.append(subprocess.Popen(cloud, cwd=HERE, stdout=log, stderr=log))
     try:
-        _wait_for(log.name, "up: types", procs)
+        _wait_for(log.name, "up: types" if tasks is not None else "running on root", procs)
         yield
     finally:
         for proc in reversed(procs):

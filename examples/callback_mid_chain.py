@@ -13,6 +13,7 @@ from _local import local_atmosphere
 from tasks import app, first, second
 
 from atmosphere import chain
+from atmosphere.jobs import payload  # records hold results encoded (docs/protocol.md)
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     deadline = time.monotonic() + 30
     while app.database.get(f"{record}/state") != "succeeded" and time.monotonic() < deadline:
         time.sleep(0.1)
-    print("then job2 ran and returned:", app.database.get(f"{record}/result"))
+    print("then job2 ran and returned:", payload(app.database.get(record), "result"))
 
     # The original form: `callback: true` on a chain member.
     jobs: list[dict[str, Any]] = [

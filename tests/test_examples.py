@@ -30,6 +30,26 @@ EXPECTED = {
         "original form answered with: {'a': 1, 'b': 2, 'c': 3}",
     ],
     "fire_and_forget.py": ["without waiting", ": succeeded"],
+    "original_rpc.py": [
+        "Doing useful work here!",
+        "RPC completed and returned: This string was generated inside the work function",
+        "lookupUser answered with the error: {'code': 404, 'reason': 'no user ada'}",
+    ],
+    "original_chains.py": [
+        "chain returned: {'seen': {'param2': 'initial message', "
+        "'first': {'a': 1, 'b': 2, 'c': 3}}, 'name': 'job1'}",
+        "answered after job1: {'a': 1, 'b': 2, 'c': 3}",
+        "fire-and-forget chain, job2: succeeded",
+        "report returned: [{'user': 'ada', 'synced': True}, {'user': 'grace', 'synced': True}]",
+    ],
+    "celery_style.py": [
+        "add returned: 5",
+        "chain returned: welcome, ada@example.org",
+        "fetch returned: [{'fetched': 0}, {'fetched': 1}, {'fetched': 2}]",
+        "stopped waiting; the job has not timed out",
+        "then: done after all",
+        "exact: {'empty': {}, 'list': [], '0': 'a'}",
+    ],
     "recursion.py": [
         "report returned: {'report': [{'user': 'ada', 'synced': True}, "
         "{'user': 'grace', 'synced': True}, {'user': 'linus', 'synced': True}]}",
