@@ -183,7 +183,8 @@ class Atmosphere:
 
     def include(self, *sources: ModuleType | str | Task) -> None:
         """Register tasks defined with the module-level ``@task`` (Celery's ``shared_task``):
-        every such task of a module (given as a module or its import name), or single tasks.
+        every such task of a module (given as a module or its import name; tasks it imported
+        from apps are left alone), or single tasks.
 
         A task already bound to another app is registered here as a copy bound to this one.
 
@@ -196,7 +197,7 @@ class Atmosphere:
             if isinstance(source, Task):
                 found = [source]
             else:
-                found = [v for v in vars(source).values() if isinstance(v, Task)]
+                found = [v for v in vars(source).values() if isinstance(v, Task) and v.shared]
             for task in found:
                 if task.app is None or task.app is self:
                     self._add(task)
@@ -357,7 +358,7 @@ class Atmosphere:
         return cloud
 
     def close(self) -> None:
-        """Stop this app's maker (pending handles get a JobTimeout at once), and close the
+        """Stop this app's maker (pending handles get a ResponseTimeout at once), and close the
         database connection if the app opened it itself."""
         with self._lock:
             maker, self._maker = self._maker, None

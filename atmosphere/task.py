@@ -47,6 +47,7 @@ class Task:
         self.retry_backoff_max = retry_backoff_max
         # The original form (app.handle_jobs): the handler finishes only through done_with.
         self.done_with_only = done_with_only
+        self.shared = False  # defined by the module-level @task (see app.include)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", job_type)
 
@@ -56,7 +57,7 @@ class Task:
 
     def copy(self) -> Task:
         """The same handler and options, on no app yet (to register on another app)."""
-        return Task(
+        twin = Task(
             None,
             self.type,
             self.fn,
@@ -66,6 +67,8 @@ class Task:
             retry_backoff_max=self.retry_backoff_max,
             done_with_only=self.done_with_only,
         )
+        twin.shared = self.shared
+        return twin
 
     def _owner(self) -> Atmosphere:
         if self.app is None:
@@ -262,13 +265,18 @@ def task(
     Options as for ``app.task``.
     """
     return decorator(
-        lambda t: t,
+        _shared,
         job_type,
         timeout=timeout,
         retries=retries,
         retry_backoff=retry_backoff,
         retry_backoff_max=retry_backoff_max,
     )
+
+
+def _shared(task: Task) -> Task:
+    task.shared = True  # app.include(module) registers these, not tasks the module imported
+    return task
 
 
 def decorator(
@@ -282,10 +290,8 @@ def decorator(
 ) -> Task | Callable[[Handler], Task]:
     """The task decorator in all its forms (bare, ``()``, ``("type", ...)``); ``add`` gets each
     new Task (no app yet) and returns it registered."""
-    if callable(job_type):  # bare @task: the decorated function itself
-        job_type, fn = None, job_type
-    else:
-        fn = None
+    fn = job_type if callable(job_type) else None  # bare @task: the decorated function
+    given = None if callable(job_type) else job_type
     checked = JobRequest(
         type="x",
         timeout=seconds(timeout, "timeout"),
@@ -294,7 +300,6 @@ def decorator(
         retry_backoff_max=seconds(retry_backoff_max, "retry_backoff_max") or 300.0,
     )
     check_request(checked, max_bytes=64, where="task")  # no data to check yet
-    given = job_type
 
     def define(handler: Handler) -> Task:
         name = check_key(given or getattr(handler, "__name__", ""), "task type")

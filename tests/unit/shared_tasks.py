@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atmosphere import Ticket, task
+from atmosphere import Atmosphere, Ticket, task
 
 
 @task
@@ -15,3 +15,12 @@ def normalise_email(ticket: Ticket, data: Any) -> Any:
 @task("geoLookup", timeout=5)
 def geo_lookup(ticket: Ticket, data: Any) -> Any:
     return {"city": data, "by": ticket["type"]}
+
+
+# A task of some app the module happens to hold or import: include() leaves it alone.
+_elsewhere = Atmosphere("elsewhere")
+
+
+@_elsewhere.task("internal")
+def internal(ticket: Ticket, data: Any) -> Any:
+    return data

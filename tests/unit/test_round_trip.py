@@ -56,6 +56,15 @@ class Echo:
             app.done_with(ticket, data, data)
 
 
+def round_trip(running: tuple[Atmosphere, Echo], value: Any) -> str:
+    """Send ``value`` to the echo handler: it got exactly that, and so did we; the job id."""
+    app, echo = running
+    handle = app.tasks["echo"].delay(value)
+    assert exact(handle.get(timeout=5)) == exact(value)
+    assert echo.seen[handle.id] == exact(value)
+    return handle.id
+
+
 @pytest.fixture(scope="module")
 def running() -> Iterator[tuple[Atmosphere, Echo]]:
     app = new_app()
@@ -68,12 +77,10 @@ def running() -> Iterator[tuple[Atmosphere, Echo]]:
 def test_values_firebase_would_change_arrive_exactly(
     running: tuple[Atmosphere, Echo], value: Any
 ) -> None:
-    app, echo = running
-    handle = app.tasks["echo"].delay(value)
-    assert exact(handle.get(timeout=5)) == exact(value)
-    assert echo.seen[handle.id] == exact(value)
+    app, _ = running
+    job_id = round_trip(running, value)
     # The Weather Station shows the record's data and result as that JSON
-    detail = job_detail(handle.id, app.database.get(f"atmosphere/jobs/{handle.id}"))
+    detail = job_detail(job_id, app.database.get(f"atmosphere/jobs/{job_id}"))
     assert exact(detail["data"]) == exact(value) and exact(detail["result"]) == exact(value)
 
 
@@ -92,7 +99,4 @@ def test_a_structured_error_and_its_result_arrive_exactly(
 def test_any_json_value_round_trips_maker_to_handler_to_maker(
     running: tuple[Atmosphere, Echo], value: Any
 ) -> None:
-    app, echo = running
-    handle = app.tasks["echo"].delay(value)
-    assert exact(handle.get(timeout=5)) == exact(value)
-    assert echo.seen[handle.id] == exact(value)
+    round_trip(running, value)

@@ -243,7 +243,7 @@ def test_a_module_level_task_belongs_to_the_app_that_includes_its_module() -> No
     app.include("tests.unit.shared_tasks")
     app.include(shared_tasks)  # twice is harmless
     # Then its tasks are registered there and submit through it
-    assert set(app.tasks) == {"normalise_email", "geoLookup"}
+    assert set(app.tasks) == {"normalise_email", "geoLookup"}  # not "internal" (another app's)
     with serving(app):
         assert shared_tasks.normalise_email.delay(" Ada@X.org ").get(timeout=5) == "ada@x.org"
         assert shared_tasks.geo_lookup.delay("Paris").get(timeout=5) == {
