@@ -8,6 +8,7 @@ so many of them await at once on one loop, up to the cloud's slots.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -15,6 +16,7 @@ from typing import TypeVar
 from ._running import RunningJob, current_job
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class LoopThread:
@@ -42,16 +44,29 @@ class LoopThread:
             return self._loop
 
     def close(self) -> None:
-        """Stop the loop (coroutines still awaiting are abandoned) and its thread."""
+        """Cancel what still runs on the loop (its waiting threads get CancelledError, so no
+        job thread waits forever), then stop the loop and its thread."""
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None or thread is None:
             return
+        try:
+            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=5)
+        except Exception as exc:  # stopping anyway: a coroutine deaf to cancel keeps its thread
+            log.warning("%s: could not cancel its coroutines: %r", self._name, exc)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         if not thread.is_alive():
             loop.close()
+
+
+async def _cancel_all() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # the tasks' done callbacks (which wake their threads) run now
 
 
 async def _as_job(awaitable: Awaitable[T], job: RunningJob | None) -> T:

@@ -27,6 +27,7 @@ from atmosphere.jobs import ChainState, JobSpec
 from atmosphere.paths import Paths
 from atmosphere.rain import RainCloud, RainMaker
 from atmosphere.station.jobs_query import JobFilter, search_jobs
+from tests.support import wait_until
 from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase
 from tests.unit.user_kit import new_app, serving
 
@@ -421,3 +422,22 @@ async def _failure(app: Atmosphere) -> str:
     except JobFailed as exc:
         return exc.message
     return "no error"
+
+
+def test_an_async_handler_still_awaiting_when_its_cloud_stops_does_not_hang_its_thread() -> None:
+    # Given an async handler that never finishes on its own
+    app = new_app()
+    started = threading.Event()
+
+    @app.task
+    async def forever(ticket: Ticket, data: Any) -> Any:
+        started.set()
+        await asyncio.Event().wait()
+
+    with serving(app) as cloud:
+        forever.delay(None)
+        assert started.wait(5)
+        # When the cloud stops with no grace left for it
+        cloud.stop(grace=0.2)
+        # Then its job thread ends (the coroutine is cancelled), freeing the slot
+        wait_until(lambda: cloud.running == 0, 5, what="the job thread ended")
