@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atmosphere import Atmosphere, JobFailed, Ticket
+from atmosphere.jobs import JobSpec, Outcome, Reply
 from atmosphere.station.views import job_detail
 from tests.unit.user_kit import new_app, serving
 
@@ -100,3 +101,19 @@ def test_any_json_value_round_trips_maker_to_handler_to_maker(
     running: tuple[Atmosphere, Echo], value: Any
 ) -> None:
     round_trip(running, value)
+
+
+def test_records_written_before_encoding_are_still_read() -> None:
+    # Given a queue entry, an outcome and a reply as older makers and clouds wrote them
+    spec = JobSpec.from_json({"type": "t", "name": "n", "data": {"plain": [1, 2]}}, "j1")
+    outcome = Outcome.from_json({"ok": True, "result": "plain"}, "j1")
+    reply = Reply.from_json({"ok": True, "job": "j1", "result": {"plain": True}})
+    # Then their plain fields are read as before
+    assert (spec.data, outcome.result, reply.result) == (
+        {"plain": [1, 2]},
+        "plain",
+        {"plain": True},
+    )
+    # And what is written now is encoded, and read back the same
+    assert JobSpec.from_json(spec.to_json(), "j1").data == {"plain": [1, 2]}
+    assert "data" not in spec.to_json() and spec.to_json()["data_json"] == '{"plain":[1,2]}'
