@@ -21,6 +21,45 @@ def _children(tree: Any) -> dict[str, Any]:
     return tree if isinstance(tree, dict) else {}
 
 
+def new_replies(old: Any, new: Any) -> dict[str, Any]:
+    """Replies written (or rewritten) by one event: reply id -> value."""
+    before = _children(old)
+    return {k: v for k, v in _children(new).items() if v is not None and before.get(k) != v}
+
+
+def lease_change(old: Any, new: Any) -> str | None:
+    """``"election"`` (a new epoch), ``"renewal"`` (a later expiry), ``"other"`` or None."""
+    if not isinstance(new, dict) or old == new:
+        return None
+    if not isinstance(old, dict):
+        return "other"
+    if new.get("epoch") != old.get("epoch"):
+        return "election"
+    return "renewal" if new.get("expires") != old.get("expires") else "other"
+
+
+def beats(old: Any, new: Any) -> int:
+    """How many children's ``heartbeat`` changed (or appeared) in one event."""
+    before = _children(old)
+    n = 0
+    for key, record in _children(new).items():
+        beat = record.get("heartbeat") if isinstance(record, dict) else None
+        prior = before.get(key)
+        n += beat is not None and (not isinstance(prior, dict) or prior.get("heartbeat") != beat)
+    return n
+
+
+def held_changes(old: Any, new: Any) -> dict[str, int]:
+    """Per cloud, how many more (or fewer, negative) inbox entries it holds after one event."""
+    before, after = _children(old), _children(new)
+    out = {}
+    for cloud in before.keys() | after.keys():
+        delta = len(_children(after.get(cloud))) - len(_children(before.get(cloud)))
+        if delta:
+            out[cloud] = delta
+    return out
+
+
 class _Mirrored:
     """A subtree kept current from one stream; ``changed(old, new)`` runs on every event."""
 
@@ -50,10 +89,8 @@ class ReplyWatch(_Mirrored):
         super().__init__(db, path)
 
     def changed(self, old: Any, new: Any) -> None:
-        before = _children(old)
-        for key, value in _children(new).items():
-            if value is not None and before.get(key) != value:
-                self.payloads.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+        for key, value in new_replies(old, new).items():
+            self.payloads.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
 
     def counts(self) -> dict[str, int]:
         """reply id -> distinct payloads seen."""
@@ -82,14 +119,12 @@ class LeaseWatch(_Mirrored):
         super().__init__(db, path)
 
     def changed(self, old: Any, new: Any) -> None:
-        if not isinstance(new, dict) or old == new:
+        change = lease_change(old, new)
+        if change is None:
             return
         now = time.monotonic()
-        if isinstance(old, dict):
-            if new.get("epoch") != old.get("epoch"):
-                self.stats.elections += 1
-            elif new.get("expires") != old.get("expires"):
-                self.stats.renewals += 1
+        self.stats.elections += change == "election"
+        self.stats.renewals += change == "renewal"
         if self._last_change is not None:
             gap = now - self._last_change
             if gap > self.stats.max_gap:
@@ -113,12 +148,7 @@ class HeartbeatWatch(_Mirrored):
         super().__init__(db, path)
 
     def changed(self, old: Any, new: Any) -> None:
-        before = _children(old)
-        for key, record in _children(new).items():
-            beat = record.get("heartbeat") if isinstance(record, dict) else None
-            prior = before.get(key)
-            if beat is not None and (not isinstance(prior, dict) or prior.get("heartbeat") != beat):
-                self.beats += 1
+        self.beats += beats(old, new)
 
     def count(self) -> int:
         """Heartbeats seen so far."""
@@ -139,13 +169,11 @@ class InboxWatch(_Mirrored):
 
     def changed(self, old: Any, new: Any) -> None:
         now = time.monotonic()
-        before, after = _children(old), _children(new)
-        for cloud in before.keys() | after.keys():
-            was, now_held = len(_children(before.get(cloud))), len(_children(after.get(cloud)))
+        for cloud, delta in held_changes(old, new).items():
             freed = self._freed.setdefault(cloud, [])
-            if now_held < was:
-                freed.extend([now] * (was - now_held))
-            for _ in range(max(0, now_held - was)):
+            if delta < 0:
+                freed.extend([now] * -delta)
+            for _ in range(max(0, delta)):
                 if freed:
                     self.latencies.append(now - freed.pop(0))
 

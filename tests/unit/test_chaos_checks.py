@@ -7,7 +7,7 @@ import random
 import pytest
 
 from atmosphere.errors import CloudDied, JobTimeout
-from chaos import checks
+from chaos import checks, watch
 from chaos.backlog import rates_per_tenth, tenth
 from chaos.faults import KINDS, plan
 from chaos.fleet import leader_pid
@@ -137,3 +137,19 @@ def test_backlog_tenths() -> None:
     assert tenth([1.0, 2.0], "last") == [2.0]
     times = [i * 0.01 for i in range(1000)]
     assert rates_per_tenth(times) == [101.0] * 10
+
+
+def test_watch_reads_the_wire() -> None:
+    lease = {"owner": "a", "epoch": 1, "expires": 10}
+    assert watch.lease_change(None, lease) == "other"
+    assert watch.lease_change(lease, {**lease, "expires": 20}) == "renewal"
+    assert watch.lease_change(lease, {**lease, "epoch": 2}) == "election"
+    assert watch.lease_change(lease, lease) is None
+    clouds = {"c1": {"heartbeat": 1}, "c2": {"heartbeat": 5}}
+    assert watch.beats(clouds, {"c1": {"heartbeat": 2}, "c2": {"heartbeat": 5}}) == 1
+    assert watch.beats(None, clouds) == 2
+    inbox = {"c1": {"j1": {}, "j2": {}}, "c2": {"j3": {}}}
+    assert watch.held_changes(inbox, {"c1": {"j2": {}}, "c3": {"j4": {}}}) == {
+        "c1": -1, "c2": -1, "c3": 1,
+    }  # fmt: skip
+    assert watch.new_replies({"r1": {"ok": True}}, {"r1": {"ok": True}, "r2": 1}) == {"r2": 1}
