@@ -428,6 +428,7 @@ class ChainStep:
     callback: bool = False
     retries: int = 0
     retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
 
     def to_json(self) -> dict[str, Any]:
         return _prune(
@@ -438,6 +439,7 @@ class ChainStep:
                 "callback": self.callback or None,
                 "retries": self.retries or None,
                 "retry_backoff": self.retry_backoff if self.retries else None,
+                "retry_backoff_max": self.retry_backoff_max if self.retries else None,
             }
         )
 
@@ -451,6 +453,7 @@ class ChainStep:
             callback=obj.get("callback") is True,
             retries=max(0, _int(obj, "retries")),
             retry_backoff=_num(obj, "retry_backoff", 1.0) or 1.0,
+            retry_backoff_max=_num(obj, "retry_backoff_max", 300.0) or 300.0,
         )
 
 

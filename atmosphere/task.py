@@ -169,6 +169,7 @@ class Task:
             callback=callback,
             retries=self.retries,
             retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
             default_timeout=self.timeout,
             app=self.app,
         )
@@ -185,6 +186,7 @@ class Signature:
     callback: bool = False
     retries: int = 0
     retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
     default_timeout: float | None = field(default=None, compare=False)
     app: Atmosphere | None = field(default=None, compare=False, repr=False)
 
@@ -198,6 +200,7 @@ class Signature:
             callback=self.callback,
             retries=self.retries,
             retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
         )
 
 

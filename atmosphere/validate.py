@@ -217,6 +217,7 @@ def plan_chain(
             callback=r.callback,
             retries=r.retries,
             retry_backoff=r.retry_backoff,
+            retry_backoff_max=r.retry_backoff_max,
         )
         for r in requests
     )

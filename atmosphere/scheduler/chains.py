@@ -45,6 +45,7 @@ def step_job(chain: ChainState, index: int, data: Any, *, submitted: int | None 
         submitted=submitted,
         retries=step.retries,
         retry_backoff=step.retry_backoff,
+        retry_backoff_max=step.retry_backoff_max,
         chain=ChainRef(id=chain.id, step=index),
         parent=chain.parent,
     )

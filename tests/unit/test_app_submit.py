@@ -189,3 +189,18 @@ def test_a_failed_write_raises_and_tracks_nothing(app: Atmosphere, db: Recording
     with pytest.raises(DatabaseError):
         app.tasks["mail"].map(range(3))
     assert app.maker.pending == 0
+
+
+def test_a_chain_step_keeps_its_tasks_backoff_cap(app: Atmosphere, db: RecordingDatabase) -> None:
+    # Given a task whose backoff is capped at 10 s, chained twice
+    @app.task("capped", retries=3, retry_backoff=2.0, retry_backoff_max=10.0)
+    def capped(ticket: Any, data: Any) -> Any:
+        return data
+
+    handle = chain(capped.s(1), capped).submit()
+    # I expect the first step's job and the later step's record to keep the cap
+    first = f"{handle.id}-0"
+    spec = JobSpec.from_json(db.get(f"atmosphere/live/queue/capped/{first}"), first)
+    assert (spec.retry_backoff, spec.retry_backoff_max) == (2.0, 10.0)
+    state = ChainState.from_json(db.get(f"atmosphere/live/chains/{handle.id}"), handle.id)
+    assert [s.retry_backoff_max for s in state.steps] == [10.0, 10.0]

@@ -48,6 +48,14 @@ def test_success_mid_chain_queues_the_next_step_with_the_chain_name_and_no_reply
     assert nxt.timeout == 30.0  # later steps take the chain's timeout
 
 
+def test_the_next_step_keeps_its_retry_options_and_backoff_cap() -> None:
+    capped = ChainStep("second", retries=3, retry_backoff=2.0, retry_backoff_max=10.0)
+    c = chain(ChainStep("first"), ChainStep.from_json(capped.to_json()))
+    nxt = after_success(c, 0, "c1-0", None).next_job
+    assert nxt is not None
+    assert (nxt.retries, nxt.retry_backoff, nxt.retry_backoff_max) == (3, 2.0, 10.0)
+
+
 def test_last_step_replies_with_its_result() -> None:
     c = chain(ChainStep("first"), ChainStep("second"), step=1)
     move = after_success(c, 1, "c1-1", "done")
