@@ -38,6 +38,10 @@ class InvalidJob(AtmosphereError, ValueError):
     """A submitted job is malformed: unknown option, bad key, non-JSON data, too large."""
 
 
+class InvalidRecord(AtmosphereError, ValueError):
+    """A record read from the database does not have the shape its path promises."""
+
+
 class JobError(AtmosphereError):
     """A job finished with an error; carries the job's identity and the remote details.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidJob
+from .errors import InvalidJob, InvalidRecord
 
 JSON = Any
 
@@ -25,10 +25,6 @@ _INVALID_KEY = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 MAX_KEY_BYTES = 768
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_NAME_CHARS = 1000
-
-
-class InvalidRecord(ValueError):
-    """A database record does not have the shape its path promises."""
 
 
 class JobState(StrEnum):

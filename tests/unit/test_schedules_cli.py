@@ -93,6 +93,17 @@ def test_errors_are_one_clear_line(db: MemoryDatabase, args: list[str], message:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["pause", "resume", "run-now"])
+def test_a_malformed_stored_schedule_is_one_clear_line(db: MemoryDatabase, command: str) -> None:
+    # Given a schedule record garbled in the database
+    db.set("atmosphere/live/schedules/broken", {"job": "not an object", "every": 60})
+    result = run(command, "broken")
+    # I expect an error line and exit code 1, not an uncaught exception
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "error: schedule 'broken': schedule.job is not an object" in result.output
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("90", 90), ("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400)]
 )
