@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ _FLOATS = {k for k, v in DEFAULTS.items() if isinstance(v, float)}
 _INTS = {k for k, v in DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)}
 _BOOLS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 _SECRETS = {"db_token", "station_token"}
+# Keys joined by "/": Firebase refuses . $ # [ ] and control characters in a key, and an empty
+# segment would spell paths such as "/live/queue" that no reader looks at.
+_ROOT = re.compile(r"[^./$#\[\]\x00-\x1f\x7f]+(?:/[^./$#\[\]\x00-\x1f\x7f]+)*")
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,11 @@ class Settings:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Secret):
                 object.__setattr__(self, name, Secret(value))
-        if not self.root or "/" in self.root.strip("/"):
-            # Nested roots are fine in RTDB, but one plain key keeps rules simple.
-            pass
+        if not _ROOT.fullmatch(self.root):
+            raise ConfigError(
+                f"root {self.root!r} is not a database path: one or more keys joined by '/', "
+                "without . $ # [ ] or control characters"
+            )
         if self.dead_after <= self.heartbeat_interval:
             raise ConfigError("dead_after must be longer than heartbeat_interval")
         if self.max_deaths < 1:
