@@ -59,7 +59,6 @@ class Listener:
         "closed",
         "overflowed",
         "cancel",
-        "abort",
         "limit",
         "_wake",
     )
@@ -75,9 +74,6 @@ class Listener:
         self.closed = False
         self.overflowed = False
         self.cancel: bytes | None = None
-        # Cuts the connection at once (queue mode); a send stuck on a full socket cannot
-        # notice ``closed`` by itself.
-        self.abort: Callable[[], None] | None = None
         self.limit = MAX_QUEUED_BYTES  # unsent bytes after which it is cut off
         self._wake: asyncio.Event | None = None
 
@@ -106,8 +102,6 @@ class Listener:
         self.queued = 0
         if self.sink is not None:
             self.sink.abort()
-        elif self.abort is not None:
-            self.abort()
         if self._wake is not None:
             self._wake.set()
 

@@ -1,9 +1,8 @@
-"""Parsing one HTTP request (path, parameters, headers, body) and sending JSON answers."""
+"""Parsing one HTTP request: path, parameters, headers and the JSON body encoding."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -11,19 +10,12 @@ import orjson
 
 from .values import MAX_DEPTH, is_valid_key
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
 RULES_PATH = "/.settings/rules.json"
 _NS = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TIMEOUT = re.compile(r"(\d{1,12})(ms|s|min)")
 _TIMEOUT_UNITS = {"ms": 1, "s": 1000, "min": 60_000}
 _WRITE_SIZE_LIMITS = {"tiny", "small", "medium", "large", "unlimited"}
 
-BASE_HEADERS = [(b"cache-control", b"no-cache")]
-JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 
 
 class HttpError(Exception):
@@ -33,14 +25,6 @@ class HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class BodyTooLarge(Exception):
-    """The body is over the configured limit."""
-
-
-class Disconnected(Exception):
-    """The client went away before the request was complete."""
 
 
 def parse_params(query_string: bytes) -> dict[str, str]:
@@ -104,47 +88,6 @@ def check_common_params(params: dict[str, str]) -> None:
         raise HttpError(400, "shallow must be true or false")
 
 
-def headers_of(scope: Scope) -> dict[bytes, bytes]:
-    """Request headers by lower-case name (the last one wins)."""
-    return dict(scope["headers"])
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body; raise BodyTooLarge or Disconnected."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise Disconnected()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge()
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 def dump(value: Any, pretty: bool = False) -> bytes:
     """JSON body bytes (UTF-8)."""
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0)
-
-
-async def respond(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """Send a complete answer; JSON content type unless the body is empty."""
-    headers: list[tuple[bytes, bytes]] = []
-    if status != 204:  # nothing to cache or type: fewer header lines are cheaper
-        headers = list(BASE_HEADERS)
-        if body:
-            headers.append(JSON_TYPE)
-        if status != 304:
-            headers.append((b"content-length", str(len(body)).encode("ascii")))
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

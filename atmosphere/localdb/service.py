@@ -1,7 +1,6 @@
 """The protocol core: one parsed HTTP request in, one answer out, synchronously.
 
-Both front ends use it: the fast httptools server (``protocol.py``) and the ASGI app
-(``app.py``). Running every request to completion without awaiting makes each write atomic
+The httptools server (``protocol.py``) is its front end. Running every request to completion without awaiting makes each write atomic
 (no other request interleaves between reading the tree and committing), and lets the fast
 server answer from ``data_received`` without creating a task per request.
 """

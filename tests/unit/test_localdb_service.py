@@ -1,14 +1,10 @@
-"""In-process tests of the protocol core and its ASGI front end (no sockets)."""
+"""In-process tests of the protocol core and the response encoding (no sockets)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from atmosphere.localdb.app import create_app
 from atmosphere.localdb.protocol import encode_response
 from atmosphere.localdb.service import Config, LocalDb, Response, StreamRequest
 from atmosphere.localdb.store import Store
@@ -52,27 +48,3 @@ def test_encode_response() -> None:
     assert b"etag: x\r\n" in data
     assert b"connection: close\r\n" in data
     assert data.endswith(b"\r\n\r\n1")
-
-
-def test_asgi_front_end(tmp_path: Path) -> None:
-    store = Store(tmp_path)
-    store.open()
-    app = create_app(store, Config(max_body=100))
-
-    async def scenario() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            h = {"Authorization": "Bearer owner"}
-            r = await client.put("/a.json?ns=z", content=b'{"x": [1, 2]}', headers=h)
-            assert r.status_code == 200
-            r = await client.patch("/a.json?ns=z&print=silent", content=b'{"y": 1}', headers=h)
-            assert r.status_code == 204
-            r = await client.get("/a.json?ns=z", headers=h)
-            assert r.json() == {"x": [1, 2], "y": 1}
-            r = await client.put("/a.json?ns=z", content=b'"' + b"x" * 200 + b'"', headers=h)
-            assert r.status_code == 413
-            r = await client.get("/a.json?ns=z")
-            assert r.status_code == 401
-
-    asyncio.run(scenario())
-    store.close()
