@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidJob, InvalidRecord
+from .errors import InvalidJob
+from .errors import InvalidRecord as InvalidRecord  # readers catch it beside the records
 
 JSON = Any
 
