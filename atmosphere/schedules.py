@@ -19,10 +19,10 @@ from .db.base import SERVER_TIMESTAMP, Database
 from .errors import InvalidSchedule, NoSuchSchedule
 from .jobs import InvalidRecord, check_data, check_key, check_name
 from .paths import Paths
-from .validate import retry_count
+from .validate import duration_text, retry_count
 
 if TYPE_CHECKING:
-    from .scheduler.periodic import Trigger
+    from .triggers import Trigger
 
 _log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Schedule:
     def trigger(self) -> Trigger:
         """The trigger computing this schedule's fire times."""
         # Imported here: APScheduler costs ~40 ms, and most processes never build a trigger.
-        from .scheduler.periodic import make_trigger
+        from .triggers import make_trigger
 
         return make_trigger(cron=self.cron, every=self.every, tz=self.tz, start_ms=self.start)
 
@@ -116,7 +116,7 @@ class Schedule:
         """A short human description of when it fires ("cron 0 3 * * * Europe/Berlin")."""
         if self.cron is not None:
             return f"cron {self.cron}" + ("" if self.tz == "UTC" else f" {self.tz}")
-        return f"every {_seconds_text(self.every or 0)}"
+        return f"every {duration_text(self.every or 0)}"
 
     def definition_json(self) -> dict[str, Any]:
         """The fields application code owns (None: absent)."""
@@ -252,13 +252,30 @@ def validate(schedule: Schedule) -> None:
             raise ValueError("catch_up_max must be at least 1")
         if schedule.grace < 0:
             raise ValueError("grace must not be negative")
-        from .scheduler.periodic import time_zone
+        from .triggers import time_zone
 
         time_zone(schedule.tz)
         if schedule.trigger().next_after(datetime.now(UTC)) is None:
             raise ValueError("it never fires")
     except (ValueError, TypeError) as exc:
         raise InvalidSchedule(f"{where}: {exc}") from None
+
+
+def anchor_ms(schedule: Schedule) -> int | None:
+    """Ticks strictly after this time (ms) may be due: the later of the last tick and the
+    last change of the definition (so a changed schedule does not catch up on its old self)."""
+    known = [t for t in (schedule.last, schedule.defined) if t is not None]
+    return max(known) if known else None
+
+
+def next_fire(schedule: Schedule, now: datetime) -> datetime | None:
+    """When this schedule next fires after ``now`` (None: paused, never stored, or never)."""
+    from .triggers import from_ms
+
+    anchor = anchor_ms(schedule)
+    if schedule.paused or anchor is None:
+        return None
+    return schedule.trigger().next_after(max(now, from_ms(anchor)))
 
 
 # -- database I/O -------------------------------------------------------------------------
@@ -392,9 +409,3 @@ def _is_number(value: Any) -> bool:
 def _ms(value: Any) -> int | None:
     return int(value) if _is_number(value) and value > 0 else None
 
-
-def _seconds_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -8,6 +8,7 @@ the ONE multi-path update that submits them (docs/protocol.md, "The hot path").
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +52,10 @@ JOB_OPTIONS = (
 MAX_RETRIES = 100
 # The longest wait between attempts (and its cap); anything later belongs to a schedule.
 MAX_BACKOFF = 24 * 3600.0
+
+# Durations written as text (command-line options): "90", "90s", "5m", "2h", "1d".
+_DURATION_TEXT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
 
 
 @dataclass(frozen=True)
@@ -292,6 +297,23 @@ def _duration(value: Any, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidJob(f"{what} must be a number of seconds, got {value!r}")
     return float(value)
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """A duration written as text ('90', '90s', '5m', '2h', '1d') in seconds."""
+    match = _DURATION_TEXT.fullmatch(text.lower())
+    if not match:
+        raise InvalidJob(f"{what} {text!r} is not a duration like 90s, 5m, 2h or 1d")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` in the largest unit that divides it ('5m', '2h', '90s'); parse_duration's
+    inverse."""
+    for unit, size in _DURATION_UNITS.items():
+        if size > 1 and seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:.15g}s"  # never an exponent, which parse_duration would refuse
 
 
 def retry_count(value: Any, what: str) -> int:

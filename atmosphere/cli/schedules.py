@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,16 +22,15 @@ schedules_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
+def _duration(text: str, option: str) -> float:
+    from atmosphere.errors import InvalidJob
+    from atmosphere.validate import parse_duration
 
-def parse_duration(text: str) -> float:
-    """'90', '90s', '5m', '2h', '1d' -> seconds."""
-    match = _DURATION.match(text.lower())
-    if not match:
-        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 5m, 2h or 1d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        return parse_duration(text, option)
+    except InvalidJob as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def open_database(settings: Settings) -> Database:
@@ -97,11 +95,11 @@ def add(
             name,
             {k: v for k, v in job.items() if v is not None},
             cron=cron,
-            every=parse_duration(every) if every is not None else None,
+            every=_duration(every, "--every") if every is not None else None,
             tz=tz,
             misfire=misfire,
             catch_up_max=catch_up_max,
-            grace=parse_duration(grace),
+            grace=_duration(grace, "--grace"),
         )
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"--data is not JSON: {exc}") from None
@@ -196,8 +194,8 @@ def schedule_row(schedule: Any, now: float) -> dict[str, Any]:
     """One schedule as plain data for display: times in server ms."""
     from datetime import UTC, datetime
 
-    from atmosphere.scheduler.periodic import to_ms
-    from atmosphere.scheduler.ticks import next_fire
+    from atmosphere.schedules import next_fire
+    from atmosphere.triggers import to_ms
 
     nxt = next_fire(schedule, datetime.fromtimestamp(now, tz=UTC))
     return {

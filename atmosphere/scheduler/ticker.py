@@ -19,11 +19,10 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler.ticks import (
     due_ticks,
     fire_ms_of,
-    next_fire,
     tick_update,
     wants_manual_run,
 )
-from atmosphere.schedules import Schedule
+from atmosphere.schedules import Schedule, next_fire
 
 if TYPE_CHECKING:
     from atmosphere.scheduler.dispatcher import Dispatcher

@@ -14,16 +14,8 @@ from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobState
 from atmosphere.localdb.pushid import PUSH_CHARS
 from atmosphere.paths import Paths
-from atmosphere.schedules import Misfire, Schedule
-
-from .periodic import fire_times_between, from_ms, to_ms
-
-
-def anchor_ms(schedule: Schedule) -> int | None:
-    """Ticks strictly after this time (ms) may be due: the later of the last tick and the
-    last change of the definition (so a changed schedule does not catch up on its old self)."""
-    known = [t for t in (schedule.last, schedule.defined) if t is not None]
-    return max(known) if known else None
+from atmosphere.schedules import Misfire, Schedule, anchor_ms
+from atmosphere.triggers import fire_times_between, from_ms, to_ms
 
 
 def due_ticks(schedule: Schedule, now: datetime) -> list[datetime]:
@@ -37,15 +29,6 @@ def due_ticks(schedule: Schedule, now: datetime) -> list[datetime]:
         grace = timedelta(seconds=schedule.grace)
         times = [t for t in times if now - t <= grace]
     return times
-
-
-def next_fire(schedule: Schedule, now: datetime) -> datetime | None:
-    """When this schedule next needs attention: its next fire time after ``now`` (or None)."""
-    anchor = anchor_ms(schedule)
-    if schedule.paused or anchor is None:
-        return None
-    after = max(now, from_ms(anchor))
-    return schedule.trigger().next_after(after)
 
 
 def wants_manual_run(schedule: Schedule) -> bool:

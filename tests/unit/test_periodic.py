@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atmosphere.scheduler.periodic import (
+from atmosphere.triggers import (
     CronSchedule,
     EverySchedule,
     crontab_weekdays,

@@ -9,12 +9,12 @@ import pytest
 
 from atmosphere.paths import Paths
 from atmosphere.scheduler.dispatcher import Dispatcher
-from atmosphere.scheduler.periodic import to_ms
 from atmosphere.scheduler.ticker import PeriodicComponent
 from atmosphere.scheduler.ticks import manual_run_id, tick_id
 from atmosphere.schedules import make_schedule, request_run, store_schedule
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
+from atmosphere.triggers import to_ms
 
 PATHS = Paths("atmosphere")
 START = 1_800_000_000.0  # a whole minute

@@ -13,17 +13,16 @@ from hypothesis import strategies as st
 
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
-from atmosphere.scheduler.periodic import from_ms, to_ms
 from atmosphere.scheduler.ticker import Periodic
 from atmosphere.scheduler.ticks import (
     due_ticks,
     manual_run_id,
-    next_fire,
     tick_id,
     tick_update,
 )
-from atmosphere.schedules import Schedule, make_schedule, store_schedule
+from atmosphere.schedules import Schedule, make_schedule, next_fire, store_schedule
 from atmosphere.testing import MemoryDatabase
+from atmosphere.triggers import from_ms, to_ms
 
 PATHS = Paths("atm")
 

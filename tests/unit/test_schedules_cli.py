@@ -6,11 +6,15 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from atmosphere.cli import app
 from atmosphere.cli import schedules as cli
+from atmosphere.errors import InvalidJob
 from atmosphere.testing import MemoryDatabase
+from atmosphere.validate import duration_text, parse_duration
 
 runner = CliRunner()
 
@@ -105,7 +109,19 @@ def test_a_malformed_stored_schedule_is_one_clear_line(db: MemoryDatabase, comma
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90", 90), ("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400)]
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("5m", 300), ("2h", 7200), ("1d", 86400), (" 1.5H ", 5400)],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert cli.parse_duration(text) == seconds
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5 m s", "-5m", "5w", "1e3"])
+def test_parse_duration_refuses_what_is_not_a_duration(text: str) -> None:
+    with pytest.raises(InvalidJob, match="is not a duration"):
+        parse_duration(text)
+
+
+@given(st.integers(min_value=1, max_value=10**7))
+def test_duration_text_reads_back_as_the_same_seconds(seconds: int) -> None:
+    assert parse_duration(duration_text(seconds)) == seconds

@@ -1,5 +1,8 @@
 """Fire-time arithmetic for periodic schedules: the only module that imports APScheduler.
 
+Shared by the app side (checking a definition, showing its next tick) and the dispatcher (which
+ticks are due), so it sits outside both: a cloud never imports the dispatcher package.
+
 APScheduler 3.x triggers match the cron fields; time zones and DST are handled here, on top of
 them, because APScheduler 3.x can loop or step backwards across a DST fall-back. Rules:
 
