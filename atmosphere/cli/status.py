@@ -30,15 +30,12 @@ def render(view: Overview, console: Console, lease_seconds: float = 3.0) -> None
     for column in ("cloud", "types", "slots", "load", "state", "heartbeat", "done", "failed"):
         clouds.add_column(column)
     for c in view.clouds:
-        state = (
-            "dead?" if not c.alive else c.state if c.state != "up" else "busy" if c.busy else "idle"
-        )
         clouds.add_row(
             c.name if c.name == c.id else f"{c.name} ({c.id})",
             ", ".join(c.types),
             f"{c.held}/{c.slots}" + (f"+{c.lent}" if c.lent else ""),
             f"{c.load:.2f}",
-            state,
+            str(c.state),
             _age(c.heartbeat_age),
             str(c.done),
             str(c.failed),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from atmosphere.cloud_state import CloudState, cloud_state
 from atmosphere.jobs import CloudInfo, InvalidRecord
 
 
@@ -19,16 +20,20 @@ class CloudRow:
     lent: int
     held: int
     load: float
-    state: str
+    state: CloudState
     heartbeat_age: float | None
     done: int
     failed: int
-    alive: bool
+
+    @property
+    def alive(self) -> bool:
+        """False once its heartbeat is overdue."""
+        return self.state is not CloudState.DEAD
 
     @property
     def busy(self) -> bool:
         """True when its inbox is full (the dispatcher will give it nothing more)."""
-        return self.held >= self.slots + self.lent
+        return self.state is CloudState.BUSY
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,14 @@ def summarize(live: Any, now_ms: int, dead_after: float) -> Overview:
         except InvalidRecord:
             continue
         age = _age(now_ms, info.heartbeat)
+        held = len(_children(inbox.get(cloud_id)))
+        state = cloud_state(
+            heartbeat_age=age,
+            dead_after=dead_after,
+            draining=info.state == "draining",
+            held=held,
+            capacity=info.capacity,
+        )
         out.clouds.append(
             CloudRow(
                 id=cloud_id,
@@ -85,13 +98,12 @@ def summarize(live: Any, now_ms: int, dead_after: float) -> Overview:
                 types=tuple(sorted(info.types)),
                 slots=info.slots,
                 lent=info.lent,
-                held=len(_children(inbox.get(cloud_id))),
+                held=held,
                 load=info.load,
-                state=info.state,
+                state=state,
                 heartbeat_age=age,
                 done=info.done,
                 failed=info.failed,
-                alive=age is None or age <= dead_after,
             )
         )
     for job_type, jobs in sorted(_children(live.get("queue")).items()):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from atmosphere.cloud_state import is_busy
+
 
 @dataclass(frozen=True)
 class CloudLoad:
@@ -27,7 +29,7 @@ class CloudLoad:
     @property
     def busy(self) -> bool:
         """True when it holds as many jobs as it has room for."""
-        return self.held >= self.capacity
+        return is_busy(self.held, self.capacity)
 
     def eligible_for(self, job_type: str) -> bool:
         """True when it may be given a job of ``job_type`` right now."""

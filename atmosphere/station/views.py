@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from atmosphere.cloud_state import CloudState, cloud_state
 from atmosphere.db._tree import render
 from atmosphere.errors import ConfigError
 from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec, payload
@@ -64,8 +65,13 @@ def cloud_rows(
             continue
         assigned = _children(inbox.get(cloud_id))
         age = heartbeat_age(info.heartbeat, now_ms, (changed_at or {}).get(cloud_id))
-        dead = age > dead_after
-        busy = len(assigned)
+        state = cloud_state(
+            heartbeat_age=age,
+            dead_after=dead_after,
+            draining=info.state == "draining",
+            held=len(assigned),
+            capacity=info.capacity,
+        )
         rows.append(
             {
                 "id": cloud_id,
@@ -76,12 +82,12 @@ def cloud_rows(
                 "slots": info.slots,
                 "lent": info.lent,
                 "capacity": info.capacity,
-                "busy": busy,
+                "held": len(assigned),
                 "running": info.running,
                 "load": round(info.load, 2),
-                "state": _cloud_state(dead, busy, info.state),
+                "state": str(state),
                 "draining": info.state == "draining",
-                "dead": dead,
+                "dead": state is CloudState.DEAD,
                 "heartbeat": info.heartbeat,
                 "heartbeat_age": None if age == float("inf") else round(age, 1),
                 "started": info.started,
@@ -92,14 +98,6 @@ def cloud_rows(
         )
     rows.sort(key=lambda r: (not r["dead"], r["name"], r["id"]))
     return rows
-
-
-def _cloud_state(dead: bool, busy: int, state: str) -> str:
-    if dead:
-        return "dead"
-    if state == "draining":
-        return "draining"
-    return "busy" if busy else "idle"
 
 
 def _current_jobs(assigned: dict[str, Any], limit: int = 3) -> list[dict[str, Any]]:
@@ -126,11 +124,11 @@ def cloud_summary(rows: list[dict[str, Any]]) -> dict[str, int]:
         "total": len(rows),
         "up": len(alive),
         "dead": len(rows) - len(alive),
-        "busy": sum(1 for r in alive if r["busy"]),
-        "idle": sum(1 for r in alive if not r["busy"] and not r["draining"]),
-        "draining": sum(1 for r in alive if r["draining"]),
+        "busy": sum(1 for r in alive if r["state"] == CloudState.BUSY),
+        "idle": sum(1 for r in alive if r["state"] == CloudState.IDLE),
+        "draining": sum(1 for r in alive if r["state"] == CloudState.DRAINING),
         "slots": sum(r["capacity"] for r in alive),
-        "slots_used": sum(min(r["busy"], r["capacity"]) for r in alive),
+        "slots_used": sum(min(r["held"], r["capacity"]) for r in alive),
     }
 
 

@@ -6,6 +6,7 @@ from rich.console import Console
 
 from atmosphere.cli.status import render
 from atmosphere.scheduler.overview import summarize
+from atmosphere.station.views import cloud_rows
 
 NOW = 1_800_000_000_000
 
@@ -40,6 +41,28 @@ def test_summary_counts_and_flags_types_without_a_live_cloud() -> None:
     assert view.orphan_types == ["mail", "report"]
     assert (view.in_flight, view.settling, view.delayed) == (2, 1, 1)
     assert view.dispatchers[0].role == "leader"
+
+
+def test_status_and_the_station_say_the_same_word_for_each_cloud() -> None:
+    live = {
+        "clouds": {
+            "full": {"types": {"a": True}, "slots": 1, "heartbeat": NOW - 1000},
+            "room": {"types": {"a": True}, "slots": 2, "heartbeat": NOW - 1000},
+            "silent": {"types": {"a": True}, "slots": 1, "heartbeat": NOW - 60_000},
+            "unheard": {"types": {"a": True}, "slots": 1},
+            "drain": {"types": {"a": True}, "state": "draining", "heartbeat": NOW - 1000},
+        },
+        "inbox": {"full": {"j1": {}}, "room": {"j2": {}}},
+    }
+    status = {c.id: str(c.state) for c in summarize(live, NOW, 6.0).clouds}
+    station = {r["id"]: r["state"] for r in cloud_rows(live["clouds"], live["inbox"], NOW, 6.0)}
+    assert status == station == {
+        "full": "busy",
+        "room": "idle",
+        "silent": "dead",
+        "unheard": "dead",
+        "drain": "draining",
+    }
 
 
 def test_summary_of_nothing_or_garbage_is_empty() -> None:

@@ -56,25 +56,36 @@ def test_cloud_rows_mark_dead_busy_idle_and_current_job() -> None:
     rows = {r["id"]: r for r in cloud_rows(clouds, inbox, NOW, dead_after=6.0)}
     assert set(rows) == {"dead", "busy", "idle", "drain"}  # the malformed one is skipped
     assert rows["dead"]["dead"] and rows["dead"]["state"] == "dead"
-    assert rows["busy"]["state"] == "busy" and rows["busy"]["busy"] == 2
+    assert rows["busy"]["state"] == "busy" and rows["busy"]["held"] == 2
     assert [j["id"] for j in rows["busy"]["current"]] == ["j1", "j2"]
     assert rows["idle"]["state"] == "idle" and rows["drain"]["state"] == "draining"
     assert cloud_rows(clouds, inbox, NOW, 6.0)[0]["id"] == "dead"  # dead clouds sort first
 
 
 def test_cloud_summary_counts_slots_of_live_clouds_only() -> None:
-    clouds = {"d": cloud(NOW - 60_000, slots=4), "b": cloud(NOW, slots=2), "i": cloud(NOW)}
-    summary = cloud_summary(cloud_rows(clouds, {"b": {"j": {}}}, NOW, 6.0))
-    assert summary == {
-        "total": 3,
-        "up": 2,
-        "dead": 1,
-        "busy": 1,
-        "idle": 1,
-        "draining": 0,
-        "slots": 3,
-        "slots_used": 1,
+    clouds = {
+        "d": cloud(NOW - 60_000, slots=4),
+        "b": cloud(NOW, slots=2),
+        "f": cloud(NOW),
+        "i": cloud(NOW),
     }
+    inbox = {"b": {"j1": {}}, "f": {"j2": {}}}
+    summary = cloud_summary(cloud_rows(clouds, inbox, NOW, 6.0))
+    assert summary == {
+        "total": 4,
+        "up": 3,
+        "dead": 1,
+        "busy": 1,  # "f": its one slot held; "b" has a free slot, so routing may use it: idle
+        "idle": 2,
+        "draining": 0,
+        "slots": 4,
+        "slots_used": 2,
+    }
+
+
+def test_a_cloud_with_a_free_slot_is_idle_as_routing_sees_it() -> None:
+    rows = cloud_rows({"c": cloud(NOW, slots=2)}, {"c": {"j": {}}}, NOW, 6.0)
+    assert (rows[0]["state"], rows[0]["held"]) == ("idle", 1)
 
 
 def test_heartbeat_clock_reports_only_changes_seen_after_the_first_snapshot() -> None:

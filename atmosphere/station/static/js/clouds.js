@@ -103,7 +103,7 @@ function ageText(row, drift) {
 }
 
 function cloudRow(r, deadAfter, ageCells) {
-  const used = Math.min(r.busy, r.capacity);
+  const used = Math.min(r.held, r.capacity);
   const fill = h("i");
   fill.style.width = `${r.capacity ? Math.round((used / r.capacity) * 100) : 0}%`;
   const age = h("span", { class: r.dead ? "age-bad" : r.heartbeat_age > deadAfter / 2 ? "age-warn" : "" }, ageText(r, 0));
@@ -111,7 +111,7 @@ function cloudRow(r, deadAfter, ageCells) {
   const current = r.current.length
     ? h("a", { href: `#/job/${encodeURIComponent(r.current[0].id)}` },
       h("span", { class: "chip" }, r.current[0].type), " ", h("span", { class: "ellipsis" }, r.current[0].name),
-      r.current.length > 1 ? h("span", { class: "muted" }, ` +${r.busy - 1}`) : null)
+      r.current.length > 1 ? h("span", { class: "muted" }, ` +${r.held - 1}`) : null)
     : h("span", { class: "faint" }, "—");
   return h("tr", { class: r.dead ? "dead" : "", dataset: { cloud: r.id } },
     h("td", null, h("div", null, h("b", null, r.name)),
