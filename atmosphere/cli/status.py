@@ -18,13 +18,14 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
-def render(view: Overview, console: Console, lease_seconds: float = 3.0) -> None:
+def render(view: Overview, console: Console, lease_seconds: float | None = None) -> None:
     """Print the overview as rich tables."""
     import time
 
     from rich.table import Table
 
     from atmosphere.scheduler.lease import describe
+    from atmosphere.settings import DEFAULTS
 
     clouds = Table(title="Clouds", title_justify="left")
     for column in ("cloud", "types", "slots", "load", "state", "heartbeat", "done", "failed"):
@@ -74,7 +75,8 @@ def render(view: Overview, console: Console, lease_seconds: float = 3.0) -> None
             "[red](no dispatcher running: jobs are not assigned)[/red]", "", "", "", ""
         )
     console.print(dispatchers)
-    console.print(describe(view.lease, int(time.time() * 1000), lease_seconds))
+    lease = DEFAULTS["lease_seconds"] if lease_seconds is None else lease_seconds
+    console.print(describe(view.lease, int(time.time() * 1000), lease))
 
 
 def status(
