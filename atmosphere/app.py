@@ -27,7 +27,7 @@ from .paths import Paths
 from .schedules import Schedule, ScheduleBook, make_schedule, store_schedule, task_job
 from .settings import Settings
 from .task import Handler, Seconds, Task, decorator
-from .types import Ticket
+from .types import JSON, Ticket
 from .validate import (
     JobRequest,
     check_chain,
@@ -42,7 +42,6 @@ from .validate import job_writes as _job_writes
 if TYPE_CHECKING:
     from .cloud import Cloud
 
-JSON = Any
 _log = logging.getLogger(__name__)
 
 

@@ -45,12 +45,11 @@ from .execution import (
 )
 from .inbox import Inbox, inbox_changes
 from .jobs import CloudInfo, InvalidRecord, JobSpec
-from .types import Ticket
+from .types import JSON, Ticket
 
 if TYPE_CHECKING:
     from .app import Atmosphere
 
-JSON = Any
 log = logging.getLogger(__name__)
 
 # How long a completion is retried while the database is unreachable. Past it the cloud lets

@@ -18,8 +18,7 @@ from .errors import DatabaseError, InvalidJob, PermissionDenied, RequestRefused,
 from .jobs import JobSpec, JobState, Outcome, Reply, encode_json
 from .paths import Paths
 from .storable import depth_of, value_problem
-
-JSON = Any
+from .types import JSON
 
 
 class _Later:

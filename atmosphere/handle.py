@@ -10,9 +10,8 @@ from typing import Any
 
 from ._running import current_job
 from .errors import AtmosphereError, JobError, ResponseTimeout
-from .types import Ticket
+from .types import JSON, Ticket
 
-JSON = Any
 # callback(error, data): error is None on success (the original library's signature).
 Callback = Callable[[JobError | None, JSON], None]
 # How a settled handle runs its callbacks (the maker hands them to its callback thread).

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from .jobs import InvalidRecord, JobSpec, epoch_admissible
+from .types import JSON
 
-JSON = Any
 log = logging.getLogger(__name__)
 
 WAITING, RUNNING, FINISHED, HANDED_BACK = "waiting", "running", "finished", "handed back"

@@ -18,8 +18,7 @@ import orjson
 
 from .errors import InvalidJob
 from .errors import InvalidRecord as InvalidRecord  # readers catch it beside the records
-
-JSON = Any
+from .types import JSON
 
 # Firebase forbids these in keys: . $ # [ ] / and ASCII control characters.
 _INVALID_KEY = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")

@@ -32,9 +32,8 @@ from .handle import Callback, Handle
 from .jobs import InvalidRecord, Reply
 from .paths import Paths
 from .storable import encoded_size, plan_batches
-from .types import Ticket
+from .types import JSON, Ticket
 
-JSON = Any
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 1.0  # seconds between batched deletes of delivered replies

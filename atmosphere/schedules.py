@@ -19,6 +19,7 @@ from .db.base import SERVER_TIMESTAMP, Database
 from .errors import InvalidSchedule, NoSuchSchedule
 from .jobs import InvalidRecord, check_data, check_key, check_name
 from .paths import Paths
+from .types import JSON
 from .validate import duration_text, retry_count
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-JSON = Any
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
 DEFAULT_GRACE = 60.0  # seconds a tick may be late and still count as on time
 DEFAULT_CATCH_UP_MAX = 10

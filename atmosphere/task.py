@@ -7,18 +7,17 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, overload
 
 from .errors import AtmosphereError, InvalidJob
 from .handle import Callback, Handle
 from .jobs import check_key
-from .types import Ticket
+from .types import JSON, Ticket
 from .validate import JobRequest, check_request, countdown_seconds, seconds, when
 
 if TYPE_CHECKING:
     from .app import Atmosphere
 
-JSON = Any
 Handler = Callable[[Ticket, JSON], JSON]
 Seconds = float | timedelta
 

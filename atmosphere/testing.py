@@ -37,10 +37,11 @@ from .db._tree import (
     set_in,
     split_path,
 )
-from .db.base import JSON, EventCallback, StatusCallback
+from .db.base import EventCallback, StatusCallback
 from .errors import DatabaseError, RequestRefused
 from .localdb.messages import Config
 from .localdb.pushid import PushIdGenerator
+from .types import JSON
 
 _STOP = object()
 _log = logging.getLogger(__name__)

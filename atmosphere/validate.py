@@ -30,8 +30,7 @@ from .jobs import (
 from .jobs import check_key as _check_key
 from .paths import Paths
 from .storable import MAX_VALUE_BYTES, check_value, depth_of
-
-JSON = Any
+from .types import JSON
 
 # Every option a job dict may carry; anything else is a typo we refuse rather than ignore.
 JOB_OPTIONS = (

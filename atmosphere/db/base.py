@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-JSON = Any
+from atmosphere.types import JSON
 
 SERVER_TIMESTAMP: dict[str, Any] = {".sv": "timestamp"}
 

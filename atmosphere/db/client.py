@@ -29,11 +29,12 @@ from google.auth.transport.requests import Request
 
 from atmosphere.errors import DatabaseError, PermissionDenied, RequestRefused
 from atmosphere.localdb.pushid import PushIdGenerator
+from atmosphere.types import JSON
 
 from . import _order
 from ._http import RestTransport
 from ._tree import check_path, normalise, split_path
-from .base import JSON, EventCallback, StatusCallback
+from .base import EventCallback, StatusCallback
 from .embedded import EmbeddedServer
 from .stream import DEFAULT_BACKOFF, Backoff, StreamListener
 

@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from atmosphere.types import JSON
+
 from ._tree import get_in, normalise, render, set_in, split_path
-from .base import JSON, Database, EventCallback, StatusCallback
+from .base import Database, EventCallback, StatusCallback
 
 
 def apply_event(tree: Any, kind: str, path: str, data: JSON) -> Any:

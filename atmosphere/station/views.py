@@ -17,8 +17,8 @@ from atmosphere.db._tree import render
 from atmosphere.errors import ConfigError
 from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec, payload
 from atmosphere.schedules import Schedule
+from atmosphere.types import JSON
 
-JSON = Any
 # How many in-flight jobs the live snapshot lists (the jobs page shows them above history).
 IN_FLIGHT_LIMIT = 50
 
