@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from .db import _order, _tree
-from .db._tree import (
+from .db.base import EventCallback, StatusCallback
+from .db.tree import (
     Segments,
     check_path,
     get_in,
@@ -34,10 +34,11 @@ from .db._tree import (
     normalise,
     render,
     resolve_server_values,
+    select,
     set_in,
     split_path,
 )
-from .db.base import EventCallback, StatusCallback
+from .db.tree import shallow as _shallow  # get(shallow=...) takes a parameter of that name
 from .errors import DatabaseError, RequestRefused
 from .localdb.messages import Config
 from .localdb.pushid import PushIdGenerator
@@ -172,7 +173,7 @@ class MemoryDatabase:
         segs = self._path(path, reading=True)
         with self._lock:
             node = get_in(self._root, segs)
-        return _tree.shallow(node) if shallow else render(node)
+        return _shallow(node) if shallow else render(node)
 
     def query(
         self,
@@ -189,7 +190,7 @@ class MemoryDatabase:
         segs = self._path(path, reading=True)
         with self._lock:
             node = get_in(self._root, segs)
-        kept = _order.select(
+        kept = select(
             node, order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last
         )
         return {k: render(v) for k, v in kept}

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from atmosphere.db._tree import render
 from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
 from atmosphere.db.mirror import apply_event
+from atmosphere.db.tree import render
 from atmosphere.errors import DatabaseError
 from atmosphere.paths import Paths
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from atmosphere.db._order import key_order
 from atmosphere.db.base import Database
+from atmosphere.db.tree import key_order
 from atmosphere.errors import DatabaseError
 from atmosphere.paths import Paths
 

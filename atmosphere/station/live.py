@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from atmosphere.db import _tree
 from atmosphere.db.base import Database
 from atmosphere.db.mirror import Mirror
+from atmosphere.db.tree import get_in, render, split_path
 from atmosphere.paths import Paths
 
 from .views import live_snapshot
@@ -119,7 +119,7 @@ class LiveState:
 
     def get(self, subpath: str) -> Any:
         """A copy of the value at ``subpath`` below ``live/`` (None when absent)."""
-        return _tree.render(_tree.get_in(self._stored(), _tree.split_path(subpath)))
+        return render(get_in(self._stored(), split_path(subpath)))
 
     def snapshot(self) -> dict[str, Any]:
         """The live view model (cached per version and second, since ages tick)."""

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from atmosphere.cloud_state import CloudState, cloud_state
-from atmosphere.db._tree import render
+from atmosphere.db.tree import render
 from atmosphere.errors import ConfigError
 from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec, payload
 from atmosphere.schedules import Schedule
