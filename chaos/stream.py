@@ -160,7 +160,7 @@ def _progress(ledger: Ledger, fleet: Fleet, began: float, duration: float) -> No
 def _drain(fleet: Fleet, ledger: Ledger, workload: Workload, bound: float) -> float:
     """Stop the stream, bring every process back, wait for answers and proofs; seconds taken."""
     start = time.monotonic()
-    workload._stop.set()
+    workload.stop_submitting()
     fleet.wait_all_up()
     deadline = start + bound
     while time.monotonic() < deadline:

@@ -74,6 +74,10 @@ class Workload:
         for thread in self._threads:
             thread.start()
 
+    def stop_submitting(self) -> None:
+        """Submit nothing more (RPCs in flight still wait for their answers)."""
+        self._stop.set()
+
     def stop(self, timeout: float = TIMEOUT + 30) -> None:
         """Stop submitting; wait for the RPCs in flight (bounded by their timeout)."""
         self._stop.set()
