@@ -163,10 +163,16 @@ def _drain(fleet: Fleet, ledger: Ledger, workload: Workload, bound: float) -> fl
     workload.stop_submitting()
     fleet.wait_all_up()
     deadline = start + bound
-    while time.monotonic() < deadline:
+    while True:
         executed = {e.job_id for e in read_executions(fleet.exec_dir)}
         unproven = [s for s in ledger.sent if s.proof is not None and s.proof not in executed]
         if ledger.outstanding() == 0 and not unproven:
+            break
+        if time.monotonic() >= deadline:
+            _log.error(
+                "drain: after %.0f s, %d answers and %d fire-and-forget chains still missing",
+                bound, ledger.outstanding(), len(unproven),
+            )  # fmt: skip
             break
         time.sleep(0.5)  # waiting on other processes' results, bounded by the deadline
     workload.stop(timeout=max(1.0, deadline - time.monotonic()))
