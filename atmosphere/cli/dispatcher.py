@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._options import DbUrl, Root
+
+if TYPE_CHECKING:
+    from atmosphere.db.base import Database
+    from atmosphere.station.server import StationHandle
 
 
 def dispatcher(
@@ -28,6 +32,7 @@ def dispatcher(
     from atmosphere.errors import ConfigError
     from atmosphere.scheduler.service import run
     from atmosphere.settings import Settings
+    from atmosphere.station import serve
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -38,8 +43,12 @@ def dispatcher(
     settings = Settings.from_env().replace(database_url=db_url, root=root)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def start_station(db: Database) -> StationHandle:
+        return serve(settings, db, port=station_port)
+
     try:
-        run(settings, stop=stop, station=station, station_port=station_port)
+        run(settings, stop=stop, station=start_station if station else None)
     except KeyboardInterrupt:
         stop.set()
     except ConfigError as exc:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from atmosphere.db.base import Database
@@ -15,21 +15,15 @@ from atmosphere.settings import Settings
 _log = logging.getLogger(__name__)
 
 
-def start_station(settings: Settings, db: Database, port: int | None) -> Any:
-    """Serve the Weather Station if it is installed; None (with a log line) when it is not."""
-    serve = None
-    for module_name in ("atmosphere.station", "atmosphere.station.server"):
-        try:
-            serve = getattr(importlib.import_module(module_name), "serve", None)
-        except ImportError:
-            continue
-        if serve is not None:
-            break
-    if serve is None:
-        _log.info("the Weather Station is not available in this build; not serving it")
-        return None
+# Starts the Weather Station on the dispatcher's database; returns a handle with ``.url`` and
+# ``.stop()``. The CLI passes it in: the dispatcher package never imports the station.
+StartStation = Callable[[Database], Any]
+
+
+def start_station(start: StartStation, db: Database) -> Any:
+    """Serve the Weather Station; None (with a log line) when it cannot start."""
     try:
-        handle = serve(settings, db, port=port)
+        handle = start(db)
     except (AtmosphereError, OSError) as exc:
         _log.warning("the Weather Station did not start (%s); the dispatcher runs without it", exc)
         return None
@@ -45,11 +39,11 @@ def run(
     settings: Settings,
     *,
     stop: threading.Event,
-    station: bool = True,
-    station_port: int | None = None,
+    station: StartStation | None = None,
     ready: threading.Event | None = None,
 ) -> Dispatcher:
-    """Run a dispatcher until ``stop`` is set; start the embedded database if none is configured."""
+    """Run a dispatcher until ``stop`` is set; start the embedded database if none is configured,
+    and the Weather Station when ``station`` is given."""
     from atmosphere.db.connect import connect
     from atmosphere.scheduler.ha import HighAvailability
 
@@ -69,8 +63,8 @@ def run(
         dispatcher.start()
         ha.start(dispatcher)
         _log.info("dispatcher %s running on root %r", dispatcher.id, settings.root)
-        if station:
-            station_handle = start_station(settings, db, station_port)
+        if station is not None:
+            station_handle = start_station(station, db)
         if ready is not None:
             ready.set()
         stop.wait()
