@@ -5,7 +5,7 @@ and runs each assignment in its own thread, at most ``slots`` at once not counti
 that lent their slot while waiting on a sub-job. With ``prefetch`` N it advertises N more
 slots than it runs, so the next jobs already wait locally when one finishes (opt-in: by
 default a busy cloud gets no job). Each attempt ends with ONE multi-path update
-(``execution.completion_writes``). Every write of its record is the whole record, so a cloud
+(``completion.completion_writes``). Every write of its record is the whole record, so a cloud
 the dispatcher declared dead re-registers with its next heartbeat. ``stop()`` drains: it stops
 taking jobs, hands back unstarted ones, lets running ones finish (up to a grace period) and
 deregisters.
@@ -27,18 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._loop import LoopThread
 from ._running import RunningJob, current_job
+from .completion import Finish, completion_writes, judge
 from .db.base import SERVER_TIMESTAMP, Listener
 from .execution import (
     LATER,
-    Finish,
-    completion_writes,
     dropped_writes,
     finish_done_with,
     finish_raised,
     finish_returned,
     finish_unknown_type,
     handback_writes,
-    judge,
     refused_finish,
     result_depth,
     transient,

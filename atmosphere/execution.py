@@ -1,21 +1,23 @@
-"""How one attempt of a job ends, and the ONE update a cloud writes to record it (pure).
+"""How one attempt of a job ends in a cloud, and the writes beside a completion (pure).
 
 A handler ends by returning (a JSON value, or ``LATER`` to finish with ``done_with`` later),
 by raising (``Retry`` asks for another attempt), or by calling ``done_with``. Each becomes a
-``Finish``; ``judge`` decides whether it is final (the caller is answered) or a retry (the
-dispatcher schedules the next attempt); ``completion_writes`` is the update for both.
+``Finish``; ``completion.judge`` decides whether it is final (the caller is answered) or a retry
+(the dispatcher schedules the next attempt); ``completion.completion_writes`` is the update for
+both.
 """
 
 from __future__ import annotations
 
 import math
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from .completion import Finish
 from .db.base import SERVER_TIMESTAMP
 from .errors import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
-from .jobs import JobSpec, JobState, Outcome, Reply, encode_json
+from .jobs import JobSpec, JobState, encode_json
 from .paths import Paths
 from .storable import depth_of, value_problem
 from .types import JSON
@@ -28,26 +30,6 @@ class _Later:
 
 # Returned by a handler to say "I will call app.done_with(ticket, error, result) myself".
 LATER: Any = _Later()
-
-
-@dataclass(frozen=True)
-class Finish:
-    """How one attempt ended, before deciding what it means for the job."""
-
-    ok: bool
-    result: JSON = None
-    error: dict[str, Any] | None = None  # {kind, message, type, traceback}
-    retry_asked: bool = False
-    retry_delay: float | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What an attempt's end means: a final answer, or another attempt."""
-
-    ok: bool
-    final: bool
-    state: JobState
 
 
 # An error travels in the completion update and the caller's reply: keep it well under any
@@ -151,71 +133,6 @@ def finish_unknown_type(spec: JobSpec, cloud_name: str) -> Finish:
             "type": "UnknownTaskType",
         },
     )
-
-
-# Failures another attempt would repeat: no task for the type here, or a result the database
-# refuses (the same handler on the same data returns the same thing).
-_FINAL_KINDS = ("UnknownTaskType", "InvalidResult")
-
-
-def judge(spec: JobSpec, finish: Finish) -> Verdict:
-    """Final success, final failure (no attempt left, or one that cannot help), or a retry."""
-    if finish.ok:
-        return Verdict(ok=True, final=True, state=JobState.SUCCEEDED)
-    kind = (finish.error or {}).get("kind")
-    if spec.attempt <= spec.retries and kind not in _FINAL_KINDS:
-        return Verdict(ok=False, final=False, state=JobState.RETRYING)
-    return Verdict(ok=False, final=True, state=JobState.FAILED)
-
-
-def completion_writes(
-    paths: Paths,
-    *,
-    cloud_id: str,
-    spec: JobSpec,
-    finish: Finish,
-    started_ms: int,
-) -> dict[str, JSON]:
-    """The one update (relative to the root) that completes an attempt (docs/protocol.md).
-
-    The cloud adds its whole record (``live/clouds/{cloudId}``) with the new counters.
-    """
-    verdict = judge(spec, finish)
-    error = finish.error
-    if error is not None and finish.retry_asked and verdict.final:
-        error = {**error, "message": f"{error['message']} (retry asked, but no attempt is left)"}
-    replies = verdict.final and spec.reply_to is not None and spec.chain is None
-    outcome = Outcome(
-        job_id=spec.id,
-        cloud=cloud_id,
-        attempt=spec.attempt,
-        ok=finish.ok,
-        result=finish.result,
-        error=error,
-        retry=not verdict.final,
-        retry_delay=finish.retry_delay if not verdict.final else None,
-        replied=replies,
-        started=started_ms,
-    ).to_json()
-    outcome["finished"] = SERVER_TIMESTAMP
-    job = paths.rel(paths.jobs(spec.id))
-    writes: dict[str, JSON] = {
-        paths.rel(paths.inbox(cloud_id, spec.id)): None,
-        paths.rel(paths.outcomes(spec.id)): outcome,
-        f"{job}/state": str(verdict.state),
-        f"{job}/started": started_ms,
-        # Only a finished job has a finish time: retention collects by it.
-        f"{job}/finished": SERVER_TIMESTAMP if verdict.final else None,
-        f"{job}/cloud": cloud_id,
-    }
-    # Kept beside an error too (done_with); encoded, so it is stored exactly as returned.
-    writes[f"{job}/result_json"] = None if finish.result is None else encode_json(finish.result)
-    if not finish.ok:
-        writes[f"{job}/error"] = error
-    if replies and spec.reply_to is not None:
-        reply = Reply(ok=finish.ok, job=spec.id, result=finish.result, error=error)
-        writes[paths.rel(paths.replies(spec.reply_to, spec.id))] = reply.to_json()
-    return writes
 
 
 def handback_writes(paths: Paths, cloud_id: str, specs: list[JobSpec]) -> dict[str, JSON]:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from atmosphere.execution import Finish, completion_writes
+from atmosphere.completion import Finish, completion_writes
 from atmosphere.jobs import JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
 

@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 import atmosphere
-from atmosphere.execution import Finish, completion_writes, handback_writes
+from atmosphere.completion import Finish, completion_writes
+from atmosphere.execution import handback_writes
 from atmosphere.jobs import JobSpec
 from atmosphere.localdb.rules import Rules
 from atmosphere.paths import Paths

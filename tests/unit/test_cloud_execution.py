@@ -11,17 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atmosphere import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
+from atmosphere.completion import Finish, completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.db.client import encode_json
 from atmosphere.execution import (
-    Finish,
-    completion_writes,
     dropped_writes,
     finish_done_with,
     finish_raised,
     finish_returned,
     handback_writes,
-    judge,
     refused_finish,
     result_depth,
     transient,

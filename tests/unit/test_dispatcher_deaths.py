@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from atmosphere.completion import Finish, completion_writes
 from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
-from atmosphere.execution import Finish, completion_writes
 from atmosphere.jobs import ChainStep, JobSpec, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.scheduler import moves
