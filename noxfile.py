@@ -17,9 +17,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests, examples, benchmarks and the chaos suites."""
-    session.install("ruff==0.17.*")  # pinned: a new release's rules must not fail CI by surprise
+    """ruff over the package, tests, examples, benchmarks and the chaos suites; the import
+    contracts between the package's rooms (pyproject.toml, docs/architecture.md)."""
+    # pinned: a new release's rules must not fail CI by surprise
+    session.install("ruff==0.17.*", "import-linter==2.17.*")
     session.run("ruff", "check", "atmosphere", "tests", "examples", "bench", "chaos", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session
