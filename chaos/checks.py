@@ -39,7 +39,8 @@ class Expect:
         parts = [f"type {self.error_type}"] if self.error_type else []
         if self.message:
             parts.append(f"message with {self.message!r}")
-        return ", ".join(parts) or ("an error or a result" if self.or_result else "any error")
+        text = ", ".join(parts) or "any error"
+        return f"{text}, or its result intact" if self.or_result else text
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ TOO_DEEP = 40
 # Levels that a completion can store but the next chain step's queue entry, 2 levels deeper
 # (``live/queue/{type}/{id}/data/{type}``), cannot: the chain poison of finding 2.
 CHAIN_DEEP = 27
+BAD_KEY_RESULT = {"ok": True, "a.b": 1}  # "." is refused in a Firebase key
 
 
 def record(ticket: Ticket) -> None:
@@ -93,7 +94,7 @@ def make_app(settings: Settings | None = None, database: Database | None = None)
     @app.task("poison_key")
     def poison_key(ticket: Ticket, data: Any) -> Any:
         record(ticket)
-        return {"ok": True, "a.b": 1}
+        return BAD_KEY_RESULT
 
     @app.task("poison_huge")
     def poison_huge(ticket: Ticket, data: Any) -> Any:

@@ -17,22 +17,26 @@ from atmosphere import Atmosphere, AtmosphereError, Handle, chain
 from atmosphere.errors import JobError
 
 from .checks import Expect
-from .ledger import Ledger, Sent, answer_from
-from .tasks import CHAIN_DEEP
+from .ledger import Answer, Ledger, Sent, answer_from
+from .tasks import BAD_KEY_RESULT, CHAIN_DEEP, TOO_DEEP, nested
 
 # Ordinary work and its weight in the stream.
 MIX: dict[str, int] = {"rpc": 5, "rpc_sleep": 2, "chain_cb": 2, "chain_ff": 2, "recursion": 1}
 ORDINARY = frozenset(MIX)
 # Each poison and the error its caller must get, exactly once.
 POISONS: dict[str, Expect] = {
-    "poison_deep": Expect("result nested too deep", error_type="InvalidResult"),
-    "poison_key": Expect("result key 'a.b'", error_type="InvalidResult"),
+    # Results travel as JSON text (issue 10), so these two come back intact; where a result is
+    # stored as a tree the database refuses them and the job fails with InvalidResult.
+    "poison_deep": Expect("result nested too deep", error_type="InvalidResult", or_result=True),
+    "poison_key": Expect("result key 'a.b'", error_type="InvalidResult", or_result=True),
     "poison_huge": Expect("result over the size limit", error_type="InvalidResult"),
     "poison_exit": Expect("handler calls os._exit(1)", error_type="CloudDied"),
     # Refused (400) where job data is stored as a tree; passed on intact where it travels as
     # JSON text. Either way: one answer, and the stream around it goes on.
     "poison_chain": Expect("chain step result too deep for the next step", or_result=True),
 }
+# What those two return, to check a result that came back came back whole.
+INTACT: dict[str, Any] = {"poison_deep": nested(TOO_DEEP), "poison_key": BAD_KEY_RESULT}
 TIMEOUT = 60.0  # long: under chaos only a job the system dropped runs into it
 POISON_TIMEOUT = 120.0  # os._exit needs several cloud deaths and restarts
 REFUSED_PAUSE = 0.5  # after a refused submit, as a caller would back off
@@ -135,9 +139,9 @@ class Workload:
         if kind in ("rpc", "rpc_sleep", "recursion"):
             self._wait(handle)
         else:
-            handle.then(lambda error, result: self._answered(handle.id, error, result))
+            handle.then(lambda error, result: self._answered(handle.id, error, result, kind))
 
-    def _wait(self, handle: Handle) -> None:
+    def _wait(self, handle: Handle) -> None:  # RPC kinds: ordinary work, no intact check
         error: JobError | None = None
         result = None
         try:
@@ -146,5 +150,8 @@ class Workload:
             error = exc
         self._answered(handle.id, error, result)
 
-    def _answered(self, key: str, error: JobError | None, result: Any) -> None:
-        self.ledger.add_answer(answer_from(key, error, result))
+    def _answered(self, key: str, error: JobError | None, result: Any, kind: str = "") -> None:
+        answer = answer_from(key, error, result)
+        if error is None and kind in INTACT and result != INTACT[kind]:
+            answer = Answer(key, answer.at, ok=False, error="ResultChanged", message=repr(result))
+        self.ledger.add_answer(answer)
