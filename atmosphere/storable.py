@@ -23,7 +23,8 @@ import orjson
 
 from .errors import InvalidJob
 from .jobs import check_key
-from .localdb.values import MAX_DEPTH, MAX_STRING_BYTES, is_valid_key
+from .rtdb.keys import is_valid_key
+from .rtdb.values import MAX_DEPTH, MAX_STRING_BYTES
 
 # Firebase takes 16 MB in one write from its SDKs (256 MB over REST); the embedded server's
 # default body limit is 32 MiB. Staying under the smallest keeps every backend happy.

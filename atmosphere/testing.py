@@ -40,8 +40,8 @@ from .db.tree import (
 )
 from .db.tree import shallow as _shallow  # get(shallow=...) takes a parameter of that name
 from .errors import DatabaseError, RequestRefused
-from .localdb.messages import Config
-from .localdb.pushid import PushIdGenerator
+from .rtdb.pushid import PushIdGenerator
+from .rtdb.values import MAX_BODY_BYTES
 from .types import JSON
 
 _STOP = object()
@@ -153,7 +153,7 @@ class MemoryDatabase:
     """A thread-safe in-memory Firebase Realtime Database implementing ``Database``."""
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.time, max_body: int = Config.max_body
+        self, *, clock: Callable[[], float] = time.time, max_body: int = MAX_BODY_BYTES
     ) -> None:
         self._clock = clock
         self.max_body = max_body  # a bigger write body is refused (413), as the server does
@@ -190,9 +190,7 @@ class MemoryDatabase:
         segs = self._path(path, reading=True)
         with self._lock:
             node = get_in(self._root, segs)
-        kept = select(
-            node, order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last
-        )
+        kept = select(node, order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last)
         return {k: render(v) for k, v in kept}
 
     # -- writes ------------------------------------------------------------------------

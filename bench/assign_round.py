@@ -12,7 +12,7 @@ import statistics
 import sys
 import time
 
-from atmosphere.localdb.pushid import PushIdGenerator
+from atmosphere.rtdb.pushid import PushIdGenerator
 from atmosphere.scheduler import assigning
 from atmosphere.scheduler.state import LiveState
 

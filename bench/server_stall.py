@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from atmosphere.localdb.pushid import PushIdGenerator
+from atmosphere.rtdb.pushid import PushIdGenerator
 from bench.common import percentile
 from bench.db import Server
 

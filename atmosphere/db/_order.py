@@ -1,47 +1,12 @@
-"""Firebase query ordering and filtering over a stored node (pure)."""
+"""A query given as the client's arguments, run by Firebase's rules (``atmosphere.rtdb``)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from atmosphere.errors import DatabaseError
-
-from ._tree import get_in, split_path
-
-_INT_KEY = re.compile(r"^-?0*\d{1,10}$")
-
-
-def key_order(key: str) -> tuple[Any, ...]:
-    """Firebase's nameCompare as a sort key: 32-bit integer keys first, numerically."""
-    if _INT_KEY.match(key):
-        n = int(key)
-        if -(2**31) <= n < 2**31:
-            return (0, n, len(key))
-    return (1, key.encode("utf-16-be"))
-
-
-def value_order(value: Any) -> tuple[Any, ...]:
-    """Cross-type order: null < false < true < numbers < strings < objects (all equal)."""
-    if value is None:
-        return (0,)
-    if value is False:
-        return (1,)
-    if value is True:
-        return (2,)
-    if isinstance(value, (int, float)):
-        return (3, value)
-    if isinstance(value, str):
-        return (4, value.encode("utf-16-be"))
-    return (5,)
-
-
-def _index_of(order_by: str, key: str, child: Any) -> Any:
-    if order_by == "$key":
-        return key
-    if order_by == "$value":
-        return child
-    return get_in(child, split_path(order_by))
+from atmosphere.rtdb.keys import split_path
+from atmosphere.rtdb.query import Bound, Query, run_query
 
 
 def select(
@@ -53,27 +18,22 @@ def select(
     limit_to_first: int | None = None,
     limit_to_last: int | None = None,
 ) -> list[tuple[str, Any]]:
-    """The (key, stored child) pairs a query keeps, in query order."""
+    """The (key, stored child) pairs a query keeps, in query order; DatabaseError for a query
+    Firebase would refuse (checked even when ``node`` is None)."""
     _check(order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last)
-    if not isinstance(node, dict):
-        return []
     if equal_to is not None:
         start_at = end_at = equal_to
-    rank = key_order if order_by == "$key" else value_order
-    items = sorted(
-        node.items(), key=lambda kv: (rank(_index_of(order_by, kv[0], kv[1])), key_order(kv[0]))
+    if not order_by.startswith("$"):
+        order_by = "/".join(split_path(order_by))
+    query = Query(
+        order_by,
+        None if start_at is None else Bound(start_at),
+        None if end_at is None else Bound(end_at),
+        limit_to_first,
+        limit_to_last,
     )
-    kept = [
-        (k, v)
-        for k, v in items
-        if (start_at is None or rank(_index_of(order_by, k, v)) >= rank(start_at))
-        and (end_at is None or rank(_index_of(order_by, k, v)) <= rank(end_at))
-    ]
-    if limit_to_first is not None:
-        kept = kept[:limit_to_first]
-    if limit_to_last is not None:
-        kept = kept[-limit_to_last:]
-    return kept
+    kept = run_query(query, node)
+    return list(kept.items()) if kept else []
 
 
 def _check(

@@ -28,12 +28,13 @@ from firebase_admin import exceptions as fexc
 from google.auth.transport.requests import Request
 
 from atmosphere.errors import DatabaseError, PermissionDenied, RequestRefused
-from atmosphere.localdb.pushid import PushIdGenerator
+from atmosphere.rtdb.keys import split_path
+from atmosphere.rtdb.pushid import PushIdGenerator
 from atmosphere.types import JSON
 
 from . import _order
 from ._http import RestTransport
-from ._tree import check_path, normalise, split_path
+from ._tree import check_path, normalise
 from .base import EventCallback, StatusCallback
 from .embedded import EmbeddedServer
 from .stream import DEFAULT_BACKOFF, Backoff, StreamListener

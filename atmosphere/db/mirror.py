@@ -13,8 +13,8 @@ from typing import Any
 
 from atmosphere.types import JSON
 
-from ._tree import get_in, normalise, render, set_in, split_path
 from .base import Database, EventCallback, StatusCallback
+from .tree import get_in, normalise, render, set_in, split_path
 
 
 def apply_event(tree: Any, kind: str, path: str, data: JSON) -> Any:

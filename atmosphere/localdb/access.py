@@ -10,9 +10,10 @@ from typing import Any
 
 import orjson
 
+from atmosphere.rtdb.values import InvalidData
+
 from .rules import Rules, RulesError
 from .store import Namespace
-from .values import InvalidData
 
 PERMISSION_DENIED = "Permission denied"
 

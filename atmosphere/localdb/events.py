@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from . import tree
+from atmosphere.rtdb import tree
 
 MAX_QUEUED_BYTES = 32 * 1024 * 1024
 KEEP_ALIVE = b"event: keep-alive\ndata: null\n\n"

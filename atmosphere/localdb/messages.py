@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from atmosphere.rtdb.values import MAX_BODY_BYTES
+
 from . import access
 from .store import Namespace
 
@@ -20,7 +22,7 @@ class Config:
 
     token: str | None = None  # the secret admin token; None: ``Bearer owner`` is admin
     default_namespace: str = "atmosphere"
-    max_body: int = 32 * 1024 * 1024
+    max_body: int = MAX_BODY_BYTES
     max_user_body: int = 4 * 1024 * 1024  # for callers judged by the rules (not admins)
     keep_alive: float = 30.0
     default_rules: str | None = None  # rules text for namespaces that have none

@@ -8,14 +8,14 @@ from urllib.parse import unquote
 
 import orjson
 
-from .values import MAX_DEPTH, is_valid_key
+from atmosphere.rtdb.keys import is_valid_key
+from atmosphere.rtdb.values import MAX_DEPTH
 
 RULES_PATH = "/.settings/rules.json"
 _NS = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TIMEOUT = re.compile(r"(\d{1,12})(ms|s|min)")
 _TIMEOUT_UNITS = {"ms": 1, "s": 1000, "min": 60_000}
 _WRITE_SIZE_LIMITS = {"tiny", "small", "medium", "large", "unlimited"}
-
 
 
 class HttpError(Exception):

@@ -11,7 +11,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
-from . import access, hosts, identity, tree
+from atmosphere.rtdb import tree
+from atmosphere.rtdb.query import run_query
+from atmosphere.rtdb.values import InvalidData
+
+from . import access, hosts, identity
 from .events import Hub, Listener, Sink
 from .messages import (
     Config,
@@ -23,7 +27,7 @@ from .messages import (
     etag_header,
     strip_etag,
 )
-from .query import parse_query, run_query
+from .query import parse_query
 from .request import (
     RULES_PATH,
     HttpError,
@@ -34,7 +38,6 @@ from .request import (
     parse_path,
 )
 from .store import Namespace, Store
-from .values import InvalidData
 from .writes import Writer
 
 __all__ = ["Config", "LocalDb", "Response", "StreamRequest", "error"]

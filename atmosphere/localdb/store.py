@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from . import tree
+from atmosphere.rtdb import tree
 
 Write = tuple[Sequence[str], Any]
 

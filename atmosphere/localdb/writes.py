@@ -6,7 +6,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import access, tree
+from atmosphere.rtdb import tree
+from atmosphere.rtdb.keys import is_valid_key
+from atmosphere.rtdb.pushid import PushIdGenerator
+from atmosphere.rtdb.values import MAX_STRING_BYTES, normalise, parse_json, resolve
+
+from . import access
 from .events import Hub
 from .messages import (
     Header,
@@ -16,10 +21,8 @@ from .messages import (
     etag_header,
     strip_etag,
 )
-from .pushid import PushIdGenerator
 from .request import HttpError, dump
 from .store import Store
-from .values import MAX_STRING_BYTES, is_valid_key, normalise, parse_json, resolve
 
 BAD_PATCH = (
     "Invalid data; couldn't parse JSON object. Are you sending a JSON object with valid key names?"

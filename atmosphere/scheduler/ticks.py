@@ -12,8 +12,8 @@ from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobState
-from atmosphere.localdb.pushid import PUSH_CHARS
 from atmosphere.paths import Paths
+from atmosphere.rtdb.pushid import PUSH_CHARS
 from atmosphere.schedules import Misfire, Schedule, anchor_ms
 from atmosphere.triggers import fire_times_between, from_ms, to_ms
 

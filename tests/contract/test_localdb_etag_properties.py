@@ -16,8 +16,8 @@ import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from atmosphere.localdb import tree
 from atmosphere.localdb.messages import strip_etag
+from atmosphere.rtdb import tree
 from tests.support import RawClient
 
 _FORBIDDEN_IN_KEYS = set(".$#[]/") | {chr(c) for c in range(0x20)} | {"\x7f"}

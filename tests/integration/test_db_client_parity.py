@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from atmosphere.db._tree import normalise, split_path
 from atmosphere.db.base import Database
 from atmosphere.db.client import FirebaseDatabase
+from atmosphere.db.tree import normalise, split_path
 from atmosphere.testing import MemoryDatabase
 from tests.support import ServerProcess, wait_until
 

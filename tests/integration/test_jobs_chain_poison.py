@@ -17,8 +17,8 @@ import pytest
 
 from atmosphere import Atmosphere, JobError, JobFailed
 from atmosphere.jobs import JobSpec
-from atmosphere.localdb.values import MAX_DEPTH
 from atmosphere.paths import Paths
+from atmosphere.rtdb.values import MAX_DEPTH
 from atmosphere.storable import depth_of
 from tests.integration.conftest import ROOT, CloudProcess
 from tests.integration.dispatcher_support import DispatcherProcess, wait_until

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atmosphere.localdb import tree
 from atmosphere.localdb.store import Store, encode_pieces
+from atmosphere.rtdb import tree
 
 keys = st.text(min_size=1, max_size=8)
 json_values = st.recursive(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from atmosphere.localdb import tree
 from atmosphere.localdb.events import Hub, Listener, sse_json
+from atmosphere.rtdb import tree
 
 
 class FakeSink:

@@ -102,7 +102,7 @@ class _MirrorSink:
         return 0
 
     def _set(self, path: str, value: Any) -> None:
-        from atmosphere.localdb import tree
+        from atmosphere.rtdb import tree
 
         segments = [s for s in path.split("/") if s]
         self.mirror = tree.set_one(self.mirror, segments, _plain(value))
@@ -150,9 +150,9 @@ writes = st.one_of(
 def test_a_listener_mirror_always_equals_the_tree(where: list[str], requests: list[Any]) -> None:
     import json
 
-    from atmosphere.localdb import tree
     from atmosphere.localdb.access import ADMIN
     from atmosphere.localdb.messages import Request, StreamRequest
+    from atmosphere.rtdb import tree
 
     with tempfile.TemporaryDirectory() as d:
         store = Store(d)

@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atmosphere.localdb.query import key_order, parse_query, run_query, value_order
-from atmosphere.localdb.values import InvalidData
+from atmosphere.localdb.query import parse_query
+from atmosphere.rtdb.order import key_order, value_order
+from atmosphere.rtdb.query import run_query
+from atmosphere.rtdb.values import InvalidData
 
 
 def test_key_order() -> None:

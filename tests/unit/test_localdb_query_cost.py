@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atmosphere.localdb import query as query_module
-from atmosphere.localdb.pushid import PushIdGenerator
-from atmosphere.localdb.query import (
-    _MAX_KEY,
-    _MIN_KEY,
+from atmosphere.localdb.query import parse_query
+from atmosphere.rtdb import query as query_module
+from atmosphere.rtdb.order import MAX_KEY as _MAX_KEY
+from atmosphere.rtdb.order import MIN_KEY as _MIN_KEY
+from atmosphere.rtdb.pushid import PushIdGenerator
+from atmosphere.rtdb.query import (
     Bound,
     Query,
     _bound_key,
@@ -137,7 +138,7 @@ def test_sort_keys_are_built_only_near_the_answer(
         return key_order(key)
 
     node = _jobs(20_000)
-    q = query_module.parse_query(params)
+    q = parse_query(params)
     assert q is not None
     monkeypatch.setattr(query_module, "key_order", counted)
     assert len(run_query(q, node)) == answered

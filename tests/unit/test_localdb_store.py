@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from atmosphere.localdb import tree
 from atmosphere.localdb.store import DataDirInUse, Store
+from atmosphere.rtdb import tree
 
 
 def _crash_and_reopen(store: Store) -> Store:

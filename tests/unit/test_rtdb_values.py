@@ -1,4 +1,4 @@
-"""Unit tests of body validation, normalisation and server values (atmosphere.localdb.values)."""
+"""Unit tests of body validation, normalisation and server values (atmosphere.rtdb.values)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from atmosphere.localdb.values import (
+from atmosphere.rtdb.keys import is_valid_key
+from atmosphere.rtdb.values import (
     InvalidData,
     ServerValue,
     add_numbers,
-    is_valid_key,
     normalise,
     parse_json,
     resolve,

@@ -1,11 +1,11 @@
-"""Unit tests of push ids (atmosphere.localdb.pushid)."""
+"""Unit tests of push ids (atmosphere.rtdb.pushid)."""
 
 from __future__ import annotations
 
 import re
 import threading
 
-from atmosphere.localdb.pushid import PUSH_CHARS, PushIdGenerator
+from atmosphere.rtdb.pushid import PUSH_CHARS, PushIdGenerator
 
 
 def test_alphabet_is_in_ascii_order() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of the immutable JSON tree (atmosphere.localdb.tree)."""
+"""Unit tests of the immutable JSON tree (atmosphere.rtdb.tree)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atmosphere.localdb import tree
+from atmosphere.rtdb import tree
 
 keys = st.text(alphabet="abc012", min_size=1, max_size=3)
 leaves = st.one_of(st.integers(-5, 5), st.text(max_size=3), st.booleans())

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-MAX_KEY_BYTES = 768
+from .keys import is_valid_key
+
 MAX_DEPTH = 32
 MAX_STRING_BYTES = 10 * 1024 * 1024
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-
-_INVALID_KEY = re.compile(r"[\[\].#$/\x00-\x1f\x7f]")
+MAX_BODY_BYTES = 32 * 1024 * 1024  # the embedded server's default; bigger bodies get 413
 
 BAD_JSON = "Invalid data; couldn't parse JSON object, array, or value."
 BAD_KEY = (
@@ -37,23 +37,6 @@ class ServerValue:
 
     kind: str  # "timestamp" or "increment"
     amount: int | float = 0
-
-
-_valid_keys: set[str] = set()  # a memo of keys seen valid: the same few keys recur
-
-
-def is_valid_key(key: str) -> bool:
-    """True if ``key`` may name a child (no forbidden characters, not empty, not too long)."""
-    if key in _valid_keys:
-        return True
-    if not key or _INVALID_KEY.search(key) is not None:
-        return False
-    if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        return False
-    if len(_valid_keys) >= 50_000:
-        _valid_keys.clear()
-    _valid_keys.add(key)
-    return True
 
 
 def parse_json(body: bytes) -> Any:
@@ -114,6 +97,9 @@ class Normaliser:
             t = dict
         if t is dict:
             return self._object(v, depth)
+        plain = _plain(v)
+        if plain is not v:
+            return self.value(plain, depth)
         raise InvalidData(BAD_JSON)
 
     def _object(self, d: dict[str, Any], depth: int) -> Any:
@@ -130,7 +116,7 @@ class Normaliser:
                 if priority is not None:
                     out[key] = priority
                 continue
-            if not is_valid_key(key):
+            if type(key) is not str or not is_valid_key(key):
                 raise InvalidData(BAD_KEY)
             stored = self.value(child, depth + 1)
             if stored is not None and stored != {}:
@@ -165,6 +151,22 @@ class Normaliser:
                 self.has_server_values = True
                 return ServerValue("increment", amount)
         raise InvalidData(BAD_SV)
+
+
+def _plain(v: Any) -> Any:
+    """The JSON type of a Python value written by code rather than parsed (a tuple, an enum
+    member, a Mapping); ``v`` itself when it is none of those."""
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    if isinstance(v, Mapping):
+        return dict(v)
+    return v
 
 
 def _priority(p: Any) -> Any:
