@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "db_host": "127.0.0.1",
     "db_port": 9400,
     "db_token": None,  # required by the embedded server when it binds beyond loopback
+    # Hardened (docs/security.md): the limited user this process signs in as. Its cloud id and
+    # maker id are this uid, the rules' only way to tell whose inbox and replies are whose.
+    "db_uid": None,
+    "db_claims": None,  # that user's claims as JSON, for the auth override (real Firebase only)
     "namespace": "atmosphere",  # the embedded server's ns= for the default database
     "fsync": False,  # fsync every embedded write (power-loss durability, slower)
     "station_host": "127.0.0.1",
@@ -56,7 +60,9 @@ _BOOLS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
 _SECRETS = {"db_token", "station_token"}
 # Keys joined by "/": Firebase refuses . $ # [ ] and control characters in a key, and an empty
 # segment would spell paths such as "/live/queue" that no reader looks at.
-_ROOT = re.compile(r"[^./$#\[\]\x00-\x1f\x7f]+(?:/[^./$#\[\]\x00-\x1f\x7f]+)*")
+_ONE_KEY = r"[^./$#\[\]\x00-\x1f\x7f]+"
+_ROOT = re.compile(rf"{_ONE_KEY}(?:/{_ONE_KEY})*")
+_KEY = re.compile(_ONE_KEY)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,8 @@ class Settings:
     db_host: str = DEFAULTS["db_host"]
     db_port: int = DEFAULTS["db_port"]
     db_token: Secret | None = DEFAULTS["db_token"]
+    db_uid: str | None = DEFAULTS["db_uid"]
+    db_claims: str | None = DEFAULTS["db_claims"]
     namespace: str = DEFAULTS["namespace"]
     fsync: bool = DEFAULTS["fsync"]
     station_host: str = DEFAULTS["station_host"]
@@ -95,6 +103,11 @@ class Settings:
             raise ConfigError(
                 f"root {self.root!r} is not a database path: one or more keys joined by '/', "
                 "without . $ # [ ] or control characters"
+            )
+        if self.db_uid is not None and not _KEY.fullmatch(self.db_uid):
+            raise ConfigError(
+                f"db_uid {self.db_uid!r} cannot be a database key (it names the cloud's inbox "
+                "and the maker's replies): no / . $ # [ ] or control characters"
             )
         if self.dead_after <= self.heartbeat_interval:
             raise ConfigError("dead_after must be longer than heartbeat_interval")

@@ -8,12 +8,13 @@ turns every configuration mistake into a ``ConfigError`` that says what to fix.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from atmosphere.errors import ConfigError
+from atmosphere.errors import ConfigError, PermissionDenied
+from atmosphere.paths import Paths
 from atmosphere.settings import Settings
 
 from . import embedded
@@ -44,10 +45,19 @@ class Target:
     namespace: str | None = None
     credentials: str | None = None  # service-account file (real Firebase only)
     token: str | None = None  # Bearer token for the embedded server
+    uid: str | None = None  # the limited user this process is (None: admin)
+    # firebase-admin's databaseAuthVariableOverride: the auth the rules judge (real Firebase
+    # and the emulator; an embedded server's users file maps each token to its auth instead)
+    auth_override: dict[str, Any] | None = None
 
 
 def resolve(settings: Settings) -> Target:
     """Decide which database ``settings`` describe (pure; raises ConfigError)."""
+    target = _where(settings)
+    return replace(target, uid=settings.db_uid, auth_override=_auth_override(settings, target))
+
+
+def _where(settings: Settings) -> Target:
     token = str(settings.db_token) if settings.db_token is not None else None
     url = settings.database_url
     if url is None:
@@ -99,7 +109,8 @@ def connect(
     target = resolve(settings)
     if target.kind == "firebase":
         credential = load_credential(target.credentials)
-        return FirebaseDatabase(target.database_url, credential=credential)
+        database = FirebaseDatabase(target.database_url, credential=credential, **_as(target))
+        return _signed_in(database, target, settings)
     assert target.base_url is not None and target.namespace is not None
     server = None
     # The embedded server found on its default port must prove it owns our data directory.
@@ -115,7 +126,65 @@ def connect(
             raise ConfigError(_NOT_RUNNING.format(url=target.database_url))
     elif target.kind == "embedded" and start_embedded:
         server = _watch(settings, target)
-    return FirebaseDatabase(target.database_url, token=target.token, embedded=server)
+    database = FirebaseDatabase(
+        target.database_url, token=target.token, embedded=server, **_as(target)
+    )
+    return _signed_in(database, target, settings)
+
+
+def _auth_override(settings: Settings, target: Target) -> dict[str, Any] | None:
+    """The auth a limited user's process asks firebase-admin to be judged as, if any."""
+    uid = settings.db_uid
+    if target.kind in ("embedded", "url"):
+        if settings.db_claims is not None:
+            raise ConfigError(
+                "ATMOSPHERE_DB_CLAIMS is for real Firebase: an embedded server's users file "
+                "(atmosphere db --users) holds each user's claims"
+            )
+        if uid is not None and target.token is None:
+            raise ConfigError(
+                f"ATMOSPHERE_DB_UID={uid} needs that user's own token in ATMOSPHERE_DB_TOKEN "
+                "(the server's --users file maps the token to the uid and its claims)"
+            )
+        return None
+    if uid is None:
+        if settings.db_claims is not None:
+            raise ConfigError("ATMOSPHERE_DB_CLAIMS needs ATMOSPHERE_DB_UID (whose claims?)")
+        return None
+    try:
+        claims = json.loads(settings.db_claims) if settings.db_claims is not None else {}
+    except ValueError as error:
+        raise ConfigError(f"ATMOSPHERE_DB_CLAIMS is not JSON: {error}") from None
+    if not isinstance(claims, dict):
+        raise ConfigError('ATMOSPHERE_DB_CLAIMS must be a JSON object: {"atmosphere": "cloud"}')
+    return {"uid": uid, "token": claims}
+
+
+def _as(target: Target) -> dict[str, Any]:
+    return {} if target.auth_override is None else {"auth_override": target.auth_override}
+
+
+def _signed_in(database: FirebaseDatabase, target: Target, settings: Settings) -> FirebaseDatabase:
+    """``database``, once the rules grant its uid (if limited) that uid's own replies.
+
+    A token or claims meant for another uid would otherwise surface later as a cloud that
+    never registers or a maker whose submits are all refused.
+    """
+    if target.uid is None:
+        return database
+    try:
+        database.get(Paths(settings.root).replies(target.uid), shallow=True)
+    except PermissionDenied:
+        database.close()
+        raise ConfigError(
+            f"the database does not know this process as uid {target.uid!r}: its credentials "
+            "(ATMOSPHERE_DB_TOKEN, or ATMOSPHERE_DB_CLAIMS) stand for another user or role, "
+            f"or the rules are not the shipped ones (docs/security.md)"
+        ) from None
+    except BaseException:
+        database.close()
+        raise
+    return database
 
 
 def load_credential(path: str | None) -> Any:
