@@ -121,6 +121,11 @@ class CloudDied(JobFailed):
     """The clouds running the job died ``max_deaths`` times (the job may be what kills them)."""
 
 
+class SubmitFailed(JobError, DatabaseError):
+    """The database write that submits the job failed (after the client's retries): it may not
+    have been submitted. ``get()`` raises it; the handle's callbacks get it."""
+
+
 class JobTooLarge(JobFailed, InvalidJob):
     """One job of a batch was too large for a database write: not submitted, the rest were."""
 

@@ -149,7 +149,8 @@ class Handle:
         return True
 
     def _require_tracked(self) -> None:
-        if not self._tracked:
+        # An untracked handle is settled only when its submission could not be written: say so.
+        if not self._tracked and not self._event.is_set():
             raise AtmosphereError(
                 f"job {self._id} was submitted fire-and-forget (app.submit(job) without a "
                 "callback, or forget=True): no response is tracked. To get one, pass a "

@@ -1,6 +1,10 @@
 """The maker: submits jobs and delivers each caller its one response (rainMaker).
 
-One Maker per app per process, started lazily at the first tracked submission. It listens on
+One Maker per app per process, started lazily at the first tracked submission. Submissions go
+through an outbox (``outbox.py``): ``submit()`` returns the handle at once and everything
+submitted while a write is in flight rides in the next one, one multi-path PATCH; a write that
+fails settles its handles with ``SubmitFailed``. Closing the maker, or the interpreter exiting,
+writes what is queued first. It listens on
 ``replies/{makerId}``, settles each handle with the first reply for its id, enforces every
 handle's deadline with its own clock (``JobTimeout``; a later reply is ignored), and deletes
 delivered replies in batches so cleaning up costs a fraction of a write per job.
@@ -8,6 +12,7 @@ delivered replies in batches so cleaning up costs a fraction of a write per job.
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import logging
@@ -26,10 +31,12 @@ from .errors import (
     JobTimeout,
     JobTooLarge,
     ResponseTimeout,
+    SubmitFailed,
     job_error_from_json,
 )
 from .handle import Callback, Handle
 from .jobs import InvalidRecord, Reply
+from .outbox import Entry, Outbox
 from .paths import Paths
 from .storable import encoded_size, plan_batches
 from .types import JSON, Ticket
@@ -42,6 +49,10 @@ BATCH = 500  # jobs per update in submit_many, at most
 # (localdb ``Config.max_body``, 32 MB), because a client that falls back to the stdlib
 # encoder writes non-ASCII text as \u escapes, up to three times its UTF-8 size.
 MAX_UPDATE_BYTES = 8 * 1024 * 1024
+# Submissions queued and not yet written, at most: beyond it submit() waits for the writer, so
+# a loop that submits faster than the database takes them cannot grow memory without bound.
+MAX_QUEUED = 20 * BATCH
+EXIT_FLUSH_TIMEOUT = 10.0  # seconds the interpreter's exit waits for queued submissions
 _STOP = object()
 
 
@@ -66,11 +77,13 @@ class Maker:
         database: Database,
         paths: Paths,
         *,
+        maker_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database
         self.paths = paths
-        self.id = database.new_id()
+        # A limited user's replies can only be its uid's (docs/security.md); else a fresh id.
+        self.id = maker_id or database.new_id()
         self._clock = clock
         self._cond = threading.Condition()
         self._pending: dict[str, Handle] = {}
@@ -82,25 +95,76 @@ class Maker:
         self._listener: Listener | None = None
         self._callbacks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._outbox: Outbox[tuple[Submission, Handle]] | None = None
 
     # -- submitting ----------------------------------------------------------------------------
 
     def submit(self, submission: Submission, *, callback: Callback | None = None) -> Handle:
-        """Write one submission (ONE update) and return its handle.
+        """Queue one submission for the outbox's next update and return its handle at once.
 
-        The handle is registered before the write so a fast reply finds it.
+        The handle is registered before the write so a fast reply finds it. A write that fails
+        settles the handle with ``SubmitFailed`` (raised by ``get()``, passed to callbacks).
 
         Raises:
             InvalidJob: the submission is larger than one update may be.
+            RuntimeError: the maker is closed.
         """
         size = encoded_size(submission.writes)
         if size > MAX_UPDATE_BYTES:
             raise InvalidJob(_too_large(submission, size))
+        outbox = self._start_outbox()
         handle = self._register(submission)
         if callback is not None:
             handle.then(callback)
-        self._write([submission], [handle])
+        try:
+            outbox.put(Entry(submission.writes, size, (submission, handle)))
+        except RuntimeError:
+            self._forget([handle])
+            raise
         return handle
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every submission made so far is written (or has failed its handle)."""
+        outbox = self._outbox
+        return outbox is None or outbox.flush(timeout)
+
+    def _start_outbox(self) -> Outbox[tuple[Submission, Handle]]:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("this maker is closed")
+            if self._outbox is None:
+                self._outbox = Outbox(
+                    self._write_updates,
+                    self._failed,
+                    max_jobs=BATCH,
+                    max_bytes=MAX_UPDATE_BYTES,
+                    max_queued=MAX_QUEUED,
+                    name=f"maker-outbox-{self.id}",
+                )
+                # Daemon threads die with the interpreter: write what a script queued last.
+                atexit.register(self._flush_at_exit)
+            return self._outbox
+
+    def _write_updates(self, writes: dict[str, JSON]) -> None:
+        self.database.update(self.paths.root, writes)
+
+    def _failed(self, owners: list[tuple[Submission, Handle]], exc: BaseException) -> None:
+        self._forget([handle for _, handle in owners])
+        for submission, handle in owners:
+            ticket = submission.ticket
+            handle._settle(
+                SubmitFailed(
+                    f"job {submission.reply_id} ({ticket['type']}) may not have been "
+                    f"submitted: the database write failed: {exc}",
+                    job_id=submission.reply_id,
+                    job_type=ticket["type"],
+                ),
+                None,
+            )
+
+    def _flush_at_exit(self) -> None:
+        if not self.flush(EXIT_FLUSH_TIMEOUT):
+            log.error("maker %s: queued submissions still unwritten at exit", self.id)
 
     def submit_many(self, submissions: list[Submission]) -> list[Handle]:
         """Write many job submissions in a few updates; their handles.
@@ -109,6 +173,7 @@ class Maker:
         for any update is not written: its handle fails with ``JobTooLarge`` (an InvalidJob),
         and the others go ahead.
         """
+        self.flush()  # what submit() queued goes first: submissions are written in order
         handles = [self._register(s) for s in submissions]
         sizes = [encoded_size(s.writes) for s in submissions]
         groups, too_large = plan_batches(sizes, BATCH, MAX_UPDATE_BYTES)
@@ -295,6 +360,14 @@ class Maker:
         With the stream and the deadline thread gone nothing else would ever answer them: a
         ``get()`` without a timeout would wait forever and callbacks would never run.
         """
+        with self._cond:
+            if self._closed:
+                return
+            outbox = self._outbox
+        if outbox is not None:  # queued submissions are written before anything else stops
+            atexit.unregister(self._flush_at_exit)
+            if not outbox.close(EXIT_FLUSH_TIMEOUT):
+                log.error("maker %s: closed with submissions still unwritten", self.id)
         with self._cond:
             if self._closed:
                 return

@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 
-from atmosphere import Atmosphere, AtmosphereError, DatabaseError, Handle, InvalidJob, chain
+from atmosphere import (
+    Atmosphere,
+    AtmosphereError,
+    DatabaseError,
+    Handle,
+    InvalidJob,
+    chain,
+)
 from atmosphere._running import RunningJob, current_job
+from atmosphere.errors import SubmitFailed
 from atmosphere.jobs import ChainState, JobSpec, payload
 from tests.unit.jobs_fakes import QUIET, RecordingDatabase
 
@@ -38,6 +46,7 @@ def test_delay_writes_one_update_with_record_and_queue_entry(
     app: Atmosphere, db: RecordingDatabase
 ) -> None:
     handle = app.tasks["syncUser"].submit(name="user1", data={"a": 1})
+    app.maker.flush()  # delay() returns before the outbox writes
     assert len(db.updates) == 1
     path, values = db.updates[0]
     assert path == "atmosphere"
@@ -64,6 +73,7 @@ def test_name_defaults_to_the_id_and_timeout_to_the_settings(
     app: Atmosphere, db: RecordingDatabase
 ) -> None:
     handle = app.tasks["mail"].delay("x")
+    app.maker.flush()  # delay() returns before the outbox writes
     entry = db.get(f"atmosphere/live/queue/mail/{handle.id}")
     assert entry["name"] == handle.id
     assert entry["timeout"] == QUIET.default_timeout
@@ -73,6 +83,7 @@ def test_original_form_without_callback_is_fire_and_forget(
     app: Atmosphere, db: RecordingDatabase
 ) -> None:
     handle = app.submit({"type": "mail", "name": "n", "data": {"to": "x"}, "timeout": 5})
+    app.maker.flush()  # delay() returns before the outbox writes
     entry = db.get(f"atmosphere/live/queue/mail/{handle.id}")
     assert "reply_to" not in entry
     assert not handle.tracked
@@ -84,6 +95,7 @@ def test_original_form_without_callback_is_fire_and_forget(
 
 def test_task_submit_forget(app: Atmosphere, db: RecordingDatabase) -> None:
     handle = app.tasks["mail"].submit(data=1, forget=True)
+    app.maker.flush()  # delay() returns before the outbox writes
     assert "reply_to" not in db.get(f"atmosphere/live/queue/mail/{handle.id}")
 
 
@@ -94,6 +106,7 @@ def test_chain_writes_one_update_with_chain_state_and_first_step(
     handle = chain(
         sync.s({"p": 1}, name="c1"), mail.s({"q": 2}, callback=True), sync.s(None)
     ).submit()
+    app.maker.flush()  # delay() returns before the outbox writes
     assert len(db.updates) == 1
     first = f"{handle.id}-0"
     assert set(db.updates[0][1]) == {
@@ -122,6 +135,7 @@ def test_original_form_chain(app: Atmosphere, db: RecordingDatabase) -> None:
         ],
         lambda error, data: got.append((error, data)),
     )
+    app.maker.flush()  # delay() returns before the outbox writes
     state = db.get(f"atmosphere/live/chains/{handle.id}")
     assert state["timeout"] == 5 and state["name"] == "job1"
     assert state["steps"][1] == {"type": "mail", "data_json": '{"param2":"y"}'}
@@ -129,6 +143,7 @@ def test_original_form_chain(app: Atmosphere, db: RecordingDatabase) -> None:
 
 def test_a_list_of_one_job_is_a_plain_job(app: Atmosphere, db: RecordingDatabase) -> None:
     handle = app.submit([{"type": "mail", "data": 1}], lambda e, d: None)
+    app.maker.flush()  # delay() returns before the outbox writes
     assert db.get(f"atmosphere/live/queue/mail/{handle.id}") is not None
     assert db.get("atmosphere/live/chains") is None
 
@@ -136,6 +151,7 @@ def test_a_list_of_one_job_is_a_plain_job(app: Atmosphere, db: RecordingDatabase
 def test_countdown_goes_to_delayed_with_an_eta(app: Atmosphere, db: RecordingDatabase) -> None:
     before = time.time()
     handle = app.tasks["mail"].submit(data=1, countdown=60)
+    app.maker.flush()  # delay() returns before the outbox writes
     entry = db.get(f"atmosphere/live/delayed/{handle.id}")
     assert entry is not None and db.get("atmosphere/live/queue") is None
     assert int(before * 1000) + 60_000 <= entry["eta"] <= time.time() * 1000 + 60_000
@@ -145,6 +161,7 @@ def test_countdown_goes_to_delayed_with_an_eta(app: Atmosphere, db: RecordingDat
 
 def test_eta_as_unix_seconds(app: Atmosphere, db: RecordingDatabase) -> None:
     handle = app.submit({"type": "mail", "eta": 2_000_000_000.5})
+    app.maker.flush()  # delay() returns before the outbox writes
     assert db.get(f"atmosphere/live/delayed/{handle.id}/eta") == 2_000_000_000_500
 
 
@@ -160,6 +177,7 @@ def test_a_job_submitted_inside_a_handler_names_its_parent(
         handle: Handle = app.tasks["mail"].delay(1)
     finally:
         current_job.reset(token)
+    app.maker.flush()  # delay() returns before the outbox writes
     assert db.get(f"atmosphere/live/queue/mail/{handle.id}/parent") == "parent-1"
 
 
@@ -182,10 +200,14 @@ def test_map_checks_every_item_before_writing_any(app: Atmosphere, db: Recording
     assert db.updates == [] and app.maker.pending == 0
 
 
-def test_a_failed_write_raises_and_tracks_nothing(app: Atmosphere, db: RecordingDatabase) -> None:
+def test_a_failed_write_fails_its_handle_and_tracks_nothing(
+    app: Atmosphere, db: RecordingDatabase
+) -> None:
     db.fail_writes = True
-    with pytest.raises(DatabaseError):
-        app.tasks["mail"].delay(1)
+    handle = app.tasks["mail"].delay(1)
+    with pytest.raises(SubmitFailed) as info:
+        handle.get(timeout=5)
+    assert isinstance(info.value, DatabaseError) and info.value.job_id == handle.id
     with pytest.raises(DatabaseError):
         app.tasks["mail"].map(range(3))
     assert app.maker.pending == 0
@@ -198,6 +220,7 @@ def test_a_chain_step_keeps_its_tasks_backoff_cap(app: Atmosphere, db: Recording
         return data
 
     handle = chain(capped.s(1), capped).submit()
+    app.maker.flush()  # delay() returns before the outbox writes
     # I expect the first step's job and the later step's record to keep the cap
     first = f"{handle.id}-0"
     spec = JobSpec.from_json(db.get(f"atmosphere/live/queue/capped/{first}"), first)

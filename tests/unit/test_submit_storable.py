@@ -53,6 +53,7 @@ def test_data_the_database_would_refuse_raises_invalid_job_and_writes_nothing(
 def test_data_of_any_depth_or_with_lone_surrogates_is_taken_exactly(app: Atmosphere) -> None:
     for data in (nested(40), {"k": ["\udc80"]}):
         handle = app.tasks["first"].delay(data)
+        app.maker.flush()  # delay() returns before the outbox writes
         entry = app.database.get(f"atmosphere/live/queue/first/{handle.id}")
         assert JobSpec.from_json(entry, handle.id).data == data
     assert _writes(app) == 2
@@ -64,4 +65,5 @@ def test_a_chain_step_is_checked_where_the_chain_keeps_it(app: Atmosphere) -> No
     too_big = chain(app.tasks["first"].s(1), app.tasks["second"].s("x" * MAX_VALUE_BYTES))
     with pytest.raises(InvalidJob, match="chain step 1 data is .* over the"):
         too_big.submit()
+    app.maker.flush()  # submit() returns before the outbox writes
     assert _writes(app) == 1

@@ -76,6 +76,7 @@ def test_chain_takes_tasks_and_signatures_alike() -> None:
     # When a chain is built from the tasks themselves, or mixed with a signature
     handle = chain(first, second).submit()
     mixed = chain(first.s({"p": 1}), second).submit()
+    app.maker.flush()  # delay() returns before the outbox writes
 
     # Then both are submitted as chains of those types (step 0 queued, the chain recorded)
     for h, data in ((handle, None), (mixed, {"p": 1})):
@@ -186,6 +187,7 @@ def test_app_submit_without_a_callback_is_fire_and_forget_and_says_how_to_wait()
     # Given the original form without a callback (as submit(job, undefined) in the original)
     app = new_app()
     handle = app.submit({"type": "audit", "data": 1})
+    app.maker.flush()  # delay() returns before the outbox writes
     # Then nothing is tracked: the record has no reply_to, and waiting says what to do instead
     assert not handle.tracked
     assert "reply_to" not in app.database.get(f"atmosphere/jobs/{handle.id}")

@@ -1,0 +1,157 @@
+"""Outbox: a maker's submissions, coalesced into one multi-path PATCH per round trip.
+
+``put()`` queues an entry and returns at once; one writer thread sends everything queued as one
+update (at most ``max_jobs`` entries and ``max_bytes``), so submissions made while a write is in
+flight ride in the next one. An idle outbox writes a lone entry at once: no timer delays it, so
+one-at-a-time RPC pays only the thread hand-off. Entries are written in the order they were put.
+
+A write that fails reaches every entry it carried through ``fail``; a refused batch (HTTP 4xx)
+is retried one entry at a time, so one poison entry fails alone. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .errors import DatabaseError, PermissionDenied, RequestRefused
+from .storable import plan_batches
+from .types import JSON
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One queued write: its paths and values, its encoded size, and whose it is."""
+
+    writes: Mapping[str, JSON]
+    size: int
+    owner: T
+
+
+def first_batch(sizes: Sequence[int], max_jobs: int, max_bytes: int) -> int:
+    """How many leading entries the next update carries (at least one; pure)."""
+    groups, _ = plan_batches(sizes, max_jobs, max_bytes)
+    if not groups or groups[0][0] != 0:
+        return 1  # the head alone is over max_bytes: send it alone and let the server judge
+    return len(groups[0])
+
+
+def isolates(exc: BaseException) -> bool:
+    """Whether a failed batch should be retried entry by entry: the server refused its content
+    (one entry may be the cause), as opposed to not answering (every entry would fail alike)."""
+    return isinstance(exc, (RequestRefused, PermissionDenied))
+
+
+class Outbox(Generic[T]):
+    """Queues entries and writes them, coalesced, on a thread of its own."""
+
+    def __init__(
+        self,
+        write: Callable[[dict[str, JSON]], None],
+        fail: Callable[[list[T], BaseException], None],
+        *,
+        max_jobs: int,
+        max_bytes: int,
+        max_queued: int,
+        name: str = "outbox",
+    ) -> None:
+        self._write = write
+        self._fail = fail
+        self._max_jobs = max_jobs
+        self._max_bytes = max_bytes
+        self._max_queued = max_queued
+        self._cond = threading.Condition()
+        self._queue: collections.deque[Entry[T]] = collections.deque()
+        self._put = 0  # entries ever queued
+        self._done = 0  # entries written or failed
+        self._closing = False
+        self._waiting = False  # the writer sleeps on the condition: put() must wake it
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, entry: Entry[T]) -> None:
+        """Queue one entry; blocks only while ``max_queued`` entries wait (back-pressure).
+
+        Raises:
+            RuntimeError: the outbox is closed.
+        """
+        with self._cond:
+            while len(self._queue) >= self._max_queued and not self._closing:
+                self._cond.wait()
+            if self._closing:
+                raise RuntimeError("this outbox is closed")
+            self._queue.append(entry)
+            self._put += 1
+            if self._waiting:
+                self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every entry queued so far is written (or failed); False on timeout."""
+        with self._cond:
+            target = self._put
+            return self._cond.wait_for(lambda: self._done >= target, timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued, then stop the writer; False if it did not finish in time."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._waiting = True
+                    self._cond.wait()
+                self._waiting = False
+                if not self._queue:
+                    return
+                n = first_batch([e.size for e in self._queue], self._max_jobs, self._max_bytes)
+                batch = [self._queue.popleft() for _ in range(n)]
+                self._cond.notify_all()  # room for putters held back by max_queued
+            self._send(batch)
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _send(self, batch: list[Entry[T]]) -> None:
+        try:
+            self._write(_merged(batch))
+            return
+        except BaseException as exc:  # noqa: BLE001 - every entry must hear of it
+            if len(batch) > 1 and isolates(exc):
+                log.warning(
+                    "a write of %d entries was refused (%s); writing them one by one",
+                    len(batch),
+                    exc,
+                )
+                for entry in batch:
+                    self._send([entry])
+                return
+            self._report(batch, exc)
+
+    def _report(self, batch: list[Entry[T]], exc: BaseException) -> None:
+        kind = "refused" if isinstance(exc, DatabaseError) else "failed"
+        log.error("a write of %d entries %s: %s", len(batch), kind, exc)
+        try:
+            self._fail([e.owner for e in batch], exc)
+        except Exception:
+            log.exception("reporting a failed write raised")
+
+
+def _merged(batch: list[Entry[T]]) -> dict[str, JSON]:
+    writes: dict[str, JSON] = {}
+    for entry in batch:
+        writes.update(entry.writes)
+    return writes
