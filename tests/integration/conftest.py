@@ -46,6 +46,7 @@ class CloudProcess(AtmosphereProcess):
         name: str,
         concurrency: int = 1,
         extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.cloud_id: str | None = None
@@ -55,7 +56,7 @@ class CloudProcess(AtmosphereProcess):
                 "--concurrency", str(concurrency), "--grace", "10", *extra_args,
             ],  # fmt: skip
             ready=self.UP,
-            env=FAST_ENV,
+            env={**FAST_ENV, **(env or {})},
             cwd=REPO,
             what=f"cloud {name}",
         )
