@@ -408,7 +408,7 @@ def _put_if_changed(rel: Segments, old: Any, new: Any) -> list[tuple[str, str, A
 def _check_no_overlap(paths: list[Segments]) -> None:
     for a, b in itertools.combinations(paths, 2):
         short, long = (a, b) if len(a) <= len(b) else (b, a)
-        if long[: len(short)] == short:
-            raise DatabaseError(
+        if long[: len(short)] == short:  # the server answers 400: a refusal, as for a bad key
+            raise RequestRefused(
                 f"update path {join_path(short)} is an ancestor of (or equal to) {join_path(long)}"
             )

@@ -24,7 +24,7 @@ import pytest
 
 from atmosphere.db.base import SERVER_TIMESTAMP, Database, increment
 from atmosphere.db.client import FirebaseDatabase
-from atmosphere.errors import DatabaseError
+from atmosphere.errors import DatabaseError, RequestRefused
 from atmosphere.rtdb.pushid import PUSH_CHARS
 from atmosphere.testing import EventRecorder, MemoryDatabase
 from tests.support import ServerProcess, unique_ns
@@ -160,7 +160,7 @@ def test_astral_and_unusual_keys_round_trip(at: At) -> None:
 
 @pytest.mark.parametrize("key", ["a.b", "a$", "a#", "a[", "a]"])
 def test_a_forbidden_key_is_refused(at: At, key: str) -> None:
-    with pytest.raises(DatabaseError):
+    with pytest.raises(RequestRefused):
         at.db.set(at.p("bad"), {key: 1})
     assert at.db.get(at.p("bad")) is None
 
@@ -169,7 +169,7 @@ def test_data_nested_beyond_32_levels_is_refused(at: At) -> None:
     deep: Any = 1
     for _ in range(33):
         deep = {"d": deep}
-    with pytest.raises(DatabaseError):
+    with pytest.raises(RequestRefused):
         at.db.set(at.p("deep"), deep)
 
 
@@ -183,7 +183,7 @@ def test_a_multi_path_update_writes_every_path_and_nothing_else(at: At) -> None:
 
 
 def test_overlapping_update_paths_are_refused(at: At) -> None:
-    with pytest.raises(DatabaseError):
+    with pytest.raises(RequestRefused):
         at.db.update(at.p("u"), {"a": {"b": 1}, "a/b": 2})
     assert at.db.get(at.p("u")) is None
 
