@@ -2,8 +2,10 @@
 
 ``put()`` queues an entry and returns at once; one writer thread sends everything queued as one
 update (at most ``max_jobs`` entries and ``max_bytes``), so submissions made while a write is in
-flight ride in the next one. An idle outbox writes a lone entry at once: no timer delays it, so
-one-at-a-time RPC pays only the thread hand-off. Entries are written in the order they were put.
+flight ride in the next one. No timer delays a write. A lone entry, put when nothing is queued or
+in flight and nothing was put for ``gap`` seconds (one-at-a-time RPC), is written by the caller
+itself: waking the writer thread costs a scheduler round trip, a millisecond or more on a loaded
+machine. Entries are written in the order they were put.
 
 A write that fails reaches every entry it carried through ``fail``; a refused batch (HTTP 4xx)
 is retried one entry at a time, so one poison entry fails alone. Nothing is dropped silently.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -44,6 +47,12 @@ def first_batch(sizes: Sequence[int], max_jobs: int, max_bytes: int) -> int:
     return len(groups[0])
 
 
+def writes_inline(queued: int, sending: bool, since_last_put: float, gap: float) -> bool:
+    """Whether the caller writes its entry itself: nothing to coalesce it with, now or soon
+    (nothing queued or in flight, and the last put was ``gap`` seconds ago or more; pure)."""
+    return queued == 0 and not sending and since_last_put >= gap
+
+
 def isolates(exc: BaseException) -> bool:
     """Whether a failed batch should be retried entry by entry: the server refused its content
     (one entry may be the cause), as opposed to not answering (every entry would fail alike)."""
@@ -61,13 +70,19 @@ class Outbox(Generic[T]):
         max_jobs: int,
         max_bytes: int,
         max_queued: int,
+        gap: float = 0.001,
         name: str = "outbox",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._write = write
         self._fail = fail
         self._max_jobs = max_jobs
         self._max_bytes = max_bytes
         self._max_queued = max_queued
+        self._gap = gap
+        self._clock = clock
+        self._last_put = clock()
+        self._sending = False  # a write is in flight (the writer's or a caller's own)
         self._cond = threading.Condition()
         self._queue: collections.deque[Entry[T]] = collections.deque()
         self._put = 0  # entries ever queued
@@ -88,10 +103,18 @@ class Outbox(Generic[T]):
                 self._cond.wait()
             if self._closing:
                 raise RuntimeError("this outbox is closed")
-            self._queue.append(entry)
+            now = self._clock()
+            inline = writes_inline(len(self._queue), self._sending, now - self._last_put, self._gap)
+            self._last_put = now
             self._put += 1
-            if self._waiting:
-                self._cond.notify_all()
+            if not inline:
+                self._queue.append(entry)
+                if self._waiting:
+                    self._cond.notify_all()
+                return
+            self._sending = True  # what others put meanwhile waits behind this write
+        self._send([entry])
+        self._finished(1)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every entry queued so far is written (or failed); False on timeout."""
@@ -111,19 +134,27 @@ class Outbox(Generic[T]):
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closing:
+                while (not self._queue or self._sending) and not self._closing:
                     self._waiting = True
                     self._cond.wait()
                 self._waiting = False
                 if not self._queue:
                     return
+                if self._sending:  # closing while a caller writes: let it finish first
+                    self._cond.wait(0.01)
+                    continue
                 n = first_batch([e.size for e in self._queue], self._max_jobs, self._max_bytes)
                 batch = [self._queue.popleft() for _ in range(n)]
+                self._sending = True
                 self._cond.notify_all()  # room for putters held back by max_queued
             self._send(batch)
-            with self._cond:
-                self._done += len(batch)
-                self._cond.notify_all()
+            self._finished(len(batch))
+
+    def _finished(self, n: int) -> None:
+        with self._cond:
+            self._done += n
+            self._sending = False
+            self._cond.notify_all()
 
     def _send(self, batch: list[Entry[T]]) -> None:
         try:

@@ -11,7 +11,7 @@ import pytest
 
 from atmosphere import Atmosphere, DatabaseError, RequestRefused
 from atmosphere.errors import SubmitFailed
-from atmosphere.outbox import Entry, Outbox, first_batch, isolates
+from atmosphere.outbox import Entry, Outbox, first_batch, isolates, writes_inline
 from tests.unit.jobs_fakes import QUIET, RecordingDatabase
 
 
@@ -53,7 +53,9 @@ def entry(key: str, size: int = 10) -> Entry[str]:
 
 
 def outbox(writes: Writes, **options: Any) -> Outbox[str]:
-    kwargs = {"max_jobs": 500, "max_bytes": 10_000, "max_queued": 1000, **options}
+    # gap inf: the writer thread writes everything, as under a burst
+    kwargs = {"max_jobs": 500, "max_bytes": 10_000, "max_queued": 1000, "gap": float("inf")}
+    kwargs.update(options)
     return Outbox(writes.write, writes.fail, **kwargs)
 
 
@@ -68,6 +70,42 @@ def outbox(writes: Writes, **options: Any) -> Outbox[str]:
 )
 def test_first_batch(sizes: list[int], max_jobs: int, max_bytes: int, expected: int) -> None:
     assert first_batch(sizes, max_jobs, max_bytes) == expected
+
+
+@pytest.mark.parametrize(
+    ("queued", "sending", "since", "expected"),
+    [
+        (0, False, 0.5, True),  # a lone entry after a quiet spell: the caller writes it
+        (0, False, 0.0001, False),  # part of a burst: the writer coalesces it
+        (0, True, 0.5, False),  # a write in flight: ride in the next one
+        (3, False, 0.5, False),  # entries queued: keep the order, go behind them
+    ],
+)
+def test_writes_inline(queued: int, sending: bool, since: float, expected: bool) -> None:
+    assert writes_inline(queued, sending, since, gap=0.001) is expected
+
+
+def test_a_lone_entry_is_written_by_the_caller_and_a_burst_by_the_writer() -> None:
+    threads: list[str] = []
+    now = [0.0]
+    writes = Writes()
+    box: Outbox[str] = Outbox(
+        lambda values: (threads.append(threading.current_thread().name), writes.write(values))[1],
+        writes.fail,
+        max_jobs=500,
+        max_bytes=10_000,
+        max_queued=1000,
+        gap=1.0,
+        name="the-writer",
+        clock=lambda: now[0],
+    )
+    now[0] = 5.0  # quiet since the outbox was made
+    box.put(entry("lone"))
+    assert threads == [threading.current_thread().name]  # written before put() returned
+    box.put(entry("burst"))  # within the gap: queued for the writer
+    assert box.close(10)
+    assert threads[1:] == ["the-writer"]
+    assert [k for u in writes.updates for k in u] == ["lone", "burst"]
 
 
 def test_only_refusals_are_isolated() -> None:
@@ -131,6 +169,7 @@ def test_a_full_outbox_holds_the_putter_back_until_the_writer_takes_some() -> No
         max_jobs=500,
         max_bytes=10_000,
         max_queued=2,
+        gap=float("inf"),
     )
     box.put(entry("a"))
     assert box.flush(0.2) is False  # a is in flight
@@ -170,14 +209,16 @@ def test_delay_returns_at_once_and_submissions_in_flight_time_share_one_update(
 ) -> None:
     # Given a database whose first write is held in flight
     app, db = gated
-    first = app.tasks["mail"].delay(0)
+    writer = threading.Thread(target=app.tasks["mail"].delay, args=(0,))
+    writer.start()  # a lone submission: written by its caller, held at the gate
     assert db.entered.wait(5)
     # When 100 more jobs are submitted meanwhile
     handles = [app.tasks["mail"].delay(i) for i in range(1, 101)]
     # Then every delay() returned before any write finished, and once the database answers
     # they go in one update (two in all, not 101), in the order they were made
-    assert db.updates == [] and not first.done()
+    assert db.updates == [] and not any(h.done() for h in handles)
     db.gate.set()
+    writer.join(10)
     assert app.maker.flush(10)
     assert len(db.updates) == 2
     queued = [key.rsplit("/", 1)[1] for key in db.updates[1][1] if key.startswith("live/queue")]
@@ -188,8 +229,12 @@ def test_closing_the_app_writes_queued_submissions_first(
     gated: tuple[Atmosphere, GatedDatabase],
 ) -> None:
     app, db = gated
+    writer = threading.Thread(target=app.tasks["mail"].delay, args=(0,))
+    writer.start()
+    assert db.entered.wait(5)
     handles = [app.tasks["mail"].submit(data=i, forget=True) for i in range(10)]
     db.gate.set()
+    writer.join(10)
     app.close()
     assert all(db.get(f"atmosphere/live/queue/mail/{h.id}") is not None for h in handles)
 
