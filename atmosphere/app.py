@@ -118,7 +118,8 @@ class Atmosphere:
         database = self.database
         with self._lock:
             if self._maker is None:
-                self._maker = Maker(database, Paths(self.settings.root))
+                settings = self.settings
+                self._maker = Maker(database, Paths(settings.root), maker_id=settings.db_uid)
             return self._maker
 
     # -- tasks -------------------------------------------------------------------------------

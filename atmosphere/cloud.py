@@ -44,6 +44,7 @@ from .execution import (
 from .inbox import Inbox, inbox_changes
 from .jobs import CloudInfo, InvalidRecord, JobSpec
 from .types import JSON, Ticket
+from .worker.uid import ensure_uid_free
 
 if TYPE_CHECKING:
     from .app import Atmosphere
@@ -93,7 +94,8 @@ class Cloud:
         self.settings = app.settings
         self.database = app.database
         self.paths = app.paths
-        self.id = self.database.new_id()
+        # Hardened, the rules give a cloud only the inbox named by its uid (docs/security.md).
+        self.id = self.settings.db_uid or self.database.new_id()
         self.name = name or f"{app.name}@{socket.gethostname()}:{os.getpid()}"
         self.slots = concurrency
         self.prefetch = prefetch
@@ -124,7 +126,19 @@ class Cloud:
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Listen on the inbox, register and start heartbeating (returns at once)."""
+        """Listen on the inbox, register and start heartbeating (returns at once).
+
+        Raises:
+            ConfigError: hardened, another live cloud runs under this uid (worker/uid.py).
+        """
+        if self.settings.db_uid is not None:
+            ensure_uid_free(
+                self.database,
+                self.paths.clouds(self.id),
+                self.id,
+                self.settings.dead_after,
+                self._stop_requested,
+            )
         with self._cond:
             self._accepting = True
             self._registered = True
