@@ -104,6 +104,9 @@ def cloud(
     signal.signal(signal.SIGINT, on_signal)
     try:
         runtime.run()
+    except ConfigError as exc:  # another live cloud holds this uid (worker/uid.py)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     finally:
         app.close()
         app.database.close()

@@ -176,8 +176,9 @@ def test_a_second_cloud_under_the_same_uid_refuses_to_start(
         text=True,
         timeout=30,
     )
-    assert twin.returncode != 0
-    assert "another cloud is running as uid 'c1'" in twin.stdout + twin.stderr
+    assert twin.returncode == 2, twin.stdout + twin.stderr
+    assert "error: another cloud is running as uid 'c1'" in twin.stderr
+    assert "Traceback" not in twin.stderr
     # The first cloud kept its inbox and record: it still answers.
     assert fleet[1].alive()
     assert maker.tasks["echo"].submit(2).get(timeout=20) == {"echo": 2}
