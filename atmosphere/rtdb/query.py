@@ -76,20 +76,19 @@ def run_query(q: Query, node: Any) -> Any:
 def _by_key(q: Query, node: dict[str, Any]) -> list[str]:
     lo = key_order(q.start.value) if q.start else None
     hi = key_order(q.end.value) if q.end else None
-    # A key over 11 characters without a leading zero (a push id) cannot be int32-like: it
-    # sorts as a string, after every int-like key; only the others need key_order.
-    texts = [k for k in node if len(k) > 11 and k[0] != "0" and k[:2] != "-0"]
+    maybe_ints, texts, ascii_texts = _split_keys(node)
     ints: list[tuple[tuple[Any, ...], str]] = []
-    for k in [k for k in node if len(k) <= 11 or k[0] == "0" or k[:2] == "-0"]:
+    for k in maybe_ints:
         if k != ".priority":
             order = key_order(k)
             if order[0] == 0:
                 ints.append((order, k))
             else:
                 texts.append(k)
+                ascii_texts = ascii_texts and k.isascii()
     ints = [e for e in ints if (lo is None or e[0] >= lo) and (hi is None or e[0] <= hi)]
     # ASCII keys (nearly all) compare as they are; others by UTF-16 code units.
-    by = None if all(k.isascii() for k in texts) else utf16_order
+    by = None if ascii_texts else utf16_order
     if hi is not None and hi[0] == 0:
         texts = []
     elif hi is not None:
@@ -108,6 +107,23 @@ def _by_key(q: Query, node: dict[str, Any]) -> list[str]:
         n = q.limit_last
         return (int_keys + sorted(texts, key=by)[-n:])[-n:]
     return int_keys + sorted(texts, key=by)
+
+
+def _split_keys(node: dict[str, Any]) -> tuple[list[str], list[str], bool]:
+    """(keys that may be int32-like, keys that cannot, whether the latter are all ASCII).
+
+    A key over 11 characters is int32-like only with a leading zero ("0..." or "-0..."),
+    which push ids never have: the long keys are checked at C speed, joined by a character no
+    key may hold, and only when one might have a leading zero are they looked at one by one.
+    """
+    short = [k for k in node if len(k) <= 11]
+    long = [k for k in node if len(k) > 11]
+    joined = "\x00" + "\x00".join(long)
+    if "\x000" in joined or "\x00-0" in joined:
+        zeros = {k for k in long if k[0] == "0" or k.startswith("-0")}
+        short += zeros
+        long = [k for k in long if k not in zeros]
+    return short, long, joined.isascii()
 
 
 def _fast_by_index(q: Query, node: dict[str, Any]) -> list[str] | None:
