@@ -135,7 +135,8 @@ def test_the_client_and_the_server_answer_in_the_same_order(
         end = end if isinstance(end, str) else None
     ns = f"order{next(_ns)}"
     body = orjson.dumps(node)
-    assert localdb.handle("PUT", b"/n.json", f"ns={ns}".encode(), OWNER, body).status == 200
+    put = localdb.handle("PUT", b"/n.json", f"ns={ns}".encode(), OWNER, body)
+    assert isinstance(put, Response) and put.status == 200
     memory = MemoryDatabase()
     memory.set("n", node)
     params: dict[str, Any] = {"orderBy": order_by}
