@@ -2,7 +2,7 @@
 
 A write the database refuses fails whole, so a maker's data and a handler's result are checked
 here first, where the message can say what is wrong and where, instead of meeting a 400 later.
-The limits are Firebase's, as the embedded server enforces them (``localdb/values.py``):
+The limits are Firebase's, as every backend enforces them (``rtdb/values.py``):
 
 - nesting: 32 levels below the database ROOT, the path it is written at included;
 - keys: Firebase's key rules (``jobs.check_key``);
