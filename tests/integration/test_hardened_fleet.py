@@ -182,3 +182,12 @@ def test_a_second_cloud_under_the_same_uid_refuses_to_start(
     # The first cloud kept its inbox and record: it still answers.
     assert fleet[1].alive()
     assert maker.tasks["echo"].submit(2).get(timeout=20) == {"echo": 2}
+
+
+def test_no_process_of_the_fleet_was_refused_anything(
+    fleet: tuple[DispatcherProcess, CloudProcess],
+) -> None:
+    # Last in the module: every write the protocol made above was one the rules grant.
+    for proc in fleet:
+        assert "Permission denied" not in proc.log, proc.log
+        assert proc.alive()
