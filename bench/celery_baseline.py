@@ -77,10 +77,15 @@ def running_celery(workers: int = 2) -> Iterator[str]:
         redis_proc.wait(10)
 
 
-def measure(rpc_jobs: int = 500, throughput_jobs: int = 5000, runs: int = 3) -> dict[str, float]:
-    """RPC latency p50/p99 (ms) and throughput (jobs/s) of Celery; medians over ``runs``."""
+def measure(
+    rpc_jobs: int = 500, throughput_jobs: int = 5000, runs: int = 3, chain_jobs: int = 200
+) -> dict[str, float]:
+    """RPC latency p50/p99 (ms), chain-of-3 p50 (ms), throughput (jobs/s) and the submit loop
+    alone (s) of Celery; medians over ``runs``."""
     import importlib
     import statistics
+
+    from celery import chain
 
     from .common import percentile
 
@@ -89,7 +94,7 @@ def measure(rpc_jobs: int = 500, throughput_jobs: int = 5000, runs: int = 3) -> 
         celery_app = importlib.reload(importlib.import_module("bench.celery_app"))
         noop = celery_app.noop
         noop.delay(0).get(timeout=60)  # warm up: workers ready
-        p50s, p99s, rates = [], [], []
+        p50s, p99s, rates, chains, submits = [], [], [], [], []
         for _ in range(runs):
             lat = []
             for i in range(rpc_jobs):
@@ -98,8 +103,15 @@ def measure(rpc_jobs: int = 500, throughput_jobs: int = 5000, runs: int = 3) -> 
                 lat.append((time.perf_counter() - t0) * 1000)
             p50s.append(percentile(lat, 0.5))
             p99s.append(percentile(lat, 0.99))
+            lat = []
+            for i in range(chain_jobs):
+                t0 = time.perf_counter()
+                chain(noop.s(i), noop.s(), noop.s()).apply_async().get(timeout=30)
+                lat.append((time.perf_counter() - t0) * 1000)
+            chains.append(percentile(lat, 0.5))
             t0 = time.perf_counter()
             results = [noop.delay(i) for i in range(throughput_jobs)]
+            submits.append(time.perf_counter() - t0)
             for r in results:
                 r.get(timeout=120)
             rates.append(throughput_jobs / (time.perf_counter() - t0))
@@ -107,6 +119,8 @@ def measure(rpc_jobs: int = 500, throughput_jobs: int = 5000, runs: int = 3) -> 
             "rpc_p50_ms": statistics.median(p50s),
             "rpc_p99_ms": statistics.median(p99s),
             "throughput": statistics.median(rates),
+            "chain_p50_ms": statistics.median(chains),
+            "submit_seconds": statistics.median(submits),
         }
 
 

@@ -57,6 +57,7 @@ class Plan:
 
     runs: int = 3
     rpc_jobs: int = 500
+    chain_jobs: int = 200
     throughput_jobs: int = 5000
     warmup: int = 50
     clouds: int = 2
@@ -64,7 +65,7 @@ class Plan:
 
 
 FULL = Plan()
-QUICK = Plan(runs=1, rpc_jobs=100, throughput_jobs=500, warmup=20)
+QUICK = Plan(runs=1, rpc_jobs=100, chain_jobs=20, throughput_jobs=500, warmup=20)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Sample:
     rpc_p50_ms: float
     rpc_p99_ms: float
     rpc_writes_per_job: float
+    chain_p50_ms: float
     throughput: float
     submit_seconds: float
     throughput_writes_per_job: float
@@ -265,6 +267,18 @@ def hop_means(trips: list[Trip], records: dict[str, Any]) -> dict[str, float]:
     return {name: total / counted if counted else float("nan") for name, total in sums.items()}
 
 
+def chain_p50(noop: Any, chains: int) -> float:
+    """p50 ms of ``chains`` sequential chains of three no-ops, each submitted then awaited."""
+    from atmosphere import chain
+
+    latencies = []
+    for i in range(chains):
+        t0 = time.perf_counter()
+        chain(noop.s(i), noop, noop).submit().get(timeout=60)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return percentile(latencies, 0.5)
+
+
 def throughput(noop: Any, jobs: int) -> tuple[float, float]:
     """(jobs/s from first submission to last response, seconds spent submitting)."""
     t0 = time.perf_counter()
@@ -296,6 +310,8 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
         trips, rpc_writes = counting_writes(fleet, lambda: rpc_trips(noop, plan.rpc_jobs))
         hops = hop_means(trips, fleet.database.get(fleet.app.paths.jobs()) or {})
         latencies = [t.latency_ms for t in trips]
+        chains_p50 = chain_p50(noop, plan.chain_jobs)
+        fleet.wait_quiet()
         cpu_before = cpu_seconds(fleet.pids)
         (rate, submit_s), tp_writes = counting_writes(
             fleet, lambda: throughput(noop, plan.throughput_jobs)
@@ -308,6 +324,7 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
             rpc_p50_ms=percentile(latencies, 0.5),
             rpc_p99_ms=percentile(latencies, 0.99),
             rpc_writes_per_job=rpc_writes / plan.rpc_jobs,
+            chain_p50_ms=chains_p50,
             throughput=rate,
             submit_seconds=submit_s,
             throughput_writes_per_job=tp_writes / plan.throughput_jobs,
@@ -343,7 +360,10 @@ def celery_figures(plan: Plan) -> dict[str, float] | None:
         print("jobs: Celery baseline skipped (redis-server or celery missing)", file=sys.stderr)
         return None
     figures = celery_baseline.measure(
-        rpc_jobs=plan.rpc_jobs, throughput_jobs=plan.throughput_jobs, runs=plan.runs
+        rpc_jobs=plan.rpc_jobs,
+        throughput_jobs=plan.throughput_jobs,
+        runs=plan.runs,
+        chain_jobs=plan.chain_jobs,
     )
     print(f"jobs: celery medians {figures}", file=sys.stderr)
     return figures
@@ -356,15 +376,18 @@ def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Ro
     n = f"median of {runs}"
     return [
         Row("jobs", f"RPC round trip p50 ({n})", ours.rpc_p50_ms, "ms",
-            c.get("rpc_p50_ms"), label, "<= 2x celery"),
+            c.get("rpc_p50_ms"), label, "<= 0.6x celery"),
         Row("jobs", "RPC round trip p99", ours.rpc_p99_ms, "ms", c.get("rpc_p99_ms"), label),
+        Row("jobs", "chain of 3 p50", ours.chain_p50_ms, "ms", c.get("chain_p50_ms"), label,
+            "<= 0.6x celery"),
         *(Row("jobs", f"  RPC hop (mean): {what}", getattr(ours, name), "ms")
           for name, _, what in HOPS),
         Row("jobs", "throughput (submit all, await all)", ours.throughput, "jobs/s",
-            c.get("throughput"), label, ">= 1x celery"),
-        Row("jobs", "  of which submitting", ours.submit_seconds, "s"),
+            c.get("throughput"), label, ">= 3x celery"),
+        Row("jobs", "  of which submitting (the submit loop alone)", ours.submit_seconds, "s",
+            c.get("submit_seconds"), label, "<= 0.5x celery"),
         Row("jobs", "DB writes per job, throughput batch", ours.throughput_writes_per_job,
-            "writes", target="<= 3"),
+            "writes", target="<= 1"),
         Row("jobs", "DB writes per job, sequential RPC", ours.rpc_writes_per_job, "writes"),
         Row("jobs", "RSS of an idle cloud", ours.cloud_rss_mb, "MiB"),
         Row("jobs", "RSS of the dispatcher, idle", ours.dispatcher_rss_idle_mb, "MiB"),
