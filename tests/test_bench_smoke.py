@@ -32,5 +32,7 @@ def test_quick_jobs_bench_prints_the_table_and_writes_json(tmp_path: Path) -> No
     assert 0 < p50["value"] < 1000  # milliseconds
     assert figures["throughput (submit all, await all)"]["value"] > 0
     writes = figures["DB writes per job, throughput batch"]["value"]
-    assert 1 <= writes < 20  # at least the submission itself; far fewer than one per event
+    # Batched writes carry many jobs each, so under one per job is possible; far fewer than one
+    # per event either way.
+    assert 0 < writes < 20
     assert figures["RSS of an idle cloud"]["value"] > 10  # MiB: a real Python process
