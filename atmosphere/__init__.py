@@ -26,7 +26,6 @@ from .errors import RequestRefused as RequestRefused
 from .errors import ResponseTimeout as ResponseTimeout
 from .errors import Retry as Retry
 from .errors import UnknownTaskType as UnknownTaskType
-from .execution import LATER as LATER
 from .handle import Handle as Handle
 from .rain import rain_cloud as rain_cloud
 from .rain import rain_maker as rain_maker
@@ -38,6 +37,7 @@ from .task import chain as chain
 from .task import task as task
 from .types import JSON as JSON
 from .types import Ticket as Ticket
+from .worker.execution import LATER as LATER
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 from ._running import current_job
 from .db.base import Database
 from .errors import AtmosphereError, InvalidJob
-from .execution import LATER as LATER
 from .handle import Callback, Handle
 from .jobs import check_key
 from .maker import Maker, Submission
@@ -38,9 +37,10 @@ from .validate import (
 )
 from .validate import chain_writes as _chain_writes
 from .validate import job_writes as _job_writes
+from .worker.execution import LATER as LATER
 
 if TYPE_CHECKING:
-    from .cloud import Cloud
+    from .worker.cloud import Cloud
 
 _log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ class Atmosphere:
         loop); a dispatcher still assigns the jobs. ``cloud.stop()`` ends it otherwise.
         Options as for ``atmosphere cloud``.
         """
-        from .cloud import Cloud
+        from .worker.cloud import Cloud
 
         cloud = Cloud(self, name=name, concurrency=concurrency, prefetch=prefetch, grace=grace)
         cloud.start()

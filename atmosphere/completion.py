@@ -2,9 +2,9 @@
 (``judge``) and the ONE update that records it (``completion_writes``; docs/protocol.md, "The
 hot path"). Pure.
 
-A cloud writes this update when a handler ends (``execution.py`` builds its ``Finish``); the
-dispatcher rebuilds it to keep a job's first finish (``scheduler/firsts.py``). It lives in
-neither, so the dispatcher and the cloud runtime never import each other.
+A cloud writes this update when a handler ends (``worker/execution.py`` builds its
+``Finish``); the dispatcher rebuilds it to keep a job's first finish (``scheduler/firsts.py``).
+It lives in neither, so the dispatcher and the cloud runtime never import each other.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from .task import Handler
 from .types import Ticket
 
 if TYPE_CHECKING:
-    from .cloud import Cloud
     from .db.base import Database
+    from .worker.cloud import Cloud
 
 # init's callback(err): err is None once connected (the original's signature).
 InitCallback = Callable[[Exception | None], Any]

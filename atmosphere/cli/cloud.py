@@ -73,8 +73,8 @@ def cloud(
     import logging
     import signal
 
-    from atmosphere.cloud import Cloud
     from atmosphere.errors import ConfigError
+    from atmosphere.worker.cloud import Cloud
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

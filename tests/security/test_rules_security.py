@@ -14,11 +14,11 @@ import pytest
 
 import atmosphere
 from atmosphere.completion import Finish, completion_writes
-from atmosphere.execution import handback_writes
 from atmosphere.jobs import JobSpec
 from atmosphere.localdb.rules import Rules
 from atmosphere.paths import Paths
 from atmosphere.validate import job_writes
+from atmosphere.worker.execution import handback_writes
 from tests.support import RawClient, ServerProcess, db_command, start_db_server
 
 RULES = Path(atmosphere.__file__).parent / "rules" / "database.rules.json"

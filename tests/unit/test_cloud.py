@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from atmosphere import LATER, Atmosphere, JobFailed, Retry, Ticket, UnknownTaskType
-from atmosphere.cloud import Cloud
-from atmosphere.inbox import inbox_changes
 from atmosphere.jobs import CloudInfo, JobSpec, Outcome, payload
 from atmosphere.settings import Settings
+from atmosphere.worker.cloud import Cloud
+from atmosphere.worker.inbox import inbox_changes
 from tests.support import wait_until
 from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase, assign
 

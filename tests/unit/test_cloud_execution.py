@@ -14,7 +14,11 @@ from atmosphere import DatabaseError, InvalidJob, PermissionDenied, RequestRefus
 from atmosphere.completion import Finish, completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.db.client import encode_json
-from atmosphere.execution import (
+from atmosphere.jobs import ChainRef, JobSpec, JobState
+from atmosphere.localdb.service import LocalDb, Response
+from atmosphere.paths import Paths
+from atmosphere.storable import value_problem
+from atmosphere.worker.execution import (
     dropped_writes,
     finish_done_with,
     finish_raised,
@@ -24,10 +28,6 @@ from atmosphere.execution import (
     result_depth,
     transient,
 )
-from atmosphere.jobs import ChainRef, JobSpec, JobState
-from atmosphere.localdb.service import LocalDb, Response
-from atmosphere.paths import Paths
-from atmosphere.storable import value_problem
 from tests.unit.test_storable import nested, shallow
 
 PATHS = Paths("atmosphere")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atmosphere.inbox import FINISHED, HANDED_BACK, RUNNING, WAITING, Inbox
+from atmosphere.worker.inbox import FINISHED, HANDED_BACK, RUNNING, WAITING, Inbox
 
 
 def job(job_id: str, attempt: int = 1) -> dict[str, Any]:

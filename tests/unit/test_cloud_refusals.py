@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from atmosphere import InvalidResult, JobTimeout
-from atmosphere.cloud import Cloud
 from atmosphere.errors import RequestRefused
+from atmosphere.worker.cloud import Cloud
 from tests.support import wait_until
 from tests.unit.test_cloud import World
 
@@ -106,7 +106,7 @@ def test_an_unreachable_database_is_retried_for_patience_then_the_job_runs_again
         world.db.disconnect()
         world.db.fail_writes = True
         # When the job finishes, the completion is retried for the cloud's patience only
-        with caplog.at_level(logging.ERROR, logger="atmosphere.cloud"):
+        with caplog.at_level(logging.ERROR, logger="atmosphere.worker.cloud"):
             world.release.set()
             wait_until(lambda: "was not written" in caplog.text, 10, what="the cloud gave up")
         # Then, the database back, the resynced inbox still holds the job: it runs again

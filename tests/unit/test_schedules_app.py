@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from atmosphere import Atmosphere, Ticket
-from atmosphere.cloud import Cloud
 from atmosphere.errors import InvalidSchedule
 from atmosphere.schedules import Misfire, load_schedule
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
+from atmosphere.worker.cloud import Cloud
 
 SETTINGS = Settings(heartbeat_interval=0.5, dead_after=5.0)
 

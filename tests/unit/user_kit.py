@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from atmosphere import Atmosphere
-from atmosphere.cloud import Cloud
 from atmosphere.settings import Settings
+from atmosphere.worker.cloud import Cloud
 from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase
 
 

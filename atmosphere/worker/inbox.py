@@ -12,8 +12,8 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from .jobs import InvalidRecord, JobSpec, epoch_admissible
-from .types import JSON
+from atmosphere.jobs import InvalidRecord, JobSpec, epoch_admissible
+from atmosphere.types import JSON
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._loop import LoopThread
-from ._running import RunningJob, current_job
-from .completion import Finish, completion_writes, judge
-from .db.base import SERVER_TIMESTAMP, Listener
-from .execution import (
+from atmosphere._running import RunningJob, current_job
+from atmosphere.completion import Finish, completion_writes, judge
+from atmosphere.db.base import SERVER_TIMESTAMP, Listener
+from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec
+from atmosphere.types import JSON, Ticket
+from atmosphere.worker._loop import LoopThread
+from atmosphere.worker.execution import (
     LATER,
     dropped_writes,
     finish_done_with,
@@ -41,13 +43,11 @@ from .execution import (
     result_depth,
     transient,
 )
-from .inbox import Inbox, inbox_changes
-from .jobs import CloudInfo, InvalidRecord, JobSpec
-from .types import JSON, Ticket
-from .worker.uid import ensure_uid_free
+from atmosphere.worker.inbox import Inbox, inbox_changes
+from atmosphere.worker.uid import ensure_uid_free
 
 if TYPE_CHECKING:
-    from .app import Atmosphere
+    from atmosphere.app import Atmosphere
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ import traceback
 from dataclasses import replace
 from typing import Any
 
-from .completion import Finish
-from .db.base import SERVER_TIMESTAMP
-from .errors import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
-from .jobs import JobSpec, JobState, encode_json
-from .paths import Paths
-from .storable import depth_of, value_problem
-from .types import JSON
+from atmosphere.completion import Finish
+from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.errors import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
+from atmosphere.jobs import JobSpec, JobState, encode_json
+from atmosphere.paths import Paths
+from atmosphere.storable import depth_of, value_problem
+from atmosphere.types import JSON
 
 
 class _Later:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from ._running import RunningJob, current_job
+from atmosphere._running import RunningJob, current_job
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
