@@ -25,6 +25,7 @@ from .errors import PermissionDenied as PermissionDenied
 from .errors import RequestRefused as RequestRefused
 from .errors import ResponseTimeout as ResponseTimeout
 from .errors import Retry as Retry
+from .errors import SubmitFailed as SubmitFailed
 from .errors import UnknownTaskType as UnknownTaskType
 from .handle import Handle as Handle
 from .rain import rain_cloud as rain_cloud
@@ -72,6 +73,7 @@ __all__ = [
     "InvalidResult",
     "JobTimeout",
     "ResponseTimeout",
+    "SubmitFailed",
     "JobLost",
     "UnknownTaskType",
     "NoSuchType",

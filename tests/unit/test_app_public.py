@@ -34,6 +34,7 @@ def test_public_names_are_pinned() -> None:
         "InvalidResult",
         "JobTimeout",
         "ResponseTimeout",
+        "SubmitFailed",
         "JobLost",
         "UnknownTaskType",
         "NoSuchType",

@@ -279,6 +279,7 @@ def test_stop_hands_back_unstarted_jobs_finishes_running_ones_and_deregisters() 
     assert world.started.wait(5)
     # The fake dispatcher respects the single slot, so place the second job by hand.
     waiting = world.app.tasks["echo"].submit(name="w", data="w")
+    world.app.maker.flush()  # submit() returns before the outbox writes
     entry = world.get(f"live/queue/echo/{waiting.id}")
     world.dispatcher.close()
     assign(world.db, world.app.paths, cid, waiting.id, entry)
