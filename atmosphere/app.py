@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 
-class _DoneWith(Protocol):
+class Runtime(Protocol):
+    """What an app needs of the cloud running its tasks: where ``done_with`` goes."""
+
     def done_with(self, ticket: Ticket, error: Any, result: JSON) -> bool: ...
 
 
@@ -65,7 +67,7 @@ class Atmosphere:
         self._database = database
         self._owns_database = False
         self._maker: Maker | None = None
-        self._runtime: _DoneWith | None = None
+        self._runtime: Runtime | None = None
         self._lock = threading.RLock()
         self._schedules = ScheduleBook()  # @periodic definitions, stored when the cloud starts
 
@@ -318,7 +320,7 @@ class Atmosphere:
             as_chain = len(requests) != 1
         else:
             raise InvalidJob(f"submit() takes a job dict or a list of them, got {job!r:.80}")
-        return self._submit(
+        return self.submit_requests(
             requests, callback=callback, tracked=callback is not None, as_chain=as_chain
         )
 
@@ -370,10 +372,11 @@ class Atmosphere:
         if database is not None:
             database.close()
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- the doors a cloud, a task and a chain use ----------------------------------------------
 
-    def _attach(self, runtime: Cloud | None) -> None:
-        """Called by the cloud runtime: done_with() goes to it while it runs."""
+    def attach(self, runtime: Runtime | None) -> None:
+        """Called by the cloud running this app's tasks as it starts (and with None as it stops):
+        done_with() goes to it, and the app's periodic schedules are stored."""
         self._runtime = runtime
         if runtime is not None and self._schedules.schedules:
             try:
@@ -381,7 +384,7 @@ class Atmosphere:
             except AtmosphereError as exc:  # the cloud still runs; the next start stores them
                 _log.warning("could not store this app's periodic schedules: %s", exc)
 
-    def _submit(
+    def submit_requests(
         self,
         requests: list[JobRequest],
         *,
@@ -389,6 +392,8 @@ class Atmosphere:
         tracked: bool,
         as_chain: bool = False,
     ) -> Handle:
+        """Submit requests (checked here): one job, or a chain (``as_chain``). A job
+        submitted inside a handler is its child (the handler's slot is lent while it waits)."""
         running = current_job.get()
         submission = self._prepare(requests, tracked=tracked, as_chain=as_chain)
         handle = self.maker.submit(submission, callback=callback)
@@ -396,13 +401,16 @@ class Atmosphere:
             running.children.append(handle)
         return handle
 
-    def _submit_many(self, requests: list[JobRequest], *, tracked: bool) -> list[Handle]:
+    def submit_each(self, requests: list[JobRequest], *, tracked: bool) -> list[Handle]:
+        """Submit each request as a job of its own, in a few updates (``Task.map``)."""
         running = current_job.get()
         submissions = [self._prepare([r], tracked=tracked, as_chain=False) for r in requests]
         handles = self.maker.submit_many(submissions)
         if running is not None and tracked:
             running.children.extend(handles)
         return handles
+
+    # -- internals ---------------------------------------------------------------------------
 
     def _prepare(self, requests: list[JobRequest], *, tracked: bool, as_chain: bool) -> Submission:
         """Check a job (or chain) and build the records and the one update that submit it."""

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, overload
+from typing import Protocol, overload
 
 from .errors import AtmosphereError, InvalidJob
 from .handle import Callback, Handle
@@ -15,11 +15,26 @@ from .jobs import check_key
 from .types import JSON, Ticket
 from .validate import JobRequest, check_request, countdown_seconds, seconds, when
 
-if TYPE_CHECKING:
-    from .app import Atmosphere
-
 Handler = Callable[[Ticket, JSON], JSON]
 Seconds = float | timedelta
+
+
+class Submitter(Protocol):
+    """What a task and a chain need of their app: its name and the door that checked requests
+    go through. ``Atmosphere`` is one; nothing here needs the rest of it."""
+
+    name: str
+
+    def submit_requests(
+        self,
+        requests: list[JobRequest],
+        *,
+        callback: Callback | None,
+        tracked: bool,
+        as_chain: bool = False,
+    ) -> Handle: ...
+
+    def submit_each(self, requests: list[JobRequest], *, tracked: bool) -> list[Handle]: ...
 
 
 class Task:
@@ -27,7 +42,7 @@ class Task:
 
     def __init__(
         self,
-        app: Atmosphere | None,
+        app: Submitter | None,
         job_type: str,
         fn: Handler,
         *,
@@ -69,7 +84,7 @@ class Task:
         twin.shared = self.shared
         return twin
 
-    def _owner(self) -> Atmosphere:
+    def _owner(self) -> Submitter:
         if self.app is None:
             raise AtmosphereError(
                 f"task {self.type!r} is not registered on an app yet: "
@@ -125,7 +140,7 @@ class Task:
             countdown=countdown_seconds(countdown, "countdown"),
             eta=when(eta, "eta"),
         )
-        return self._owner()._submit([request], callback=callback, tracked=not forget)
+        return self._owner().submit_requests([request], callback=callback, tracked=not forget)
 
     def map(
         self,
@@ -149,7 +164,7 @@ class Task:
             retry_backoff_max=self.retry_backoff_max,
         )
         requests = [dataclasses.replace(request, data=item) for item in items]
-        return self._owner()._submit_many(requests, tracked=not forget)
+        return self._owner().submit_each(requests, tracked=not forget)
 
     def s(
         self,
@@ -187,7 +202,7 @@ class Signature:
     retry_backoff: float = 1.0
     retry_backoff_max: float = 300.0
     default_timeout: float | None = field(default=None, compare=False)
-    app: Atmosphere | None = field(default=None, compare=False, repr=False)
+    app: Submitter | None = field(default=None, compare=False, repr=False)
 
     def request(self) -> JobRequest:
         """This step as a JobRequest."""
@@ -218,7 +233,7 @@ class Chain:
         self,
         callback: Callback | None = None,
         *,
-        app: Atmosphere | None = None,
+        app: Submitter | None = None,
         forget: bool = False,
     ) -> Handle:
         """Submit the chain; the Handle gives its one response (a ``callback: true`` step's
@@ -235,7 +250,9 @@ class Chain:
             requests[0] = JobRequest(
                 **{**requests[0].__dict__, "timeout": self.steps[0].default_timeout}
             )
-        return owner._submit(requests, callback=callback, tracked=not forget, as_chain=True)
+        return owner.submit_requests(
+            requests, callback=callback, tracked=not forget, as_chain=True
+        )
 
 
 @overload

@@ -142,7 +142,7 @@ class Cloud:
         with self._cond:
             self._accepting = True
             self._registered = True
-        self.app._attach(self)
+        self.app.attach(self)
         self._listener = self.database.listen(
             self.paths.inbox(self.id), self._on_inbox, on_status=self._on_status
         )
@@ -206,7 +206,7 @@ class Cloud:
         self._deregister(limit=max(grace, 5.0))
         self._halt.set()
         self._loop.close()
-        self.app._attach(None)
+        self.app.attach(None)
         log.info("cloud %s stopped", self.name)
 
     def _deregister(self, limit: float) -> None:
