@@ -20,7 +20,8 @@ Per run:
   the server, the dispatcher, the clouds together and the maker. It says where the time goes.
 
 Celery with a Redis broker and result backend, one worker with 2 prefork processes, does the same
-work in the same run (``bench/celery_baseline.py``); the table prints our figures against it.
+work in the same run (``bench/celery_baseline.py``), one of its runs after each of ours, so the
+machine's changing load hits both alike; the table prints our figures against it.
 Run: ``python -m bench jobs`` (``--quick`` for a smoke run), or ``python -m bench.jobs``.
 """
 
@@ -341,32 +342,44 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
         fleet.close()
 
 
-def measure(plan: Plan = FULL) -> tuple[Sample, list[Sample]]:
-    """``plan.runs`` independent runs on one server; (the medians, every run's figures)."""
+def measure(
+    plan: Plan = FULL, celery_run: Callable[[], dict[str, float]] | None = None
+) -> tuple[Sample, list[Sample], dict[str, float] | None]:
+    """``plan.runs`` independent runs on one server, each followed by one of Celery's when
+    ``celery_run`` is given (alternating, so a change in the machine's load hits both alike);
+    (our medians, every run's figures, Celery's medians)."""
+    samples: list[Sample] = []
+    theirs: list[dict[str, float]] = []
     with embedded_server() as server:
-        samples = []
         for i in range(plan.runs):
             sample = one_run(server, plan, i)
             print(f"jobs run {i + 1}/{plan.runs}: {asdict(sample)}", file=sys.stderr)
             samples.append(sample)
-    return median_sample(samples), samples
+            if celery_run is not None:
+                theirs.append(celery_run())
+                print(f"jobs: celery run {i + 1}/{plan.runs}: {theirs[-1]}", file=sys.stderr)
+    celery = {k: statistics.median(r[k] for r in theirs) for k in theirs[0]} if theirs else None
+    return median_sample(samples), samples, celery
 
 
-def celery_figures(plan: Plan) -> dict[str, float] | None:
-    """Celery's medians on the same work, or None when Redis or Celery is missing."""
+def celery_runner(plan: Plan) -> Callable[[], dict[str, float]] | None:
+    """One Celery run on the same work (a fresh Redis and worker each time), or None when
+    Redis or Celery is missing."""
     from bench import celery_baseline
 
     if not plan.celery or not celery_baseline.available():
         print("jobs: Celery baseline skipped (redis-server or celery missing)", file=sys.stderr)
         return None
-    figures = celery_baseline.measure(
-        rpc_jobs=plan.rpc_jobs,
-        throughput_jobs=plan.throughput_jobs,
-        runs=plan.runs,
-        chain_jobs=plan.chain_jobs,
-    )
-    print(f"jobs: celery medians {figures}", file=sys.stderr)
-    return figures
+
+    def one() -> dict[str, float]:
+        return celery_baseline.measure(
+            rpc_jobs=plan.rpc_jobs,
+            throughput_jobs=plan.throughput_jobs,
+            runs=1,
+            chain_jobs=plan.chain_jobs,
+        )
+
+    return one
 
 
 def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Row]:
@@ -400,9 +413,9 @@ def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Ro
 
 
 def run(plan: Plan = FULL) -> list[Row]:
-    """Measure Atmosphere, then Celery on the same work; the rows to print."""
-    ours, _ = measure(plan)
-    return rows_of(ours, celery_figures(plan), plan.runs)
+    """Measure Atmosphere and Celery on the same work, alternating; the rows to print."""
+    ours, _, celery = measure(plan, celery_runner(plan))
+    return rows_of(ours, celery, plan.runs)
 
 
 if __name__ == "__main__":
