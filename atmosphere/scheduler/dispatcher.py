@@ -26,6 +26,7 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler import assigning, housekeeping, moves, poison
 from atmosphere.scheduler.analytics import MinuteStats, SubmissionCounter
 from atmosphere.scheduler.batcher import WriteBatch
+from atmosphere.scheduler.desk import Desk
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.seams import Component, Leadership, SoleLeader, default_id
@@ -92,8 +93,18 @@ class Dispatcher:
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
-        self.settler = Settler(self)
         self.poisoned: dict[str, None] = {}  # jobs whose dead letter was refused: left alone
+        self.desk = Desk(
+            state=self.state,
+            paths=self.paths,
+            settings=settings,
+            stats=self.stats,
+            write=self.write,
+            count=self.count,
+            now_ms=self.now_ms,
+            is_leader=self.leadership.is_leader,
+        )
+        self.settler = Settler(self.desk, db, self.poisoned, rand)
         self.last_seen: dict[str, float] = {}  # cloud id -> monotonic time of last heartbeat
         self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
@@ -242,7 +253,7 @@ class Dispatcher:
             elif change.section == "queue" and change.old is None and change.new is not None:
                 self.settler.requeued(change.key[1])
         for component in self.components:
-            component.changed(self, changes)
+            component.changed(changes)
 
     def _until(self, eta_ms: int | None) -> float:
         return 0.0 if eta_ms is None else max(0.0, (eta_ms - self.now_ms()) / 1000.0)
@@ -309,7 +320,7 @@ class Dispatcher:
             return
         if refused:
             # The rest went through; what we assumed about the refused ones is wrong.
-            poison.isolate(self, refused)
+            poison.isolate(refused, self.db, self.poisoned, self.count)
             self._resync_later()
             return
         self.overlay.flushed(True)
@@ -384,7 +395,7 @@ class Dispatcher:
     def _wait_time(self) -> float:
         deadline = self._timers[0][0] if self._timers else self._mono() + 1.0
         for component in self.components:
-            wish = component.tick(self, self._mono())
+            wish = component.tick(self.desk, self._mono())
             if wish is not None:
                 deadline = min(deadline, wish)
         return min(1.0, max(0.0, deadline - self._mono()))
@@ -415,15 +426,23 @@ class Dispatcher:
         elif kind == "clouds":
             # Blind, we would take every cloud for dead: judge only while the stream is up.
             if acting and self.connected:
-                housekeeping.bury_dead_clouds(self, now)
+                housekeeping.bury_dead_clouds(
+                    self.desk, self.last_seen, now, self.settler.dead_letter
+                )
             self._schedule(now + min(1.0, self.settings.dead_after / 4), "clouds")
         elif kind == "stats":
             if acting:
-                housekeeping.write_stats(self)
+                self._write_stats()
             self._schedule(now + self._stats_interval, "stats")
         elif kind == "gc":
-            more = housekeeping.collect(self) if acting else False
+            more = housekeeping.collect(self.desk, self.db, self.gc_batch) if acting else False
             self._schedule(now + (1.0 if more else self._gc_interval), "gc")
+
+    def _write_stats(self) -> None:
+        housekeeping.write_stats(self.desk)
+        if self.announce:
+            epoch = self.leadership.epoch
+            self.write(housekeeping.presence_writes(self.desk, self.id, self.started_ms, epoch))
 
     def _resubscribe(self, now: float) -> None:
         if self._listener is not None:
@@ -444,10 +463,10 @@ class Dispatcher:
             self.batch.take()
         try:
             if self._acting():
-                housekeeping.write_stats(self)
+                self._write_stats()
             if self.announce:
                 self.batch.set(self.paths.dispatchers(self.id), None)
-            poison.isolate(self, self.batch.flush(self.db))
+            poison.isolate(self.batch.flush(self.db), self.db, self.poisoned, self.count)
         except DatabaseError as exc:
             _log.warning("could not write the last batch: %s", exc)
         _log.info(

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from atmosphere.db.base import Database
@@ -21,7 +22,7 @@ from atmosphere.scheduler.ticker import PeriodicComponent
 from atmosphere.settings import Settings
 
 if TYPE_CHECKING:
-    from atmosphere.scheduler.dispatcher import Component, Dispatcher
+    from atmosphere.scheduler.seams import Component
 
 _NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 
@@ -40,7 +41,7 @@ class HighAvailability:
 
     def __init__(self, db: Database, settings: Settings, me: str | None = None) -> None:
         self.id = me or dispatcher_id()
-        self._dispatcher: Dispatcher | None = None
+        self._wake: Callable[[], object] | None = None
         self.election = Election(
             db,
             Paths(settings.root),
@@ -58,9 +59,9 @@ class HighAvailability:
         """The dispatcher components this adds."""
         return [self.periodic]
 
-    def start(self, dispatcher: Dispatcher) -> None:
-        """Begin campaigning for ``dispatcher`` (already started)."""
-        self._dispatcher = dispatcher
+    def start(self, wake: Callable[[], object]) -> None:
+        """Begin campaigning for a dispatcher (already started); ``wake`` runs its loop now."""
+        self._wake = wake
         self.election.start()
 
     def stop(self) -> None:
@@ -69,5 +70,5 @@ class HighAvailability:
 
     def _elected(self, epoch: int) -> None:
         # Wake the dispatcher's loop so the new leader acts now, not at its next timer.
-        if self._dispatcher is not None:
-            self._dispatcher.sync(timeout=0)
+        if self._wake is not None:
+            self._wake()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
-from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.db.base import SERVER_TIMESTAMP, Database
 from atmosphere.errors import DatabaseError
+from atmosphere.jobs import JobSpec
 from atmosphere.scheduler import gc, moves
+from atmosphere.scheduler.desk import Desk
 
-if TYPE_CHECKING:
-    from atmosphere.scheduler.dispatcher import Dispatcher
+# Fail a job the dispatcher gives up on: (its spec, the error, the cloud it died on).
+DeadLetter = Callable[[JobSpec, dict[str, Any], str], None]
 
 _log = logging.getLogger(__name__)
 
@@ -33,16 +36,21 @@ def silent_clouds(
     return dead
 
 
-def bury_dead_clouds(d: Dispatcher, now: float) -> None:
-    """Requeue the unfinished jobs of silent clouds (failing those that died too often)."""
+def bury_dead_clouds(
+    d: Desk, last_seen: dict[str, float], now: float, dead_letter: DeadLetter
+) -> None:
+    """Requeue the unfinished jobs of silent clouds (failing those that died too often).
+
+    ``last_seen``: cloud id -> our monotonic time of its last heartbeat (a buried one leaves).
+    """
     known = {k[0] for k in d.state.clouds} | set(d.state.inbox)
-    for cloud_id in silent_clouds(known, d.last_seen, now, d.settings.dead_after):
+    for cloud_id in silent_clouds(known, last_seen, now, d.settings.dead_after):
         inbox = dict(d.state.inbox.get(cloud_id, {}))
         outcomes = {k[0]: o for k, o in d.state.outcomes.items() if k[0] in inbox}
         burial = moves.bury_writes(d.paths, cloud_id, inbox, outcomes, d.settings.max_deaths)
         _log.warning("cloud %s is silent; requeueing %d job(s)", cloud_id, len(burial.requeued))
         d.write(burial.writes)
-        d.last_seen.pop(cloud_id, None)
+        last_seen.pop(cloud_id, None)
         d.count("dead_clouds")
         for spec in burial.requeued:
             d.stats.count(d.now_ms(), spec.type, "requeued")
@@ -53,40 +61,41 @@ def bury_dead_clouds(d: Dispatcher, now: float) -> None:
                 spec.type,
                 spec.deaths,
             )
-            d.settler.dead_letter(spec, moves.cloud_died_error(spec.deaths), cloud_id)
+            dead_letter(spec, moves.cloud_died_error(spec.deaths), cloud_id)
             d.count("cloud_died")
 
 
-def write_stats(d: Dispatcher) -> None:
-    """Queue the analytics gathered since the last call, and our presence record."""
+def write_stats(d: Desk) -> None:
+    """Queue the analytics gathered since the last call."""
     now = d.now_ms()
     for job_type, jobs in d.state.queue.items():
         d.stats.queue_depth(now, job_type, len(jobs))
     d.write(d.stats.writes(d.paths))
-    if not d.announce:
-        return
-    d.write(
-        {
-            d.paths.dispatchers(d.id): {
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "started": d.started_ms,
-                "heartbeat": SERVER_TIMESTAMP,
-                "leader": d.leadership.is_leader(),
-                "epoch": d.leadership.epoch,
-            }
+
+
+def presence_writes(d: Desk, me: str, started_ms: int, epoch: int) -> dict[str, Any]:
+    """Our record under ``live/dispatchers`` (``atmosphere status`` and the station show it)."""
+    return {
+        d.paths.dispatchers(me): {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": started_ms,
+            "heartbeat": SERVER_TIMESTAMP,
+            "leader": d.is_leader(),
+            "epoch": epoch,
         }
-    )
+    }
 
 
-def collect(d: Dispatcher) -> bool:
-    """One retention pass; True when there is more to delete right away."""
+def collect(d: Desk, db: Database, batch: int) -> bool:
+    """One retention pass of at most ``batch`` deletions of each kind; True when there is more
+    to delete right away."""
     try:
         now = d.now_ms()
-        jobs = gc.collect_jobs(d.db, d.paths, now, d.settings.retention, d.gc_batch)
-        minutes = gc.collect_stats(d.db, d.paths, now, d.settings.stats_retention, d.gc_batch)
+        jobs = gc.collect_jobs(db, d.paths, now, d.settings.retention, batch)
+        minutes = gc.collect_stats(db, d.paths, now, d.settings.stats_retention, batch)
     except DatabaseError as exc:
         _log.warning("garbage collection failed: %s", exc)
         return False
     d.count("collected", jobs)
-    return jobs >= d.gc_batch or minutes >= d.gc_batch
+    return jobs >= batch or minutes >= batch

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError, RequestRefused
 from atmosphere.jobs import ChainState, JobSpec
 from atmosphere.paths import Paths
@@ -21,7 +22,7 @@ from atmosphere.scheduler import settle
 from atmosphere.scheduler.batcher import Refused
 
 if TYPE_CHECKING:
-    from atmosphere.scheduler.dispatcher import Dispatcher
+    from atmosphere.scheduler.desk import Count
 
 _log = logging.getLogger(__name__)
 
@@ -52,10 +53,13 @@ def drop_outcome(paths: Paths, job_id: str) -> Fallback:
     return Fallback(job_id, "to record a late outcome", lambda _: {paths.outcomes(job_id): None})
 
 
-def isolate(d: Dispatcher, refused: Sequence[Refused]) -> None:
-    """Log each refused decision and write its fallback; set aside the jobs it cannot end."""
+def isolate(
+    refused: Sequence[Refused], db: Database, poisoned: dict[str, None], count: Count
+) -> None:
+    """Log each refused decision and write its fallback; set aside (in ``poisoned``) the jobs
+    it cannot end."""
     for item in refused:
-        d.count("refused")
+        count("refused")
         fallback = item.group.tag if isinstance(item.group.tag, Fallback) else None
         if fallback is None:
             _log.error(
@@ -71,14 +75,16 @@ def isolate(d: Dispatcher, refused: Sequence[Refused]) -> None:
             fallback.what,
             item.error,
         )
-        _write_fallback(d, fallback, item.error)
+        _write_fallback(db, fallback, item.error, poisoned, count)
 
 
-def _write_fallback(d: Dispatcher, fallback: Fallback, cause: RequestRefused) -> None:
+def _write_fallback(
+    db: Database, fallback: Fallback, cause: RequestRefused, poisoned: dict[str, None], count: Count
+) -> None:
     try:
-        d.db.update("", fallback.writes(settle.refused_error(fallback.what, cause)))
+        db.update("", fallback.writes(settle.refused_error(fallback.what, cause)))
     except RequestRefused as exc:
-        set_aside(d.poisoned, fallback.job_id)
+        set_aside(poisoned, fallback.job_id)
         _log.error(
             "job %s: the database refused its dead letter too (%s); ignoring the job until "
             "the dispatcher restarts (inspect jobs/%s and live/ by hand)",
@@ -89,7 +95,7 @@ def _write_fallback(d: Dispatcher, fallback: Fallback, cause: RequestRefused) ->
     except DatabaseError as exc:  # the resync that follows decides it again
         _log.warning("job %s: could not write its dead letter: %s", fallback.job_id, exc)
     else:
-        d.count("dead_lettered")
+        count("dead_lettered")
 
 
 def set_aside(poisoned: dict[str, None], job_id: str) -> None:

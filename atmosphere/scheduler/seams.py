@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from atmosphere.scheduler.state import Change
 
 if TYPE_CHECKING:
-    from atmosphere.scheduler.dispatcher import Dispatcher
+    from atmosphere.scheduler.desk import Desk
 
 
 def default_id() -> str:
@@ -41,8 +41,8 @@ class SoleLeader:
 class Component(Protocol):
     """An add-on run by the dispatcher's loop thread (e.g. periodic schedules, the lease)."""
 
-    def changed(self, dispatcher: Dispatcher, changes: Sequence[Change]) -> None:
+    def changed(self, changes: Sequence[Change]) -> None:
         """React to records of ``live/`` that changed (own writes included)."""
 
-    def tick(self, dispatcher: Dispatcher, now: float) -> float | None:
+    def tick(self, desk: Desk, now: float) -> float | None:
         """Do timed work; return the monotonic time it wants to run next (None: no wish)."""

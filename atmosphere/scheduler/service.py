@@ -61,7 +61,7 @@ def run(
     station_handle = None
     try:
         dispatcher.start()
-        ha.start(dispatcher)
+        ha.start(lambda: dispatcher.sync(timeout=0))
         _log.info("dispatcher %s running on root %r", dispatcher.id, settings.root)
         if station is not None:
             station_handle = start_station(station, db)

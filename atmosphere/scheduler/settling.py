@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError
 from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
 from atmosphere.scheduler import poison, settle
+from atmosphere.scheduler.desk import Desk
 from atmosphere.scheduler.firsts import Firsts, first_finish
-
-if TYPE_CHECKING:
-    from atmosphere.scheduler.dispatcher import Dispatcher
 
 _log = logging.getLogger(__name__)
 
@@ -23,8 +23,15 @@ SETTLED_MEMORY = 100_000
 class Settler:
     """Turns each pending outcome into one settlement, exactly once per attempt."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.d = dispatcher
+    def __init__(
+        self, desk: Desk, db: Database, poisoned: dict[str, None], rand: Callable[[], float]
+    ) -> None:
+        """``db`` is read for the record of a job whose inbox entry is gone; ``poisoned``: the
+        jobs set aside (poison.py), left alone; ``rand`` spreads retry backoff."""
+        self.d = desk
+        self._db = db
+        self._poisoned = poisoned
+        self._rand = rand
         self.specs: dict[str, JobSpec] = {}  # the last inbox spec seen per job
         self.settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
         self._unflushed: dict[str, int] = {}  # settled in the batch not yet written
@@ -43,7 +50,7 @@ class Settler:
     def settle_all(self) -> None:
         """Settle every outcome in the view (each is deleted as it settles)."""
         for key, outcome in list(self.d.state.outcomes.items()):
-            if key[0] in self.d.poisoned:
+            if key[0] in self._poisoned:
                 continue  # the database refused even its dead letter (logged): leave it be
             try:
                 self.settle_one(key[0], outcome)
@@ -98,7 +105,7 @@ class Settler:
         now = d.now_ms()
         job_id = spec.id
         chain = d.state.chain(spec.chain.id) if spec.chain else None
-        result = settle.settle(d.paths, spec, outcome, chain, now, rand=d.rand)
+        result = settle.settle(d.paths, spec, outcome, chain, now, rand=self._rand)
         if result.kind == "late":
             self.specs.pop(job_id, None)  # a step the chain has moved past never runs again
             if written:
@@ -147,7 +154,7 @@ class Settler:
         """After a restart the inbox entry of a finished job is gone: read its record instead."""
         d = self.d
         try:
-            record = d.db.get(d.paths.jobs(job_id))
+            record = self._db.get(d.paths.jobs(job_id))
         except DatabaseError as exc:
             _log.warning("cannot read job %s to settle its outcome: %s", job_id, exc)
             return None

@@ -25,7 +25,7 @@ from atmosphere.scheduler.ticks import (
 from atmosphere.schedules import Schedule, next_fire
 
 if TYPE_CHECKING:
-    from atmosphere.scheduler.dispatcher import Dispatcher
+    from atmosphere.scheduler.desk import Desk
     from atmosphere.scheduler.state import Change
 
 _log = logging.getLogger(__name__)
@@ -117,27 +117,27 @@ class PeriodicComponent:
         self._next_wall: float | None = None  # wall seconds of the next fire
         self._leading = False
 
-    def changed(self, dispatcher: Dispatcher, changes: Sequence[Change]) -> None:
+    def changed(self, changes: Sequence[Change]) -> None:
         """A schedule changed (defined, paused, run-now, fired): look again."""
         if any(change.section == "schedules" for change in changes):
             self._dirty = True
 
-    def tick(self, dispatcher: Dispatcher, now: float) -> float | None:
+    def tick(self, desk: Desk, now: float) -> float | None:
         """Fire due ticks when leading; return the monotonic time of the next fire."""
-        leading = dispatcher.leadership.is_leader()
+        leading = desk.is_leader()
         if leading and not self._leading:
             self._dirty = True  # just elected: catch up from the schedules' `last`
         self._leading = leading
         if not leading:
             return None
-        wall = dispatcher.now_ms() / 1000
-        raw = {key[0]: value for key, value in dispatcher.state.records["schedules"].items()}
+        wall = desk.now_ms() / 1000
+        raw = {key[0]: value for key, value in desk.state.records["schedules"].items()}
         # The mirror updates records in place, so a change may arrive without a Change: compare.
         self._dirty = self._dirty or self.periodic.differs(raw)
         if not self._dirty and self._next_wall is not None and wall < self._next_wall:
             return now + min(MAX_SLEEP, self._next_wall - wall)
         self._dirty = False
-        nxt = self.periodic.run(raw, datetime.fromtimestamp(wall, tz=UTC), dispatcher.write)
+        nxt = self.periodic.run(raw, datetime.fromtimestamp(wall, tz=UTC), desk.write)
         self._next_wall = nxt.timestamp() if nxt is not None else wall + MAX_SLEEP
         return now + min(MAX_SLEEP, max(0.0, self._next_wall - wall))
 

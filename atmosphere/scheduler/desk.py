@@ -1,0 +1,46 @@
+"""What the dispatcher's collaborators may use of it: the ``Desk``.
+
+Settling, housekeeping and the periodic component decide from the dispatcher's view of
+``live/`` and write through its one batch. They get this small record, not the dispatcher:
+what they can touch is written here, and a test can hand them a desk of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from atmosphere.paths import Paths
+from atmosphere.scheduler.analytics import MinuteStats
+from atmosphere.scheduler.state import LiveState
+from atmosphere.settings import Settings
+
+if TYPE_CHECKING:
+    from atmosphere.scheduler.poison import Fallback
+
+
+class Write(Protocol):
+    """Queue one decision's writes (full paths), with what to write if they are refused."""
+
+    def __call__(self, values: dict[str, Any], fallback: Fallback | None = None) -> None: ...
+
+
+class Count(Protocol):
+    """Add to one of the dispatcher's counts (what happened, for logs, tests and benchmarks)."""
+
+    def __call__(self, what: str, n: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The dispatcher's view, configuration, clock and the one way to write."""
+
+    state: LiveState
+    paths: Paths
+    settings: Settings
+    stats: MinuteStats
+    write: Write
+    count: Count
+    now_ms: Callable[[], int]  # the estimate of server time
+    is_leader: Callable[[], bool]
