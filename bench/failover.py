@@ -127,7 +127,7 @@ class Cluster:
             time.sleep(0.02)
 
     def lease(self) -> Any:
-        from atmosphere.scheduler.lease import Lease
+        from atmosphere.scheduler.leadership.lease import Lease
 
         return Lease.from_json(self.db.get(self.paths.lease))
 

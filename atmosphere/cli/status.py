@@ -24,7 +24,7 @@ def render(view: Overview, console: Console, lease_seconds: float | None = None)
 
     from rich.table import Table
 
-    from atmosphere.scheduler.lease import describe
+    from atmosphere.scheduler.leadership.lease import describe
     from atmosphere.settings import DEFAULTS
 
     clouds = Table(title="Clouds", title_justify="left")

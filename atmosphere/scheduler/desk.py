@@ -1,4 +1,5 @@
-"""What the dispatcher's collaborators may use of it: the ``Desk``.
+"""What the dispatcher's collaborators may use of it (the ``Desk``), and how an add-on plugs
+into its loop (``Component``).
 
 Settling, housekeeping and the periodic component decide from the dispatcher's view of
 ``live/`` and write through its one batch. They get this small record, not the dispatcher:
@@ -7,13 +8,13 @@ what they can touch is written here, and a test can hand them a desk of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from atmosphere.paths import Paths
 from atmosphere.scheduler.analytics import MinuteStats
-from atmosphere.scheduler.state import LiveState
+from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,3 +45,13 @@ class Desk:
     count: Count
     now_ms: Callable[[], int]  # the estimate of server time
     is_leader: Callable[[], bool]
+
+
+class Component(Protocol):
+    """An add-on run by the dispatcher's loop thread (e.g. periodic schedules)."""
+
+    def changed(self, changes: Sequence[Change]) -> None:
+        """React to records of ``live/`` that changed (own writes included)."""
+
+    def tick(self, desk: Desk, now: float) -> float | None:
+        """Do timed work; return the monotonic time it wants to run next (None: no wish)."""

@@ -12,8 +12,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import queue
 import random
+import re
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,20 +30,30 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler import assigning, housekeeping, moves, poison
 from atmosphere.scheduler.analytics import MinuteStats, SubmissionCounter
 from atmosphere.scheduler.batcher import WriteBatch
-from atmosphere.scheduler.desk import Desk
+from atmosphere.scheduler.desk import Component, Desk
+from atmosphere.scheduler.leadership import Leadership, SoleLeader
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
-from atmosphere.scheduler.seams import Component, Leadership, SoleLeader, default_id
-from atmosphere.scheduler.settling import Settler
+from atmosphere.scheduler.settler import Settler
 from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
 
 _log = logging.getLogger(__name__)
 
+_NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 _BARRIER = "barrier"
 _EVENT = "event"
 _STATUS = "status"
 _STOP = "stop"
+
+
+def new_dispatcher_id() -> str:
+    """A fresh dispatcher id, ``host-pid-xxxx``, safe as a database key.
+
+    The random part matters: two containers can share a host name and a pid, and two
+    dispatchers with one id would both believe they hold the lease.
+    """
+    return _NOT_IN_KEYS.sub("-", f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}")
 
 
 class Dispatcher:
@@ -66,7 +80,7 @@ class Dispatcher:
         self.db = db
         self.settings = settings
         self.paths = Paths(settings.root)
-        self.id = dispatcher_id or default_id()
+        self.id = dispatcher_id or new_dispatcher_id()
         self.leadership: Leadership = leadership or SoleLeader()
         self.components = list(components)
         self.state = LiveState()

@@ -11,7 +11,7 @@ from typing import Any
 from atmosphere.db.base import SERVER_TIMESTAMP, Database
 from atmosphere.errors import DatabaseError
 from atmosphere.jobs import JobSpec
-from atmosphere.scheduler import gc, moves
+from atmosphere.scheduler import moves, retention
 from atmosphere.scheduler.desk import Desk
 
 # Fail a job the dispatcher gives up on: (its spec, the error, the cloud it died on).
@@ -92,8 +92,8 @@ def collect(d: Desk, db: Database, batch: int) -> bool:
     to delete right away."""
     try:
         now = d.now_ms()
-        jobs = gc.collect_jobs(db, d.paths, now, d.settings.retention, batch)
-        minutes = gc.collect_stats(db, d.paths, now, d.settings.stats_retention, batch)
+        jobs = retention.collect_jobs(db, d.paths, now, d.settings.retention, batch)
+        minutes = retention.collect_stats(db, d.paths, now, d.settings.stats_retention, batch)
     except DatabaseError as exc:
         _log.warning("garbage collection failed: %s", exc)
         return False

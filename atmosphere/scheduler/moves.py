@@ -9,7 +9,7 @@ from typing import Any
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobSpec, JobState, Outcome
 from atmosphere.paths import Paths
-from atmosphere.scheduler.settle import queue_entry
+from atmosphere.scheduler.settlement import queue_entry
 
 
 def assign_writes(paths: Paths, spec: JobSpec, cloud_id: str, epoch: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError, RequestRefused
 from atmosphere.jobs import ChainState, JobSpec
 from atmosphere.paths import Paths
-from atmosphere.scheduler import settle
+from atmosphere.scheduler import settlement
 from atmosphere.scheduler.batcher import Refused
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ def fail_job(
 ) -> Fallback:
     """Refused: dead-letter ``spec`` (``chain`` as it was when the decision was made)."""
     return Fallback(
-        spec.id, what, lambda error: settle.dead_letter(paths, spec, chain, error, replied=replied)
+        spec.id,
+        what,
+        lambda error: settlement.dead_letter(paths, spec, chain, error, replied=replied),
     )
 
 
@@ -82,7 +84,7 @@ def _write_fallback(
     db: Database, fallback: Fallback, cause: RequestRefused, poisoned: dict[str, None], count: Count
 ) -> None:
     try:
-        db.update("", fallback.writes(settle.refused_error(fallback.what, cause)))
+        db.update("", fallback.writes(settlement.refused_error(fallback.what, cause)))
     except RequestRefused as exc:
         set_aside(poisoned, fallback.job_id)
         _log.error(

@@ -9,7 +9,11 @@ from typing import Any
 
 from atmosphere.db.base import Database
 from atmosphere.errors import AtmosphereError
-from atmosphere.scheduler.dispatcher import Dispatcher
+from atmosphere.paths import Paths
+from atmosphere.scheduler.desk import Component
+from atmosphere.scheduler.dispatcher import Dispatcher, new_dispatcher_id
+from atmosphere.scheduler.leadership.election import Election
+from atmosphere.scheduler.periodic import PeriodicComponent
 from atmosphere.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -31,6 +35,50 @@ def start_station(start: StartStation, db: Database) -> Any:
     return handle
 
 
+class HighAvailability:
+    """The election and the periodic component of one dispatcher process.
+
+    Several ``atmosphere dispatcher`` processes may run: the election is the dispatcher's
+    ``leadership`` and the periodic component one of its ``components``. Start it after the
+    dispatcher and stop it after the dispatcher, so a clean shutdown flushes the last batch and
+    *then* hands the lease over.
+    """
+
+    def __init__(self, db: Database, settings: Settings, me: str | None = None) -> None:
+        self.id = me or new_dispatcher_id()
+        self._wake: Callable[[], object] | None = None
+        self.election = Election(
+            db,
+            Paths(settings.root),
+            me=self.id,
+            lease_seconds=settings.lease_seconds,
+            heartbeat_interval=settings.heartbeat_interval,
+            on_elected=self._elected,
+        )
+        self.periodic = PeriodicComponent(
+            Paths(settings.root), default_timeout=settings.default_timeout
+        )
+
+    @property
+    def components(self) -> list[Component]:
+        """The dispatcher components this adds."""
+        return [self.periodic]
+
+    def start(self, wake: Callable[[], object]) -> None:
+        """Begin campaigning for a dispatcher (already started); ``wake`` runs its loop now."""
+        self._wake = wake
+        self.election.start()
+
+    def stop(self) -> None:
+        """Hand the lease over at once (call after the dispatcher stopped acting)."""
+        self.election.stop(hand_over=True)
+
+    def _elected(self, epoch: int) -> None:
+        # Wake the dispatcher's loop so the new leader acts now, not at its next timer.
+        if self._wake is not None:
+            self._wake()
+
+
 # Bookkeeping-only writes wait this long for work writes to ride along with (dispatcher.py).
 SETTLE_DELAY = 0.05
 
@@ -45,7 +93,6 @@ def run(
     """Run a dispatcher until ``stop`` is set; start the embedded database if none is configured,
     and the Weather Station when ``station`` is given."""
     from atmosphere.db.connect import connect
-    from atmosphere.scheduler.ha import HighAvailability
 
     db = connect(settings, start_embedded=settings.uses_embedded, wait=10.0)
     ha = HighAvailability(db, settings)  # leader lease + periodic schedules (issue 4)

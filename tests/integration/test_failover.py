@@ -19,7 +19,7 @@ from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.jobs import ChainState, ChainStep
 from atmosphere.paths import Paths
-from atmosphere.scheduler.lease import Lease
+from atmosphere.scheduler.leadership.lease import Lease
 from tests.integration.conftest import FAST_HA_ENV as FAST
 from tests.integration.conftest import ROOT
 from tests.integration.dispatcher_support import (

@@ -13,7 +13,7 @@ import pytest
 from atmosphere.app import Atmosphere
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
-from atmosphere.scheduler.lease import Lease
+from atmosphere.scheduler.leadership.lease import Lease
 from atmosphere.settings import Settings
 from tests.integration.conftest import FAST_HA_ENV as FAST
 from tests.integration.conftest import ROOT

@@ -13,7 +13,7 @@ import pytest
 
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.paths import Paths
-from atmosphere.scheduler.lease import Lease
+from atmosphere.scheduler.leadership.lease import Lease
 from atmosphere.scheduler.ticks import manual_run_id
 from atmosphere.schedules import make_schedule, set_paused, store_schedule
 from tests.integration.conftest import FAST_HA_ENV as FAST

@@ -7,7 +7,7 @@ from typing import Any
 from atmosphere.jobs import ChainRef, ChainState, ChainStep, JobSpec, Outcome, payload
 from atmosphere.paths import Paths
 from atmosphere.scheduler.chains import after_failure, after_success, cascade
-from atmosphere.scheduler.settle import settle
+from atmosphere.scheduler.settlement import settle
 
 P = Paths("atmosphere")
 

@@ -6,8 +6,8 @@ from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.scheduler.analytics import MinuteStats
 from atmosphere.scheduler.assigning import plan
-from atmosphere.scheduler.gc import expired_job_writes
 from atmosphere.scheduler.overlay import Overlay, net, resolve
+from atmosphere.scheduler.retention import expired_job_writes
 from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.state import Change
 

@@ -16,7 +16,7 @@ from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.errors import RequestRefused
 from atmosphere.jobs import ChainState, ChainStep, JobSpec
 from atmosphere.scheduler.batcher import WriteBatch
-from atmosphere.scheduler.settle import unheard_failure
+from atmosphere.scheduler.settlement import unheard_failure
 from atmosphere.storable import MAX_VALUE_BYTES
 from atmosphere.testing import MemoryDatabase
 from tests.unit.dispatcher_kit import (

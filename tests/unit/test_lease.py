@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from atmosphere.jobs import epoch_admissible as admissible
-from atmosphere.scheduler.lease import (
+from atmosphere.scheduler.leadership.lease import (
     Lease,
     claim,
     describe,

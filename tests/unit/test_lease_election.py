@@ -13,10 +13,10 @@ import pytest
 
 from atmosphere.errors import DatabaseError
 from atmosphere.paths import Paths
-from atmosphere.scheduler import election as election_module
-from atmosphere.scheduler.election import Election
-from atmosphere.scheduler.ha import dispatcher_id
-from atmosphere.scheduler.lease import Lease
+from atmosphere.scheduler.dispatcher import new_dispatcher_id as dispatcher_id
+from atmosphere.scheduler.leadership import election as election_module
+from atmosphere.scheduler.leadership.election import Election
+from atmosphere.scheduler.leadership.lease import Lease
 from atmosphere.testing import MemoryDatabase
 
 PATHS = Paths("atm")
@@ -233,7 +233,7 @@ class _Recorder(logging.Handler):
 @pytest.fixture
 def election_log() -> Iterator[_Recorder]:
     recorder = _Recorder()
-    logger = logging.getLogger("atmosphere.scheduler.election")
+    logger = logging.getLogger("atmosphere.scheduler.leadership.election")
     logger.addHandler(recorder)
     try:
         yield recorder

@@ -9,7 +9,7 @@ import pytest
 
 from atmosphere.paths import Paths
 from atmosphere.scheduler.dispatcher import Dispatcher
-from atmosphere.scheduler.ticker import PeriodicComponent
+from atmosphere.scheduler.periodic import PeriodicComponent
 from atmosphere.scheduler.ticks import manual_run_id, tick_id
 from atmosphere.schedules import make_schedule, request_run, store_schedule
 from atmosphere.settings import Settings

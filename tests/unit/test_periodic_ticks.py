@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
-from atmosphere.scheduler.ticker import Periodic
+from atmosphere.scheduler.periodic import Periodic
 from atmosphere.scheduler.ticks import (
     due_ticks,
     manual_run_id,

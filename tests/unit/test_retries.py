@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from atmosphere.jobs import JobSpec, Outcome
 from atmosphere.paths import Paths
 from atmosphere.scheduler.retries import backoff_seconds, may_retry, retry_delay
-from atmosphere.scheduler.settle import settle
+from atmosphere.scheduler.settlement import settle
 
 
 @pytest.mark.parametrize(

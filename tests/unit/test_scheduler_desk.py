@@ -10,9 +10,9 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler import housekeeping
 from atmosphere.scheduler.analytics import MinuteStats
 from atmosphere.scheduler.desk import Desk
+from atmosphere.scheduler.periodic import PeriodicComponent
 from atmosphere.scheduler.poison import Fallback
 from atmosphere.scheduler.state import LiveState
-from atmosphere.scheduler.ticker import PeriodicComponent
 from atmosphere.schedules import make_schedule
 from atmosphere.settings import Settings
 

@@ -21,5 +21,5 @@ def test_shipped_rules_deny_everyone_but_the_admin_sdk() -> None:
 
 def test_shipped_rules_index_every_field_atmosphere_queries_jobs_by() -> None:
     indexed = set(Rules.parse(RULES.read_text()).index_on(["atmosphere", "jobs"]))
-    assert "finished" in indexed  # the dispatcher's retention query (scheduler/gc.py)
+    assert "finished" in indexed  # the dispatcher's retention query (scheduler/retention.py)
     assert set(INDEXED) <= indexed  # the Weather Station's job search

@@ -1,4 +1,4 @@
-"""Settling outcomes inside the dispatcher: first outcome wins, then settle.py decides the writes."""
+"""Settling outcomes inside the dispatcher: first outcome wins, then settlement.py decides the writes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError
 from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
-from atmosphere.scheduler import poison, settle
+from atmosphere.scheduler import poison, settlement
 from atmosphere.scheduler.desk import Desk
 from atmosphere.scheduler.firsts import Firsts, first_finish
 
@@ -105,7 +105,7 @@ class Settler:
         now = d.now_ms()
         job_id = spec.id
         chain = d.state.chain(spec.chain.id) if spec.chain else None
-        result = settle.settle(d.paths, spec, outcome, chain, now, rand=self._rand)
+        result = settlement.settle(d.paths, spec, outcome, chain, now, rand=self._rand)
         if result.kind == "late":
             self.specs.pop(job_id, None)  # a step the chain has moved past never runs again
             if written:
@@ -127,7 +127,7 @@ class Settler:
         d.count(result.kind)
         self._record_stats(spec, outcome, result.kind, now)
         if result.error is not None:
-            unheard = settle.unheard_failure(spec, chain, result.error)
+            unheard = settlement.unheard_failure(spec, chain, result.error)
             if unheard is not None:
                 _log.warning("%s", unheard)
         if result.kind != "retried":
@@ -138,7 +138,9 @@ class Settler:
 
     def _write_late(self, outcome: Outcome) -> None:
         d = self.d
-        d.write(settle.late_writes(d.paths, outcome), poison.drop_outcome(d.paths, outcome.job_id))
+        d.write(
+            settlement.late_writes(d.paths, outcome), poison.drop_outcome(d.paths, outcome.job_id)
+        )
 
     def flushed(self, ok: bool) -> None:
         """The batch holding this iteration's settlements was written (or was not: forget them)."""
