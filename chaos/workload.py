@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from atmosphere import Atmosphere, AtmosphereError, Handle, chain
+from atmosphere import Atmosphere, AtmosphereError, Handle, SubmitFailed, chain
 from atmosphere.errors import JobError
 
 from .checks import Expect
@@ -40,6 +40,7 @@ INTACT: dict[str, Any] = {"poison_deep": nested(TOO_DEEP), "poison_key": BAD_KEY
 TIMEOUT = 60.0  # long: under chaos only a job the system dropped runs into it
 POISON_TIMEOUT = 120.0  # os._exit needs several cloud deaths and restarts
 REFUSED_PAUSE = 0.5  # after a refused submit, as a caller would back off
+FLUSH_WAIT = 30.0  # seconds to wait for the maker to write a submission (bounded)
 
 
 class Workload:
@@ -131,6 +132,13 @@ class Workload:
             self.ledger.add_refused(kind, f"{type(exc).__name__}: {exc}")
             self._stop.wait(REFUSED_PAUSE)
             return
+        # submit() returns before the write; a write that fails is reported on the handle
+        # (SubmitFailed), so wait for it to tell a refused submission from a sent one.
+        refused = _submit_failed(handle) if self.app.maker.flush(FLUSH_WAIT) else None
+        if refused is not None:
+            self.ledger.add_refused(kind, f"{type(refused).__name__}: {refused}")
+            self._stop.wait(REFUSED_PAUSE)
+            return
         if not handle.tracked:
             # The last step's id is ``{chainId}-{last}``: its execution proves the chain ran.
             self.ledger.add_sent(Sent(handle.id, kind, at, tracked=False, proof=f"{handle.id}-2"))
@@ -155,3 +163,16 @@ class Workload:
         if error is None and kind in INTACT and result != INTACT[kind]:
             answer = Answer(key, answer.at, ok=False, error="ResultChanged", message=repr(result))
         self.ledger.add_answer(answer)
+
+
+def _submit_failed(handle: Handle) -> SubmitFailed | None:
+    """The handle's SubmitFailed when its submission could not be written, else None."""
+    if not handle.done():
+        return None
+    try:
+        handle.get(timeout=0)
+    except SubmitFailed as exc:
+        return exc
+    except AtmosphereError:
+        return None
+    return None
