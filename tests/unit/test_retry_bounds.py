@@ -31,6 +31,7 @@ def _writes(app: Atmosphere) -> int:
 
 def test_the_cap_itself_is_accepted(app: Atmosphere) -> None:
     app.submit({"type": "ping", "retries": MAX_RETRIES, "retry_backoff_max": MAX_BACKOFF})
+    assert app.maker.flush(10)  # submit() returns before the outbox writes
     assert _writes(app) == 1
 
 
