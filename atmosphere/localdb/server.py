@@ -15,8 +15,9 @@ from typing import Any, NoReturn
 
 import uvloop
 
+from atmosphere.hosts import allowed_hosts, is_loopback
+
 from . import access, identity
-from .hosts import allowed_hosts, is_loopback
 from .protocol import FastServer
 from .repair import repair as repair_log
 from .service import Config, LocalDb

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
+from atmosphere import hosts
 from atmosphere.rtdb import tree
 from atmosphere.rtdb.query import run_query
 from atmosphere.rtdb.values import InvalidData
 
-from . import access, hosts, identity
+from . import access, identity
 from .events import Hub, Listener, Sink
 from .messages import (
     Config,

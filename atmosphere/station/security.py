@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from atmosphere.errors import ConfigError
-from atmosphere.localdb.hosts import host_name as host_name
-from atmosphere.localdb.hosts import is_loopback as is_loopback
+from atmosphere.hosts import host_name as host_name
+from atmosphere.hosts import is_loopback as is_loopback
 from atmosphere.settings import Settings
 
 COOKIE = "atmosphere_station"

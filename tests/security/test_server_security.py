@@ -23,8 +23,8 @@ from atmosphere._redact import redact
 from atmosphere.db import embedded
 from atmosphere.db.connect import connect
 from atmosphere.errors import ConfigError
+from atmosphere.hosts import allowed_hosts, host_allowed
 from atmosphere.localdb import identity
-from atmosphere.localdb.hosts import allowed_hosts, host_allowed
 from atmosphere.localdb.service import Config, LocalDb, Response
 from atmosphere.localdb.store import Store
 from atmosphere.settings import Settings
