@@ -76,7 +76,7 @@ def render(view: Overview, console: Console, lease_seconds: float | None = None)
         )
     console.print(dispatchers)
     lease = DEFAULTS["lease_seconds"] if lease_seconds is None else lease_seconds
-    console.print(describe(view.lease, int(time.time() * 1000), lease))
+    console.print(describe(view.lease, time.time(), lease))
 
 
 def status(
@@ -104,7 +104,7 @@ def status(
     except AtmosphereError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    view = summarize(live, int(time.time() * 1000), settings.dead_after)
+    view = summarize(live, time.time(), settings.dead_after)
     render(view, Console(), settings.lease_seconds)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from atmosphere.cloud_state import CloudState, cloud_state
 from atmosphere.jobs import CloudInfo, InvalidRecord
+from atmosphere.wiretime import parse_ms
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,17 @@ class Overview:
     lease: dict[str, Any] | None = None
 
 
-def _age(now_ms: int, then: Any) -> float | None:
-    if isinstance(then, bool) or not isinstance(then, (int, float)) or then <= 0:
-        return None
-    return max(0.0, (now_ms - then) / 1000.0)
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else max(0.0, now - then)
 
 
 def _children(node: Any) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def summarize(live: Any, now_ms: int, dead_after: float) -> Overview:
-    """Summarize a ``live/`` value; malformed parts are left out, never raised."""
+def summarize(live: Any, now: float, dead_after: float) -> Overview:
+    """Summarize a ``live/`` value at ``now`` (seconds); malformed parts are left out, never
+    raised."""
     live = _children(live)
     out = Overview()
     inbox = _children(live.get("inbox"))
@@ -82,7 +82,7 @@ def summarize(live: Any, now_ms: int, dead_after: float) -> Overview:
             info = CloudInfo.from_json(raw, cloud_id)
         except InvalidRecord:
             continue
-        age = _age(now_ms, info.heartbeat)
+        age = _age(now, parse_ms(_children(raw).get("heartbeat")))
         held = len(_children(inbox.get(cloud_id)))
         state = cloud_state(
             heartbeat_age=age,
@@ -124,7 +124,7 @@ def summarize(live: Any, now_ms: int, dead_after: float) -> Overview:
                 id=dispatcher_id,
                 host=str(record.get("host", "")),
                 pid=pid if isinstance(pid, int) else 0,
-                heartbeat_age=_age(now_ms, record.get("heartbeat")),
+                heartbeat_age=_age(now, parse_ms(record.get("heartbeat"))),
                 role=str(role),
             )
         )

@@ -8,7 +8,8 @@ from atmosphere.cli.status import render
 from atmosphere.scheduler.overview import summarize
 from atmosphere.station.views import cloud_rows
 
-NOW = 1_800_000_000_000
+NOW_MS = 1_800_000_000_000  # as stored
+NOW = NOW_MS / 1000  # as Python passes it
 
 LIVE = {
     "clouds": {
@@ -16,19 +17,19 @@ LIVE = {
             "name": "billing",
             "types": {"sync": True},
             "slots": 2,
-            "heartbeat": NOW - 1500,
+            "heartbeat": NOW_MS - 1500,
             "load": 0.5,
             "done": 7,
             "failed": 1,
         },
-        "c2": {"types": {"mail": True}, "slots": 1, "heartbeat": NOW - 60_000},
+        "c2": {"types": {"mail": True}, "slots": 1, "heartbeat": NOW_MS - 60_000},
         "bad": "garbage",
     },
     "inbox": {"c1": {"j1": {}, "j2": {}}},
     "queue": {"sync": {"j3": {}}, "mail": {"j4": {}, "j5": {}}, "report": {"j6": {}}, "junk": 5},
     "delayed": {"j7": {}},
     "outcomes": {"j8": {}},
-    "dispatchers": {"d1": {"host": "h", "pid": 42, "heartbeat": NOW - 500, "leader": True}},
+    "dispatchers": {"d1": {"host": "h", "pid": 42, "heartbeat": NOW_MS - 500, "leader": True}},
 }
 
 
@@ -46,23 +47,27 @@ def test_summary_counts_and_flags_types_without_a_live_cloud() -> None:
 def test_status_and_the_station_say_the_same_word_for_each_cloud() -> None:
     live = {
         "clouds": {
-            "full": {"types": {"a": True}, "slots": 1, "heartbeat": NOW - 1000},
-            "room": {"types": {"a": True}, "slots": 2, "heartbeat": NOW - 1000},
-            "silent": {"types": {"a": True}, "slots": 1, "heartbeat": NOW - 60_000},
+            "full": {"types": {"a": True}, "slots": 1, "heartbeat": NOW_MS - 1000},
+            "room": {"types": {"a": True}, "slots": 2, "heartbeat": NOW_MS - 1000},
+            "silent": {"types": {"a": True}, "slots": 1, "heartbeat": NOW_MS - 60_000},
             "unheard": {"types": {"a": True}, "slots": 1},
-            "drain": {"types": {"a": True}, "state": "draining", "heartbeat": NOW - 1000},
+            "drain": {"types": {"a": True}, "state": "draining", "heartbeat": NOW_MS - 1000},
         },
         "inbox": {"full": {"j1": {}}, "room": {"j2": {}}},
     }
     status = {c.id: str(c.state) for c in summarize(live, NOW, 6.0).clouds}
-    station = {r["id"]: r["state"] for r in cloud_rows(live["clouds"], live["inbox"], NOW, 6.0)}
-    assert status == station == {
-        "full": "busy",
-        "room": "idle",
-        "silent": "dead",
-        "unheard": "dead",
-        "drain": "draining",
-    }
+    station = {r["id"]: r["state"] for r in cloud_rows(live["clouds"], live["inbox"], NOW_MS, 6.0)}
+    assert (
+        status
+        == station
+        == {
+            "full": "busy",
+            "room": "idle",
+            "silent": "dead",
+            "unheard": "dead",
+            "drain": "draining",
+        }
+    )
 
 
 def test_summary_of_nothing_or_garbage_is_empty() -> None:

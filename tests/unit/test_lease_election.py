@@ -96,9 +96,8 @@ def test_exactly_one_of_two_leads_and_presence_says_so(db: MemoryDatabase) -> No
         presence = db.get("atm/live/dispatchers")
         assert set(presence) == {"a", "b"}
         assert {"host", "pid", "started", "heartbeat", "role"} <= set(presence["a"])
-        assert Lease.from_json(db.get("atm/live/lease")) == Lease(
-            leader.me, 1, db.get("atm/live/lease")["expires"]
-        )
+        stored = db.get("atm/live/lease")
+        assert Lease.from_json(stored) == Lease(leader.me, 1, stored["expires"] / 1000)
     finally:
         a.stop()
         b.stop()

@@ -24,6 +24,7 @@ from atmosphere.db.mirror import apply_event
 from atmosphere.db.tree import render
 from atmosphere.errors import DatabaseError
 from atmosphere.paths import Paths
+from atmosphere.wiretime import parse_ms
 
 from .lease import Lease, claim, holds, release, renew_interval, takeover_due, valid_for
 
@@ -79,7 +80,7 @@ class Election:
         self._announced: int | None = None  # the epoch on_elected was last called for
         self._next_renew = 0.0
         self._next_presence = 0.0
-        self.offset_ms = 0.0  # server clock minus ours, from presence heartbeats
+        self.offset = 0.0  # server clock minus ours (seconds), from presence heartbeats
         self.elections = 0  # how many times this process became leader
         self.lease_failures = 0  # lease writes failed in a row (campaigns and renewals)
         self._trouble_said_at: float | None = None
@@ -146,9 +147,9 @@ class Election:
                 self._elected.wait(0.05 if left is None else min(0.05, left))
         return True
 
-    def server_ms(self) -> int:
-        """Our best estimate of the server's clock, in ms."""
-        return int(self._clock() * 1000 + self.offset_ms)
+    def server_time(self) -> float:
+        """Our best estimate of the server's clock, in seconds."""
+        return self._clock() + self.offset
 
     # -- the campaign thread -----------------------------------------------------------
 
@@ -228,8 +229,7 @@ class Election:
             self._depose(f"the lease is now {result}")
 
     def _transact(self, stale: Lease | None) -> Lease | None:
-        now_ms = self.server_ms()
-        lease_ms = int(self.lease_seconds * 1000)
+        now = self.server_time()
         with self._lock:
             min_epoch = self._max_epoch
 
@@ -237,8 +237,8 @@ class Election:
             new = claim(
                 Lease.from_json(raw),
                 me=self.me,
-                now_ms=now_ms,
-                lease_ms=lease_ms,
+                now=now,
+                lease_seconds=self.lease_seconds,
                 stale=stale,
                 min_epoch=min_epoch,
             )
@@ -359,9 +359,9 @@ class Election:
         everyone = self.db.get(self.paths.dispatchers())
         back = self._clock()
         mine = everyone.get(self.me) if isinstance(everyone, dict) else None
-        beat = mine.get("heartbeat") if isinstance(mine, dict) else None
-        if isinstance(beat, (int, float)):
-            self.offset_ms = beat - (sent + back) / 2 * 1000
+        beat = parse_ms(mine.get("heartbeat")) if isinstance(mine, dict) else None
+        if beat is not None:
+            self.offset = beat - (sent + back) / 2
         if role == "leader" and isinstance(everyone, dict):
             self._prune_presence(everyone)
 
@@ -377,20 +377,16 @@ class Election:
     def _prune_presence(self, everyone: dict[str, Any]) -> None:
         # Drop the silent, and any other "leader": it is gone (killed) or deposed, and a
         # deposed one that lives re-announces itself as a standby at its next heartbeat.
-        limit = self.server_ms() - _PRESENCE_STALE_BEATS * self.heartbeat_interval * 1000
+        limit = self.server_time() - _PRESENCE_STALE_BEATS * self.heartbeat_interval
         stale = {
             key: None
             for key, record in everyone.items()
             if key != self.me
             and not (
                 isinstance(record, dict)
-                and _num(record.get("heartbeat")) > limit
+                and (parse_ms(record.get("heartbeat")) or 0.0) > limit
                 and record.get("role") != "leader"
             )
         }
         if stale:
             self.db.update(self.paths.dispatchers(), stale)
-
-
-def _num(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0

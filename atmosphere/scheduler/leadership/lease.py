@@ -19,20 +19,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from atmosphere.wiretime import from_ms, to_ms
+
 # The leader stops writing after this fraction of a lease period without a renewal, leaving
 # the rest as a margin for in-flight writes before any standby can take over.
 VALID_FRACTION = 0.8
 # Renew this many times per lease period, so a couple of slow renewals do not cost leadership.
 RENEWALS_PER_LEASE = 3
+# A renewal never writes an ``expires`` that reads as released, whatever the clock says.
+_EARLIEST = from_ms(1)
 
 
 @dataclass(frozen=True)
 class Lease:
-    """The lease record. ``expires`` is server ms; 0 means released (take over at once)."""
+    """The lease record. ``expires`` is server time in seconds (ms on the wire); 0 means
+    released (take over at once)."""
 
     owner: str
     epoch: int
-    expires: int
+    expires: float
 
     @property
     def released(self) -> bool:
@@ -40,7 +45,7 @@ class Lease:
         return self.expires <= 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"owner": self.owner, "epoch": self.epoch, "expires": self.expires}
+        return {"owner": self.owner, "epoch": self.epoch, "expires": to_ms(self.expires)}
 
     @classmethod
     def from_json(cls, raw: Any) -> Lease | None:
@@ -52,19 +57,19 @@ class Lease:
         expires: Any = raw.get("expires")
         if not isinstance(owner, str) or not _is_int(epoch) or not _is_int(expires):
             return None
-        return cls(owner=owner, epoch=int(epoch), expires=int(expires))
+        return cls(owner=owner, epoch=int(epoch), expires=from_ms(int(expires)))
 
 
 def claim(
     current: Lease | None,
     *,
     me: str,
-    now_ms: int,
-    lease_ms: int,
+    now: float,
+    lease_seconds: float,
     stale: Lease | None = None,
     min_epoch: int = 0,
 ) -> Lease | None:
-    """The lease to write, or None to leave ``current`` as it is.
+    """The lease to write, or None to leave ``current`` as it is (``now``: server time).
 
     ``stale`` is the value this process has seen unchanged for a whole lease period (a standby's
     local timer ran out on it); ``min_epoch`` is the highest epoch seen, in case the record was
@@ -72,11 +77,11 @@ def claim(
     """
     if current is None or current.released:
         base = max(min_epoch, current.epoch if current else 0)
-        return Lease(owner=me, epoch=base + 1, expires=now_ms + lease_ms)
+        return Lease(owner=me, epoch=base + 1, expires=now + lease_seconds)
     if current.owner == me:
-        return Lease(owner=me, epoch=current.epoch, expires=max(now_ms + lease_ms, 1))
+        return Lease(owner=me, epoch=current.epoch, expires=max(now + lease_seconds, _EARLIEST))
     if stale is not None and current == stale:
-        return Lease(owner=me, epoch=current.epoch + 1, expires=now_ms + lease_ms)
+        return Lease(owner=me, epoch=current.epoch + 1, expires=now + lease_seconds)
     return None
 
 
@@ -109,18 +114,18 @@ def renew_interval(lease_seconds: float) -> float:
     return lease_seconds / RENEWALS_PER_LEASE
 
 
-def lease_age(lease: Lease | None, now_ms: int, lease_ms: int) -> float | None:
+def lease_age(lease: Lease | None, now: float, lease_seconds: float) -> float | None:
     """Seconds since the lease was last renewed (None if absent or released)."""
     if lease is None or lease.released:
         return None
-    return max(0.0, (now_ms - (lease.expires - lease_ms)) / 1000)
+    return max(0.0, now - (lease.expires - lease_seconds))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value)
 
 
-def describe(raw: Any, now_ms: int, lease_seconds: float) -> str:
+def describe(raw: Any, now: float, lease_seconds: float) -> str:
     """One line for ``atmosphere status``: who leads, with which epoch, how fresh the lease is."""
     lease = Lease.from_json(raw)
     if lease is None:
@@ -128,8 +133,8 @@ def describe(raw: Any, now_ms: int, lease_seconds: float) -> str:
     head = f"lease: owner {lease.owner}  epoch {lease.epoch}"
     if lease.released:
         return f"{head}  released (a standby takes over at once)"
-    left = (lease.expires - now_ms) / 1000
+    left = lease.expires - now
     if left < 0:
         return f"{head}  [red]expired {-left:.1f}s ago[/red] (no leader is renewing it)"
-    age = lease_age(lease, now_ms, int(lease_seconds * 1000)) or 0.0
+    age = lease_age(lease, now, lease_seconds) or 0.0
     return f"{head}  renewed {age:.1f}s ago, expires in {left:.1f}s"
