@@ -1,10 +1,14 @@
-"""Celery + Redis baseline for the jobs benchmark (same work: no-op jobs, 2 worker processes).
+"""Celery + Redis baseline for the jobs benchmark: the same work as ours, Celery at its defaults.
 
-Skipped (returns None) when redis-server or celery is not installed.
+``redis-server`` (no persistence) as broker and result backend and one ``celery worker
+--pool prefork --concurrency 2`` with Celery's default settings (prefetch multiplier 4, early
+acks, JSON; ``bench/celery_app.py``). ``measure()`` is one run on a fresh Redis and worker.
+Skipped when redis-server or celery is not installed (``available()``).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -13,9 +17,23 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+from bench.common import percentile
+from bench.workloads import (
+    chain_p50,
+    cpu_ms_per_job,
+    fire_and_forget,
+    rpc_trips,
+    rss_mb,
+    submit_then_await,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2
 
 
 def _free_port() -> int:
@@ -33,9 +51,42 @@ def available() -> bool:
     return shutil.which("redis-server") is not None
 
 
+@dataclass(frozen=True)
+class Celery:
+    """A running Redis and Celery worker: their processes, by role."""
+
+    redis: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes]
+
+    def pids(self) -> dict[str, list[int]]:
+        """Process ids by role; the maker is this process."""
+        pool = [p.pid for p in psutil.Process(self.worker.pid).children()]
+        return {
+            "redis": [self.redis.pid],
+            "worker": [self.worker.pid],
+            "pool": pool,
+            "maker": [os.getpid()],
+        }
+
+
+def _wait_for_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # redis-server is starting; bounded by the deadline
+
+
 @contextmanager
-def running_celery(workers: int = 2) -> Iterator[str]:
-    """Start redis-server and one Celery worker with ``workers`` processes; yield the Redis URL."""
+def running_celery(workers: int = WORKERS) -> Iterator[Celery]:
+    """Start redis-server and one Celery worker with ``workers`` processes, at defaults."""
     port = _free_port()
     redis_proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -46,18 +97,7 @@ def running_celery(workers: int = 2) -> Iterator[str]:
     env = dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=str(ROOT))
     worker = None
     try:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        _wait_for_redis(url)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker",
              "--concurrency", str(workers), "--pool", "prefork", "--loglevel", "WARNING",
@@ -65,7 +105,7 @@ def running_celery(workers: int = 2) -> Iterator[str]:
             env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         os.environ["BENCH_REDIS_URL"] = url
-        yield url
+        yield Celery(redis_proc, worker)
     finally:
         if worker is not None:
             worker.terminate()
@@ -78,51 +118,47 @@ def running_celery(workers: int = 2) -> Iterator[str]:
 
 
 def measure(
-    rpc_jobs: int = 500, throughput_jobs: int = 5000, runs: int = 3, chain_jobs: int = 200
+    rpc_jobs: int = 500, chain_jobs: int = 200, batch_jobs: int = 5000, warmup: int = 50
 ) -> dict[str, float]:
-    """RPC latency p50/p99 (ms), chain-of-3 p50 (ms), throughput (jobs/s) and the submit loop
-    alone (s) of Celery; medians over ``runs``."""
-    import importlib
-    import statistics
-
+    """One run of Celery on the jobs benchmark's work; its figures by the names of ours
+    (``bench.jobs.Sample``)."""
     from celery import chain
 
-    from .common import percentile
-
-    with running_celery() as url:
-        os.environ["BENCH_REDIS_URL"] = url
+    with running_celery() as celery:
+        # The app reads the broker URL at import: this run's Redis.
         celery_app = importlib.reload(importlib.import_module("bench.celery_app"))
-        noop = celery_app.noop
-        noop.delay(0).get(timeout=60)  # warm up: workers ready
-        p50s, p99s, rates, chains, submits = [], [], [], [], []
-        for _ in range(runs):
-            lat = []
-            for i in range(rpc_jobs):
-                t0 = time.perf_counter()
-                noop.delay(i).get(timeout=30)
-                lat.append((time.perf_counter() - t0) * 1000)
-            p50s.append(percentile(lat, 0.5))
-            p99s.append(percentile(lat, 0.99))
-            lat = []
-            for i in range(chain_jobs):
-                t0 = time.perf_counter()
-                chain(noop.s(i), noop.s(), noop.s()).apply_async().get(timeout=30)
-                lat.append((time.perf_counter() - t0) * 1000)
-            chains.append(percentile(lat, 0.5))
-            t0 = time.perf_counter()
-            results = [noop.delay(i) for i in range(throughput_jobs)]
-            submits.append(time.perf_counter() - t0)
-            for r in results:
-                r.get(timeout=120)
-            rates.append(throughput_jobs / (time.perf_counter() - t0))
+        noop, count = celery_app.noop, celery_app.count
+        rpc_trips(noop, warmup)  # the worker and its pool are up and warm
+        fire_and_forget(count.delay, warmup)
+        pids = celery.pids()
+        idle_rss = {
+            "rss_redis_mb": rss_mb(pids["redis"][0]),
+            "rss_worker_mb": rss_mb(pids["worker"][0]),
+            "rss_pool_mb": max(rss_mb(pid) for pid in pids["pool"]),
+        }
+        trips = rpc_trips(noop, rpc_jobs)
+        latencies = [t.latency_ms for t in trips]
+        chains = chain_p50(
+            lambda i: chain(noop.s(i), noop.s(), noop.s()).apply_async(), chain_jobs
+        )
+        forgotten, forget_cpu = cpu_ms_per_job(
+            pids, batch_jobs, lambda: fire_and_forget(count.delay, batch_jobs)
+        )
+        awaited, awaited_cpu = cpu_ms_per_job(
+            pids, batch_jobs, lambda: submit_then_await(noop, batch_jobs)
+        )
         return {
-            "rpc_p50_ms": statistics.median(p50s),
-            "rpc_p99_ms": statistics.median(p99s),
-            "throughput": statistics.median(rates),
-            "chain_p50_ms": statistics.median(chains),
-            "submit_seconds": statistics.median(submits),
+            "rpc_p50_ms": percentile(latencies, 0.5),
+            "rpc_p99_ms": percentile(latencies, 0.99),
+            "chain_p50_ms": chains,
+            "forget_rate": forgotten.rate,
+            "forget_submit_rate": forgotten.submit_rate,
+            "awaited_rate": awaited,
+            "forget_cpu_all_ms": forget_cpu["all"],
+            "awaited_cpu_all_ms": awaited_cpu["all"],
+            **idle_rss,
         }
 
 
 if __name__ == "__main__":
-    print(measure(rpc_jobs=100, throughput_jobs=1000, runs=1))
+    print(measure(rpc_jobs=100, chain_jobs=20, batch_jobs=1000, warmup=20))

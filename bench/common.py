@@ -18,6 +18,7 @@ class Row:
     baseline: float | None = None
     baseline_label: str = ""
     target: str = ""
+    better: str = ""  # "lower" or "higher": which way the figure (and its ratio) is better
 
     @property
     def ratio(self) -> float | None:
@@ -51,7 +52,7 @@ def fmt(value: float | None) -> str:
 
 def print_table(rows: Iterable[Row]) -> None:
     """Print the rows as one aligned table (plain text, so logs keep it)."""
-    header = ("part", "figure", "value", "unit", "baseline", "vs", "ratio", "target")
+    header = ("part", "figure", "value", "unit", "baseline", "vs", "ratio", "better", "target")
     lines = [header]
     for r in rows:
         ratio = r.ratio
@@ -64,6 +65,7 @@ def print_table(rows: Iterable[Row]) -> None:
                 fmt(r.baseline),
                 r.baseline_label,
                 f"{ratio:.2f}x" if ratio is not None else "-",
+                r.better,
                 r.target,
             )
         )

@@ -2,26 +2,32 @@
 
 Real processes on one machine, on the embedded default: the embedded database server
 (``atmosphere db``), one ``atmosphere dispatcher --no-station`` and two ``atmosphere cloud
-bench.tasks`` processes (exclusive: one job at a time each), all with default settings; the
-maker is this process, submitting through the public API (``noop.delay(i)``). Each run gets a
-fresh namespace and fresh dispatcher and clouds, so runs are independent samples.
+bench.tasks`` processes; the maker is this process, submitting through the public API. Each run
+starts two fleets on fresh namespaces (a dispatcher and two clouds each), so runs are
+independent samples: the first with default clouds (exclusive: one job at a time each), the
+second with ``--prefetch 4`` (each holds four more while it runs one).
 
-Per run:
-- RPC round trip: ``rpc_jobs`` sequential ``noop.delay(i).get()``; p50 and p99 in ms.
-- Throughput: ``throughput_jobs`` ``noop.delay(i)`` submitted, then every handle awaited; jobs/s
-  from the first submission to the last response.
-- Database writes per job: committed write requests counted by the server itself (the
-  ``writes`` counter of ``GET /.settings/stats.json``), from before the first submission until
-  the system is quiet again (queue, inboxes, outcomes and this maker's replies all empty, so the
-  dispatcher's settling and the maker's batched reply deletes are included). Everything is
-  counted, heartbeats and lease renewals too (a few per second in all).
-- RSS (psutil) of each cloud, idle after a warm-up, and of the dispatcher, idle and after the run.
-- CPU per job (psutil user + system time over the throughput batch / jobs) of each process:
-  the server, the dispatcher, the clouds together and the maker. It says where the time goes.
+Per run, issue 9's six figures (``bench/workloads.py`` runs each loop, the same code for both
+systems):
+- RPC round trip: ``rpc_jobs`` sequential ``noop.delay(i).get()``; p50 and p99 in ms, and the
+  mean of each hop from the job records' timestamps. Default clouds.
+- Chain of 3 p50: ``chain_jobs`` sequential chains of three no-ops. Default clouds.
+- Fire-and-forget: ``batch_jobs`` ``count.submit(path, forget=True)`` in a loop; each job
+  reports its completion to a pipe the bench reads (``bench/completions.py``); jobs/s from the
+  first submission until the last completion is counted. Default clouds, then ``--prefetch 4``.
+- The submit loop alone: submissions/s of that loop (default clouds' batch).
+- Submitted then awaited: ``batch_jobs`` ``noop.delay(i)``, then every handle awaited; jobs/s
+  from the first submission to the last response. ``--prefetch 4``.
+Besides: database writes per job (the server's own ``writes`` counter, from before the work
+until the system is quiet again: queue, inboxes, outcomes and this maker's replies empty; all
+writes count, heartbeats and lease renewals too); CPU per job of each process (psutil user +
+system) over each batch: the server, the dispatcher, the clouds together, the maker; idle RSS
+of each process after the warm-up.
 
-Celery with a Redis broker and result backend, one worker with 2 prefork processes, does the same
-work in the same run (``bench/celery_baseline.py``), one of its runs after each of ours, so the
-machine's changing load hits both alike; the table prints our figures against it.
+Celery at its defaults (``bench/celery_baseline.py``: Redis broker and backend, one worker with
+2 prefork processes, prefetch multiplier 4, JSON) does the same work, one of its runs after each
+of ours, so the machine's changing load hits both alike; the table prints our figures against
+it, as issue 9's ratios Atmosphere / Celery, and says for each whether lower or higher is better.
 Run: ``python -m bench jobs`` (``--quick`` for a smoke run), or ``python -m bench.jobs``.
 """
 
@@ -38,10 +44,18 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 
 from bench.common import Row, percentile, print_table
+from bench.workloads import (
+    Trip,
+    chain_p50,
+    cpu_ms_per_job,
+    fire_and_forget,
+    rpc_trips,
+    rss_mb,
+    submit_then_await,
+)
 from tests.support import ServerProcess, start_db_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +63,7 @@ ROOT_KEY = "atmosphere"
 TASKS = "bench.tasks"
 CLOUD_UP = "up: types"
 QUIET_TIMEOUT = 60.0
-MB = 1024 * 1024
+PREFETCH = 4  # issue 9's throughput clouds: as many extra jobs as Celery's default prefetch
 
 
 @dataclass(frozen=True)
@@ -59,35 +73,46 @@ class Plan:
     runs: int = 3
     rpc_jobs: int = 500
     chain_jobs: int = 200
-    throughput_jobs: int = 5000
+    batch_jobs: int = 5000
     warmup: int = 50
     clouds: int = 2
     celery: bool = True
 
 
 FULL = Plan()
-QUICK = Plan(runs=1, rpc_jobs=100, chain_jobs=20, throughput_jobs=500, warmup=20)
+QUICK = Plan(runs=1, rpc_jobs=100, chain_jobs=20, batch_jobs=500, warmup=20)
 
 
 @dataclass
 class Sample:
-    """The figures of one run."""
+    """The figures of one run (``forget``: fire-and-forget; ``p4``: clouds ``--prefetch 4``;
+    ``awaited``: submitted then awaited, ``--prefetch 4``)."""
 
     rpc_p50_ms: float
     rpc_p99_ms: float
     rpc_writes_per_job: float
     chain_p50_ms: float
-    throughput: float
-    submit_seconds: float
-    throughput_writes_per_job: float
-    cloud_rss_mb: float
-    dispatcher_rss_idle_mb: float
-    dispatcher_rss_after_mb: float
-    # CPU milliseconds per job over the throughput batch, per process (where the time goes).
+    forget_rate: float
+    forget_submit_rate: float
+    forget_writes_per_job: float
+    forget_cpu_all_ms: float
+    forget_p4_rate: float
+    forget_p4_writes_per_job: float
+    forget_p4_cpu_all_ms: float
+    awaited_rate: float
+    awaited_writes_per_job: float
+    awaited_cpu_all_ms: float
+    # CPU milliseconds per job over the awaited batch, per process (where the time goes).
     cpu_server_ms: float
     cpu_dispatcher_ms: float
     cpu_clouds_ms: float
     cpu_maker_ms: float
+    # Idle RSS after the warm-up (the maker is the bench process itself).
+    rss_server_mb: float
+    rss_dispatcher_mb: float
+    rss_cloud_mb: float
+    rss_maker_mb: float
+    rss_dispatcher_after_mb: float
     # Mean ms of each hop of the RPC round trip (HOPS).
     hop_submit_ms: float
     hop_dispatch_ms: float
@@ -116,24 +141,11 @@ def server_writes(base_url: str) -> int:
     return int(r.json()["writes"])
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of one process, in MiB."""
-    return float(psutil.Process(pid).memory_info().rss) / MB
-
-
-def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
-    """User + system CPU seconds used so far by each group of processes."""
-    out = {}
-    for name, group in pids.items():
-        times = [psutil.Process(pid).cpu_times() for pid in group]
-        out[name] = sum(t.user + t.system for t in times)
-    return out
-
-
 class Fleet:
-    """A dispatcher, ``clouds`` cloud processes and a maker on one fresh namespace."""
+    """A dispatcher, ``clouds`` cloud processes holding ``prefetch`` extra jobs each (0: the
+    default, one job at a time) and a maker, on one fresh namespace."""
 
-    def __init__(self, server: ServerProcess, ns: str, clouds: int) -> None:
+    def __init__(self, server: ServerProcess, ns: str, clouds: int, prefetch: int) -> None:
         from atmosphere.db.client import FirebaseDatabase
         from atmosphere.settings import Settings
         from bench import tasks
@@ -145,9 +157,7 @@ class Fleet:
         self.url = server.db_url(ns)
         self.dispatcher = DispatcherProcess(self.url, ROOT_KEY, env={})
         cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
-        # --prefetch 1 matches the Celery side: worker_prefetch_multiplier=1 with early acks
-        # lets each Celery worker process hold one more message while it runs one.
-        cmd += ["--root", ROOT_KEY, "--prefetch", "1"]
+        cmd += ["--root", ROOT_KEY, "--prefetch", str(prefetch)]
         self.clouds = [
             Child([*cmd, "--name", f"bench-{i}"], CLOUD_UP, {"PYTHONPATH": str(ROOT)})
             for i in range(clouds)
@@ -160,6 +170,17 @@ class Fleet:
             settings=Settings.from_url(self.url, root=ROOT_KEY), database=self.database
         )
         self.noop = tasks.noop
+        self.count = tasks.count
+
+    def forget(self, path: str) -> None:
+        """Submit one fire-and-forget ``count`` job reporting to ``path``."""
+        self.count.submit(path, forget=True)
+
+    def chain_of_3(self, i: int) -> Any:
+        """Submit one chain of three no-ops; its handle."""
+        from atmosphere import chain
+
+        return chain(self.noop.s(i), self.noop, self.noop).submit()
 
     @property
     def cloud_pids(self) -> list[int]:
@@ -215,29 +236,21 @@ def embedded_server() -> Iterator[ServerProcess]:
             server.stop()
 
 
+@contextmanager
+def fleet_of(server: ServerProcess, plan: Plan, name: str, prefetch: int) -> Iterator[Fleet]:
+    """A fresh fleet, warmed up (round trips, a fire-and-forget and an awaited batch) and quiet."""
+    fleet = Fleet(server, f"bench-jobs-{name}-{int(time.time())}", plan.clouds, prefetch)
+    try:
+        rpc_trips(fleet.noop, plan.warmup)
+        fire_and_forget(fleet.forget, plan.warmup * 4)
+        submit_then_await(fleet.noop, plan.warmup * 4)
+        fleet.wait_quiet()
+        yield fleet
+    finally:
+        fleet.close()
+
+
 # -- the measurements --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Trip:
-    """One RPC round trip as the caller saw it (wall-clock ms, to line up with server times)."""
-
-    job_id: str
-    sent_ms: float
-    got_ms: float
-    latency_ms: float  # from the monotonic clock
-
-
-def rpc_trips(noop: Any, jobs: int) -> list[Trip]:
-    """``jobs`` sequential round trips (``noop.delay(i).get()``)."""
-    out = []
-    for i in range(jobs):
-        sent, t0 = time.time() * 1000, time.perf_counter()
-        handle = noop.delay(i)
-        handle.get(timeout=60)
-        latency = (time.perf_counter() - t0) * 1000
-        out.append(Trip(handle.id, sent, time.time() * 1000, latency))
-    return out
 
 
 HOPS = (
@@ -268,78 +281,71 @@ def hop_means(trips: list[Trip], records: dict[str, Any]) -> dict[str, float]:
     return {name: total / counted if counted else float("nan") for name, total in sums.items()}
 
 
-def chain_p50(noop: Any, chains: int) -> float:
-    """p50 ms of ``chains`` sequential chains of three no-ops, each submitted then awaited."""
-    from atmosphere import chain
-
-    latencies = []
-    for i in range(chains):
-        t0 = time.perf_counter()
-        chain(noop.s(i), noop, noop).submit().get(timeout=60)
-        latencies.append((time.perf_counter() - t0) * 1000)
-    return percentile(latencies, 0.5)
-
-
-def throughput(noop: Any, jobs: int) -> tuple[float, float]:
-    """(jobs/s from first submission to last response, seconds spent submitting)."""
-    t0 = time.perf_counter()
-    handles = [noop.delay(i) for i in range(jobs)]
-    submitted = time.perf_counter() - t0
-    for handle in handles:
-        handle.get(timeout=900)
-    return jobs / (time.perf_counter() - t0), submitted
-
-
-def counting_writes(fleet: Fleet, work: Callable[[], Any]) -> tuple[Any, int]:
-    """Run ``work``; (its result, server writes until the system is quiet again)."""
+def measured(
+    fleet: Fleet, jobs: int, work: Callable[[], Any]
+) -> tuple[Any, float, dict[str, float]]:
+    """Run ``work`` (``jobs`` jobs); (its result, server writes per job until the system is quiet
+    again, CPU ms per job of each process over the same span)."""
     before = server_writes(fleet.base_url)
-    result = work()
-    fleet.wait_quiet()
-    return result, server_writes(fleet.base_url) - before
+
+    def until_quiet() -> Any:
+        result = work()
+        fleet.wait_quiet()
+        return result
+
+    result, cpu = cpu_ms_per_job(fleet.pids, jobs, until_quiet)
+    return result, (server_writes(fleet.base_url) - before) / jobs, cpu
 
 
 def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
-    """A fresh fleet on a fresh namespace; every figure once."""
-    fleet = Fleet(server, f"bench-jobs-{index}-{int(time.time())}", plan.clouds)
-    try:
-        noop = fleet.noop
-        rpc_trips(noop, plan.warmup)
-        throughput(noop, plan.warmup * 4)
-        fleet.wait_quiet()
-        cloud_rss = max(rss_mb(pid) for pid in fleet.cloud_pids)
-        dispatcher_idle = rss_mb(fleet.dispatcher.proc.pid)
-        trips, rpc_writes = counting_writes(fleet, lambda: rpc_trips(noop, plan.rpc_jobs))
+    """Two fresh fleets (default clouds, then ``--prefetch 4``); every figure once."""
+    n = plan.batch_jobs
+    with fleet_of(server, plan, f"{index}-default", prefetch=0) as fleet:
+        rss = {
+            "rss_server_mb": rss_mb(server.pid),
+            "rss_dispatcher_mb": rss_mb(fleet.dispatcher.proc.pid),
+            "rss_cloud_mb": max(rss_mb(pid) for pid in fleet.cloud_pids),
+            "rss_maker_mb": rss_mb(os.getpid()),
+        }
+        trips, rpc_writes, _ = measured(
+            fleet, plan.rpc_jobs, lambda: rpc_trips(fleet.noop, plan.rpc_jobs)
+        )
         hops = hop_means(trips, fleet.database.get(fleet.app.paths.jobs()) or {})
         latencies = [t.latency_ms for t in trips]
-        chains_p50 = chain_p50(noop, plan.chain_jobs)
+        chains = chain_p50(fleet.chain_of_3, plan.chain_jobs)
         fleet.wait_quiet()
-        cpu_before = cpu_seconds(fleet.pids)
-        (rate, submit_s), tp_writes = counting_writes(
-            fleet, lambda: throughput(noop, plan.throughput_jobs)
+        forgotten, forget_writes, forget_cpu = measured(
+            fleet, n, lambda: fire_and_forget(fleet.forget, n)
         )
-        cpu_after = cpu_seconds(fleet.pids)
-        cpu_ms = {
-            k: (cpu_after[k] - cpu_before[k]) * 1000 / plan.throughput_jobs for k in cpu_after
-        }
-        return Sample(
-            rpc_p50_ms=percentile(latencies, 0.5),
-            rpc_p99_ms=percentile(latencies, 0.99),
-            rpc_writes_per_job=rpc_writes / plan.rpc_jobs,
-            chain_p50_ms=chains_p50,
-            throughput=rate,
-            submit_seconds=submit_s,
-            throughput_writes_per_job=tp_writes / plan.throughput_jobs,
-            cloud_rss_mb=cloud_rss,
-            dispatcher_rss_idle_mb=dispatcher_idle,
-            dispatcher_rss_after_mb=rss_mb(fleet.dispatcher.proc.pid),
-            cpu_server_ms=cpu_ms["server"],
-            cpu_dispatcher_ms=cpu_ms["dispatcher"],
-            cpu_clouds_ms=cpu_ms["clouds"],
-            cpu_maker_ms=cpu_ms["maker"],
-            **hops,
+        dispatcher_after = rss_mb(fleet.dispatcher.proc.pid)
+    with fleet_of(server, plan, f"{index}-prefetch", prefetch=PREFETCH) as fleet:
+        forgotten_p4, forget_p4_writes, forget_p4_cpu = measured(
+            fleet, n, lambda: fire_and_forget(fleet.forget, n)
         )
-    finally:
-        fleet.close()
+        awaited, awaited_writes, cpu = measured(fleet, n, lambda: submit_then_await(fleet.noop, n))
+    return Sample(
+        rpc_p50_ms=percentile(latencies, 0.5),
+        rpc_p99_ms=percentile(latencies, 0.99),
+        rpc_writes_per_job=rpc_writes,
+        chain_p50_ms=chains,
+        forget_rate=forgotten.rate,
+        forget_submit_rate=forgotten.submit_rate,
+        forget_writes_per_job=forget_writes,
+        forget_cpu_all_ms=forget_cpu["all"],
+        forget_p4_rate=forgotten_p4.rate,
+        forget_p4_writes_per_job=forget_p4_writes,
+        forget_p4_cpu_all_ms=forget_p4_cpu["all"],
+        awaited_rate=awaited,
+        awaited_writes_per_job=awaited_writes,
+        awaited_cpu_all_ms=cpu["all"],
+        cpu_server_ms=cpu["server"],
+        cpu_dispatcher_ms=cpu["dispatcher"],
+        cpu_clouds_ms=cpu["clouds"],
+        cpu_maker_ms=cpu["maker"],
+        **rss,
+        rss_dispatcher_after_mb=dispatcher_after,
+        **hops,
+    )  # fmt: skip
 
 
 def measure(
@@ -374,48 +380,74 @@ def celery_runner(plan: Plan) -> Callable[[], dict[str, float]] | None:
     def one() -> dict[str, float]:
         return celery_baseline.measure(
             rpc_jobs=plan.rpc_jobs,
-            throughput_jobs=plan.throughput_jobs,
-            runs=1,
             chain_jobs=plan.chain_jobs,
+            batch_jobs=plan.batch_jobs,
+            warmup=plan.warmup,
         )
 
     return one
 
 
-def rows_of(ours: Sample, celery: dict[str, float] | None, runs: int) -> list[Row]:
-    """The table rows: our medians, Celery's alongside where it does the same thing."""
+LOWER, HIGHER = "lower", "higher"  # which way is better, for the table's `better` column
+
+
+def rows_of(ours: Sample, celery: dict[str, float] | None, plan: Plan) -> list[Row]:
+    """The table rows: our medians against Celery's at its defaults (issue 9's ratios, ours /
+    Celery's: for a time lower is better, for a rate higher)."""
     c = celery or {}
-    label = "celery+redis" if celery else ""
-    n = f"median of {runs}"
+    cel = "celery" if celery else ""
+    n = f"{plan.batch_jobs:,}"
+
+    def vs(figure: str, value: float, unit: str, key: str, better: str, target: str = "") -> Row:
+        return Row("jobs", figure, value, unit, c.get(key), cel, target, better)
+
     return [
-        Row("jobs", f"RPC round trip p50 ({n})", ours.rpc_p50_ms, "ms",
-            c.get("rpc_p50_ms"), label, "<= 0.6x celery"),
-        Row("jobs", "RPC round trip p99", ours.rpc_p99_ms, "ms", c.get("rpc_p99_ms"), label),
-        Row("jobs", "chain of 3 p50", ours.chain_p50_ms, "ms", c.get("chain_p50_ms"), label,
-            "<= 0.6x celery"),
+        vs(f"RPC round trip p50 (median of {plan.runs})", ours.rpc_p50_ms, "ms", "rpc_p50_ms",
+           LOWER, "<= 0.6x"),
+        vs("RPC round trip p99", ours.rpc_p99_ms, "ms", "rpc_p99_ms", LOWER),
         *(Row("jobs", f"  RPC hop (mean): {what}", getattr(ours, name), "ms")
           for name, _, what in HOPS),
-        Row("jobs", "throughput (submit all, await all)", ours.throughput, "jobs/s",
-            c.get("throughput"), label, ">= 3x celery"),
-        Row("jobs", "  of which submitting (the submit loop alone)", ours.submit_seconds, "s",
-            c.get("submit_seconds"), label, "<= 0.5x celery"),
-        Row("jobs", "DB writes per job, throughput batch", ours.throughput_writes_per_job,
-            "writes", target="<= 1"),
+        vs("chain of 3 p50", ours.chain_p50_ms, "ms", "chain_p50_ms", LOWER, "<= 0.6x"),
+        vs(f"{n} fire-and-forget, counted by the task, default clouds", ours.forget_rate,
+           "jobs/s", "forget_rate", HIGHER, ">= 1.5x"),
+        vs(f"{n} fire-and-forget, counted by the task, clouds --prefetch {PREFETCH}",
+           ours.forget_p4_rate, "jobs/s", "forget_rate", HIGHER, ">= 3x"),
+        vs(f"{n} submitted then all awaited, clouds --prefetch {PREFETCH}", ours.awaited_rate,
+           "jobs/s", "awaited_rate", HIGHER, ">= 3x"),
+        vs("the submit loop alone (submit(forget=True) / delay)", ours.forget_submit_rate,
+           "jobs/s", "forget_submit_rate", HIGHER, ">= 2x"),
         Row("jobs", "DB writes per job, sequential RPC", ours.rpc_writes_per_job, "writes"),
-        Row("jobs", "RSS of an idle cloud", ours.cloud_rss_mb, "MiB"),
-        Row("jobs", "RSS of the dispatcher, idle", ours.dispatcher_rss_idle_mb, "MiB"),
-        Row("jobs", "RSS of the dispatcher, after the run", ours.dispatcher_rss_after_mb, "MiB"),
-        Row("jobs", "CPU per job (throughput): db server", ours.cpu_server_ms, "ms"),
-        Row("jobs", "CPU per job (throughput): dispatcher", ours.cpu_dispatcher_ms, "ms"),
-        Row("jobs", "CPU per job (throughput): clouds, summed", ours.cpu_clouds_ms, "ms"),
-        Row("jobs", "CPU per job (throughput): maker", ours.cpu_maker_ms, "ms"),
+        Row("jobs", "DB writes per job, fire-and-forget, default clouds",
+            ours.forget_writes_per_job, "writes"),
+        Row("jobs", f"DB writes per job, fire-and-forget, --prefetch {PREFETCH}",
+            ours.forget_p4_writes_per_job, "writes", target="<= 1"),
+        Row("jobs", f"DB writes per job, awaited, --prefetch {PREFETCH}",
+            ours.awaited_writes_per_job, "writes", target="<= 1"),
+        vs("CPU per job, all processes: fire-and-forget, default clouds", ours.forget_cpu_all_ms,
+           "ms", "forget_cpu_all_ms", LOWER),
+        vs(f"CPU per job, all processes: fire-and-forget, --prefetch {PREFETCH}",
+           ours.forget_p4_cpu_all_ms, "ms", "forget_cpu_all_ms", LOWER),
+        vs(f"CPU per job, all processes: awaited, --prefetch {PREFETCH}",
+           ours.awaited_cpu_all_ms, "ms", "awaited_cpu_all_ms", LOWER, "<= 0.5 ms"),
+        Row("jobs", "  of which the db server", ours.cpu_server_ms, "ms", better=LOWER),
+        Row("jobs", "  of which the dispatcher", ours.cpu_dispatcher_ms, "ms", better=LOWER),
+        Row("jobs", "  of which the clouds, summed", ours.cpu_clouds_ms, "ms", better=LOWER),
+        Row("jobs", "  of which the maker", ours.cpu_maker_ms, "ms", better=LOWER),
+        Row("jobs", "RSS idle: db server", ours.rss_server_mb, "MiB", c.get("rss_redis_mb"),
+            "redis-server" if celery else "", better=LOWER),
+        Row("jobs", "RSS idle: dispatcher", ours.rss_dispatcher_mb, "MiB",
+            c.get("rss_worker_mb"), "celery main" if celery else "", better=LOWER),
+        Row("jobs", "RSS idle: a cloud", ours.rss_cloud_mb, "MiB", c.get("rss_pool_mb"),
+            "celery pool" if celery else "", better=LOWER),
+        Row("jobs", "RSS idle: the maker (the bench process)", ours.rss_maker_mb, "MiB"),
+        Row("jobs", "RSS of the dispatcher, after the run", ours.rss_dispatcher_after_mb, "MiB"),
     ]  # fmt: skip
 
 
 def run(plan: Plan = FULL) -> list[Row]:
     """Measure Atmosphere and Celery on the same work, alternating; the rows to print."""
     ours, _, celery = measure(plan, celery_runner(plan))
-    return rows_of(ours, celery, plan.runs)
+    return rows_of(ours, celery, plan)
 
 
 if __name__ == "__main__":

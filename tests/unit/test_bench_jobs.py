@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from bench.jobs import Sample, Trip, hop_means, median_sample
+from bench.jobs import Sample, hop_means, median_sample
+from bench.workloads import Trip
 
 
 def test_hop_means_split_each_trip_at_the_record_timestamps() -> None:
@@ -35,7 +36,7 @@ def test_hop_means_skip_trips_without_a_complete_record() -> None:
 def test_median_sample_takes_each_figure_separately() -> None:
     names = [f.name for f in dataclasses.fields(Sample)]
     runs = [Sample(**dict.fromkeys(names, float(v))) for v in (3, 1, 2)]
-    runs[0] = dataclasses.replace(runs[0], throughput=100.0)
+    runs[0] = dataclasses.replace(runs[0], awaited_rate=100.0)
     median = median_sample(runs)
     assert median.rpc_p50_ms == 2.0
-    assert median.throughput == 2.0  # (100, 1, 2) -> 2
+    assert median.awaited_rate == 2.0  # (100, 1, 2) -> 2
