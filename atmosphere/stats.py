@@ -6,9 +6,12 @@ server-side increments, so several writers (or a restarted dispatcher) add up co
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from .wiretime import to_ms
 
 # Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
@@ -17,20 +20,20 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
 COUNTERS = ("submitted", "succeeded", "failed", "retried", "timed_out", "requeued")
 
 
-def minute_key(ms: float) -> str:
-    """The stats key of the UTC minute containing ``ms`` (epoch milliseconds): YYYYMMDDHHMM."""
-    return time.strftime("%Y%m%d%H%M", time.gmtime(ms / 1000.0))
+def minute_key(at: float) -> str:
+    """The stats key of the UTC minute containing ``at`` (epoch seconds): YYYYMMDDHHMM."""
+    return time.strftime("%Y%m%d%H%M", time.gmtime(at))
 
 
-def minute_start_ms(key: str) -> int:
-    """Epoch milliseconds at the start of the minute named by ``key``."""
-    import calendar
-
-    return calendar.timegm(time.strptime(key, "%Y%m%d%H%M")) * 1000
+def minute_start(key: str) -> int:
+    """Epoch seconds at the start of the minute named by ``key``."""
+    return calendar.timegm(time.strptime(key, "%Y%m%d%H%M"))
 
 
-def bucket_of(latency_ms: float) -> str:
-    """The histogram bucket key ("b0".."b15") a latency falls in."""
+def bucket_of(latency: float) -> str:
+    """The histogram bucket key ("b0".."b15") a latency (seconds) falls in."""
+    # Whole ms, as the wire times it was measured from: a latency on a bound stays in it.
+    latency_ms = to_ms(latency)
     for index, bound in enumerate(LATENCY_BUCKETS_MS):
         if latency_ms <= bound:
             return f"b{index}"
@@ -38,7 +41,8 @@ def bucket_of(latency_ms: float) -> str:
 
 
 def percentile(buckets: Mapping[str, Any], q: float) -> float | None:
-    """Approximate the q-quantile (0..1) from a histogram: the upper bound of its bucket."""
+    """Approximate the q-quantile (0..1) from a histogram: the upper bound of its bucket, in ms
+    (the histogram's own unit, and what the station's charts show)."""
     counts = []
     for index in range(len(LATENCY_BUCKETS_MS) + 1):
         value = buckets.get(f"b{index}", 0)

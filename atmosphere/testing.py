@@ -43,6 +43,7 @@ from .errors import DatabaseError, RequestRefused
 from .rtdb.pushid import PushIdGenerator
 from .rtdb.values import MAX_BODY_BYTES
 from .types import JSON
+from .wiretime import to_ms
 
 _STOP = object()
 _log = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ class MemoryDatabase:
 
     def new_id(self) -> str:
         """A fresh push id (same format and order as the server's)."""
-        return self._ids.next(int(self._clock() * 1000))
+        return self._ids.next(to_ms(self._clock()))
 
     # -- streams -----------------------------------------------------------------------
 
@@ -342,7 +343,7 @@ class MemoryDatabase:
             if self.fail_writes:  # re-checked: a test may flip it while a writer waits
                 self._path("")
             before = self._root
-            now_ms = int(self._clock() * 1000)
+            now_ms = to_ms(self._clock())  # a database: server values resolve to wire ms
             root = before
             for rel, value in entries.items():
                 full = at + rel

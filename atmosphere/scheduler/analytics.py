@@ -9,6 +9,7 @@ from atmosphere.db.base import increment
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.stats import bucket_of, minute_key
+from atmosphere.wiretime import from_ms
 
 
 class MinuteStats:
@@ -21,16 +22,16 @@ class MinuteStats:
 
     def count(self, ms: float, job_type: str, counter: str, n: int = 1) -> None:
         """Add ``n`` to ``counter`` ("succeeded", "failed", ...) in the minute containing ``ms``."""
-        slot = self._counts[(minute_key(ms), job_type)]
+        slot = self._counts[(minute_key(from_ms(ms)), job_type)]
         slot[counter] = slot.get(counter, 0) + n
 
     def latency(self, ms: float, job_type: str, latency_ms: float) -> None:
         """Record one submit-to-finish latency in its histogram bucket."""
-        self.count(ms, job_type, "latency/" + bucket_of(max(0.0, latency_ms)))
+        self.count(ms, job_type, "latency/" + bucket_of(max(0.0, from_ms(latency_ms))))
 
     def queue_depth(self, ms: float, job_type: str, depth: int) -> None:
         """Remember the deepest queue seen for ``job_type`` in this minute."""
-        key = (minute_key(ms), job_type)
+        key = (minute_key(from_ms(ms)), job_type)
         if depth > self._peaks.get(key, 0):
             self._peaks[key] = depth
             self._grown.add(key)

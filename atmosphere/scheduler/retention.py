@@ -9,6 +9,7 @@ from atmosphere.db.base import Database
 from atmosphere.jobs import JobState
 from atmosphere.paths import Paths
 from atmosphere.stats import minute_key
+from atmosphere.wiretime import from_ms
 
 _log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def collect_jobs(db: Database, paths: Paths, now_ms: int, retention: float, limi
 
 def collect_stats(db: Database, paths: Paths, now_ms: int, retention: float, limit: int) -> int:
     """Delete up to ``limit`` analytics minutes older than ``now - retention``; return how many."""
-    cutoff = minute_key(now_ms - retention * 1000)
+    cutoff = minute_key(from_ms(now_ms) - retention)
     found = db.query(paths.stats(), order_by="$key", end_at=cutoff, limit_to_first=limit)
     old = [key for key in found if key < cutoff]
     if old:

@@ -46,8 +46,8 @@ def _window(request: Request) -> int:
 
 def series_for(station: Station, minutes: int) -> dict[str, Any]:
     """Chart series for the last ``minutes`` minutes from the stats cache."""
-    now = station.stats.now_ms()
-    return build_series(station.stats.minutes(), now - (minutes - 1) * 60_000, now)
+    now = station.stats.now()
+    return build_series(station.stats.minutes(), now - (minutes - 1) * 60, now)
 
 
 def session(request: Request) -> JSONResponse:

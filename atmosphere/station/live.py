@@ -23,19 +23,19 @@ from .views import live_snapshot
 
 
 class HeartbeatClock:
-    """When (station clock, ms) each cloud's heartbeat was last seen to change.
+    """When (station clock, seconds) each cloud's heartbeat was last seen to change.
 
     A heartbeat that changed while the station watched is proof of life whatever the clocks
     say; one only seen in the initial snapshot is judged by its timestamp alone.
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[Any, int | None]] = {}
+        self._seen: dict[str, tuple[Any, float | None]] = {}
 
-    def observe(self, clouds: Any, now_ms: int) -> dict[str, int]:
+    def observe(self, clouds: Any, now: float) -> dict[str, float]:
         """Record the heartbeat values in ``clouds``; return change times of those that changed."""
         current = clouds if isinstance(clouds, dict) else {}
-        seen: dict[str, tuple[Any, int | None]] = {}
+        seen: dict[str, tuple[Any, float | None]] = {}
         for cloud_id, raw in current.items():
             beat = raw.get("heartbeat") if isinstance(raw, dict) else None
             old = self._seen.get(cloud_id)
@@ -44,7 +44,7 @@ class HeartbeatClock:
             elif old[0] == beat:
                 seen[cloud_id] = old
             else:
-                seen[cloud_id] = (beat, now_ms)
+                seen[cloud_id] = (beat, now)
         self._seen = seen
         return {k: v[1] for k, v in seen.items() if v[1] is not None}
 
@@ -69,7 +69,7 @@ class LiveState:
         self._connected = False
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._heartbeats = HeartbeatClock()
-        self._snapshot: tuple[int, int, dict[str, Any]] | None = None
+        self._snapshot: tuple[int, float, dict[str, Any]] | None = None
         self._frame: tuple[dict[str, Any], str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -123,21 +123,21 @@ class LiveState:
 
     def snapshot(self) -> dict[str, Any]:
         """The live view model (cached per version and second, since ages tick)."""
-        now_ms = int(self._clock() * 1000)
+        now = self._clock()
         with self._lock:
             cached = self._snapshot
-            if cached and cached[0] == self._version and now_ms - cached[1] < 1000:
+            if cached and cached[0] == self._version and now - cached[1] < 1.0:
                 return cached[2]
             version, tree, connected = self._version, self._stored(), self._connected
             clouds = tree.get("clouds") if isinstance(tree, dict) else None
-            changed_at = self._heartbeats.observe(clouds, now_ms)
+            changed_at = self._heartbeats.observe(clouds, now)
         # The stored tree is read in place (never copied): it is immutable, and the view
         # functions only read it, so a frame costs no copy of a large queue.
-        snap = live_snapshot(tree, now_ms, self._dead_after, changed_at)
+        snap = live_snapshot(tree, now, self._dead_after, changed_at)
         snap["connected"] = connected
         snap["version"] = version
         with self._lock:
-            self._snapshot = (version, now_ms, snap)
+            self._snapshot = (version, now, snap)
             self._frame = None
         return snap
 

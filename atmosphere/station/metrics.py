@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from atmosphere.stats import COUNTERS, percentile
+from atmosphere.wiretime import from_ms
 
 from .series import merge_histograms
 
@@ -107,4 +108,4 @@ def _latency(out: Exposition, recent_minutes: Mapping[str, Any]) -> None:
         for q in QUANTILES:
             value = percentile(merged, q)
             if value is not None:
-                out.sample(name, value / 1000.0, type=job_type, quantile=str(q))
+                out.sample(name, from_ms(value), type=job_type, quantile=str(q))

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from atmosphere.stats import COUNTERS, LATENCY_BUCKETS_MS, minute_key, minute_start_ms, percentile
+from atmosphere.stats import COUNTERS, LATENCY_BUCKETS_MS, minute_key, minute_start, percentile
+from atmosphere.wiretime import to_ms
 
-MINUTE_MS = 60_000
+MINUTE = 60  # seconds
 # The latency/throughput tiles summarise this many recent minutes.
 SUMMARY_MINUTES = 5
 
 
-def minute_range(start_ms: int, end_ms: int) -> list[str]:
-    """Every minute key from the one containing ``start_ms`` to the one containing ``end_ms``."""
-    first = minute_start_ms(minute_key(start_ms))
-    return [minute_key(t) for t in range(first, end_ms + 1, MINUTE_MS)]
+def minute_range(start: float, end: float) -> list[str]:
+    """Every minute key from the one containing ``start`` to the one containing ``end``."""
+    first = minute_start(minute_key(start))
+    return [minute_key(t) for t in range(first, int(end) + 1, MINUTE)]
 
 
 def _num(value: Any) -> float:
@@ -48,14 +49,15 @@ def _record(minutes: Mapping[str, Any], minute: str, job_type: str) -> dict[str,
     return record if isinstance(record, dict) else {}
 
 
-def _elapsed_seconds(minute: str, now_ms: int) -> float:
+def _elapsed_seconds(minute: str, now: float) -> float:
     """Seconds of ``minute`` that have passed (60 for past minutes; at least 1)."""
-    return max(1.0, min(60.0, (now_ms - minute_start_ms(minute)) / 1000.0))
+    return max(1.0, min(60.0, now - minute_start(minute)))
 
 
-def build_series(minutes: Mapping[str, Any], start_ms: int, now_ms: int) -> dict[str, Any]:
-    """Chart series over [start, now]: jobs/s, failures, queue depth per type; p50/p95 overall."""
-    keys = minute_range(start_ms, now_ms)
+def build_series(minutes: Mapping[str, Any], start: float, now: float) -> dict[str, Any]:
+    """Chart series over [start, now] (seconds): jobs/s, failures, queue depth per type;
+    p50/p95 overall. Times and latencies go to the page in ms."""
+    keys = minute_range(start, now)
     types = _types_of({k: minutes.get(k) for k in keys})
     throughput: dict[str, list[float]] = {t: [] for t in types}
     failures: dict[str, list[float]] = {t: [] for t in types}
@@ -63,7 +65,7 @@ def build_series(minutes: Mapping[str, Any], start_ms: int, now_ms: int) -> dict
     p50: list[float | None] = []
     p95: list[float | None] = []
     for minute in keys:
-        seconds = _elapsed_seconds(minute, now_ms)
+        seconds = _elapsed_seconds(minute, now)
         histograms = []
         for t in types:
             rec = _record(minutes, minute, t)
@@ -77,7 +79,7 @@ def build_series(minutes: Mapping[str, Any], start_ms: int, now_ms: int) -> dict
         p50.append(percentile(merged, 0.5))
         p95.append(percentile(merged, 0.95))
     return {
-        "minutes": [minute_start_ms(k) for k in keys],
+        "minutes": [to_ms(minute_start(k)) for k in keys],
         "types": types,
         "throughput": throughput,
         "failures": failures,
@@ -85,7 +87,7 @@ def build_series(minutes: Mapping[str, Any], start_ms: int, now_ms: int) -> dict
         "p50": p50,
         "p95": p95,
         "totals": window_totals(minutes, keys, types),
-        "summary": summary(minutes, keys, types, now_ms),
+        "summary": summary(minutes, keys, types, now),
     }
 
 
@@ -105,11 +107,11 @@ def window_totals(
 
 
 def summary(
-    minutes: Mapping[str, Any], keys: list[str], types: list[str], now_ms: int
+    minutes: Mapping[str, Any], keys: list[str], types: list[str], now: float
 ) -> dict[str, Any]:
     """Headline figures: jobs/s and p50/p95 over the last few minutes, failures in the window."""
     recent = keys[-SUMMARY_MINUTES:]
-    seconds = sum(_elapsed_seconds(m, now_ms) for m in recent) or 1.0
+    seconds = sum(_elapsed_seconds(m, now) for m in recent) or 1.0
     finished = 0.0
     failed_recent = 0.0
     histograms = []

@@ -1,6 +1,6 @@
 """The station's cache of ``stats/`` minutes: read by key range, never the whole history.
 
-At start it reads the chart window (the last ``WINDOW_MS``) in pages ordered by ``$key``; then
+At start it reads the chart window (the last ``WINDOW`` seconds) in pages ordered by ``$key``; then
 every refresh re-reads only the minutes that may still change (from the oldest open minute on).
 Minutes that have closed are folded into running per-type totals, so the Prometheus counters
 keep counting after the dispatcher deletes old minutes.
@@ -14,24 +14,24 @@ from typing import Any
 
 from atmosphere.db.base import Database
 from atmosphere.paths import Paths
-from atmosphere.stats import COUNTERS, minute_key, minute_start_ms
+from atmosphere.stats import COUNTERS, minute_key, minute_start
 
-WINDOW_MS = 24 * 3600 * 1000
+WINDOW = 24 * 3600.0  # seconds, as every time here
 PAGE = 500
 # Every refresh re-reads at least this much recent history, so a minute written a little late
 # (a dispatcher flushing its batch after a restart) still shows. The whole window is read once,
 # at start: re-reading 24 h of minutes periodically would cost real Firebase bandwidth.
-RECENT_MS = 5 * 60 * 1000
+RECENT = 5 * 60.0
 # A minute is closed (no more increments expected) this long after it ends: the dispatcher
 # batches its stats writes every few seconds.
-CLOSE_AFTER_MS = 30_000
+CLOSE_AFTER = 30.0
 
 Totals = dict[str, dict[str, float]]
 
 
-def is_closed(minute: str, now_ms: int) -> bool:
+def is_closed(minute: str, now: float) -> bool:
     """True when no more writes are expected for ``minute``."""
-    return now_ms >= minute_start_ms(minute) + 60_000 + CLOSE_AFTER_MS
+    return now >= minute_start(minute) + 60 + CLOSE_AFTER
 
 
 def add_counters(totals: Totals, per_type: Any) -> None:
@@ -66,23 +66,23 @@ class StatsStore:
         self._counted: set[str] = set()
         self._loaded = False
 
-    def now_ms(self) -> int:
-        """The station's clock in epoch milliseconds."""
-        return int(self._clock() * 1000)
+    def now(self) -> float:
+        """The station's clock in epoch seconds."""
+        return self._clock()
 
     def refresh(self) -> None:
         """Read the minutes that may have changed since the last refresh."""
-        now = self.now_ms()
+        now = self.now()
         with self._lock:
             if self._loaded:
                 open_minutes = [m for m in self._minutes if m not in self._counted]
-                start = min([minute_key(now - RECENT_MS), *open_minutes])
+                start = min([minute_key(now - RECENT), *open_minutes])
             else:
-                start = minute_key(now - WINDOW_MS)
+                start = minute_key(now - WINDOW)
         fresh = self._read_from(start)
         with self._lock:
             self._minutes.update(fresh)
-            oldest = minute_key(now - WINDOW_MS)
+            oldest = minute_key(now - WINDOW)
             for minute in sorted(self._minutes):
                 if minute not in self._counted and is_closed(minute, now):
                     add_counters(self._closed_totals, self._minutes[minute])
@@ -126,6 +126,6 @@ class StatsStore:
 
     def recent(self, minutes: int) -> Mapping[str, Any]:
         """The cached records of the last ``minutes`` minutes."""
-        since = minute_key(self.now_ms() - (minutes - 1) * 60_000)
+        since = minute_key(self.now() - (minutes - 1) * 60)
         with self._lock:
             return {k: v for k, v in self._minutes.items() if k >= since}

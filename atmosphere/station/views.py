@@ -18,6 +18,7 @@ from atmosphere.errors import ConfigError
 from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec, payload
 from atmosphere.schedules import Schedule
 from atmosphere.types import JSON
+from atmosphere.wiretime import parse_ms, render_ms, to_ms
 
 # How many in-flight jobs the live snapshot lists (the jobs page shows them above history).
 IN_FLIGHT_LIMIT = 50
@@ -32,14 +33,14 @@ def _children(raw: JSON) -> dict[str, Any]:
     return {}
 
 
-def heartbeat_age(heartbeat_ms: int | None, now_ms: int, changed_ms: int | None = None) -> float:
-    """Seconds since a cloud last beat; ``changed_ms`` (station clock) bounds it under skew."""
-    if heartbeat_ms is None:
-        return float("inf") if changed_ms is None else max(0.0, (now_ms - changed_ms) / 1e3)
-    age = (now_ms - heartbeat_ms) / 1000.0
-    if changed_ms is not None:
+def heartbeat_age(heartbeat: float | None, now: float, changed: float | None = None) -> float:
+    """Seconds since a cloud last beat; ``changed`` (station clock) bounds it under skew."""
+    if heartbeat is None:
+        return float("inf") if changed is None else max(0.0, now - changed)
+    age = now - heartbeat
+    if changed is not None:
         # The station saw this heartbeat value appear: it cannot be older than that.
-        age = min(age, (now_ms - changed_ms) / 1000.0)
+        age = min(age, now - changed)
     return max(0.0, age)
 
 
@@ -51,9 +52,9 @@ def queue_depths(queue_raw: JSON) -> dict[str, int]:
 def cloud_rows(
     clouds_raw: JSON,
     inbox_raw: JSON,
-    now_ms: int,
+    now: float,
     dead_after: float,
-    changed_at: Mapping[str, int] | None = None,
+    changed_at: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per registered cloud: capacity, load, current job, heartbeat age, dead or alive."""
     inbox = _children(inbox_raw)
@@ -64,7 +65,9 @@ def cloud_rows(
         except InvalidRecord:
             continue
         assigned = _children(inbox.get(cloud_id))
-        age = heartbeat_age(info.heartbeat, now_ms, (changed_at or {}).get(cloud_id))
+        age = heartbeat_age(
+            parse_ms(_children(raw).get("heartbeat")), now, (changed_at or {}).get(cloud_id)
+        )
         state = cloud_state(
             heartbeat_age=age,
             dead_after=dead_after,
@@ -166,24 +169,22 @@ def _flight_row(
     }
 
 
-def next_fire(raw: dict[str, Any], name: str, now_ms: int) -> tuple[int | None, str | None]:
-    """When a schedule fires next (ms; a stored ``next`` wins) and how to say when it fires."""
-    stored = raw.get("next")
-    stored_ms = (
-        int(stored) if isinstance(stored, (int, float)) and not isinstance(stored, bool) else None
-    )
+def next_fire(raw: dict[str, Any], name: str, now: float) -> tuple[int | None, str | None]:
+    """When a schedule fires next (ms, for the page; a stored ``next`` wins) and how to say
+    when it fires."""
+    stored = render_ms(parse_ms(raw.get("next")))
     try:
         schedule = Schedule.from_json(raw, name)
         described = schedule.describe()
-        if stored_ms is not None:
-            return stored_ms, described
-        upcoming = schedule.trigger().next_after(datetime.fromtimestamp(now_ms / 1000, UTC))
+        if stored is not None:
+            return stored, described
+        upcoming = schedule.trigger().next_after(datetime.fromtimestamp(now, UTC))
     except (InvalidRecord, ValueError, ConfigError):
-        return stored_ms, None
-    return (int(upcoming.timestamp() * 1000) if upcoming else None), described
+        return stored, None
+    return (to_ms(upcoming.timestamp()) if upcoming else None), described
 
 
-def schedule_rows(schedules_raw: JSON, now_ms: int = 0) -> list[dict[str, Any]]:
+def schedule_rows(schedules_raw: JSON, now: float = 0) -> list[dict[str, Any]]:
     """One row per periodic schedule: when it fires, what it submits, whether it is paused."""
     rows = []
     for name, raw in sorted(_children(schedules_raw).items()):
@@ -191,7 +192,7 @@ def schedule_rows(schedules_raw: JSON, now_ms: int = 0) -> list[dict[str, Any]]:
             continue
         job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
         assert isinstance(job, dict)
-        upcoming, described = next_fire(raw, name, now_ms) if now_ms else (raw.get("next"), None)
+        upcoming, described = next_fire(raw, name, now) if now else (raw.get("next"), None)
         rows.append(
             {
                 "name": name,
@@ -216,16 +217,17 @@ def schedule_rows(schedules_raw: JSON, now_ms: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def dispatcher_rows(dispatchers_raw: JSON, lease_raw: JSON, now_ms: int) -> dict[str, Any]:
+def dispatcher_rows(dispatchers_raw: JSON, lease_raw: JSON, now: float) -> dict[str, Any]:
     """The leader (from the lease) and every announced dispatcher, leader first."""
     lease = lease_raw if isinstance(lease_raw, dict) else {}
     owner = lease.get("owner")
     expires = lease.get("expires")
-    valid = isinstance(expires, (int, float)) and expires > now_ms
+    valid = (parse_ms(expires) or 0.0) > now
     rows = []
     for dispatcher_id, raw in _children(dispatchers_raw).items():
         info = raw if isinstance(raw, dict) else {}
         beat = info.get("heartbeat")
+        beat_at = parse_ms(beat)
         rows.append(
             {
                 "id": dispatcher_id,
@@ -233,11 +235,7 @@ def dispatcher_rows(dispatchers_raw: JSON, lease_raw: JSON, now_ms: int) -> dict
                 "pid": info.get("pid"),
                 "started": info.get("started"),
                 "heartbeat": beat,
-                "heartbeat_age": (
-                    round(max(0.0, (now_ms - beat) / 1000.0), 1)
-                    if isinstance(beat, (int, float))
-                    else None
-                ),
+                "heartbeat_age": None if beat_at is None else round(max(0.0, now - beat_at), 1),
                 "role": info.get("role"),
                 "leader": dispatcher_id == owner and valid,
             }
@@ -256,16 +254,17 @@ def dispatcher_rows(dispatchers_raw: JSON, lease_raw: JSON, now_ms: int) -> dict
 
 def live_snapshot(
     live: JSON,
-    now_ms: int,
+    now: float,
     dead_after: float,
-    changed_at: Mapping[str, int] | None = None,
+    changed_at: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows from ``live/``, in one JSON object (sent on every change)."""
+    """Everything the page shows from ``live/`` at ``now`` (seconds), in one JSON object (sent
+    on every change; its times are ms, as stored, for the page's JavaScript)."""
     tree = _children(live)
-    clouds = cloud_rows(tree.get("clouds"), tree.get("inbox"), now_ms, dead_after, changed_at)
+    clouds = cloud_rows(tree.get("clouds"), tree.get("inbox"), now, dead_after, changed_at)
     depths = queue_depths(tree.get("queue"))
     return {
-        "now": now_ms,
+        "now": to_ms(now),
         "dead_after": dead_after,
         "queues": depths,
         "queued": sum(depths.values()),
@@ -275,8 +274,8 @@ def live_snapshot(
         "clouds": clouds,
         "cloud_summary": cloud_summary(clouds),
         "in_flight": in_flight(tree.get("queue"), tree.get("inbox"), tree.get("delayed")),
-        "schedules": schedule_rows(tree.get("schedules"), now_ms),
-        "leadership": dispatcher_rows(tree.get("dispatchers"), tree.get("lease"), now_ms),
+        "schedules": schedule_rows(tree.get("schedules"), now),
+        "leadership": dispatcher_rows(tree.get("dispatchers"), tree.get("lease"), now),
     }
 
 
@@ -301,8 +300,9 @@ def job_row(job_id: str, raw: JSON) -> dict[str, Any]:
 
 
 def _duration(start: JSON, end: JSON) -> float | None:
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)) and end >= start:
-        return round((end - start) / 1000.0, 3)
+    began, ended = parse_ms(start), parse_ms(end)
+    if began is not None and ended is not None and ended >= began:
+        return round(ended - began, 3)
     return None
 
 

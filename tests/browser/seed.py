@@ -203,7 +203,7 @@ def stats(paths: Paths, minutes: int = 60) -> dict[str, Any]:
     rng = random.Random(3)
     updates: dict[str, Any] = {}
     for back in range(minutes):
-        minute = minute_key(now - back * 60_000)
+        minute = minute_key(now / 1000 - back * 60)
         for index, job_type in enumerate(TYPES):
             base = (4 - index) * 90 * (1.2 + math.sin((back + index * 7) / 9.0))
             # The current minute has only run for part of its 60 seconds.
@@ -212,7 +212,7 @@ def stats(paths: Paths, minutes: int = 60) -> dict[str, Any]:
             failed = rng.choice((0, 0, 0, 1, 2, 5)) if index != 1 else rng.choice((0, 0, 1))
             latency: dict[str, int] = {}
             for _ in range(min(done, 60)):
-                key = bucket_of(rng.lognormvariate(3.2 + index * 0.6, 0.8))
+                key = bucket_of(rng.lognormvariate(3.2 + index * 0.6, 0.8) / 1000)  # ms drawn
                 latency[key] = latency.get(key, 0) + max(1, done // 60)
             record: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
             record.update(

@@ -56,7 +56,7 @@ def test_status_and_the_station_say_the_same_word_for_each_cloud() -> None:
         "inbox": {"full": {"j1": {}}, "room": {"j2": {}}},
     }
     status = {c.id: str(c.state) for c in summarize(live, NOW, 6.0).clouds}
-    station = {r["id"]: r["state"] for r in cloud_rows(live["clouds"], live["inbox"], NOW_MS, 6.0)}
+    station = {r["id"]: r["state"] for r in cloud_rows(live["clouds"], live["inbox"], NOW, 6.0)}
     assert (
         status
         == station

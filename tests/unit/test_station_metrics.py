@@ -10,10 +10,11 @@ from atmosphere.station.metrics import escape_label, render_metrics
 from atmosphere.station.series import build_series, minute_range
 from atmosphere.station.stats_store import StatsStore, is_closed
 from atmosphere.station.views import live_snapshot
-from atmosphere.stats import minute_key, minute_start_ms
+from atmosphere.stats import minute_key, minute_start
 from atmosphere.testing import MemoryDatabase
 
-T0 = minute_start_ms("202611280400")  # a minute boundary
+T0 = minute_start("202611280400")  # a minute boundary, in seconds
+T0_MS = T0 * 1000  # as stored
 PATHS = Paths("atmosphere")
 
 
@@ -30,7 +31,7 @@ def rec(
 
 
 def test_minute_range_covers_both_ends() -> None:
-    assert minute_range(T0 + 59_000, T0 + 120_000) == [
+    assert minute_range(T0 + 59, T0 + 120) == [
         "202611280400",
         "202611280401",
         "202611280402",
@@ -42,10 +43,10 @@ def test_series_rates_latency_and_gaps() -> None:
         "202611280400": {"a": rec(60, 6, {"b3": 10}, queue=4)},
         "202611280402": {"a": rec(15), "b": rec(0, 3, {"b9": 1})},  # the current minute
     }
-    now = T0 + 2 * 60_000 + 30_000  # 30 s into minute 02
+    now = T0 + 2 * 60 + 30  # 30 s into minute 02
     out = build_series(minutes, T0, now)
     assert out["types"] == ["a", "b"]
-    assert out["minutes"] == [T0, T0 + 60_000, T0 + 120_000]
+    assert out["minutes"] == [T0_MS, T0_MS + 60_000, T0_MS + 120_000]  # ms, for the page
     assert out["throughput"]["a"] == [1.1, 0.0, 0.5]  # the current minute divides by 30 s
     assert out["failures"]["b"] == [0.0, 0.0, 3.0]
     assert out["queue"]["a"] == [4.0, None, None]  # no record: a gap, not a zero
@@ -56,9 +57,9 @@ def test_series_rates_latency_and_gaps() -> None:
 
 def test_stats_store_reads_by_key_range_and_keeps_counting_after_deletion() -> None:
     db = MemoryDatabase()
-    now = [T0 / 1000 + 10]
+    now = [T0 + 10.0]
     store = StatsStore(db, PATHS, lambda: now[0])
-    old = minute_key(T0 - 3 * 24 * 3600 * 1000)  # outside the chart window: never read
+    old = minute_key(T0 - 3 * 24 * 3600)  # outside the chart window: never read
     db.set(PATHS.stats(old), {"a": rec(1000)})
     db.set(PATHS.stats("202611280400"), {"a": rec(5, 1)})
     store.refresh()
@@ -66,9 +67,9 @@ def test_stats_store_reads_by_key_range_and_keeps_counting_after_deletion() -> N
     assert old not in store.minutes()
     # more increments arrive in the open minute; then it closes, and the dispatcher deletes it
     db.set(PATHS.stats("202611280400"), {"a": rec(7, 1)})
-    now[0] = (T0 + 60_000) / 1000 + 40
+    now[0] = T0 + 60 + 40
     store.refresh()
-    assert is_closed("202611280400", int(now[0] * 1000))
+    assert is_closed("202611280400", now[0])
     db.set(PATHS.stats("202611280401"), {"a": rec(2)})
     db.delete(PATHS.stats("202611280400"))
     store.refresh()
@@ -79,10 +80,10 @@ def test_metrics_exposition() -> None:
     live = {
         "queue": {"a": {"j1": {}, "j2": {}}, 'we"ird': {"j3": {}}},
         "clouds": {
-            "c1": {"name": "c1", "types": {"a": True}, "heartbeat": T0},
-            "c2": {"name": "c2", "types": {"a": True}, "heartbeat": T0 - 60_000},
+            "c1": {"name": "c1", "types": {"a": True}, "heartbeat": T0_MS},
+            "c2": {"name": "c2", "types": {"a": True}, "heartbeat": T0_MS - 60_000},
         },
-        "lease": {"owner": "d", "epoch": 1, "expires": T0 + 1000},
+        "lease": {"owner": "d", "epoch": 1, "expires": T0_MS + 1000},
     }
     snap = live_snapshot(live, T0, 6.0)
     totals = {"a": {"succeeded": 10.0, "failed": 2.0}}

@@ -21,7 +21,8 @@ from atmosphere.station.views import (
     schedule_rows,
 )
 
-NOW = 1_800_000_000_000
+NOW = 1_800_000_000_000  # stored times are ms
+NOW_S = NOW / 1000  # the views take the station's clock in seconds
 
 
 def cloud(beat: int | None, types: tuple[str, ...] = ("a",), **extra: Any) -> dict[str, Any]:
@@ -34,14 +35,14 @@ def cloud(beat: int | None, types: tuple[str, ...] = ("a",), **extra: Any) -> di
 @pytest.mark.parametrize(
     ("beat", "changed", "expected"),
     [
-        (NOW - 2_000, None, 2.0),
-        (NOW + 5_000, None, 0.0),  # a clock ahead of ours is never a negative age
-        (NOW - 3_600_000, NOW - 1_000, 1.0),  # seen changing a second ago: alive under skew
+        (NOW_S - 2, None, 2.0),
+        (NOW_S + 5, None, 0.0),  # a clock ahead of ours is never a negative age
+        (NOW_S - 3_600, NOW_S - 1, 1.0),  # seen changing a second ago: alive under skew
         (None, None, float("inf")),
     ],
 )
-def test_heartbeat_age(beat: int | None, changed: int | None, expected: float) -> None:
-    assert heartbeat_age(beat, NOW, changed) == expected
+def test_heartbeat_age(beat: float | None, changed: float | None, expected: float) -> None:
+    assert heartbeat_age(beat, NOW_S, changed) == expected
 
 
 def test_cloud_rows_mark_dead_busy_idle_and_current_job() -> None:
@@ -53,13 +54,13 @@ def test_cloud_rows_mark_dead_busy_idle_and_current_job() -> None:
         "bad": {"name": "no types"},
     }
     inbox = {"busy": {"j2": {"type": "a", "name": "x"}, "j1": {"type": "b", "name": "y"}}}
-    rows = {r["id"]: r for r in cloud_rows(clouds, inbox, NOW, dead_after=6.0)}
+    rows = {r["id"]: r for r in cloud_rows(clouds, inbox, NOW_S, dead_after=6.0)}
     assert set(rows) == {"dead", "busy", "idle", "drain"}  # the malformed one is skipped
     assert rows["dead"]["dead"] and rows["dead"]["state"] == "dead"
     assert rows["busy"]["state"] == "busy" and rows["busy"]["held"] == 2
     assert [j["id"] for j in rows["busy"]["current"]] == ["j1", "j2"]
     assert rows["idle"]["state"] == "idle" and rows["drain"]["state"] == "draining"
-    assert cloud_rows(clouds, inbox, NOW, 6.0)[0]["id"] == "dead"  # dead clouds sort first
+    assert cloud_rows(clouds, inbox, NOW_S, 6.0)[0]["id"] == "dead"  # dead clouds sort first
 
 
 def test_cloud_summary_counts_slots_of_live_clouds_only() -> None:
@@ -70,7 +71,7 @@ def test_cloud_summary_counts_slots_of_live_clouds_only() -> None:
         "i": cloud(NOW),
     }
     inbox = {"b": {"j1": {}}, "f": {"j2": {}}}
-    summary = cloud_summary(cloud_rows(clouds, inbox, NOW, 6.0))
+    summary = cloud_summary(cloud_rows(clouds, inbox, NOW_S, 6.0))
     assert summary == {
         "total": 4,
         "up": 3,
@@ -84,7 +85,7 @@ def test_cloud_summary_counts_slots_of_live_clouds_only() -> None:
 
 
 def test_a_cloud_with_a_free_slot_is_idle_as_routing_sees_it() -> None:
-    rows = cloud_rows({"c": cloud(NOW, slots=2)}, {"c": {"j": {}}}, NOW, 6.0)
+    rows = cloud_rows({"c": cloud(NOW, slots=2)}, {"c": {"j": {}}}, NOW_S, 6.0)
     assert (rows[0]["state"], rows[0]["held"]) == ("idle", 1)
 
 
@@ -118,7 +119,7 @@ def test_schedule_next_fire_is_computed_when_not_stored() -> None:
             "broken": {"every": "soon", "job": {"type": "t"}},
             "stored": {"every": "soon", "job": {"type": "t"}, "next": 42},
         },
-        now,
+        now / 1000,
     )
     by_name = {r["name"]: r for r in rows}
     assert by_name["nightly"]["next"] == 1_795_921_200_000  # 2026-11-29 03:00 UTC
@@ -152,7 +153,7 @@ def test_dispatcher_rows_leader_needs_a_valid_lease(expires: int, leader: bool) 
     out = dispatcher_rows(
         {"b": {"heartbeat": NOW - 500, "role": "standby"}, "a": {"heartbeat": NOW}},
         {"owner": "a", "epoch": 3, "expires": expires},
-        NOW,
+        NOW_S,
     )
     assert out["lease"]["valid"] is leader
     assert [d["leader"] for d in out["dispatchers"]] == (
@@ -163,7 +164,7 @@ def test_dispatcher_rows_leader_needs_a_valid_lease(expires: int, leader: bool) 
 
 
 def test_live_snapshot_of_an_empty_database() -> None:
-    snap = live_snapshot(None, NOW, 6.0)
+    snap = live_snapshot(None, NOW_S, 6.0)
     assert snap["clouds"] == [] and snap["queued"] == 0 and snap["schedules"] == []
     assert snap["leadership"]["lease"]["valid"] is False
 
