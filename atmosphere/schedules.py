@@ -21,6 +21,7 @@ from .jobs import InvalidRecord, check_data, check_key, check_name
 from .paths import Paths
 from .types import JSON
 from .validate import duration_text, retry_count
+from .wiretime import parse_ms, render_ms
 
 if TYPE_CHECKING:
     from .triggers import Trigger
@@ -89,15 +90,15 @@ class Schedule:
     cron: str | None = None
     every: float | None = None  # seconds
     tz: str = "UTC"
-    start: int = 0  # ms; every-schedules fire at start + n * every
+    start: float = 0.0  # seconds; every-schedules fire at start + n * every
     misfire: Misfire = Misfire.SKIP
     catch_up_max: int = DEFAULT_CATCH_UP_MAX
     grace: float = DEFAULT_GRACE
     paused: bool = False
-    run_now: int | None = None  # ms: an operator asked for a run at this time
-    last: int | None = None  # ms: the fire time of the last tick written
+    run_now: float | None = None  # an operator asked for a run at this time
+    last: float | None = None  # the fire time of the last tick written
     last_job: str | None = None
-    defined: int | None = None  # ms: when the definition last changed
+    defined: float | None = None  # when the definition last changed
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def trigger(self) -> Trigger:
@@ -105,7 +106,7 @@ class Schedule:
         # Imported here: APScheduler costs ~40 ms, and most processes never build a trigger.
         from .triggers import make_trigger
 
-        return make_trigger(cron=self.cron, every=self.every, tz=self.tz, start_ms=self.start)
+        return make_trigger(cron=self.cron, every=self.every, tz=self.tz, start=self.start)
 
     @property
     def job_name(self) -> str:
@@ -125,7 +126,7 @@ class Schedule:
             "cron": self.cron,
             "every": self.every,
             "tz": self.tz if self.cron is not None else None,
-            "start": self.start or None,
+            "start": render_ms(self.start or None),
             "misfire": self.misfire.value,
             "catch_up_max": self.catch_up_max if self.misfire is Misfire.CATCH_UP else None,
             "grace": self.grace if self.grace != DEFAULT_GRACE else None,
@@ -139,10 +140,10 @@ class Schedule:
                 k: v
                 for k, v in {
                     "paused": self.paused or None,
-                    "run_now": self.run_now,
-                    "last": self.last,
+                    "run_now": render_ms(self.run_now),
+                    "last": render_ms(self.last),
                     "last_job": self.last_job,
-                    "defined": self.defined,
+                    "defined": render_ms(self.defined),
                 }.items()
                 if v is not None
             }
@@ -162,15 +163,15 @@ class Schedule:
                 cron=raw.get("cron") if isinstance(raw.get("cron"), str) else None,
                 every=float(raw["every"]) if _is_number(raw.get("every")) else None,
                 tz=tz if isinstance(tz, str) else "UTC",
-                start=_ms(raw.get("start")) or 0,
+                start=parse_ms(raw.get("start")) or 0.0,
                 misfire=Misfire(raw.get("misfire", Misfire.SKIP.value)),
                 catch_up_max=max(1, int(raw.get("catch_up_max", DEFAULT_CATCH_UP_MAX))),
                 grace=max(0.0, float(raw.get("grace", DEFAULT_GRACE))),
                 paused=raw.get("paused") is True,
-                run_now=_ms(raw.get("run_now")),
-                last=_ms(raw.get("last")),
+                run_now=parse_ms(raw.get("run_now")),
+                last=parse_ms(raw.get("last")),
                 last_job=raw.get("last_job") if isinstance(raw.get("last_job"), str) else None,
-                defined=_ms(raw.get("defined")),
+                defined=parse_ms(raw.get("defined")),
             )
             validate(schedule)
         except (ValueError, TypeError) as exc:
@@ -189,7 +190,7 @@ def make_schedule(
     cron: str | None = None,
     every: timedelta | float | None = None,
     tz: str = "UTC",
-    start: int = 0,
+    start: float = 0.0,
     misfire: Misfire | str = Misfire.SKIP,
     catch_up_max: int = DEFAULT_CATCH_UP_MAX,
     grace: timedelta | float = DEFAULT_GRACE,
@@ -203,7 +204,8 @@ def make_schedule(
         cron: a 5-field crontab expression, matched in ``tz``.
         every: an interval (seconds or a timedelta); give exactly one of cron and every.
         tz: an IANA time zone for ``cron``.
-        start: ms anchoring ``every`` (ticks at start + n * every; default the Unix epoch).
+        start: seconds anchoring ``every`` (ticks at start + n * every; default the Unix
+            epoch).
         misfire: skip, run_once or catch_up.
         catch_up_max: the most missed ticks ``catch_up`` fires.
         grace: seconds a tick may be late and still be on time.
@@ -261,21 +263,21 @@ def validate(schedule: Schedule) -> None:
         raise InvalidSchedule(f"{where}: {exc}") from None
 
 
-def anchor_ms(schedule: Schedule) -> int | None:
-    """Ticks strictly after this time (ms) may be due: the later of the last tick and the
-    last change of the definition (so a changed schedule does not catch up on its old self)."""
+def anchor(schedule: Schedule) -> float | None:
+    """Ticks strictly after this time may be due: the later of the last tick and the last
+    change of the definition (so a changed schedule does not catch up on its old self)."""
     known = [t for t in (schedule.last, schedule.defined) if t is not None]
     return max(known) if known else None
 
 
 def next_fire(schedule: Schedule, now: datetime) -> datetime | None:
     """When this schedule next fires after ``now`` (None: paused, never stored, or never)."""
-    from .triggers import from_ms
+    from .triggers import utc
 
-    anchor = anchor_ms(schedule)
-    if schedule.paused or anchor is None:
+    after = anchor(schedule)
+    if schedule.paused or after is None:
         return None
-    return schedule.trigger().next_after(max(now, from_ms(anchor)))
+    return schedule.trigger().next_after(max(now, utc(after)))
 
 
 # -- database I/O -------------------------------------------------------------------------
@@ -404,8 +406,3 @@ def _job_from_dict(raw: dict[str, Any]) -> ScheduledJob:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _ms(value: Any) -> int | None:
-    return int(value) if _is_number(value) and value > 0 else None
-

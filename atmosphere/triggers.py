@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .wiretime import from_ms, to_ms
+
 ONE_MS = timedelta(milliseconds=1)
 # A cron expression that matches nothing (e.g. "0 0 30 2 *") must not search forever.
 _MAX_CANDIDATES = 10_000
@@ -52,14 +54,14 @@ def time_zone(name: str) -> tzinfo:
         ) from None
 
 
-def from_ms(ms: int) -> datetime:
-    """Server milliseconds as an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+def utc(seconds: float) -> datetime:
+    """Epoch seconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def to_ms(when: datetime) -> int:
-    """An aware datetime as server milliseconds."""
-    return round(when.timestamp() * 1000)
+def whole_ms(when: datetime) -> datetime:
+    """``when`` rounded to the whole millisecond the wire can hold."""
+    return utc(from_ms(to_ms(when.timestamp())))
 
 
 class CronSchedule:
@@ -109,11 +111,11 @@ class CronSchedule:
 class EverySchedule:
     """Fixed intervals of ``every`` seconds on the grid ``start + n * every`` (absolute time)."""
 
-    def __init__(self, every: float, start_ms: int = 0) -> None:
+    def __init__(self, every: float, start: float = 0.0) -> None:
         if every < 1:
             raise ValueError(f"every must be at least 1 second, got {every}")
         self.every = every
-        self._trigger = IntervalTrigger(seconds=every, start_date=from_ms(start_ms), timezone=UTC)
+        self._trigger = IntervalTrigger(seconds=every, start_date=utc(start), timezone=UTC)
 
     def next_after(self, after: datetime) -> datetime | None:
         """The first grid point strictly after ``after``."""
@@ -121,11 +123,11 @@ class EverySchedule:
         if nxt is None:
             return None
         # Whole milliseconds: fire times become job ids and must round-trip exactly.
-        return from_ms(to_ms(nxt))
+        return whole_ms(nxt)
 
 
 def make_trigger(
-    *, cron: str | None = None, every: float | None = None, tz: str = "UTC", start_ms: int = 0
+    *, cron: str | None = None, every: float | None = None, tz: str = "UTC", start: float = 0.0
 ) -> Trigger:
     """The trigger for a schedule definition: exactly one of ``cron`` and ``every``."""
     if (cron is None) == (every is None):
@@ -133,7 +135,7 @@ def make_trigger(
     if cron is not None:
         return CronSchedule(cron, tz)
     assert every is not None
-    return EverySchedule(every, start_ms)
+    return EverySchedule(every, start)
 
 
 def fire_times_between(

@@ -293,7 +293,7 @@ def counted_run(base_url: str, kills: int = COUNTED_KILLS) -> dict[str, float]:
                 for r in jobs.values()
                 if isinstance(r, dict) and isinstance(r.get("schedule"), dict)
             )
-            tick_ids = {tick_id("bench-tick", f) for f in fires}
+            tick_ids = {tick_id("bench-tick", f / 1000) for f in fires}  # fires: stored ms
             cluster.wait(lambda: tick_ids <= set(cluster.executions()), 30, "every tick ran")
             runs = cluster.executions()
             twice = {job for job, n in runs.items() if n > 1}

@@ -126,7 +126,11 @@ def list_(
         schedules = load_schedules(db, paths)
     rows = [schedule_row(s, time.time()) for s in sorted(schedules.values(), key=lambda s: s.name)]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        from atmosphere.wiretime import render_ms
+
+        # The JSON keeps the times as stored (epoch ms), as it always printed them.
+        stored = [{**r, "last": render_ms(r["last"]), "next": render_ms(r["next"])} for r in rows]
+        typer.echo(json.dumps(stored, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -191,13 +195,11 @@ def remove(name: Annotated[str, typer.Argument()], db_url: DbUrl = None, root: R
 
 
 def schedule_row(schedule: Any, now: float) -> dict[str, Any]:
-    """One schedule as plain data for display: times in server ms."""
-    from datetime import UTC, datetime
-
+    """One schedule as plain data for display: times in epoch seconds."""
     from atmosphere.schedules import next_fire
-    from atmosphere.triggers import to_ms
+    from atmosphere.triggers import utc
 
-    nxt = next_fire(schedule, datetime.fromtimestamp(now, tz=UTC))
+    nxt = next_fire(schedule, utc(now))
     return {
         "name": schedule.name,
         "when": schedule.describe(),
@@ -205,17 +207,17 @@ def schedule_row(schedule: Any, now: float) -> dict[str, Any]:
         "misfire": schedule.misfire.value,
         "paused": schedule.paused,
         "last": schedule.last,
-        "next": to_ms(nxt) if nxt is not None else None,
+        "next": nxt.timestamp() if nxt is not None else None,
         "last_job": schedule.last_job,
     }
 
 
-def _local(ms: int | None) -> str:
-    if ms is None:
+def _local(at: float | None) -> str:
+    if at is None:
         return "-"
     from datetime import datetime
 
-    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(at).astimezone().strftime("%m-%d %H:%M:%S")
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from atmosphere.jobs import InvalidRecord
 from atmosphere.paths import Paths
 from atmosphere.scheduler.ticks import (
     due_ticks,
-    fire_ms_of,
+    fire_time,
     tick_update,
     wants_manual_run,
 )
@@ -43,8 +43,8 @@ class Periodic:
         self.default_timeout = default_timeout
         self._parsed: dict[str, tuple[Any, Schedule | None]] = {}
         # What we wrote and have not necessarily seen back yet, so we never fire twice.
-        self._fired_last: dict[str, int] = {}
-        self._fired_manual: dict[str, int] = {}
+        self._fired_last: dict[str, float] = {}
+        self._fired_manual: dict[str, float] = {}
         self.fired: deque[str] = deque(maxlen=1000)  # the latest job ids fired here (tests, logs)
 
     def run(self, raw: Mapping[str, Any], now: datetime, write: Writer) -> datetime | None:
@@ -55,7 +55,7 @@ class Periodic:
                 assert schedule.run_now is not None
                 self._fire(schedule, schedule.run_now, write, manual=True)
             for when in due_ticks(schedule, now):
-                self._fire(schedule, fire_ms_of(when), write, manual=False)
+                self._fire(schedule, fire_time(when), write, manual=False)
         wakes = [t for s in self.schedules(raw).values() if (t := next_fire(s, now)) is not None]
         return min(wakes) if wakes else None
 
@@ -86,15 +86,15 @@ class Periodic:
             _log.warning("ignoring %s", exc)
             return None
 
-    def _fire(self, schedule: Schedule, fire_ms: int, write: Writer, *, manual: bool) -> None:
+    def _fire(self, schedule: Schedule, fire: float, write: Writer, *, manual: bool) -> None:
         job_id, update = tick_update(
-            self.paths, schedule, fire_ms, default_timeout=self.default_timeout, manual=manual
+            self.paths, schedule, fire, default_timeout=self.default_timeout, manual=manual
         )
         write(update)
         if manual:
-            self._fired_manual[schedule.name] = fire_ms
+            self._fired_manual[schedule.name] = fire
         else:
-            self._fired_last[schedule.name] = fire_ms
+            self._fired_last[schedule.name] = fire
         self.fired.append(job_id)
         _log.info("schedule %s fired %s", schedule.name, job_id)
 

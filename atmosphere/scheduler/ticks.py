@@ -14,17 +14,18 @@ from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobState
 from atmosphere.paths import Paths
 from atmosphere.rtdb.pushid import PUSH_CHARS
-from atmosphere.schedules import Misfire, Schedule, anchor_ms
-from atmosphere.triggers import fire_times_between, from_ms, to_ms
+from atmosphere.schedules import Misfire, Schedule, anchor
+from atmosphere.triggers import fire_times_between, utc
+from atmosphere.wiretime import from_ms, to_ms
 
 
 def due_ticks(schedule: Schedule, now: datetime) -> list[datetime]:
     """The fire times to write now, oldest first, after applying the misfire policy."""
-    anchor = anchor_ms(schedule)
-    if schedule.paused or anchor is None:
+    after = anchor(schedule)
+    if schedule.paused or after is None:
         return []
     limit = schedule.catch_up_max if schedule.misfire is Misfire.CATCH_UP else 1
-    times = fire_times_between(schedule.trigger(), from_ms(anchor), now, last=limit)
+    times = fire_times_between(schedule.trigger(), utc(after), now, last=limit)
     if schedule.misfire is Misfire.SKIP:
         grace = timedelta(seconds=schedule.grace)
         times = [t for t in times if now - t <= grace]
@@ -36,20 +37,20 @@ def wants_manual_run(schedule: Schedule) -> bool:
     return schedule.run_now is not None
 
 
-def tick_id(schedule_name: str, fire_ms: int) -> str:
+def tick_id(schedule_name: str, fire: float) -> str:
     """The job id of a schedule's tick: sorts by fire time among push ids, names its schedule."""
-    return f"{_push_time(fire_ms)}@{schedule_name}"
+    return f"{_push_time(to_ms(fire))}@{schedule_name}"
 
 
-def manual_run_id(schedule_name: str, requested_ms: int) -> str:
+def manual_run_id(schedule_name: str, requested: float) -> str:
     """The job id of an operator's run-now request (schedule names contain no '@')."""
-    return f"{_push_time(requested_ms)}@{schedule_name}@now"
+    return f"{_push_time(to_ms(requested))}@{schedule_name}@now"
 
 
 def tick_update(
     paths: Paths,
     schedule: Schedule,
-    fire_ms: int,
+    fire: float,
     *,
     default_timeout: float,
     manual: bool = False,
@@ -59,8 +60,8 @@ def tick_update(
     It writes the job record and the queue entry (as a maker's submit would) and moves the
     schedule's ``last`` (or clears ``run_now`` for a manual run) in the same atomic write.
     """
-    job_id = manual_run_id(schedule.name, fire_ms) if manual else tick_id(schedule.name, fire_ms)
-    spec = tick_job(schedule, job_id, fire_ms, default_timeout=default_timeout)
+    job_id = manual_run_id(schedule.name, fire) if manual else tick_id(schedule.name, fire)
+    spec = tick_job(schedule, job_id, fire, default_timeout=default_timeout)
     record = dict(spec, state=JobState.QUEUED.value)
     base = paths.schedules(schedule.name)
     update: dict[str, Any] = {
@@ -69,15 +70,15 @@ def tick_update(
     }
     if manual:
         update[f"{base}/run_now"] = None
-        update[f"{base}/last_manual"] = fire_ms
+        update[f"{base}/last_manual"] = to_ms(fire)
     else:
-        update[f"{base}/last"] = fire_ms
+        update[f"{base}/last"] = to_ms(fire)
         update[f"{base}/last_job"] = job_id
     return job_id, update
 
 
 def tick_job(
-    schedule: Schedule, job_id: str, fire_ms: int, *, default_timeout: float
+    schedule: Schedule, job_id: str, fire: float, *, default_timeout: float
 ) -> dict[str, Any]:
     """The JobSpec JSON of a tick: fire-and-forget, named after the schedule."""
     job = schedule.job
@@ -88,7 +89,7 @@ def tick_job(
         "timeout": job.timeout if job.timeout is not None else default_timeout,
         "submitted": SERVER_TIMESTAMP,
         "attempt": 1,
-        "schedule": {"name": schedule.name, "fire": fire_ms},
+        "schedule": {"name": schedule.name, "fire": to_ms(fire)},
     }
     if job.data is not None:
         spec["data"] = job.data
@@ -97,9 +98,9 @@ def tick_job(
     return spec
 
 
-def fire_ms_of(when: datetime) -> int:
-    """A fire time as the milliseconds stored in ``last`` and encoded in the tick id."""
-    return to_ms(when)
+def fire_time(when: datetime) -> float:
+    """A fire time as stored in ``last`` and encoded in the tick id: whole ms, in seconds."""
+    return from_ms(to_ms(when.timestamp()))
 
 
 def _push_time(ms: int) -> str:

@@ -14,7 +14,6 @@ from atmosphere.scheduler.ticks import manual_run_id, tick_id
 from atmosphere.schedules import make_schedule, request_run, store_schedule
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
-from atmosphere.triggers import to_ms
 
 PATHS = Paths("atmosphere")
 START = 1_800_000_000.0  # a whole minute
@@ -98,11 +97,11 @@ def test_the_leader_fires_on_time_and_the_job_is_assigned(db: MemoryDatabase, cl
     assert queued(db) == {} and db.get("atmosphere/live/inbox/c1") is None
     clock.t = 60.05
     pump(db, d)
-    job_id = tick_id("beat", to_ms_wall(START + 60))
+    job_id = tick_id("beat", START + 60)
     inbox = db.get("atmosphere/live/inbox/c1") or {}
     assert list(inbox) == [job_id]
     assert inbox[job_id]["epoch"] == 3
-    assert db.get("atmosphere/live/schedules/beat/last") == to_ms_wall(START + 60)
+    assert db.get("atmosphere/live/schedules/beat/last") == (START + 60) * 1000  # ms, as stored
 
 
 def test_a_standby_fires_nothing_and_a_new_leader_does_not_refire(
@@ -113,7 +112,7 @@ def test_a_standby_fires_nothing_and_a_new_leader_does_not_refire(
     d1, d2 = make(db, clock, "d1", old), make(db, clock, "d2", new)
     clock.t = 60.05
     pump(db, d1, d2)
-    assert list(queued(db)) == [tick_id("beat", to_ms_wall(START + 60))]
+    assert list(queued(db)) == [tick_id("beat", START + 60)]
     old.leading, new.leading = False, True  # failover
     clock.t = 61.0
     pump(db, d1, d2)
@@ -121,20 +120,14 @@ def test_a_standby_fires_nothing_and_a_new_leader_does_not_refire(
     clock.t = 120.05
     pump(db, d1, d2)
     assert list(queued(db)) == [
-        tick_id("beat", to_ms_wall(START + 60)),
-        tick_id("beat", to_ms_wall(START + 120)),
+        tick_id("beat", START + 60),
+        tick_id("beat", START + 120),
     ]
     fired = [list(c.periodic.fired) for d in (d1, d2) for c in d.components]  # type: ignore[attr-defined]
     assert fired == [
-        [tick_id("beat", to_ms_wall(START + 60))],
-        [tick_id("beat", to_ms_wall(START + 120))],
+        [tick_id("beat", START + 60)],
+        [tick_id("beat", START + 120)],
     ]
-
-
-def to_ms_wall(seconds: float) -> int:
-    from datetime import UTC, datetime
-
-    return to_ms(datetime.fromtimestamp(seconds, tz=UTC))
 
 
 def test_a_run_now_request_on_a_quiet_schedule_fires_at_once(
@@ -148,4 +141,4 @@ def test_a_run_now_request_on_a_quiet_schedule_fires_at_once(
     request_run(db, PATHS, "hourly")
     pump(db, d)
     requested = db.get("atmosphere/live/schedules/hourly/last_manual")
-    assert list(queued(db)) == [manual_run_id("hourly", requested)]
+    assert list(queued(db)) == [manual_run_id("hourly", requested / 1000)]  # stored in ms

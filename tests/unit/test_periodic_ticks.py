@@ -22,13 +22,22 @@ from atmosphere.scheduler.ticks import (
 )
 from atmosphere.schedules import Schedule, make_schedule, next_fire, store_schedule
 from atmosphere.testing import MemoryDatabase
-from atmosphere.triggers import from_ms, to_ms
 
 PATHS = Paths("atm")
 
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]
+
+
+def at(when: datetime) -> float:
+    """A time as the records hold it: epoch seconds."""
+    return when.timestamp()
+
+
+def ms(when: datetime) -> int:
+    """A time as the database stores it: epoch ms."""
+    return round(when.timestamp() * 1000)
 
 
 def minutely(misfire: str = "skip", **changes: Any) -> Schedule:
@@ -40,11 +49,11 @@ def minutely(misfire: str = "skip", **changes: Any) -> Schedule:
 
 
 def test_an_on_time_tick_is_due_once() -> None:
-    s = minutely(last=to_ms(utc(2026, 1, 1, 0, 0)))
+    s = minutely(last=at(utc(2026, 1, 1, 0, 0)))
     assert due_ticks(s, utc(2026, 1, 1, 0, 0, 59)) == []
     assert due_ticks(s, utc(2026, 1, 1, 0, 1, 0, 5000)) == [utc(2026, 1, 1, 0, 1)]
     # once fired (last moved), it is never due again
-    fired = s.evolve(last=to_ms(utc(2026, 1, 1, 0, 1)))
+    fired = s.evolve(last=at(utc(2026, 1, 1, 0, 1)))
     assert due_ticks(fired, utc(2026, 1, 1, 0, 1, 30)) == []
 
 
@@ -57,30 +66,30 @@ def test_an_on_time_tick_is_due_once() -> None:
     ],
 )
 def test_misfire_policies_after_an_outage(policy: str, expected_minutes: list[int]) -> None:
-    s = minutely(policy, last=to_ms(utc(2026, 1, 1, 0, 0)), grace=5)
+    s = minutely(policy, last=at(utc(2026, 1, 1, 0, 0)), grace=5)
     due = due_ticks(s, utc(2026, 1, 1, 0, 10, 30))  # ten ticks missed, the latest by 30 s
     assert [t.minute for t in due] == expected_minutes
 
 
 def test_skip_still_fires_a_tick_within_grace() -> None:
-    s = minutely("skip", last=to_ms(utc(2026, 1, 1, 0, 0)), grace=5)
+    s = minutely("skip", last=at(utc(2026, 1, 1, 0, 0)), grace=5)
     assert due_ticks(s, utc(2026, 1, 1, 0, 3, 4)) == [utc(2026, 1, 1, 0, 3)]
     assert due_ticks(s, utc(2026, 1, 1, 0, 3, 6)) == []
 
 
 def test_a_paused_schedule_has_nothing_due() -> None:
-    s = minutely("catch_up", last=to_ms(utc(2026, 1, 1)), paused=True)
+    s = minutely("catch_up", last=at(utc(2026, 1, 1)), paused=True)
     assert due_ticks(s, utc(2026, 1, 2)) == []
     assert next_fire(s, utc(2026, 1, 2)) is None
 
 
 def test_a_new_schedule_starts_from_its_definition_time() -> None:
-    s = minutely("catch_up", defined=to_ms(utc(2026, 1, 1, 0, 0, 30)))
+    s = minutely("catch_up", defined=at(utc(2026, 1, 1, 0, 0, 30)))
     assert due_ticks(s, utc(2026, 1, 1, 0, 2, 1)) == [utc(2026, 1, 1, 0, 1), utc(2026, 1, 1, 0, 2)]
 
 
 def test_a_changed_definition_does_not_catch_up_on_its_old_self() -> None:
-    s = minutely("catch_up", last=to_ms(utc(2026, 1, 1)), defined=to_ms(utc(2026, 1, 1, 5)))
+    s = minutely("catch_up", last=at(utc(2026, 1, 1)), defined=at(utc(2026, 1, 1, 5)))
     assert due_ticks(s, utc(2026, 1, 1, 5, 0, 30)) == []
     assert next_fire(s, utc(2026, 1, 1, 5, 0, 30)) == utc(2026, 1, 1, 5, 1)
 
@@ -88,7 +97,7 @@ def test_a_changed_definition_does_not_catch_up_on_its_old_self() -> None:
 @freeze_time("2026-03-29 00:59:00")
 def test_nightly_berlin_on_the_spring_forward_night() -> None:
     s = make_schedule("n", "noop", cron="30 2 * * *", tz="Europe/Berlin", misfire="skip")
-    s = s.evolve(last=to_ms(utc(2026, 3, 28, 1, 30)))
+    s = s.evolve(last=at(utc(2026, 3, 28, 1, 30)))
     now = datetime.now(UTC)
     assert next_fire(s, now) == utc(2026, 3, 29, 1, 30)  # 03:30 CEST
     assert due_ticks(s, utc(2026, 3, 29, 1, 30, 1)) == [utc(2026, 3, 29, 1, 30)]
@@ -98,11 +107,11 @@ def test_nightly_berlin_on_the_spring_forward_night() -> None:
 
 
 def test_tick_ids_are_deterministic_ordered_and_distinct() -> None:
-    a = tick_id("nightly", to_ms(utc(2026, 1, 1)))
-    assert a == tick_id("nightly", to_ms(utc(2026, 1, 1)))
-    assert a < tick_id("nightly", to_ms(utc(2026, 1, 2)))
-    assert a != tick_id("nightly-2", to_ms(utc(2026, 1, 1)))
-    assert manual_run_id("nightly", to_ms(utc(2026, 1, 1))) != a
+    a = tick_id("nightly", at(utc(2026, 1, 1)))
+    assert a == tick_id("nightly", at(utc(2026, 1, 1)))
+    assert a < tick_id("nightly", at(utc(2026, 1, 2)))
+    assert a != tick_id("nightly-2", at(utc(2026, 1, 1)))
+    assert manual_run_id("nightly", at(utc(2026, 1, 1))) != a
     assert len(a.split("@")[0]) == 8 and a.endswith("@nightly")
 
 
@@ -110,7 +119,7 @@ def test_tick_update_writes_job_queue_and_last_in_one_update() -> None:
     s = make_schedule(
         "sync", {"type": "syncUser", "name": "all", "data": {"x": 1}, "timeout": 5}, every=60
     )
-    fire = to_ms(utc(2026, 1, 1, 0, 1))
+    fire = at(utc(2026, 1, 1, 0, 1))
     job_id, update = tick_update(PATHS, s, fire, default_timeout=60)
     assert job_id == tick_id("sync", fire)
     assert set(update) == {
@@ -129,13 +138,14 @@ def test_tick_update_writes_job_queue_and_last_in_one_update() -> None:
     )
     assert spec.reply_to is None  # fire-and-forget
     assert update[f"atm/jobs/{job_id}"]["state"] == "queued"
-    assert update["atm/live/schedules/sync/last"] == fire
+    assert update["atm/live/schedules/sync/last"] == ms(utc(2026, 1, 1, 0, 1))  # ms, as stored
 
 
 def test_manual_run_clears_the_request_and_leaves_last_alone() -> None:
-    s = minutely(run_now=123_000)
-    job_id, update = tick_update(PATHS, s, 123_000, default_timeout=60, manual=True)
-    assert job_id == manual_run_id("tick", 123_000)
+    s = minutely(run_now=123.0)
+    job_id, update = tick_update(PATHS, s, 123.0, default_timeout=60, manual=True)
+    assert job_id == manual_run_id("tick", 123.0)
+    assert update["atm/live/schedules/tick/last_manual"] == 123_000
     assert update["atm/live/schedules/tick/run_now"] is None
     assert "atm/live/schedules/tick/last" not in update
 
@@ -161,11 +171,11 @@ def test_periodic_fires_each_tick_once() -> None:
     nxt = periodic.run(stale, now, writer(db))
     periodic.run(stale, now, writer(db))  # again before the echo: still once
     periodic.run(schedules_in(db), now, writer(db))  # and after it
-    fire = to_ms(utc(2026, 1, 1, 0, 1))
+    fire = at(utc(2026, 1, 1, 0, 1))
     assert list(periodic.fired) == [tick_id("tick", fire)]
     assert db.get(f"atm/live/queue/noop/{tick_id('tick', fire)}")["type"] == "noop"
     assert db.get(f"atm/jobs/{tick_id('tick', fire)}")["state"] == "queued"
-    assert db.get("atm/live/schedules/tick/last") == fire
+    assert db.get("atm/live/schedules/tick/last") == ms(utc(2026, 1, 1, 0, 1))
     assert nxt == utc(2026, 1, 1, 0, 2)
 
 
@@ -178,7 +188,7 @@ def test_a_new_leader_after_failover_does_not_refire() -> None:
     second.run(schedules_in(db), now, writer(db))
     assert list(second.fired) == []
     second.run(schedules_in(db), utc(2026, 1, 1, 0, 2, 0, 1000), writer(db))
-    assert list(second.fired) == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 2)))]
+    assert list(second.fired) == [tick_id("tick", at(utc(2026, 1, 1, 0, 2)))]
 
 
 def test_periodic_runs_a_manual_request_once_even_when_paused() -> None:
@@ -189,7 +199,7 @@ def test_periodic_runs_a_manual_request_once_even_when_paused() -> None:
     stale = schedules_in(db)
     assert periodic.run(stale, utc(2026, 1, 1, 0, 5), writer(db)) is None  # paused: no timer
     periodic.run(stale, utc(2026, 1, 1, 0, 5), writer(db))
-    assert list(periodic.fired) == [manual_run_id("tick", 5_000)]
+    assert list(periodic.fired) == [manual_run_id("tick", 5.0)]  # run_now 5000 ms, as stored
     assert db.get("atm/live/schedules/tick/run_now") is None
     assert db.get("atm/live/schedules/tick/last") is None
 
@@ -201,7 +211,7 @@ def test_periodic_skips_garbage_schedules() -> None:
     store_schedule(db, PATHS, minutely())
     periodic = Periodic(PATHS)
     periodic.run(schedules_in(db), utc(2026, 1, 1, 0, 1, 0, 1000), writer(db))
-    assert list(periodic.fired) == [tick_id("tick", to_ms(utc(2026, 1, 1, 0, 1)))]
+    assert list(periodic.fired) == [tick_id("tick", at(utc(2026, 1, 1, 0, 1)))]
 
 
 @settings(max_examples=200, deadline=None)
@@ -215,16 +225,16 @@ def test_periodic_skips_garbage_schedules() -> None:
 def test_due_ticks_are_after_last_up_to_now_bounded_and_on_the_grid(
     policy: str, every: int, last_offset: int, elapsed: int, grace: int
 ) -> None:
-    last = to_ms(utc(2026, 1, 1)) + last_offset * 1000
+    last = ms(utc(2026, 1, 1)) + last_offset * 1000
     s = make_schedule("p", "x", every=every, misfire=policy, catch_up_max=4, grace=grace)
-    s = s.evolve(last=last)
-    now = from_ms(last + elapsed * 1000)
-    due = [to_ms(t) for t in due_ticks(s, now)]
+    s = s.evolve(last=last / 1000)
+    now = datetime.fromtimestamp((last + elapsed * 1000) / 1000, tz=UTC)
+    due = [ms(t) for t in due_ticks(s, now)]
     assert due == sorted(set(due))
-    assert all(last < t <= to_ms(now) and t % (every * 1000) == 0 for t in due)
+    assert all(last < t <= ms(now) and t % (every * 1000) == 0 for t in due)
     assert len(due) <= (4 if policy == "catch_up" else 1)
     if policy == "skip":
-        assert all(to_ms(now) - t <= grace * 1000 for t in due)
-    grid_ticks = to_ms(now) // (every * 1000) - last // (every * 1000)
+        assert all(ms(now) - t <= grace * 1000 for t in due)
+    grid_ticks = ms(now) // (every * 1000) - last // (every * 1000)
     if policy != "skip" and grid_ticks > 0:
-        assert due and due[-1] == (to_ms(now) // (every * 1000)) * every * 1000  # the latest
+        assert due and due[-1] == (ms(now) // (every * 1000)) * every * 1000  # the latest

@@ -78,7 +78,7 @@ def test_a_silent_cloud_is_buried_through_the_desk_alone() -> None:
 
 
 def test_the_periodic_component_fires_only_while_its_desk_leads() -> None:
-    asked = make_schedule("s", "t", every=3600).evolve(run_now=NOW_MS - 1000)
+    asked = make_schedule("s", "t", every=3600).evolve(run_now=NOW_MS / 1000 - 1)
     state = LiveState()
     state.apply("put", "", {"schedules": {"s": asked.to_json()}})
     component = PeriodicComponent(PATHS)

@@ -38,9 +38,10 @@ def test_round_trip_through_json() -> None:
         tz="Europe/Berlin",
         misfire="catch_up",
         catch_up_max=4,
-    ).evolve(paused=True, last=5, last_job="x", run_now=7, defined=3)
+    ).evolve(paused=True, last=5.0, last_job="x", run_now=7.0, defined=3.25)
     raw = s.to_json()
     assert raw["cron"] == "0 3 * * *" and raw["tz"] == "Europe/Berlin" and "every" not in raw
+    assert (raw["last"], raw["run_now"], raw["defined"]) == (5000, 7000, 3250)  # ms on the wire
     assert Schedule.from_json(raw, "nightly-sync") == s
 
 
@@ -105,12 +106,12 @@ def test_store_keeps_operator_state_and_history() -> None:
     # an app restart re-defines the same schedule: nothing changes
     assert not store_schedule(db, PATHS, s)
     stored = load_schedule(db, PATHS, "beat")
-    assert (stored.paused, stored.last, stored.defined) == (True, 123, defined)
+    assert (stored.paused, stored.last, stored.defined) == (True, 0.123, defined / 1000)
     # a real change moves `defined` and drops fields no longer set, keeping the rest
     assert store_schedule(db, PATHS, make_schedule("beat", "ping", cron="*/5 * * * *"))
     changed = load_schedule(db, PATHS, "beat")
     assert changed.every is None and changed.cron == "*/5 * * * *"
-    assert changed.paused and changed.last == 123
+    assert changed.paused and changed.last == 0.123
 
 
 def test_pause_resume_run_now_remove() -> None:
@@ -121,7 +122,8 @@ def test_pause_resume_run_now_remove() -> None:
     set_paused(db, PATHS, "beat", False)
     assert not load_schedule(db, PATHS, "beat").paused
     request_run(db, PATHS, "beat")
-    assert isinstance(load_schedule(db, PATHS, "beat").run_now, int)
+    assert isinstance(load_schedule(db, PATHS, "beat").run_now, float)
+    assert isinstance(db.get("atm/live/schedules/beat/run_now"), int)  # a server timestamp
     remove_schedule(db, PATHS, "beat")
     assert load_schedules(db, PATHS) == {}
 
