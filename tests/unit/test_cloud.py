@@ -177,6 +177,7 @@ def test_a_non_json_result_fails_cleanly_and_the_cloud_goes_on(world: World) -> 
 
 def test_an_assignment_for_an_unknown_type_fails_with_unknown_task_type(world: World) -> None:
     handle = world.app.submit({"type": "ghost", "data": 1}, lambda e, d: None)
+    assert world.app.maker.flush(5)  # submit() returns before the outbox writes
     entry = world.get(f"live/queue/ghost/{handle.id}")
     assign(world.db, world.app.paths, world.cloud.id, handle.id, entry)
     with pytest.raises(UnknownTaskType, match="no task for type 'ghost'"):
