@@ -36,7 +36,7 @@ from .errors import (
 )
 from .handle import Callback, Handle
 from .jobs import InvalidRecord, Reply
-from .outbox import Entry, Outbox
+from .outbox import Entry, Outbox, merged
 from .paths import Paths
 from .storable import encoded_size, plan_batches
 from .types import JSON, Ticket
@@ -145,8 +145,8 @@ class Maker:
                 atexit.register(self._flush_at_exit)
             return self._outbox
 
-    def _write_updates(self, writes: dict[str, JSON]) -> None:
-        self.database.update(self.paths.root, writes)
+    def _write_updates(self, batch: list[Entry[tuple[Submission, Handle]]]) -> None:
+        self.database.update(self.paths.root, merged(batch))
 
     def _failed(self, owners: list[tuple[Submission, Handle]], exc: BaseException) -> None:
         self._forget([handle for _, handle in owners])

@@ -1,4 +1,5 @@
-"""Outbox: a maker's submissions, coalesced into one multi-path PATCH per round trip.
+"""Outbox: writes coalesced into one multi-path PATCH per round trip (a maker's submissions,
+a cloud's completions).
 
 ``put()`` queues an entry and returns at once; one writer thread sends everything queued as one
 update (at most ``max_jobs`` entries and ``max_bytes``), so submissions made while a write is in
@@ -9,6 +10,8 @@ machine. Entries are written in the order they were put.
 
 A write that fails reaches every entry it carried through ``fail``; a refused batch (HTTP 4xx)
 is retried one entry at a time, so one poison entry fails alone. Nothing is dropped silently.
+A write that succeeds reaches its entries through ``done``, if given (a cloud frees a job's
+slot only once its completion is committed).
 """
 
 from __future__ import annotations
@@ -64,9 +67,10 @@ class Outbox(Generic[T]):
 
     def __init__(
         self,
-        write: Callable[[dict[str, JSON]], None],
+        write: Callable[[list[Entry[T]]], None],
         fail: Callable[[list[T], BaseException], None],
         *,
+        done: Callable[[list[T]], None] | None = None,
         max_jobs: int,
         max_bytes: int,
         max_queued: int,
@@ -74,8 +78,9 @@ class Outbox(Generic[T]):
         name: str = "outbox",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._write = write
+        self._write = write  # one update for the batch: ``merged(batch)``, or built from it
         self._fail = fail
+        self._done_with = done
         self._max_jobs = max_jobs
         self._max_bytes = max_bytes
         self._max_queued = max_queued
@@ -158,8 +163,7 @@ class Outbox(Generic[T]):
 
     def _send(self, batch: list[Entry[T]]) -> None:
         try:
-            self._write(_merged(batch))
-            return
+            self._write(batch)
         except BaseException as exc:  # noqa: BLE001 - every entry must hear of it
             if len(batch) > 1 and isolates(exc):
                 log.warning(
@@ -171,6 +175,12 @@ class Outbox(Generic[T]):
                     self._send([entry])
                 return
             self._report(batch, exc)
+            return
+        if self._done_with is not None:
+            try:
+                self._done_with([e.owner for e in batch])
+            except Exception:
+                log.exception("reporting a written batch raised")
 
     def _report(self, batch: list[Entry[T]], exc: BaseException) -> None:
         kind = "refused" if isinstance(exc, DatabaseError) else "failed"
@@ -181,7 +191,8 @@ class Outbox(Generic[T]):
             log.exception("reporting a failed write raised")
 
 
-def _merged(batch: list[Entry[T]]) -> dict[str, JSON]:
+def merged(batch: Sequence[Entry[T]]) -> dict[str, JSON]:
+    """The one update carrying every entry of ``batch`` (a later entry's path wins)."""
     writes: dict[str, JSON] = {}
     for entry in batch:
         writes.update(entry.writes)

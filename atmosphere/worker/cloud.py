@@ -4,11 +4,17 @@ A cloud registers ``live/clouds/{cloudId}``, heartbeats, listens on ``live/inbox
 and runs each assignment in its own thread, at most ``slots`` at once not counting handlers
 that lent their slot while waiting on a sub-job. With ``prefetch`` N it advertises N more
 slots than it runs, so the next jobs already wait locally when one finishes (opt-in: by
-default a busy cloud gets no job). Each attempt ends with ONE multi-path update
-(``completion.completion_writes``). Every write of its record is the whole record, so a cloud
-the dispatcher declared dead re-registers with its next heartbeat. ``stop()`` drains: it stops
-taking jobs, hands back unstarted ones, lets running ones finish (up to a grace period) and
-deregisters.
+default a busy cloud gets no job).
+
+Each attempt ends with the update ``completion.completion_writes`` builds. Completions go
+through an outbox (``outbox.py``): those that finish while a completion write is in flight
+share the next write, one multi-path update that carries the cloud's whole record once; a lone
+completion is written at once by its own thread. A job's assignment stays in the inbox, held
+against the cloud's slots, until its completion is committed (or given up); its handler's
+thread is free as soon as the handler ends, so a prefetched job starts meanwhile. Every write
+of its record is the whole record, so a cloud the dispatcher declared dead re-registers with
+its next heartbeat. ``stop()`` drains: it stops taking jobs, hands back unstarted ones, lets
+running ones finish (up to a grace period), writes their completions and deregisters.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from atmosphere._running import RunningJob, current_job
 from atmosphere.completion import Finish, completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP, Listener
 from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec
+from atmosphere.outbox import Entry, Outbox, merged
+from atmosphere.storable import MAX_WRITE_BYTES, encoded_size
 from atmosphere.types import JSON, Ticket
 from atmosphere.worker._loop import LoopThread
 from atmosphere.worker.execution import (
@@ -54,6 +62,11 @@ log = logging.getLogger(__name__)
 # How long a completion is retried while the database is unreachable. Past it the cloud lets
 # the job go: if its inbox still holds the job when the stream resyncs, it runs again.
 COMPLETION_PATIENCE = 300.0
+# One update carries at most this many completions and bytes (a larger one goes alone).
+COMPLETION_BATCH = 500
+COMPLETION_BATCH_BYTES = MAX_WRITE_BYTES // 2
+# A cloud never has more completions queued than it holds assignments: this guards memory only.
+COMPLETIONS_QUEUED = 10_000
 
 _RETURNED_KEPT = 1000
 _LATE_DONE_WITH = (
@@ -73,6 +86,15 @@ class _Attempt:
     finish: Finish | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     returned: bool = False  # finished by its handler returning or raising, not by done_with
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """A finished attempt whose completion waits in the outbox to be committed."""
+
+    spec: JobSpec
+    finish: Finish
+    started_ms: int
 
 
 class Cloud:
@@ -106,7 +128,8 @@ class Cloud:
         self._attempts: dict[str, _Attempt] = {}
         self._returned: dict[str, None] = {}  # recent jobs finished by returning (oldest first)
         self._handed_back: set[str] = set()  # running jobs deregistration gave back
-        self._running = 0
+        self._running = 0  # handlers running
+        self._pending = 0  # completions given to the outbox, not yet committed or given up
         self._lent = 0
         self._done = 0
         self._failed = 0
@@ -122,6 +145,15 @@ class Cloud:
         self._listener: Listener | None = None
         self._loop = LoopThread(f"cloud-loop-{self.id}")  # for async def handlers
         self._beat: threading.Thread | None = None
+        self._outbox: Outbox[_Completion] = Outbox(
+            self._write_completions,
+            self._completions_failed,
+            done=self._completions_written,
+            max_jobs=COMPLETION_BATCH,
+            max_bytes=COMPLETION_BATCH_BYTES,
+            max_queued=COMPLETIONS_QUEUED,
+            name=f"cloud-outbox-{self.id}",
+        )
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -188,10 +220,11 @@ class Cloud:
             self._state = "draining"
             unstarted = self._inbox.hand_back_waiting()
         log.info("cloud %s draining: handing back %d job(s)", self.name, len(unstarted))
+        deadline = time.monotonic() + grace
+        self._flush_completions(deadline)
         self._commit(
             lambda: handback_writes(self.paths, self.id, unstarted), what="hand back", limit=grace
         )
-        deadline = time.monotonic() + grace
         with self._cond:
             while self._running and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
@@ -199,15 +232,26 @@ class Cloud:
                 log.warning(
                     "%d job(s) still running after %.1fs; handing them back", self._running, grace
                 )
+        # The deregistration hands back what the inbox still holds: a finished job whose
+        # completion were still queued would run again.
+        self._flush_completions(deadline)
         self._beat_stop.set()
         self._beat_wake.set()
         if self._listener is not None:
             self._listener.close()
         self._deregister(limit=max(grace, 5.0))
         self._halt.set()
+        self._outbox.close(5.0)
         self._loop.close()
         self.app.attach(None)
         log.info("cloud %s stopped", self.name)
+
+    def _flush_completions(self, deadline: float) -> None:
+        # A few seconds at least: a completion in flight when the grace ran out still lands.
+        if not self._outbox.flush(max(deadline - time.monotonic(), 5.0)):
+            with self._cond:
+                pending = self._pending
+            log.warning("cloud %s: %d completion(s) still unwritten", self.name, pending)
 
     def _deregister(self, limit: float) -> None:
         def writes() -> dict[str, JSON]:
@@ -353,6 +397,7 @@ class Cloud:
         verdict = judge(spec, finish)
         with self._cond:
             self._running -= 1
+            self._pending += 1
             if finish.ok:
                 self._done += 1
             else:
@@ -363,27 +408,72 @@ class Cloud:
                 self._returned[spec.id] = None
                 while len(self._returned) > _RETURNED_KEPT:
                     self._returned.pop(next(iter(self._returned)))
-        if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
-            log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
-        self._write_completion(spec, finish, started_ms)
-        with self._cond:
+            # The handler's thread is done, so a waiting job may start; this job's assignment
+            # stays held (routing counts the inbox) until its completion is committed.
             self._fill_slots()
             self._cond.notify_all()
-
-    def _write_completion(self, spec: JobSpec, finish: Finish, started_ms: int) -> None:
-        """Write the completion; refused, an ``InvalidResult`` failure in its place; refused
-        too, the least that frees the job. Never in a loop: only transport errors are retried,
-        and only for ``patience`` seconds."""
-        deadline = time.monotonic() + self.patience
-        error = self._commit(
-            lambda: self._completion(spec, finish, started_ms),
-            what=f"completion of job {spec.id}",
-            limit=self.patience,
+        if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
+            log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
+        writes = completion_writes(
+            self.paths, cloud_id=self.id, spec=spec, finish=finish, started_ms=started_ms
         )
+        entry = Entry(writes, encoded_size(writes), _Completion(spec, finish, started_ms))
+        try:
+            self._outbox.put(entry)
+        except RuntimeError:  # stopped: a handler that outlived the drain completes alone
+            self._write_alone(entry)
+
+    def _write_alone(self, entry: Entry[_Completion]) -> None:
+        try:
+            self._write_completions([entry])
+        except Exception as exc:
+            self._completions_failed([entry.owner], exc)
+        else:
+            self._completions_written([entry.owner])
+
+    def _write_completions(self, batch: list[Entry[_Completion]]) -> None:
+        """The outbox's write: the batch and the record in one update, transport errors retried
+        for ``patience`` seconds; a refusal is raised at once, for the outbox to isolate."""
+        what = (
+            f"completion of job {batch[0].owner.spec.id}"
+            if len(batch) == 1
+            else f"completion of {len(batch)} jobs"
+        )
+        error = self._commit(lambda: self._reported(batch), what=what, limit=self.patience)
+        if error is not None:
+            raise error
+
+    def _reported(self, batch: list[Entry[_Completion]]) -> dict[str, JSON]:
+        # Decided under the write lock, so a deregistration in flight is seen.
+        with self._cond:
+            abandoned = {e.owner.spec.id for e in batch if _abandoned(e.owner, self._handed_back)}
+        for job_id in abandoned:
+            log.warning("job %s failed after it was handed back; not reporting it", job_id)
+        return merged([e for e in batch if e.owner.spec.id not in abandoned])
+
+    def _completions_written(self, owners: list[_Completion]) -> None:
+        with self._cond:
+            self._pending -= len(owners)
+            self._cond.notify_all()
+
+    def _completions_failed(self, owners: list[_Completion], error: BaseException) -> None:
+        for owner in owners:
+            try:
+                self._rescue(owner, error)
+            except Exception:  # the others must still be rescued, and every slot freed
+                log.exception("cloud %s: rescuing job %s raised", self.name, owner.spec.id)
+        self._completions_written(owners)
+
+    def _rescue(self, done: _Completion, error: BaseException | None) -> None:
+        """After a completion's write failed: refused, an ``InvalidResult`` failure in its
+        place; refused too, the least that frees the job; unreachable, let it go. Never in a
+        loop: only transport errors are retried, and only for ``patience`` seconds."""
+        spec, started_ms = done.spec, done.started_ms
+        deadline = time.monotonic() + self.patience
         if error is not None and not transient(error):
             log.error("job %s (%s): failing it with InvalidResult instead", spec.id, spec.type)
             with self._cond:
-                if finish.ok:  # counted as done a moment ago
+                if done.finish.ok:  # counted as done when it finished
                     self._done -= 1
                     self._failed += 1
             instead = refused_finish(error)
@@ -414,11 +504,9 @@ class Cloud:
             )
 
     def _completion(self, spec: JobSpec, finish: Finish, started_ms: int) -> dict[str, JSON]:
-        # Handed back at shutdown, it runs again elsewhere: a failure here (most likely the
-        # shutdown itself) must not answer for it. A success still saves the rerun. Decided
-        # under the write lock, so a deregistration in flight is seen.
+        # Decided under the write lock, so a deregistration in flight is seen.
         with self._cond:
-            abandoned = not finish.ok and spec.id in self._handed_back
+            abandoned = _abandoned(_Completion(spec, finish, started_ms), self._handed_back)
         if abandoned:
             log.warning("job %s failed after it was handed back; not reporting it", spec.id)
             return {}
@@ -541,10 +629,23 @@ class Cloud:
             return self._running
 
     @property
+    def unwritten(self) -> int:
+        """How many completions wait to be committed (their assignments are still held)."""
+        with self._cond:
+            return self._pending
+
+    @property
     def lent(self) -> int:
         """How many slots are lent by handlers waiting on sub-jobs."""
         with self._cond:
             return self._lent
+
+
+def _abandoned(done: _Completion, handed_back: set[str]) -> bool:
+    """Whether not to report a completion: a job handed back at shutdown runs again elsewhere,
+    so its failure here (most likely the shutdown itself) must not answer for it; a success
+    still saves the rerun (pure)."""
+    return not done.finish.ok and done.spec.id in handed_back
 
 
 def _now_ms() -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from atmosphere import Atmosphere, DatabaseError, RequestRefused
 from atmosphere.errors import SubmitFailed
-from atmosphere.outbox import Entry, Outbox, first_batch, isolates, writes_inline
+from atmosphere.outbox import Entry, Outbox, first_batch, isolates, merged, writes_inline
 from tests.unit.jobs_fakes import QUIET, RecordingDatabase
 
 
@@ -35,17 +35,22 @@ class Writes:
     def __init__(self, error: BaseException | None = None) -> None:
         self.updates: list[dict[str, Any]] = []
         self.failed: list[tuple[list[str], BaseException]] = []
+        self.written: list[list[str]] = []
         self.error = error
 
-    def write(self, writes: dict[str, Any]) -> None:
+    def write(self, batch: list[Entry[str]]) -> None:
         if self.error is not None:
             raise self.error
+        writes = merged(batch)
         if "poison" in writes:
             raise RequestRefused("invalid value at poison", status=400)
         self.updates.append(writes)
 
     def fail(self, owners: list[str], exc: BaseException) -> None:
         self.failed.append((owners, exc))
+
+    def done(self, owners: list[str]) -> None:
+        self.written.append(owners)
 
 
 def entry(key: str, size: int = 10) -> Entry[str]:
@@ -56,7 +61,7 @@ def outbox(writes: Writes, **options: Any) -> Outbox[str]:
     # gap inf: the writer thread writes everything, as under a burst
     kwargs = {"max_jobs": 500, "max_bytes": 10_000, "max_queued": 1000, "gap": float("inf")}
     kwargs.update(options)
-    return Outbox(writes.write, writes.fail, **kwargs)
+    return Outbox(writes.write, writes.fail, done=writes.done, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +125,7 @@ def test_a_refused_batch_fails_only_its_poison_entry() -> None:
     gate = threading.Event()
     original = writes.write
 
-    def slow_first(values: dict[str, Any]) -> None:
+    def slow_first(values: list[Entry[str]]) -> None:
         assert gate.wait(10)
         original(values)
 
@@ -134,6 +139,8 @@ def test_a_refused_batch_fails_only_its_poison_entry() -> None:
     written = {key for update in writes.updates for key in update}
     assert written == {"a", "b", "c"}
     assert [owners for owners, _ in writes.failed] == [["poison"]]
+    # and each written entry hears of it once, the poison one never
+    assert sorted(o for owners in writes.written for o in owners) == ["a", "b", "c"]
 
 
 def test_an_unreachable_database_fails_every_entry_and_logs_an_error(
