@@ -1,8 +1,9 @@
 """``python -m bench [--quick] [part ...]``: run the benchmark parts, print one table, save JSON.
 
 Parts: ``jobs`` (the job system against Celery + Redis), ``db`` (the embedded database: writes/s,
-delivery latency, and the 1 MB event against firebase-admin's listener) and ``failover``
-(dispatcher leader kills). No part named: all of them. ``--quick`` is a smoke run with small
+delivery latency, and the 1 MB event against firebase-admin's listener), ``transport`` (client
+CPU and latency per request of the HTTP stacks the database client could send with) and
+``failover`` (dispatcher leader kills). No part named: all of them. ``--quick`` is a smoke run with small
 counts; ``--runs N`` sets the runs per figure of ``jobs`` and ``db``. The rows also go to
 ``bench-output/results.json`` (``--out`` to change it).
 """
@@ -42,6 +43,13 @@ def _db(args: argparse.Namespace) -> list[Row]:
     return db.run(runs=runs) + listener.rows(runs=args.runs or (1 if args.quick else 5))
 
 
+def _transport(args: argparse.Namespace) -> list[Row]:
+    from bench import transport
+
+    runs = args.runs or (2 if args.quick else 5)
+    return transport.run(runs=runs, count=300 if args.quick else 2000)
+
+
 def _failover(args: argparse.Namespace) -> list[Row]:
     # Its counts are fixed by the part itself (5 takeovers, 3 counted kills), quick or not.
     from bench import failover
@@ -49,7 +57,12 @@ def _failover(args: argparse.Namespace) -> list[Row]:
     return failover.run()
 
 
-PARTS: dict[str, Part] = {"jobs": _jobs, "db": _db, "failover": _failover}
+PARTS: dict[str, Part] = {
+    "jobs": _jobs,
+    "db": _db,
+    "transport": _transport,
+    "failover": _failover,
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

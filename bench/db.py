@@ -66,8 +66,8 @@ def _writer(url: str, index: int, ready: Any, start: Any, results: Any, client: 
     """One writer process: small PATCHes for WRITE_SECONDS through ``client``.
 
     ``sdk`` is firebase-admin's ``Reference.update``; ``atmosphere`` is the client every
-    Atmosphere process uses (``FirebaseDatabase.update``: firebase-admin's URL and credential,
-    a keep-alive http.client connection for the bytes).
+    Atmosphere process uses (``FirebaseDatabase.update``: its one transport, pooled keep-alive
+    http.client connections).
     """
     if client == "atmosphere":
         from atmosphere.db.client import FirebaseDatabase

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import quote
 
 from atmosphere.errors import DatabaseError
 from atmosphere.rtdb.keys import split_path
@@ -34,6 +36,29 @@ def select(
     )
     kept = run_query(query, node)
     return list(kept.items()) if kept else []
+
+
+def query_string(
+    order_by: str,
+    start_at: Any = None,
+    end_at: Any = None,
+    equal_to: Any = None,
+    limit_to_first: int | None = None,
+    limit_to_last: int | None = None,
+) -> str:
+    """The REST query parameters of a checked query, as firebase-admin sends them (sorted
+    names, JSON values) but fully percent-encoded, so ``+``, ``&`` and ``#`` in a bound
+    arrive intact."""
+    if not order_by.startswith("$"):
+        order_by = "/".join(split_path(order_by))
+    params: dict[str, Any] = {"orderBy": order_by}
+    bounds = {"startAt": start_at, "endAt": end_at, "equalTo": equal_to}
+    params.update({k: v for k, v in bounds.items() if v is not None})
+    encoded = {k: json.dumps(v) for k, v in params.items()}
+    for name, limit in (("limitToFirst", limit_to_first), ("limitToLast", limit_to_last)):
+        if limit is not None:
+            encoded[name] = str(limit)
+    return "&".join(f"{k}={quote(encoded[k], safe='')}" for k in sorted(encoded))
 
 
 def _check(

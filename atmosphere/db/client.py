@@ -1,38 +1,34 @@
-"""FirebaseDatabase: the ``Database`` contract on firebase-admin, with our own stream listener.
+"""FirebaseDatabase: the ``Database`` contract over Firebase's REST and streaming protocol.
 
-firebase_admin resolves the URL, the namespace and the credential, and runs queries; reads,
-writes and transactions go through ``RestTransport`` (_http.py: pooled keep-alive connections
-that never resend a request the server may have applied); streams go through
-``StreamListener`` on a session authorised by the same credential. Each instance owns a
-uniquely named firebase_admin App, so several databases can live in one process.
+Every request (reads, queries, writes, transactions and streams) goes through one transport,
+``RestTransport`` (_http.py: pooled keep-alive connections that never resend a request the
+server may have applied). firebase-admin supplies only the credential (a service account's
+or the application default's, refreshed by google-auth); the URL is resolved by the same
+rules it applies (_endpoint.py). Several databases can live in one process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import firebase_admin
+import firebase_admin.credentials
 import google.auth.credentials
 import google.auth.exceptions
 import orjson
-import requests
-from firebase_admin import db as fdb
-from firebase_admin import exceptions as fexc
-from google.auth.transport.requests import Request
 
-from atmosphere.errors import DatabaseError, PermissionDenied, RequestRefused
+from atmosphere.errors import DatabaseError, RequestRefused
 from atmosphere.rtdb.keys import split_path
 from atmosphere.rtdb.pushid import PushIdGenerator
 from atmosphere.types import JSON
 
 from . import _order
+from ._endpoint import NO_OVERRIDE, Endpoint, endpoint
 from ._http import RestTransport
 from ._tree import check_path, normalise
 from .base import EventCallback, StatusCallback
@@ -40,7 +36,6 @@ from .embedded import EmbeddedServer
 from .stream import DEFAULT_BACKOFF, Backoff, StreamListener
 
 _TRANSACTION_TRIES = 25
-_NO_OVERRIDE = object()
 
 
 class TokenCredentials(google.auth.credentials.Credentials):
@@ -63,41 +58,24 @@ class FirebaseDatabase:
         *,
         credential: Any = None,
         token: str | None = None,
-        auth_override: Any = _NO_OVERRIDE,
+        auth_override: Any = NO_OVERRIDE,
         idle_timeout: float = 60.0,
         http_timeout: float = 30.0,
         backoff: Backoff = DEFAULT_BACKOFF,
         embedded: EmbeddedServer | None = None,
     ) -> None:
-        options: dict[str, Any] = {"databaseURL": database_url, "httpTimeout": http_timeout}
-        if auth_override is not _NO_OVERRIDE:
-            options["databaseAuthVariableOverride"] = auth_override
+        emulator_host = os.environ.get("FIREBASE_DATABASE_EMULATOR_HOST")
+        where = endpoint(database_url, emulator_host, auth_override)
         self.url = database_url
         self.embedded = embedded
         self._idle_timeout = idle_timeout
         self._backoff = backoff
-        self._app = firebase_admin.initialize_app(
-            credential, options=options, name=f"atmosphere-{uuid.uuid4().hex}"
-        )
         self._ids = PushIdGenerator()
         self._lock = threading.Lock()
         self._listeners: list[StreamListener] = []
         self._closed = False
-        try:
-            with self._errors("connect to", "/"):
-                self._client = fdb.reference("/", app=self._app)._client
-            if token is not None:
-                self._credential: Any = TokenCredentials(token)
-                self._client.credential = self._credential
-                self._client.session.credentials = self._credential
-            else:
-                self._credential = self._client.credential
-            self._rest = RestTransport(
-                self._client.base_url, dict(self._client.params), self._credential, http_timeout
-            )
-        except BaseException:
-            firebase_admin.delete_app(self._app)
-            raise
+        self._credential = _credential_for(where, credential, token, database_url)
+        self._rest = RestTransport(where.base_url, where.params, self._credential, http_timeout)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -118,26 +96,10 @@ class FirebaseDatabase:
         limit_to_last: int | None = None,
     ) -> dict[str, JSON]:
         """Children of ``path`` ordered by ``order_by`` ("$key", "$value" or a child path)."""
-        _order.select(None, order_by, start_at, end_at, equal_to, limit_to_first, limit_to_last)
-        with self._errors("query", path):
-            ref = self._ref(path)
-            if order_by == "$key":
-                q = ref.order_by_key()
-            elif order_by == "$value":
-                q = ref.order_by_value()
-            else:
-                q = ref.order_by_child(order_by.strip("/"))
-            if start_at is not None:
-                q = q.start_at(start_at)
-            if end_at is not None:
-                q = q.end_at(end_at)
-            if equal_to is not None:
-                q = q.equal_to(equal_to)
-            if limit_to_first is not None:
-                q = q.limit_to_first(limit_to_first)
-            if limit_to_last is not None:
-                q = q.limit_to_last(limit_to_last)
-            result = q.get()
+        bounds = (start_at, end_at, equal_to, limit_to_first, limit_to_last)
+        _order.select(None, order_by, *bounds)  # refuses what Firebase would refuse
+        query = _order.query_string(order_by, *bounds)
+        result = orjson.loads(self._send("GET", path, None, query))
         return _in_query_order(result, order_by)
 
     # -- writes ------------------------------------------------------------------------
@@ -175,9 +137,9 @@ class FirebaseDatabase:
 
     def transaction(self, path: str, fn: Callable[[JSON], JSON]) -> JSON:
         """Compare-and-set loop (``fn`` may run several times; None deletes); the value written."""
-        # Through our transport, not the SDK's session: that one resends a request after a
-        # read error, and a conditional write that was applied then comes back as a conflict
-        # carrying its own result, on which ``fn`` would run a second time.
+        # The transport never resends a conditional write after a read error (firebase-admin's
+        # session did): one that was applied would come back as a conflict carrying its own
+        # result, on which ``fn`` would run a second time.
         _, headers, body = self._send_full("GET", path, None, {"X-Firebase-ETag": "true"})
         data, etag = orjson.loads(body), _etag_of(headers)
         for attempt in range(_TRANSACTION_TRIES):
@@ -210,19 +172,13 @@ class FirebaseDatabase:
     ) -> StreamListener:
         """Stream ``path``: an initial put "/" then every change, on a background thread."""
         segments = check_path(split_path(path))
-        session = self._client.create_listener_session()
-        if isinstance(self._credential, TokenCredentials):
-            session.credentials = self._credential
         listener = StreamListener(
-            session,
-            self._client.base_url + "/" + "/".join(segments) + ".json",
+            self._rest,
+            segments,
             on_event,
             on_status=on_status,
-            params=self._client.params,
             idle_timeout=self._idle_timeout,
             backoff=self._backoff,
-            refresh_credential=lambda: session.credentials.refresh(Request(session)),
-            close_session=True,
         )
         with self._lock:
             if self._closed:
@@ -241,7 +197,6 @@ class FirebaseDatabase:
         for listener in listeners:
             listener.close()
         self._rest.close()
-        firebase_admin.delete_app(self._app)
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -253,14 +208,8 @@ class FirebaseDatabase:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _ref(self, path: str) -> Any:
-        if self._closed:
-            raise DatabaseError("the database is closed")
-        segments = check_path(split_path(path))
-        return fdb.reference("/" + "/".join(segments), app=self._app)
-
     def _send(self, method: str, path: str, body: bytes | None, query: str) -> bytes:
-        """One request on the hot path (see _http.py for why not through the SDK's session)."""
+        """One request; its body (see _http.py for what is and is not sent again)."""
         return self._send_full(method, path, body, query=query)[2]
 
     def _send_full(
@@ -292,29 +241,6 @@ class FirebaseDatabase:
             return False, orjson.loads(data), _etag_of(headers)
         return True, new, etag  # (the new ETag is not needed, nor sent by every server)
 
-    @contextmanager
-    def _errors(self, action: str, path: str) -> Iterator[None]:
-        """Turn SDK and transport errors into DatabaseError / PermissionDenied."""
-        where = f"{action} {'/' + path.strip('/')!r} on {self.url}"
-        try:
-            yield
-        except (fexc.UnauthenticatedError, fexc.PermissionDeniedError) as error:
-            raise PermissionDenied(f"cannot {where}: {error}") from error
-        except (fexc.UnavailableError, fexc.DeadlineExceededError) as error:
-            raise DatabaseError(f"cannot {where}: the database is unreachable ({error})") from error
-        except fexc.FirebaseError as error:
-            raise DatabaseError(f"cannot {where}: {error}") from error
-        except requests.RequestException as error:
-            raise DatabaseError(f"cannot {where}: {error}") from error
-        except google.auth.exceptions.RefreshError as error:
-            raise PermissionDenied(
-                f"cannot {where}: the credentials were refused ({error})"
-            ) from error
-        except google.auth.exceptions.GoogleAuthError as error:
-            raise DatabaseError(f"cannot {where}: could not authenticate ({error})") from error
-        except (ValueError, TypeError) as error:  # the SDK's own argument checks
-            raise DatabaseError(f"cannot {where}: {error}") from error
-
 
 def encode_json(value: JSON) -> bytes:
     """Compact JSON bytes, as the SDK would send them but about 10x faster on big values."""
@@ -331,6 +257,28 @@ def encode_json(value: JSON) -> bytes:
     return body
 
 
+def _credential_for(
+    where: Endpoint, credential: Any, token: str | None, url: str
+) -> google.auth.credentials.Credentials:
+    """The credential requests are signed with: a fixed token, or a Google one that refreshes.
+
+    ``credential``: a firebase-admin credential (``credentials.Certificate``...), a google-auth
+    one, or None for the application default (real Firebase only; an emulator takes "owner").
+    """
+    if token is not None:
+        return TokenCredentials(token)
+    if where.emulator:
+        return TokenCredentials("owner")
+    if credential is None:
+        credential = firebase_admin.credentials.ApplicationDefault()
+    if not isinstance(credential, firebase_admin.credentials.Base):
+        return credential  # type: ignore[no-any-return]
+    try:
+        return credential.get_credential()  # type: ignore[no-any-return]
+    except google.auth.exceptions.GoogleAuthError as error:
+        raise DatabaseError(f"cannot connect to {url}: could not authenticate ({error})") from error
+
+
 def _etag_of(headers: Mapping[str, str]) -> str:
     for name, value in headers.items():
         if name.lower() == "etag":
@@ -339,7 +287,7 @@ def _etag_of(headers: Mapping[str, str]) -> str:
 
 
 def _in_query_order(result: Any, order_by: str) -> dict[str, JSON]:
-    """The SDK's query result as a dict in Firebase order (the SDK sorts keys as Python does)."""
+    """A query's answer as a dict in Firebase order (JSON objects come back in any order)."""
     if isinstance(result, list):
         items = [(str(i), v) for i, v in enumerate(result) if v is not None]
     elif isinstance(result, Mapping):

@@ -1,8 +1,9 @@
 """StreamListener: a Firebase SSE subscription read in chunks, with reconnect and resync.
 
 firebase-admin's own ``listen()`` reads the stream one character at a time (a 1 MB event takes
-seconds) and its thread dies silently on an HTTP error. This one reads whatever the socket has
-(``read1``), parses incrementally, detects a silent dead stream with a read timeout, and
+seconds) and its thread dies silently on an HTTP error. This one opens the stream through the
+client's transport (``RestTransport.open_stream``), reads whatever the socket has, parses
+incrementally, detects a silent dead stream with a read timeout, and
 reconnects with exponential backoff and jitter. Every new connection starts with a ``put "/"``
 of the whole value (the resync); ``on_status(True)`` follows it, ``on_status(False)`` reports a
 drop. Callbacks run on the listener's daemon thread, one at a time, in stream order.
@@ -13,21 +14,19 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import requests
 
 from atmosphere._redact import redact
-from atmosphere.errors import DatabaseError
 
+from ._http import EventStream, RestTransport
 from ._sse import SSEEvent, SSEParser
 from .base import EventCallback, StatusCallback
 
 _log = logging.getLogger(__name__)
-_READ_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -55,41 +54,38 @@ class _Reconnect(Exception):
 
 
 class StreamListener:
-    """A running subscription to ``url`` (``<base>/<path>.json``) on an authorised session."""
+    """A running subscription to the node at ``segments``, opened through ``transport``."""
 
     def __init__(
         self,
-        session: requests.Session,
-        url: str,
+        transport: RestTransport,
+        segments: Sequence[str],
         on_event: EventCallback,
         *,
         on_status: StatusCallback | None = None,
-        params: Mapping[str, str] | None = None,
         idle_timeout: float = 60.0,
         connect_timeout: float = 10.0,
         backoff: Backoff = DEFAULT_BACKOFF,
         refresh_credential: Callable[[], None] | None = None,
-        close_session: bool = False,
     ) -> None:
-        self._session = session
-        self._url = url
-        self._params = dict(params or {})
+        self._transport = transport
+        self._segments = list(segments)
+        self._name = "/" + "/".join(self._segments)
         self._on_event = on_event
         self._on_status = on_status
         self._idle_timeout = idle_timeout
         self._connect_timeout = connect_timeout
         self._backoff = backoff
-        self._refresh_credential = refresh_credential
-        self._close_session = close_session
+        self._refresh_credential = refresh_credential or transport.refresh
         self._callback_lock = threading.RLock()
         self._response_lock = threading.Lock()
-        self._response: requests.Response | None = None
+        self._response: EventStream | None = None
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._reported_up = False
         self.last_error: str | None = None
         self.connections = 0  # streams opened so far (1 + reconnects)
-        self._thread = threading.Thread(target=self._run, name=f"stream:{url}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"stream:{self._name}", daemon=True)
         self._thread.start()
 
     @property
@@ -112,13 +108,6 @@ class StreamListener:
 
     # -- the listener thread -------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            self._loop()
-        finally:
-            if self._close_session:
-                self._session.close()
-
     def _loop(self) -> None:
         attempt = 0
         while not self._stop.is_set():
@@ -139,23 +128,14 @@ class StreamListener:
             attempt += 1
 
     def _stream_once(self) -> None:
-        response = self._session.get(
-            self._url,
-            params=self._params,
-            headers={
-                "Accept": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "Accept-Encoding": "identity",
-            },
-            stream=True,
-            timeout=(self._connect_timeout, self._idle_timeout),
+        response = self._transport.open_stream(
+            self._segments, self._connect_timeout, self._idle_timeout
         )
         with self._response_lock:
             self._response = response
         try:
             if self._stop.is_set():
                 return
-            _check_response(response)
             self.connections += 1
             self._read(response)
         finally:
@@ -163,12 +143,11 @@ class StreamListener:
                 self._response = None
             response.close()
 
-    def _read(self, response: requests.Response) -> None:
+    def _read(self, response: EventStream) -> None:
         parser = SSEParser()
-        raw = response.raw
         first = True
         while not self._stop.is_set():
-            chunk = raw.read1(_READ_SIZE)
+            chunk = response.read()
             if not chunk:
                 return
             for event in parser.feed(chunk):
@@ -219,12 +198,12 @@ class StreamListener:
             self._connected.clear()
             self._reported_up = False
             if was_up and not self._stop.is_set():
-                _log.info("stream %s dropped: %s", self._url, reason)
+                _log.info("stream %s dropped: %s", self._name, reason)
                 self._status(False)
             elif first_failure:  # say it once per outage, not on every retry
-                _log.warning("cannot stream %s (retrying): %s", self._url, reason)
+                _log.warning("cannot stream %s (retrying): %s", self._name, reason)
             else:
-                _log.debug("stream %s not connected: %s", self._url, reason)
+                _log.debug("stream %s not connected: %s", self._name, reason)
 
     def _status(self, up: bool) -> None:
         if self._on_status is None:
@@ -235,8 +214,6 @@ class StreamListener:
             _log.exception("listener status callback failed")
 
     def _refresh(self) -> None:
-        if self._refresh_credential is None:
-            return
         try:
             self._refresh_credential()
         except Exception as error:
@@ -246,26 +223,5 @@ class StreamListener:
         """Wake the listener thread out of a blocking read (called from another thread)."""
         with self._response_lock:
             response = self._response
-        if response is None:
-            return
-        try:
-            response.raw.shutdown()  # SHUT_RD: the blocked recv returns at once
-        except Exception:
-            response.close()
-
-
-def _check_response(response: requests.Response) -> None:
-    if response.status_code != 200:
-        raise DatabaseError(_error_text(response))
-    ctype = response.headers.get("Content-Type", "")
-    if not ctype.startswith("text/event-stream"):
-        raise DatabaseError(f"expected an event stream from {response.url}, got {ctype!r}")
-
-
-def _error_text(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        message = body.get("error") if isinstance(body, dict) else None
-    except ValueError:
-        message = None
-    return f"HTTP {response.status_code}: {message or response.text[:200]}"
+        if response is not None:
+            response.abort()

@@ -14,7 +14,7 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import Mirror
 from atmosphere.errors import DatabaseError, PermissionDenied
 from atmosphere.testing import EventRecorder
-from tests.support import ServerProcess, free_port
+from tests.support import RawClient, ServerProcess, free_port
 
 Factory = Callable[..., FirebaseDatabase]
 
@@ -80,6 +80,16 @@ def test_queries_come_back_in_firebase_order(connect: Factory) -> None:
     assert db.query("nothing", order_by="$key") == {}
 
 
+def test_query_bounds_with_plus_ampersand_and_hash_arrive_intact(connect: Factory) -> None:
+    # firebase-admin sent bounds unencoded: "+" arrived as a space, "&" and "#" cut them off.
+    db = connect()
+    mails = {"a": {"mail": "a+b@x.io"}, "b": {"mail": "a b@x.io"}, "c": {"mail": "r&d#1"}}
+    db.set("mails", mails)
+    assert db.query("mails", order_by="mail", equal_to="a+b@x.io") == {"a": mails["a"]}
+    assert db.query("mails", order_by="mail", equal_to="r&d#1") == {"c": mails["c"]}
+    assert list(db.query("mails", order_by="mail", start_at=1.5e300)) == ["b", "a", "c"]
+
+
 def test_concurrent_transactions_from_two_clients(connect: Factory) -> None:
     a, b = connect(), connect()
     a.set("counter", 0)
@@ -125,11 +135,12 @@ def test_unreachable_server_is_a_clear_database_error(connect: Factory) -> None:
         db.get("a")
 
 
-def test_rules_denial_is_permission_denied(connect: Factory, db_server: ServerProcess) -> None:
+def test_rules_denial_is_permission_denied(
+    connect: Factory, db_server: ServerProcess, ns: str
+) -> None:
     admin = connect()
-    admin._client.request(
-        "put", "/.settings/rules.json", json={"rules": {".read": False, ".write": False}}
-    )
+    deny = {"rules": {".read": False, ".write": False}}
+    RawClient(db_server.url, ns).put("/.settings/rules.json", deny).raise_for_status()
     user = connect(auth_override={"uid": "u1"})
     with pytest.raises(PermissionDenied, match="Permission denied"):
         user.get("a")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from atmosphere.db._http import RestTransport
 from atmosphere.db.client import FirebaseDatabase, TokenCredentials
 from atmosphere.errors import DatabaseError
+from tests.credentials import CountingCredential
 
 ANSWER = "answer"
 HANG_UP = "hang up"  # read the whole request, then close without a word
@@ -40,6 +42,7 @@ class Peer:
     def __init__(self, script: Callable[[int], str]) -> None:
         self.script = script
         self.requests: list[tuple[str, str, bytes]] = []
+        self.headers: list[dict[str, str]] = []  # of each request, names in lower case
         self.connections = 0
         self.closed_idle = threading.Event()
         self._lock = threading.Lock()
@@ -76,17 +79,18 @@ class Peer:
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
-                length = 0
+                headers = {}
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", 0))
                 while len(buffer) < length:
                     buffer += conn.recv(65536)
                 body, buffer = buffer[:length], buffer[length:]
                 with self._lock:
                     index = len(self.requests)
                     self.requests.append((method, target, body))
+                    self.headers.append(headers)
                 action = self.script(index)
                 if action == HANG_UP:
                     return
@@ -232,18 +236,6 @@ def test_a_closed_transport_sends_nothing_more(make_peer: MakePeer) -> None:
     assert peer.connections == 1
 
 
-class CountingCredential(TokenCredentials):
-    """A token that changes each time it is refreshed."""
-
-    def __init__(self) -> None:
-        super().__init__("t0")
-        self.refreshes = 0
-
-    def refresh(self, request: object) -> None:
-        self.refreshes += 1
-        self.token = f"t{self.refreshes}"
-
-
 def test_a_rules_denial_is_not_a_reason_to_refresh_the_credential(make_peer: MakePeer) -> None:
     # Refreshing a service account's token is a round trip to Google's OAuth server; a
     # denied write retried in a loop must not make one each time.
@@ -368,3 +360,91 @@ def test_an_expired_token_is_refreshed_after_a_lost_connection_too(make_peer: Ma
     assert status == 200
     assert credential.refreshes == 1
     assert len(peer.requests) == 3
+
+
+class OAuthServer:
+    """Google's token endpoint, played on loopback: every assertion gets a fresh token."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.grants: list[bytes] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                outer.grants.append(self.rfile.read(int(self.headers["Content-Length"])))
+                body = b'{"access_token": "ya29.token%d", "expires_in": 3600}' % len(outer.grants)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_service_account_signs_requests_with_a_token_google_auth_fetched(
+    make_peer: MakePeer, tmp_path: Path
+) -> None:
+    # Real Firebase: firebase-admin loads the service account, google-auth fetches and
+    # refreshes its OAuth token, and our transport sends it as the Bearer token.
+    import base64
+    import json
+    from urllib.parse import parse_qs
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from firebase_admin import credentials
+
+    from atmosphere.db._endpoint import endpoint
+    from atmosphere.db.client import _credential_for
+
+    oauth = OAuthServer()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    account = {
+        "type": "service_account",
+        "project_id": "acme",
+        "private_key_id": "k1",
+        "private_key": pem.decode(),
+        "client_email": "bot@acme.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": oauth.url,
+    }
+    (tmp_path / "key.json").write_text(json.dumps(account))
+    where = endpoint("https://acme.firebaseio.com")
+    certificate = credentials.Certificate(str(tmp_path / "key.json"))
+    google_credential = _credential_for(where, certificate, None, "https://acme.firebaseio.com")
+    peer = make_peer(lambda n: EXPIRED if n == 1 else ANSWER)
+    rest = RestTransport(peer.url, where.params, google_credential, timeout=5.0)
+    try:
+        for _ in range(3):
+            assert rest.request("GET", ["x"])[0] == 200
+    finally:
+        rest.close()
+        oauth.stop()
+    assert [h["authorization"] for h in peer.headers] == [
+        "Bearer ya29.token1",
+        "Bearer ya29.token1",  # answered 401 "expired": refreshed and sent again
+        "Bearer ya29.token2",
+        "Bearer ya29.token2",
+    ]
+    assert len(oauth.grants) == 2
+    assertion = parse_qs(oauth.grants[0].decode())["assertion"][0]
+    claims = json.loads(base64.urlsafe_b64decode(assertion.split(".")[1] + "=="))
+    scopes = claims["scope"].split()  # firebase-admin's, which the database accepts
+    assert {"firebase", "userinfo.email"} <= {s.rsplit("/", 1)[1] for s in scopes}

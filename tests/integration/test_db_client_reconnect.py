@@ -14,7 +14,7 @@ from atmosphere.db.mirror import Mirror
 from atmosphere.db.stream import Backoff
 from atmosphere.errors import PermissionDenied
 from atmosphere.testing import EventRecorder
-from tests.support import ServerProcess, start_db_server
+from tests.support import RawClient, ServerProcess, start_db_server
 
 
 @pytest.fixture
@@ -101,17 +101,18 @@ def test_cancel_on_revoked_read_then_back_when_allowed(db_server: ServerProcess,
         db_server.db_url(ns), auth_override={"uid": "u1"}, backoff=Backoff(0.05, 0.3)
     )
     allow = {"rules": {"p": {".read": "auth != null", ".write": "auth != null"}}}
+    raw = RawClient(db_server.url, ns)
     try:
-        admin._client.request("put", "/.settings/rules.json", json=allow)
+        raw.put("/.settings/rules.json", allow).raise_for_status()
         admin.set("p", 1)
         rec = EventRecorder()
         listener = user.listen("p", rec.on_event, on_status=rec.on_status)
         assert listener.wait_connected(10)
-        admin._client.request("put", "/.settings/rules.json", json={"rules": {}})
+        raw.put("/.settings/rules.json", {"rules": {}}).raise_for_status()
         rec.wait(lambda: rec.statuses == [True, False])
         assert listener.last_error is not None and "Permission denied" in listener.last_error
         admin.set("p", 2)  # missed while denied
-        admin._client.request("put", "/.settings/rules.json", json=allow)
+        raw.put("/.settings/rules.json", allow).raise_for_status()
         rec.wait(lambda: rec.statuses == [True, False, True])
         assert rec.events == [("put", "/", 1), ("put", "/", 2)]
     finally:

@@ -193,16 +193,14 @@ def test_redact(text: str, masked: str) -> None:
 
 
 def test_a_failed_stream_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
-    import requests
-
+    from atmosphere.db._http import RestTransport
+    from atmosphere.db.client import TokenCredentials
     from atmosphere.db.stream import Backoff, StreamListener
 
-    session = requests.Session()
-    url = f"http://127.0.0.1:{free_port()}/x.json"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    rest = RestTransport(url, {"auth": "s3cret"}, TokenCredentials("s3cret"), 5.0)
     with caplog.at_level(logging.DEBUG, logger="atmosphere.db.stream"):
-        listener = StreamListener(
-            session, url, lambda *_: None, params={"auth": "s3cret"}, backoff=Backoff(5.0, 5.0)
-        )
+        listener = StreamListener(rest, ["x"], lambda *_: None, backoff=Backoff(5.0, 5.0))
         try:
             wait_until(lambda: listener.last_error, 10, what="the first failure")
         finally:

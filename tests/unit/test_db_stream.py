@@ -13,10 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
+from atmosphere.db._http import RestTransport
+from atmosphere.db.client import TokenCredentials
 from atmosphere.db.stream import Backoff, StreamListener
 from atmosphere.testing import EventRecorder
+from tests.credentials import CountingCredential
+from tests.support import wait_until
 
 Script = Callable[[BaseHTTPRequestHandler, threading.Event], None]
 FAST = Backoff(0.01, 0.05)
@@ -88,14 +91,17 @@ def serve() -> Iterator[Callable[..., ScriptedServer]]:
         server.stop()
 
 
+def transport(server: ScriptedServer, params: dict[str, str] | None = None) -> RestTransport:
+    return RestTransport(server.url, params or {}, TokenCredentials("owner"), 5.0)
+
+
 def listen(server: ScriptedServer, rec: EventRecorder, **kwargs: Any) -> StreamListener:
     kwargs.setdefault("backoff", FAST)
     return StreamListener(
-        requests.Session(),
-        server.url + "/a/b.json",
+        transport(server, {"ns": "n1"}),
+        ["a", "b"],
         rec.on_event,
         on_status=rec.on_status,
-        params={"ns": "n1"},
         **kwargs,
     )
 
@@ -125,6 +131,7 @@ def test_events_request_headers_and_close_delimited_body(
         assert rec.statuses == [True] and listener.connected
         assert server.paths == ["/a/b.json?ns=n1"]
         assert server.requests[0]["Accept"] == "text/event-stream"
+        assert server.requests[0]["Authorization"] == "Bearer owner"
     finally:
         listener.close()
 
@@ -221,10 +228,85 @@ def test_a_failing_callback_does_not_kill_the_stream(
         if path == "/bad":
             raise RuntimeError("bug in a handler")
 
-    listener = StreamListener(requests.Session(), server.url + "/.json", on_event)
+    listener = StreamListener(transport(server), [], on_event)
     try:
         rec.wait(lambda: len(rec.events) == 3)
         assert listener.connections == 1
+    finally:
+        listener.close()
+
+
+def redirect(location: str) -> Script:
+    """A script: answer 307 to ``location`` (as real Firebase moves a stream to its server)."""
+
+    def run(h: BaseHTTPRequestHandler, release: threading.Event) -> None:
+        h.send_response(307)
+        h.send_header("Location", location)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    return run
+
+
+def test_a_redirect_is_followed_with_the_credential_on_the_same_host(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve(redirect("/moved/b.json?ns=n1&x=1"), stream(put("/", "1")))
+    rec = EventRecorder()
+    listener = listen(server, rec)
+    try:
+        assert listener.wait_connected(10)
+        assert rec.events == [("put", "/", 1)]
+        assert server.paths == ["/a/b.json?ns=n1", "/moved/b.json?ns=n1&x=1"]
+        assert server.requests[1]["Authorization"] == "Bearer owner"
+        assert listener.connections == 1
+    finally:
+        listener.close()
+
+
+def test_no_token_is_sent_in_clear_text_to_another_host(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    elsewhere = serve(stream(put("/", "2")))
+    server = serve(redirect(elsewhere.url + "/a/b.json?ns=n1"))
+    rec = EventRecorder()
+    listener = listen(server, rec)
+    try:
+        assert listener.wait_connected(10)
+        assert rec.events == [("put", "/", 2)]
+        assert "Authorization" not in elsewhere.requests[0]
+    finally:
+        listener.close()
+
+
+def test_redirects_are_bounded(serve: Callable[..., ScriptedServer]) -> None:
+    server = serve(redirect("/a/b.json?ns=n1"))  # to itself, for ever
+    rec = EventRecorder()
+    listener = listen(server, rec, backoff=Backoff(5.0, 5.0))
+    try:
+        wait_until(lambda: listener.last_error, 10, what="the first failure")
+        assert "too many redirects" in str(listener.last_error)
+        assert len(server.requests) == 7  # the request and 6 redirects, then a backoff
+    finally:
+        listener.close()
+
+
+def test_an_expired_token_is_refreshed_before_the_stream_opens(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve(
+        stream(b'{"error": "Auth token is expired"}', status=401, hold=False),
+        stream(put("/", "1")),
+    )
+    rec = EventRecorder()
+    credential = CountingCredential()
+    rest = RestTransport(server.url, {}, credential, 5.0)
+    listener = StreamListener(rest, [], rec.on_event, on_status=rec.on_status, backoff=FAST)
+    try:
+        assert listener.wait_connected(10)
+        assert credential.refreshes == 1
+        assert [r["Authorization"] for r in server.requests] == ["Bearer t0", "Bearer t1"]
+        assert rec.statuses == [True]  # one connection, no drop reported
     finally:
         listener.close()
 
