@@ -3,9 +3,9 @@
 Real processes on one machine, on the embedded default: the embedded database server
 (``atmosphere db``), one ``atmosphere dispatcher --no-station`` and two ``atmosphere cloud
 bench.tasks`` processes; the maker is this process, submitting through the public API. Each run
-starts two fleets on fresh namespaces (a dispatcher and two clouds each), so runs are
-independent samples: the first with default clouds (exclusive: one job at a time each), the
-second with ``--prefetch 4`` (each holds four more while it runs one).
+starts a fresh server, a dispatcher on a fresh namespace and two fresh clouds, so runs are
+independent samples; halfway the clouds are replaced: first default clouds (exclusive: one job
+at a time each), then ``--prefetch 4`` (each holds four more while it runs one).
 
 Per run, issue 9's six figures (``bench/workloads.py`` runs each loop, the same code for both
 systems):
@@ -47,6 +47,7 @@ from typing import Any
 import requests
 
 from bench.common import Row, percentile, print_table
+from bench.failover import Child
 from bench.workloads import (
     Trip,
     chain_p50,
@@ -142,28 +143,21 @@ def server_writes(base_url: str) -> int:
 
 
 class Fleet:
-    """A dispatcher, ``clouds`` cloud processes holding ``prefetch`` extra jobs each (0: the
-    default, one job at a time) and a maker, on one fresh namespace."""
+    """A dispatcher, ``clouds`` cloud processes (``use_clouds`` starts them) and a maker, on one
+    fresh namespace."""
 
-    def __init__(self, server: ServerProcess, ns: str, clouds: int, prefetch: int) -> None:
+    def __init__(self, server: ServerProcess, ns: str, clouds: int) -> None:
         from atmosphere.db.client import FirebaseDatabase
         from atmosphere.settings import Settings
         from bench import tasks
-        from bench.failover import Child
         from tests.integration.dispatcher_support import DispatcherProcess
 
         self.server = server
         self.base_url = server.base_url
         self.url = server.db_url(ns)
+        self.size = clouds
+        self.clouds: list[Child] = []
         self.dispatcher = DispatcherProcess(self.url, ROOT_KEY, env={})
-        cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
-        cmd += ["--root", ROOT_KEY, "--prefetch", str(prefetch)]
-        self.clouds = [
-            Child([*cmd, "--name", f"bench-{i}"], CLOUD_UP, {"PYTHONPATH": str(ROOT)})
-            for i in range(clouds)
-        ]
-        for cloud in self.clouds:
-            cloud.wait_ready()
         self.database = FirebaseDatabase(self.url)
         self.app = tasks.app
         self.app.configure(
@@ -171,6 +165,27 @@ class Fleet:
         )
         self.noop = tasks.noop
         self.count = tasks.count
+
+    def use_clouds(self, prefetch: int) -> None:
+        """Stop the clouds running (they deregister) and start ``size`` new ones holding
+        ``prefetch`` extra jobs each (0: the default, one job at a time)."""
+        self.stop_clouds()
+        cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
+        cmd += ["--root", ROOT_KEY, "--prefetch", str(prefetch)]
+        env = {"PYTHONPATH": str(ROOT)}
+        self.clouds = [
+            Child([*cmd, "--name", f"bench-{i}"], CLOUD_UP, env) for i in range(self.size)
+        ]
+        for cloud in self.clouds:
+            cloud.wait_ready()
+
+    def stop_clouds(self) -> None:
+        """Stop the clouds, all at once (each drains and deregisters)."""
+        for cloud in self.clouds:
+            cloud.proc.terminate()
+        for cloud in self.clouds:
+            cloud.stop()
+        self.clouds = []
 
     def forget(self, path: str) -> None:
         """Submit one fire-and-forget ``count`` job reporting to ``path``."""
@@ -220,8 +235,7 @@ class Fleet:
             self.app.close()
             self.database.close()
         finally:
-            for cloud in self.clouds:
-                cloud.stop()
+            self.stop_clouds()
             self.dispatcher.stop()
 
 
@@ -237,17 +251,23 @@ def embedded_server() -> Iterator[ServerProcess]:
 
 
 @contextmanager
-def fleet_of(server: ServerProcess, plan: Plan, name: str, prefetch: int) -> Iterator[Fleet]:
-    """A fresh fleet, warmed up (round trips, a fire-and-forget and an awaited batch) and quiet."""
-    fleet = Fleet(server, f"bench-jobs-{name}-{int(time.time())}", plan.clouds, prefetch)
+def fleet_on(server: ServerProcess, name: str, clouds: int) -> Iterator[Fleet]:
+    """A fresh fleet on a fresh namespace, stopped on the way out."""
+    fleet = Fleet(server, f"bench-jobs-{name}-{int(time.time())}", clouds)
     try:
-        rpc_trips(fleet.noop, plan.warmup)
-        fire_and_forget(fleet.forget, plan.warmup * 4)
-        submit_then_await(fleet.noop, plan.warmup * 4)
-        fleet.wait_quiet()
         yield fleet
     finally:
         fleet.close()
+
+
+def warm_clouds(fleet: Fleet, plan: Plan, prefetch: int) -> None:
+    """Fresh clouds holding ``prefetch`` extra jobs, warmed up (round trips, a fire-and-forget
+    and an awaited batch); the system quiet again."""
+    fleet.use_clouds(prefetch)
+    rpc_trips(fleet.noop, plan.warmup)
+    fire_and_forget(fleet.forget, plan.warmup * 4)
+    submit_then_await(fleet.noop, plan.warmup * 4)
+    fleet.wait_quiet()
 
 
 # -- the measurements --------------------------------------------------------------------------
@@ -297,10 +317,18 @@ def measured(
     return result, (server_writes(fleet.base_url) - before) / jobs, cpu
 
 
-def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
-    """Two fresh fleets (default clouds, then ``--prefetch 4``); every figure once."""
+def one_run(plan: Plan, index: int) -> Sample:
+    """A fresh server and two fresh fleets on it (default clouds, then ``--prefetch 4``); every
+    figure once."""
+    with embedded_server() as server:
+        return one_run_on(server, plan, index)
+
+
+def one_run_on(server: ServerProcess, plan: Plan, index: int) -> Sample:
+    """Every figure once, on ``server``."""
     n = plan.batch_jobs
-    with fleet_of(server, plan, f"{index}-default", prefetch=0) as fleet:
+    with fleet_on(server, str(index), plan.clouds) as fleet:
+        warm_clouds(fleet, plan, prefetch=0)
         rss = {
             "rss_server_mb": rss_mb(server.pid),
             "rss_dispatcher_mb": rss_mb(fleet.dispatcher.proc.pid),
@@ -317,12 +345,12 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
         forgotten, forget_writes, forget_cpu = measured(
             fleet, n, lambda: fire_and_forget(fleet.forget, n)
         )
-        dispatcher_after = rss_mb(fleet.dispatcher.proc.pid)
-    with fleet_of(server, plan, f"{index}-prefetch", prefetch=PREFETCH) as fleet:
+        warm_clouds(fleet, plan, prefetch=PREFETCH)
         forgotten_p4, forget_p4_writes, forget_p4_cpu = measured(
             fleet, n, lambda: fire_and_forget(fleet.forget, n)
         )
         awaited, awaited_writes, cpu = measured(fleet, n, lambda: submit_then_await(fleet.noop, n))
+        dispatcher_after = rss_mb(fleet.dispatcher.proc.pid)
     return Sample(
         rpc_p50_ms=percentile(latencies, 0.5),
         rpc_p99_ms=percentile(latencies, 0.99),
@@ -351,19 +379,18 @@ def one_run(server: ServerProcess, plan: Plan, index: int) -> Sample:
 def measure(
     plan: Plan = FULL, celery_run: Callable[[], dict[str, float]] | None = None
 ) -> tuple[Sample, list[Sample], dict[str, float] | None]:
-    """``plan.runs`` independent runs on one server, each followed by one of Celery's when
+    """``plan.runs`` independent runs, each followed by one of Celery's when
     ``celery_run`` is given (alternating, so a change in the machine's load hits both alike);
     (our medians, every run's figures, Celery's medians)."""
     samples: list[Sample] = []
     theirs: list[dict[str, float]] = []
-    with embedded_server() as server:
-        for i in range(plan.runs):
-            sample = one_run(server, plan, i)
-            print(f"jobs run {i + 1}/{plan.runs}: {asdict(sample)}", file=sys.stderr)
-            samples.append(sample)
-            if celery_run is not None:
-                theirs.append(celery_run())
-                print(f"jobs: celery run {i + 1}/{plan.runs}: {theirs[-1]}", file=sys.stderr)
+    for i in range(plan.runs):
+        sample = one_run(plan, i)
+        print(f"jobs run {i + 1}/{plan.runs}: {asdict(sample)}", file=sys.stderr)
+        samples.append(sample)
+        if celery_run is not None:
+            theirs.append(celery_run())
+            print(f"jobs: celery run {i + 1}/{plan.runs}: {theirs[-1]}", file=sys.stderr)
     celery = {k: statistics.median(r[k] for r in theirs) for k in theirs[0]} if theirs else None
     return median_sample(samples), samples, celery
 
