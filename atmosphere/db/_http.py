@@ -249,6 +249,22 @@ class RestTransport:
             raise PermissionDenied(f"the credentials were refused ({error})") from error
 
 
+def probe(url: str, timeout: float) -> tuple[int, bytes] | None:
+    """One GET of ``url`` (plain http, a local server) on a connection of its own:
+    (status, body), or None when nothing answers within ``timeout``."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    conn = _connection(parts.hostname or "127.0.0.1", parts.port or 80, False, timeout, None)
+    try:
+        conn.request("GET", target)
+        response = conn.getresponse()
+        return response.status, response.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
 class EventStream:
     """An open SSE response and the connection it owns (see ``RestTransport.open_stream``)."""
 

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
-
-import requests
+from urllib.parse import quote
 
 from atmosphere.errors import ConfigError
 from atmosphere.localdb import identity
+
+from ._http import probe
 
 IDENTITY = identity.IDENTITY_PATH.decode()
 
@@ -35,13 +36,7 @@ def is_running(
     """
     if data_dir is not None:
         return is_ours(base_url, data_dir, timeout)
-    try:
-        requests.get(
-            f"{base_url}/.json", params={"ns": ns, "shallow": "true"}, timeout=timeout
-        ).close()
-    except requests.RequestException:
-        return False
-    return True
+    return probe(f"{base_url}/.json?ns={quote(ns, safe='')}&shallow=true", timeout) is not None
 
 
 def is_ours(base_url: str, data_dir: str | os.PathLike[str], timeout: float = 1.0) -> bool:
@@ -50,12 +45,14 @@ def is_ours(base_url: str, data_dir: str | os.PathLike[str], timeout: float = 1.
     if key is None:
         return False
     nonce = identity.new_nonce()
-    try:
-        r = requests.get(base_url + IDENTITY, params={"nonce": nonce}, timeout=timeout)
-        answer = r.json().get("proof") if r.status_code == 200 else None
-    except (requests.RequestException, ValueError, AttributeError):
+    answer = probe(f"{base_url}{IDENTITY}?nonce={quote(nonce, safe='')}", timeout)
+    if answer is None or answer[0] != 200:
         return False
-    return identity.proves(key, nonce, answer)
+    try:
+        proof = json.loads(answer[1]).get("proof")
+    except (ValueError, AttributeError):
+        return False
+    return identity.proves(key, nonce, proof)
 
 
 def wait_running(
