@@ -1,10 +1,10 @@
 """The cloud: the worker runtime that runs an app's tasks (rainCloud).
 
 A cloud registers ``live/clouds/{cloudId}``, heartbeats, listens on ``live/inbox/{cloudId}``
-and runs each assignment in its own thread, at most ``slots`` at once not counting handlers
-that lent their slot while waiting on a sub-job. With ``prefetch`` N it advertises N more
-slots than it runs, so the next jobs already wait locally when one finishes (opt-in: by
-default a busy cloud gets no job).
+and runs each assignment on a thread of its own (kept between jobs, ``threads.py``), at most
+``slots`` at once not counting handlers that lent their slot while waiting on a sub-job. With
+``prefetch`` N it advertises N more slots than it runs, so the next jobs already wait locally
+when one finishes (opt-in: by default a busy cloud gets no job).
 
 Each attempt ends with the update ``completion.completion_writes`` builds. Completions go
 through an outbox (``outbox.py``): those that finish while a completion write is in flight
@@ -20,6 +20,7 @@ running ones finish (up to a grace period), writes their completions and deregis
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import os
@@ -52,6 +53,7 @@ from atmosphere.worker.execution import (
     transient,
 )
 from atmosphere.worker.inbox import Inbox, inbox_changes
+from atmosphere.worker.threads import JobThreads
 from atmosphere.worker.uid import ensure_uid_free
 
 if TYPE_CHECKING:
@@ -144,6 +146,7 @@ class Cloud:
         self._halt = threading.Event()  # write retries give up once set
         self._listener: Listener | None = None
         self._loop = LoopThread(f"cloud-loop-{self.id}")  # for async def handlers
+        self._threads = JobThreads("cloud-job")
         self._beat: threading.Thread | None = None
         self._outbox: Outbox[_Completion] = Outbox(
             self._write_completions,
@@ -242,6 +245,7 @@ class Cloud:
         self._deregister(limit=max(grace, 5.0))
         self._halt.set()
         self._outbox.close(5.0)
+        self._threads.close()
         self._loop.close()
         self.app.attach(None)
         log.info("cloud %s stopped", self.name)
@@ -307,9 +311,7 @@ class Cloud:
             self._running += 1
             attempt = _Attempt(spec)
             self._attempts[spec.id] = attempt
-            threading.Thread(
-                target=self._run, args=(attempt,), name=f"job-{spec.id}", daemon=True
-            ).start()
+            self._threads.run(functools.partial(self._run, attempt))
 
     def _run(self, attempt: _Attempt) -> None:
         started_ms = _now_ms()
