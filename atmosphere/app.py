@@ -450,5 +450,5 @@ class Atmosphere:
             ticket = Ticket(type=spec.type, name=spec.name, id=new_id)
             writes = _job_writes(maker.paths, spec)
             # A delayed job's caller waits from when the job is due, not from now.
-            wait = spec.timeout + (max(0.0, spec.eta / 1000 - now) if spec.eta else 0.0)
+            wait = spec.timeout + (max(0.0, spec.eta - now) if spec.eta else 0.0)
         return Submission(writes, new_id, ticket, wait if tracked else None)

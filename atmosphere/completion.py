@@ -59,7 +59,7 @@ def completion_writes(
     cloud_id: str,
     spec: JobSpec,
     finish: Finish,
-    started_ms: int,
+    started: float,
 ) -> dict[str, JSON]:
     """The one update (relative to the root) that completes an attempt (docs/protocol.md).
 
@@ -80,7 +80,7 @@ def completion_writes(
         retry=not verdict.final,
         retry_delay=finish.retry_delay if not verdict.final else None,
         replied=replies,
-        started=started_ms,
+        started=started,
     ).to_json()
     outcome["finished"] = SERVER_TIMESTAMP
     job = paths.rel(paths.jobs(spec.id))
@@ -88,7 +88,7 @@ def completion_writes(
         paths.rel(paths.inbox(cloud_id, spec.id)): None,
         paths.rel(paths.outcomes(spec.id)): outcome,
         f"{job}/state": str(verdict.state),
-        f"{job}/started": started_ms,
+        f"{job}/started": outcome["started"],
         # Only a finished job has a finish time: retention collects by it.
         f"{job}/finished": SERVER_TIMESTAMP if verdict.final else None,
         f"{job}/cloud": cloud_id,

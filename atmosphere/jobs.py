@@ -2,7 +2,8 @@
 
 Every record is a frozen dataclass with ``to_json()`` and ``from_json()``. ``from_json`` raises
 ``InvalidRecord`` on anything malformed, so garbage written into the database is reported and
-skipped instead of crashing a process.
+skipped instead of crashing a process. Times are epoch seconds here and ms on the wire: the
+records convert (``wiretime.py``) as they parse and render, and nothing else does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 from .errors import InvalidJob
 from .errors import InvalidRecord as InvalidRecord  # readers catch it beside the records
 from .types import JSON
+from .wiretime import parse_ms, render_ms
 
 # Firebase forbids these in keys: . $ # [ ] / and ASCII control characters.
 _INVALID_KEY = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
@@ -198,7 +200,7 @@ class JobSpec:
     name: str
     data: JSON = None
     timeout: float = 60.0
-    submitted: int | None = None  # server ms; None until written (server timestamp)
+    submitted: float | None = None  # server time; None until written (server timestamp)
     reply_to: str | None = None
     retries: int = 0
     retry_backoff: float = 1.0
@@ -206,8 +208,8 @@ class JobSpec:
     attempt: int = 1
     chain: ChainRef | None = None
     parent: str | None = None
-    eta: int | None = None  # server ms; only for delayed jobs
-    assigned: int | None = None  # set in inbox assignments
+    eta: float | None = None  # server time; only for delayed jobs
+    assigned: float | None = None  # set in inbox assignments
     epoch: int | None = None  # the leader epoch that made the assignment
     deaths: int = 0  # clouds that died while holding it (docs/protocol.md, "Dead cloud")
 
@@ -219,7 +221,7 @@ class JobSpec:
                 "name": self.name,
                 "data_json": _encoded(self.data),
                 "timeout": self.timeout,
-                "submitted": self.submitted if self.submitted is not None else None,
+                "submitted": render_ms(self.submitted),
                 "reply_to": self.reply_to,
                 "retries": self.retries or None,
                 "retry_backoff": self.retry_backoff if self.retries else None,
@@ -227,8 +229,8 @@ class JobSpec:
                 "attempt": self.attempt,
                 "chain": self.chain.to_json() if self.chain else None,
                 "parent": self.parent,
-                "eta": self.eta,
-                "assigned": self.assigned,
+                "eta": render_ms(self.eta),
+                "assigned": render_ms(self.assigned),
                 "epoch": self.epoch,
                 "deaths": self.deaths or None,
             }
@@ -246,7 +248,7 @@ class JobSpec:
             name=str(obj.get("name") or jid),
             data=payload(obj, "data"),
             timeout=_num(obj, "timeout", 60.0) or 60.0,
-            submitted=_int(obj, "submitted") or None,
+            submitted=parse_ms(obj.get("submitted")),
             reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
             retries=max(0, _int(obj, "retries")),
             retry_backoff=_num(obj, "retry_backoff", 1.0) or 1.0,
@@ -254,8 +256,8 @@ class JobSpec:
             attempt=max(1, _int(obj, "attempt", 1)),
             chain=ChainRef.from_json(obj["chain"]) if obj.get("chain") is not None else None,
             parent=parent if isinstance(parent, str) and parent else None,
-            eta=_int(obj, "eta") or None,
-            assigned=_int(obj, "assigned") or None,
+            eta=parse_ms(obj.get("eta")),
+            assigned=parse_ms(obj.get("assigned")),
             epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
             deaths=max(0, _int(obj, "deaths")),
         )
@@ -278,8 +280,8 @@ class Outcome:
     retry: bool = False
     retry_delay: float | None = None
     replied: bool = False
-    started: int | None = None
-    finished: int | None = None
+    started: float | None = None
+    finished: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return _prune(
@@ -292,8 +294,8 @@ class Outcome:
                 "retry": self.retry or None,
                 "retry_delay": self.retry_delay,
                 "replied": self.replied or None,
-                "started": self.started,
-                "finished": self.finished,
+                "started": render_ms(self.started),
+                "finished": render_ms(self.finished),
             }
         )
 
@@ -314,8 +316,8 @@ class Outcome:
             retry=obj.get("retry") is True,
             retry_delay=_num(obj, "retry_delay"),
             replied=obj.get("replied") is True,
-            started=_int(obj, "started") or None,
-            finished=_int(obj, "finished") or None,
+            started=parse_ms(obj.get("started")),
+            finished=parse_ms(obj.get("finished")),
         )
 
 
@@ -359,8 +361,8 @@ class CloudInfo:
     load: float = 0.0
     running: int = 0
     state: str = "up"  # "up" or "draining"
-    heartbeat: int | None = None
-    started: int | None = None
+    heartbeat: float | None = None
+    started: float | None = None
     host: str = ""
     pid: int = 0
     done: int = 0
@@ -381,8 +383,8 @@ class CloudInfo:
                 "load": self.load,
                 "running": self.running,
                 "state": self.state,
-                "heartbeat": self.heartbeat,
-                "started": self.started,
+                "heartbeat": render_ms(self.heartbeat),
+                "started": render_ms(self.started),
                 "host": self.host or None,
                 "pid": self.pid or None,
                 "done": self.done,
@@ -405,8 +407,8 @@ class CloudInfo:
             load=_num(obj, "load", 0.0) or 0.0,
             running=max(0, _int(obj, "running")),
             state=str(obj.get("state") or "up"),
-            heartbeat=_int(obj, "heartbeat") or None,
-            started=_int(obj, "started") or None,
+            heartbeat=parse_ms(obj.get("heartbeat")),
+            started=parse_ms(obj.get("started")),
             host=str(obj.get("host") or ""),
             pid=_int(obj, "pid"),
             done=_int(obj, "done"),
@@ -464,7 +466,7 @@ class ChainState:
     step: int = 0
     reply_to: str | None = None
     replied: bool = False
-    submitted: int | None = None
+    submitted: float | None = None
     parent: str | None = None
     results: dict[str, Any] = field(default_factory=dict)  # step index -> job id, for history
 
@@ -477,7 +479,7 @@ class ChainState:
                 "step": self.step,
                 "reply_to": self.reply_to,
                 "replied": self.replied or None,
-                "submitted": self.submitted,
+                "submitted": render_ms(self.submitted),
                 "parent": self.parent,
             }
         )
@@ -500,7 +502,7 @@ class ChainState:
             step=max(0, _int(obj, "step")),
             reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
             replied=obj.get("replied") is True,
-            submitted=_int(obj, "submitted") or None,
+            submitted=parse_ms(obj.get("submitted")),
             parent=parent if isinstance(parent, str) and parent else None,
         )
 

@@ -161,12 +161,12 @@ def plan_job(
     default_timeout: float,
     now: float,
 ) -> JobSpec:
-    """The JobSpec to queue (or to delay, with ``eta`` in ms) for one request."""
-    eta_ms: int | None = None
+    """The JobSpec to queue (or to delay, with an ``eta``) for one request."""
+    eta: float | None = None
     if request.countdown is not None:
-        eta_ms = int((now + request.countdown) * 1000)
+        eta = now + request.countdown
     elif request.eta is not None:
-        eta_ms = int(request.eta * 1000)
+        eta = request.eta
     return JobSpec(
         id=job_id,
         type=request.type,
@@ -178,7 +178,7 @@ def plan_job(
         retry_backoff=request.retry_backoff,
         retry_backoff_max=request.retry_backoff_max,
         parent=parent,
-        eta=eta_ms,
+        eta=eta,
     )
 
 

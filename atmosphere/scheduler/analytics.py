@@ -9,7 +9,6 @@ from atmosphere.db.base import increment
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.stats import bucket_of, minute_key
-from atmosphere.wiretime import from_ms
 
 
 class MinuteStats:
@@ -20,18 +19,18 @@ class MinuteStats:
         self._peaks: dict[tuple[str, str], int] = {}  # kept for the minute, written when it grows
         self._grown: set[tuple[str, str]] = set()
 
-    def count(self, ms: float, job_type: str, counter: str, n: int = 1) -> None:
-        """Add ``n`` to ``counter`` ("succeeded", "failed", ...) in the minute containing ``ms``."""
-        slot = self._counts[(minute_key(from_ms(ms)), job_type)]
+    def count(self, at: float, job_type: str, counter: str, n: int = 1) -> None:
+        """Add ``n`` to ``counter`` ("succeeded", "failed", ...) in the minute containing ``at``."""
+        slot = self._counts[(minute_key(at), job_type)]
         slot[counter] = slot.get(counter, 0) + n
 
-    def latency(self, ms: float, job_type: str, latency_ms: float) -> None:
-        """Record one submit-to-finish latency in its histogram bucket."""
-        self.count(ms, job_type, "latency/" + bucket_of(max(0.0, from_ms(latency_ms))))
+    def latency(self, at: float, job_type: str, latency: float) -> None:
+        """Record one submit-to-finish latency (seconds) in its histogram bucket."""
+        self.count(at, job_type, "latency/" + bucket_of(max(0.0, latency)))
 
-    def queue_depth(self, ms: float, job_type: str, depth: int) -> None:
+    def queue_depth(self, at: float, job_type: str, depth: int) -> None:
         """Remember the deepest queue seen for ``job_type`` in this minute."""
-        key = (minute_key(from_ms(ms)), job_type)
+        key = (minute_key(at), job_type)
         if depth > self._peaks.get(key, 0):
             self._peaks[key] = depth
             self._grown.add(key)
@@ -58,18 +57,18 @@ class SubmissionCounter:
 
     MEMORY = 200_000  # job ids remembered
 
-    def __init__(self, stats: MinuteStats, since_ms: int) -> None:
+    def __init__(self, stats: MinuteStats, since: float) -> None:
         self._stats = stats
-        self._since = since_ms  # older jobs were counted by whoever ran before us
+        self._since = since  # older jobs were counted by whoever ran before us
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    def saw(self, section: str, spec: JobSpec, now_ms: int) -> None:
+    def saw(self, section: str, spec: JobSpec, now: float) -> None:
         """A job appeared in ``section`` ("queue", "delayed" or "inbox") of ``live/``."""
         if spec.id in self._seen:
             return
         self._seen[spec.id] = None
         if len(self._seen) > self.MEMORY:
             self._seen.popitem(last=False)
-        at = spec.submitted or now_ms
+        at = spec.submitted or now
         if section != "inbox" and spec.attempt == 1 and at >= self._since:
             self._stats.count(at, spec.type, "submitted")

@@ -33,7 +33,9 @@ def cascade(own: Any, prev_type: str, prev_result: Any) -> Any:
     return {"data": own, prev_type: prev_result}
 
 
-def step_job(chain: ChainState, index: int, data: Any, *, submitted: int | None = None) -> JobSpec:
+def step_job(
+    chain: ChainState, index: int, data: Any, *, submitted: float | None = None
+) -> JobSpec:
     """The JobSpec of step ``index`` of ``chain`` (no reply_to: the dispatcher answers chains)."""
     step = chain.steps[index]
     return JobSpec(
@@ -52,7 +54,7 @@ def step_job(chain: ChainState, index: int, data: Any, *, submitted: int | None 
 
 
 def after_success(
-    chain: ChainState, index: int, job_id: str, result: Any, *, submitted: int | None = None
+    chain: ChainState, index: int, job_id: str, result: Any, *, submitted: float | None = None
 ) -> ChainMove:
     """Step ``index`` returned ``result``: reply if due, queue the next step or finish."""
     step = chain.steps[index]

@@ -43,7 +43,7 @@ class Desk:
     stats: MinuteStats
     write: Write
     count: Count
-    now_ms: Callable[[], int]  # the estimate of server time
+    now: Callable[[], float]  # the estimate of server time, in epoch seconds
     is_leader: Callable[[], bool]
 
 

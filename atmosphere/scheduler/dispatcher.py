@@ -37,6 +37,7 @@ from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.settler import Settler
 from atmosphere.scheduler.state import Change, LiveState
 from atmosphere.settings import Settings
+from atmosphere.wiretime import to_ms
 
 _log = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ class Dispatcher:
         self.batch = WriteBatch()
         self.overlay = Overlay()
         self.stats = MinuteStats()
-        self.started_ms = int(wall() * 1000)
+        self.started = wall()
         self.counts: dict[str, int] = {}  # what happened, for logs, tests and benchmarks
-        self.submissions = SubmissionCounter(self.stats, self.started_ms)
+        self.submissions = SubmissionCounter(self.stats, self.started)
         self._wall = wall
         self._mono = monotonic
         self.rand = rand
@@ -115,7 +116,7 @@ class Dispatcher:
             stats=self.stats,
             write=self.write,
             count=self.count,
-            now_ms=self.now_ms,
+            now=self.now,
             is_leader=self.leadership.is_leader,
         )
         self.settler = Settler(self.desk, db, self.poisoned, rand)
@@ -254,7 +255,7 @@ class Dispatcher:
         now = self._mono()
         for change in changes:
             if change.section in ("queue", "delayed", "inbox") and change.new is not None:
-                self.submissions.saw(change.section, change.new, self.now_ms())
+                self.submissions.saw(change.section, change.new, self.now())
             if change.section == "clouds":
                 old, new = change.old, change.new
                 if new is not None and (old is None or old.heartbeat != new.heartbeat):
@@ -269,14 +270,14 @@ class Dispatcher:
         for component in self.components:
             component.changed(changes)
 
-    def _until(self, eta_ms: int | None) -> float:
-        return 0.0 if eta_ms is None else max(0.0, (eta_ms - self.now_ms()) / 1000.0)
+    def _until(self, eta: float | None) -> float:
+        return 0.0 if eta is None else max(0.0, eta - self.now())
 
     # -- writing -------------------------------------------------------------------------
 
-    def now_ms(self) -> int:
-        """The dispatcher's estimate of server time, in milliseconds."""
-        return int(self._wall() * 1000)
+    def now(self) -> float:
+        """The dispatcher's estimate of server time, in epoch seconds."""
+        return self._wall()
 
     def write(self, values: dict[str, Any], fallback: poison.Fallback | None = None) -> None:
         """Queue one decision's writes (full paths); apply ``live/`` ones locally now.
@@ -287,7 +288,7 @@ class Dispatcher:
         prefix = self.paths.live + "/"
         local = [(k[len(prefix) :], v) for k, v in values.items() if k.startswith(prefix)]
         if local:
-            now = self.now_ms()
+            now = to_ms(self.now())  # our writes' server values, resolved as the server would
             changes: list[Change] = []
             for rel, value in local:
                 resolved = resolve(value, now)
@@ -456,7 +457,7 @@ class Dispatcher:
         housekeeping.write_stats(self.desk)
         if self.announce:
             epoch = self.leadership.epoch
-            self.write(housekeeping.presence_writes(self.desk, self.id, self.started_ms, epoch))
+            self.write(housekeeping.presence_writes(self.desk, self.id, self.started, epoch))
 
     def _resubscribe(self, now: float) -> None:
         if self._listener is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from atmosphere.completion import Finish, completion_writes
 from atmosphere.jobs import JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
+from atmosphere.wiretime import render_ms, to_ms
 
 # Jobs remembered: only those that lost a cloud, so a handful unless a whole fleet dies at once.
 MEMORY = 2_000
@@ -33,7 +34,7 @@ class FirstFinish:
 
 
 def first_finish(
-    paths: Paths, spec: JobSpec, outcome: Outcome, state: JobState, now_ms: int
+    paths: Paths, spec: JobSpec, outcome: Outcome, state: JobState, now: float
 ) -> FirstFinish:
     """The record fields and reply of ``outcome``'s finish, written as a cloud writes them (pure).
 
@@ -43,7 +44,7 @@ def first_finish(
     error = None if outcome.ok else (outcome.error or _NO_ERROR)
     finish = Finish(ok=outcome.ok, result=outcome.result, error=error)
     writes = completion_writes(
-        paths, cloud_id=outcome.cloud, spec=spec, finish=finish, started_ms=outcome.started or 0
+        paths, cloud_id=outcome.cloud, spec=spec, finish=finish, started=outcome.started or 0.0
     )
     prefix = paths.jobs(spec.id) + "/"
     record = {
@@ -52,8 +53,8 @@ def first_finish(
         if f"{paths.root}/{rel}".startswith(prefix)
     }
     record[f"{prefix}state"] = state.value
-    record[f"{prefix}started"] = outcome.started
-    record[f"{prefix}finished"] = outcome.finished or now_ms
+    record[f"{prefix}started"] = render_ms(outcome.started)
+    record[f"{prefix}finished"] = to_ms(outcome.finished or now)
     if outcome.ok:
         record[f"{prefix}error"] = None  # a failed late finish wrote one
     reply: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from atmosphere.errors import DatabaseError
 from atmosphere.jobs import JobSpec
 from atmosphere.scheduler import moves, retention
 from atmosphere.scheduler.desk import Desk
+from atmosphere.wiretime import to_ms
 
 # Fail a job the dispatcher gives up on: (its spec, the error, the cloud it died on).
 DeadLetter = Callable[[JobSpec, dict[str, Any], str], None]
@@ -53,7 +54,7 @@ def bury_dead_clouds(
         last_seen.pop(cloud_id, None)
         d.count("dead_clouds")
         for spec in burial.requeued:
-            d.stats.count(d.now_ms(), spec.type, "requeued")
+            d.stats.count(d.now(), spec.type, "requeued")
         for spec in burial.doomed:
             _log.error(
                 "job %s (%s): the cloud running it died %d times; failing it (CloudDied)",
@@ -67,19 +68,19 @@ def bury_dead_clouds(
 
 def write_stats(d: Desk) -> None:
     """Queue the analytics gathered since the last call."""
-    now = d.now_ms()
+    now = d.now()
     for job_type, jobs in d.state.queue.items():
         d.stats.queue_depth(now, job_type, len(jobs))
     d.write(d.stats.writes(d.paths))
 
 
-def presence_writes(d: Desk, me: str, started_ms: int, epoch: int) -> dict[str, Any]:
+def presence_writes(d: Desk, me: str, started: float, epoch: int) -> dict[str, Any]:
     """Our record under ``live/dispatchers`` (``atmosphere status`` and the station show it)."""
     return {
         d.paths.dispatchers(me): {
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "started": started_ms,
+            "started": to_ms(started),
             "heartbeat": SERVER_TIMESTAMP,
             "leader": d.is_leader(),
             "epoch": epoch,
@@ -91,7 +92,7 @@ def collect(d: Desk, db: Database, batch: int) -> bool:
     """One retention pass of at most ``batch`` deletions of each kind; True when there is more
     to delete right away."""
     try:
-        now = d.now_ms()
+        now = d.now()
         jobs = retention.collect_jobs(db, d.paths, now, d.settings.retention, batch)
         minutes = retention.collect_stats(db, d.paths, now, d.settings.stats_retention, batch)
     except DatabaseError as exc:

@@ -82,7 +82,7 @@ def summarize(live: Any, now: float, dead_after: float) -> Overview:
             info = CloudInfo.from_json(raw, cloud_id)
         except InvalidRecord:
             continue
-        age = _age(now, parse_ms(_children(raw).get("heartbeat")))
+        age = _age(now, info.heartbeat)
         held = len(_children(inbox.get(cloud_id)))
         state = cloud_state(
             heartbeat_age=age,

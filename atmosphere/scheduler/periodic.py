@@ -130,7 +130,7 @@ class PeriodicComponent:
         self._leading = leading
         if not leading:
             return None
-        wall = desk.now_ms() / 1000
+        wall = desk.now()
         raw = {key[0]: value for key, value in desk.state.records["schedules"].items()}
         # The mirror updates records in place, so a change may arrive without a Change: compare.
         self._dirty = self._dirty or self.periodic.differs(raw)

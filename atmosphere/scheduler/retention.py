@@ -9,7 +9,7 @@ from atmosphere.db.base import Database
 from atmosphere.jobs import JobState
 from atmosphere.paths import Paths
 from atmosphere.stats import minute_key
-from atmosphere.wiretime import from_ms
+from atmosphere.wiretime import to_ms
 
 _log = logging.getLogger(__name__)
 
@@ -35,13 +35,13 @@ def expired_job_writes(paths: Paths, records: dict[str, Any]) -> dict[str, Any]:
     return writes
 
 
-def collect_jobs(db: Database, paths: Paths, now_ms: int, retention: float, limit: int) -> int:
+def collect_jobs(db: Database, paths: Paths, now: float, retention: float, limit: int) -> int:
     """Delete up to ``limit`` job records finished before ``now - retention``; return how many.
 
     Counts only the records deleted: a page of records that are not finished (yet) is no
     reason to come straight back for more.
     """
-    cutoff = now_ms - int(retention * 1000)
+    cutoff = to_ms(now - retention)  # the query runs on the stored ms
     # start_at=0 skips records with no ``finished`` (null sorts first in Firebase ordering).
     found = db.query(
         paths.jobs(), order_by="finished", start_at=0, end_at=cutoff, limit_to_first=limit
@@ -53,9 +53,9 @@ def collect_jobs(db: Database, paths: Paths, now_ms: int, retention: float, limi
     return sum(1 for key in writes if key.startswith(prefix))
 
 
-def collect_stats(db: Database, paths: Paths, now_ms: int, retention: float, limit: int) -> int:
+def collect_stats(db: Database, paths: Paths, now: float, retention: float, limit: int) -> int:
     """Delete up to ``limit`` analytics minutes older than ``now - retention``; return how many."""
-    cutoff = minute_key(from_ms(now_ms) - retention)
+    cutoff = minute_key(now - retention)
     found = db.query(paths.stats(), order_by="$key", end_at=cutoff, limit_to_first=limit)
     old = [key for key in found if key < cutoff]
     if old:

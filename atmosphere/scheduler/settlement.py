@@ -22,6 +22,7 @@ from atmosphere.paths import Paths
 from atmosphere.scheduler import chains
 from atmosphere.scheduler.retries import may_retry, retry_delay
 from atmosphere.storable import MAX_VALUE_BYTES, depth_of, value_problem
+from atmosphere.wiretime import render_ms
 
 _NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
 
@@ -113,7 +114,7 @@ def late_writes(paths: Paths, outcome: Outcome) -> dict[str, Any]:
             "cloud": outcome.cloud,
             "attempt": outcome.attempt,
             "ok": outcome.ok,
-            "finished": outcome.finished or SERVER_TIMESTAMP,
+            "finished": _finished_at(outcome),
         },
     }
 
@@ -123,19 +124,20 @@ def settle(
     spec: JobSpec,
     outcome: Outcome,
     chain: ChainState | None,
-    now_ms: int,
+    now: float,
     *,
     rand: Callable[[], float] = random.random,
 ) -> Settlement:
-    """Decide and build the writes for the first outcome of ``spec``'s current attempt."""
+    """Decide and build the writes for the first outcome of ``spec``'s current attempt
+    (``now``: the dispatcher's estimate of server time)."""
     if chain is not None and spec.chain is not None and spec.chain.step != chain.step:
         return Settlement("late", late_writes(paths, outcome))
     if chain is not None and chain.step >= len(chain.steps):
         chain = None  # a chain record pointing past its own steps: settle as a plain job
     if outcome.ok:
-        result = _succeed(paths, spec, outcome, chain, now_ms)
+        result = _succeed(paths, spec, outcome, chain, now)
     elif may_retry(spec, outcome):
-        result = _retry(paths, spec, outcome, now_ms, rand)
+        result = _retry(paths, spec, outcome, now, rand)
     else:
         result = _fail(paths, spec, outcome, chain)
     result.writes[paths.outcomes(spec.id)] = None
@@ -143,16 +145,14 @@ def settle(
 
 
 def _succeed(
-    paths: Paths, spec: JobSpec, outcome: Outcome, chain: ChainState | None, now_ms: int
+    paths: Paths, spec: JobSpec, outcome: Outcome, chain: ChainState | None, now: float
 ) -> Settlement:
     done = Settlement("succeeded")
     if spec.reply_to and not outcome.replied:
         reply = Reply(ok=True, job=spec.id, result=outcome.result)
         done.writes[paths.replies(spec.reply_to, spec.id)] = reply.to_json()
     if chain is not None and spec.chain is not None:
-        move = chains.after_success(
-            chain, spec.chain.step, spec.id, outcome.result, submitted=now_ms
-        )
+        move = chains.after_success(chain, spec.chain.step, spec.id, outcome.result, submitted=now)
         why = _unqueueable(paths, move.next_job)
         if move.next_job is not None and why is not None:
             error = {
@@ -181,7 +181,7 @@ def _unqueueable(paths: Paths, job: JobSpec | None) -> str | None:
 
 
 def _retry(
-    paths: Paths, spec: JobSpec, outcome: Outcome, now_ms: int, rand: Callable[[], float]
+    paths: Paths, spec: JobSpec, outcome: Outcome, now: float, rand: Callable[[], float]
 ) -> Settlement:
     wait = retry_delay(spec, outcome, rand=rand)
     again = spec.evolve(attempt=outcome.attempt + 1, assigned=None, epoch=None)
@@ -200,9 +200,9 @@ def _retry(
         done.writes[f"{record}/state"] = JobState.QUEUED.value
         done.queued.append(again)
     else:
-        eta = now_ms + int(wait * 1000)
-        done.writes[paths.delayed(spec.id)] = again.evolve(eta=eta).to_json()
-        done.writes[f"{record}/eta"] = eta
+        delayed = again.evolve(eta=now + wait).to_json()
+        done.writes[paths.delayed(spec.id)] = delayed
+        done.writes[f"{record}/eta"] = delayed["eta"]
     return done
 
 
@@ -214,7 +214,7 @@ def _fail(paths: Paths, spec: JobSpec, outcome: Outcome, chain: ChainState | Non
         {
             f"{record}/state": JobState.FAILED.value,
             f"{record}/error": error,
-            f"{record}/finished": outcome.finished or SERVER_TIMESTAMP,
+            f"{record}/finished": _finished_at(outcome),
         }
     )
     if spec.reply_to and not outcome.replied:
@@ -251,5 +251,10 @@ def _short(outcome: Outcome) -> dict[str, Any]:
         "cloud": outcome.cloud,
         "message": str(error.get("message", ""))[:500],
         "type": str(error.get("type", "")),
-        "finished": outcome.finished or SERVER_TIMESTAMP,
+        "finished": _finished_at(outcome),
     }
+
+
+def _finished_at(outcome: Outcome) -> Any:
+    """When the attempt finished, as stored: the cloud's time, else the server's at the write."""
+    return render_ms(outcome.finished) or SERVER_TIMESTAMP

@@ -102,7 +102,7 @@ class Settler:
     def _settle(self, spec: JobSpec, outcome: Outcome, *, written: bool = True) -> None:
         """Settle the first outcome of ``spec``'s attempt (``written``: a cloud wrote it)."""
         d = self.d
-        now = d.now_ms()
+        now = d.now()
         job_id = spec.id
         chain = d.state.chain(spec.chain.id) if spec.chain else None
         result = settlement.settle(d.paths, spec, outcome, chain, now, rand=self._rand)
@@ -169,7 +169,7 @@ class Settler:
         # or requeueing), and the job's next attempt shows its spec in the inbox anyway.
         return spec
 
-    def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: int) -> None:
+    def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: float) -> None:
         stats = self.d.stats
         at = outcome.finished or now
         if kind in ("succeeded", "failed", "retried"):
@@ -177,5 +177,5 @@ class Settler:
         if kind in ("succeeded", "failed") and spec.submitted and outcome.finished:
             latency = outcome.finished - spec.submitted
             stats.latency(at, spec.type, latency)
-            if spec.reply_to and latency > spec.timeout * 1000:
+            if spec.reply_to and latency > spec.timeout:
                 stats.count(at, spec.type, "timed_out")

@@ -65,9 +65,7 @@ def cloud_rows(
         except InvalidRecord:
             continue
         assigned = _children(inbox.get(cloud_id))
-        age = heartbeat_age(
-            parse_ms(_children(raw).get("heartbeat")), now, (changed_at or {}).get(cloud_id)
-        )
+        age = heartbeat_age(info.heartbeat, now, (changed_at or {}).get(cloud_id))
         state = cloud_state(
             heartbeat_age=age,
             dead_after=dead_after,
@@ -91,9 +89,9 @@ def cloud_rows(
                 "state": str(state),
                 "draining": info.state == "draining",
                 "dead": state is CloudState.DEAD,
-                "heartbeat": info.heartbeat,
+                "heartbeat": render_ms(info.heartbeat),
                 "heartbeat_age": None if age == float("inf") else round(age, 1),
-                "started": info.started,
+                "started": render_ms(info.started),
                 "done": info.done,
                 "failed": info.failed,
                 "current": _current_jobs(assigned),

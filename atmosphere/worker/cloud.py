@@ -96,7 +96,7 @@ class _Completion:
 
     spec: JobSpec
     finish: Finish
-    started_ms: int
+    started: float
 
 
 class Cloud:
@@ -138,7 +138,7 @@ class Cloud:
         self._state = "up"
         self._accepting = False
         self._registered = False
-        self._started_ms = _now_ms()
+        self._started = time.time()
         self._record_lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._beat_stop = threading.Event()
@@ -314,12 +314,12 @@ class Cloud:
             self._threads.run(functools.partial(self._run, attempt))
 
     def _run(self, attempt: _Attempt) -> None:
-        started_ms = _now_ms()
+        started = time.time()
         try:
             finish = self._execute(attempt)
         except BaseException as exc:  # a worker thread must always complete its job
             finish = finish_raised(exc)
-        self._complete(attempt.spec, finish, started_ms)
+        self._complete(attempt.spec, finish, started)
 
     def _execute(self, attempt: _Attempt) -> Finish:
         spec = attempt.spec
@@ -395,7 +395,7 @@ class Cloud:
         attempt.event.set()
         return True
 
-    def _complete(self, spec: JobSpec, finish: Finish, started_ms: int) -> None:
+    def _complete(self, spec: JobSpec, finish: Finish, started: float) -> None:
         verdict = judge(spec, finish)
         with self._cond:
             self._running -= 1
@@ -417,9 +417,9 @@ class Cloud:
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
         writes = completion_writes(
-            self.paths, cloud_id=self.id, spec=spec, finish=finish, started_ms=started_ms
+            self.paths, cloud_id=self.id, spec=spec, finish=finish, started=started
         )
-        entry = Entry(writes, encoded_size(writes), _Completion(spec, finish, started_ms))
+        entry = Entry(writes, encoded_size(writes), _Completion(spec, finish, started))
         try:
             self._outbox.put(entry)
         except RuntimeError:  # stopped: a handler that outlived the drain completes alone
@@ -470,7 +470,7 @@ class Cloud:
         """After a completion's write failed: refused, an ``InvalidResult`` failure in its
         place; refused too, the least that frees the job; unreachable, let it go. Never in a
         loop: only transport errors are retried, and only for ``patience`` seconds."""
-        spec, started_ms = done.spec, done.started_ms
+        spec, started = done.spec, done.started
         deadline = time.monotonic() + self.patience
         if error is not None and not transient(error):
             log.error("job %s (%s): failing it with InvalidResult instead", spec.id, spec.type)
@@ -480,7 +480,7 @@ class Cloud:
                     self._failed += 1
             instead = refused_finish(error)
             error = self._commit(
-                lambda: self._completion(spec, instead, started_ms),
+                lambda: self._completion(spec, instead, started),
                 what=f"InvalidResult failure of job {spec.id}",
                 limit=deadline - time.monotonic(),
             )
@@ -505,15 +505,15 @@ class Cloud:
                 error,
             )
 
-    def _completion(self, spec: JobSpec, finish: Finish, started_ms: int) -> dict[str, JSON]:
+    def _completion(self, spec: JobSpec, finish: Finish, started: float) -> dict[str, JSON]:
         # Decided under the write lock, so a deregistration in flight is seen.
         with self._cond:
-            abandoned = _abandoned(_Completion(spec, finish, started_ms), self._handed_back)
+            abandoned = _abandoned(_Completion(spec, finish, started), self._handed_back)
         if abandoned:
             log.warning("job %s failed after it was handed back; not reporting it", spec.id)
             return {}
         return completion_writes(
-            self.paths, cloud_id=self.id, spec=spec, finish=finish, started_ms=started_ms
+            self.paths, cloud_id=self.id, spec=spec, finish=finish, started=started
         )
 
     @contextmanager
@@ -545,7 +545,7 @@ class Cloud:
                 load=_load(),
                 running=self._running,
                 state=self._state,
-                started=self._started_ms,
+                started=self._started,
                 host=socket.gethostname(),
                 pid=os.getpid(),
                 done=self._done,
@@ -648,10 +648,6 @@ def _abandoned(done: _Completion, handed_back: set[str]) -> bool:
     so its failure here (most likely the shutdown itself) must not answer for it; a success
     still saves the rerun (pure)."""
     return not done.finish.ok and done.spec.id in handed_back
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _load() -> float:

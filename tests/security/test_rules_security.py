@@ -82,7 +82,7 @@ def db(db_server: ServerProcess, ns: str) -> Iterator[Hardened]:
 
 def _completion(cloud: str, spec: JobSpec) -> dict[str, Any]:
     writes = completion_writes(
-        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=True, result=5), started_ms=1
+        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=True, result=5), started=0.001
     )
     return {**writes, f"live/clouds/{cloud}": {"name": cloud, "heartbeat": 2}}
 

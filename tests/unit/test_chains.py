@@ -104,7 +104,7 @@ def ok(index: int, result: Any) -> Outcome:
 
 def test_settle_writes_progress_the_chain_in_one_update() -> None:
     c = chain(ChainStep("first", callback=True), ChainStep("second", {"k": 1}))
-    done = settle(P, step_spec(0, c), ok(0, 42), c, 5000)
+    done = settle(P, step_spec(0, c), ok(0, 42), c, 5.0)
     w = done.writes
     assert w["atmosphere/live/outcomes/c1-0"] is None
     assert w["atmosphere/replies/m1/c1"] == {"ok": True, "job": "c1-0", "result_json": "42"}
@@ -116,7 +116,7 @@ def test_settle_writes_progress_the_chain_in_one_update() -> None:
 
 def test_settle_of_a_stale_step_is_late() -> None:
     c = chain(ChainStep("first"), ChainStep("second"), step=1)
-    assert settle(P, step_spec(0, c), ok(0, 1), c, 5000).kind == "late"
+    assert settle(P, step_spec(0, c), ok(0, 1), c, 5.0).kind == "late"
 
 
 def test_settle_final_failure_of_a_step_replies_error_and_deletes_the_chain() -> None:
@@ -124,7 +124,7 @@ def test_settle_final_failure_of_a_step_replies_error_and_deletes_the_chain() ->
     failed = Outcome(
         job_id="c1-0", cloud="x", attempt=1, ok=False, error={"kind": "JobFailed", "message": "x"}
     )
-    done = settle(P, step_spec(0, c), failed, c, 5000)
+    done = settle(P, step_spec(0, c), failed, c, 5.0)
     assert done.kind == "failed"
     assert done.writes["atmosphere/live/chains/c1"] is None
     assert done.writes["atmosphere/replies/m1/c1"]["ok"] is False

@@ -83,19 +83,21 @@ def test_finishes() -> None:
 
 def test_a_final_success_replies_in_the_same_update() -> None:
     writes = completion_writes(
-        PATHS, cloud_id="c1", spec=spec(), finish=Finish(ok=True, result=7), started_ms=1
+        PATHS, cloud_id="c1", spec=spec(), finish=Finish(ok=True, result=7), started=0.001
     )
     assert writes["live/inbox/c1/j1"] is None
     assert writes["replies/m1/j1"] == {"ok": True, "job": "j1", "result_json": "7"}
     assert writes["live/outcomes/j1"]["replied"] is True
     assert writes["live/outcomes/j1"]["finished"] == SERVER_TIMESTAMP
     assert writes["jobs/j1/state"] == "succeeded" and writes["jobs/j1/result_json"] == "7"
+    # the start time (seconds here) is written as the wire's integer ms
+    assert writes["live/outcomes/j1"]["started"] == writes["jobs/j1/started"] == 1
 
 
 def test_a_retry_does_not_reply_and_says_so() -> None:
     finish = finish_raised(Retry(delay=2))
     writes = completion_writes(
-        PATHS, cloud_id="c1", spec=spec(retries=1), finish=finish, started_ms=1
+        PATHS, cloud_id="c1", spec=spec(retries=1), finish=finish, started=0.001
     )
     assert "replies/m1/j1" not in writes
     outcome = writes["live/outcomes/j1"]
@@ -108,7 +110,7 @@ def test_a_retry_does_not_reply_and_says_so() -> None:
 
 def test_asking_for_a_retry_with_none_left_fails_for_good() -> None:
     writes = completion_writes(
-        PATHS, cloud_id="c1", spec=spec(), finish=finish_raised(Retry()), started_ms=1
+        PATHS, cloud_id="c1", spec=spec(), finish=finish_raised(Retry()), started=0.001
     )
     assert "no attempt is left" in writes["replies/m1/j1"]["error"]["message"]
 
@@ -116,12 +118,12 @@ def test_asking_for_a_retry_with_none_left_fails_for_good() -> None:
 def test_chain_steps_and_fire_and_forget_jobs_get_no_reply() -> None:
     step = spec(reply_to=None, chain=ChainRef("ch", 0))
     finish = Finish(ok=True, result=1)
-    writes = completion_writes(PATHS, cloud_id="c1", spec=step, finish=finish, started_ms=1)
+    writes = completion_writes(PATHS, cloud_id="c1", spec=step, finish=finish, started=0.001)
     assert not any(k.startswith("replies/") for k in writes)
 
 
 def test_handback_moves_jobs_from_the_inbox_to_the_queue() -> None:
-    assigned = spec(assigned=123, epoch=4, attempt=2)
+    assigned = spec(assigned=0.123, epoch=4, attempt=2)
     writes = handback_writes(PATHS, "c1", [assigned])
     assert writes["live/inbox/c1/j1"] is None
     entry = writes["live/queue/t/j1"]
@@ -206,7 +208,7 @@ def test_the_fallbacks_carry_nothing_the_handler_made() -> None:
     instead = refused_finish(RequestRefused("HTTP 400: Invalid data", status=400))
     assert instead.error is not None and instead.error["kind"] == "InvalidResult"
     assert judge(spec(retries=5), instead).final
-    writes = completion_writes(PATHS, cloud_id="c1", spec=spec(), finish=instead, started_ms=1)
+    writes = completion_writes(PATHS, cloud_id="c1", spec=spec(), finish=instead, started=0.001)
     assert writes["jobs/j1/result_json"] is None and writes["replies/m1/j1"]["ok"] is False
     dropped = dropped_writes(PATHS, "c1", spec(), "refused \ud800" + "x" * 5000)
     assert dropped["live/inbox/c1/j1"] is None and dropped["jobs/j1/state"] == "failed"
@@ -242,7 +244,7 @@ def test_whatever_a_handler_returns_the_completion_is_one_the_server_takes(
     finish = finish_returned(value, 1_000_000, depth=result_depth(PATHS, job))
 
     def completion(f: Finish) -> dict[str, Any]:
-        return completion_writes(PATHS, cloud_id="c1", spec=job, finish=f, started_ms=1)
+        return completion_writes(PATHS, cloud_id="c1", spec=job, finish=f, started=0.001)
 
     # The result is kept exactly when it is JSON the server would store where the cloud writes
     # it (encoded: one string, however deep the value)...

@@ -54,7 +54,7 @@ def held_by(db: MemoryDatabase, cloud: str, job_id: str) -> JobSpec:
 def finish(db: MemoryDatabase, cloud: str, spec: JobSpec, result: Any) -> None:
     """The completion PATCH a real cloud writes (execution.completion_writes) for ``spec``."""
     writes = completion_writes(
-        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=True, result=result), started_ms=7
+        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=True, result=result), started=0.007
     )
     db.update(R, writes)
 

@@ -12,22 +12,22 @@ from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.state import Change
 
 P = Paths("atmosphere")
-MS = 1_800_000_000_000  # 2027-01-15 08:00 UTC
+AT = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 
 
 def test_minute_stats_become_increments_and_a_growing_peak() -> None:
     stats = MinuteStats()
-    stats.count(MS, "t", "succeeded")
-    stats.count(MS + 1000, "t", "succeeded")
-    stats.latency(MS, "t", 3.0)
-    stats.queue_depth(MS, "t", 5)
-    stats.queue_depth(MS, "t", 2)
+    stats.count(AT, "t", "succeeded")
+    stats.count(AT + 1, "t", "succeeded")
+    stats.latency(AT, "t", 0.003)
+    stats.queue_depth(AT, "t", 5)
+    stats.queue_depth(AT, "t", 2)
     writes = stats.writes(P)
     base = "atmosphere/stats/202701150800/t"
     assert writes[f"{base}/succeeded"] == {".sv": {"increment": 2}}
     assert writes[f"{base}/latency/b2"] == {".sv": {"increment": 1}}
     assert writes[f"{base}/queue"] == 5
-    stats.queue_depth(MS, "t", 4)  # lower than the peak already written: nothing to write
+    stats.queue_depth(AT, "t", 4)  # lower than the peak already written: nothing to write
     assert stats.writes(P) == {}
 
 

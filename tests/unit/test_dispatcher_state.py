@@ -32,7 +32,7 @@ def test_initial_snapshot_builds_every_section() -> None:
     assert s.held("c1") == 1
     assert s.cloud("c1") is not None and s.cloud("c1").slots == 2  # type: ignore[union-attr]
     assert s.outcome("j3") is not None
-    assert s.delayed[("j4",)].eta == 99
+    assert s.delayed[("j4",)].eta == 0.099  # seconds, parsed from the stored ms
     assert s.chain("k") is not None
     assert s.locate("j4") == "delayed" and s.locate("j2") == "inbox" and s.locate("j1") == "queue"
 
@@ -54,7 +54,7 @@ def test_a_field_write_reparses_its_record() -> None:
     s = LiveState()
     s.apply("put", "/clouds/c1", {"types": {"t": True}, "heartbeat": 1})
     (change,) = s.apply("put", "/clouds/c1/heartbeat", 2)
-    assert change.old.heartbeat == 1 and change.new.heartbeat == 2
+    assert change.old.heartbeat == 0.001 and change.new.heartbeat == 0.002
 
 
 def test_a_whole_snapshot_only_reports_what_changed() -> None:

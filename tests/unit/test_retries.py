@@ -63,9 +63,20 @@ def test_handler_delay_wins_over_backoff() -> None:
 def test_a_retry_clears_the_job_records_finished_time() -> None:
     # Retention finds finished jobs by ``finished``; a job that goes on must not carry one.
     spec = JobSpec(id="j1", type="t", name="n", retries=2, retry_backoff=0.0)
-    failed = Outcome(job_id="j1", cloud="c1", attempt=1, ok=False, retry=True, finished=5)
+    failed = Outcome(job_id="j1", cloud="c1", attempt=1, ok=False, retry=True, finished=0.005)
     for delay in (0.0, 30.0):
         outcome = replace(failed, retry_delay=delay)
-        done = settle(Paths("atmosphere"), spec, outcome, None, 10_000, rand=lambda: 0.5)
+        done = settle(Paths("atmosphere"), spec, outcome, None, 10.0, rand=lambda: 0.5)
         assert done.kind == "retried"
         assert done.writes["atmosphere/jobs/j1/finished"] is None
+
+
+def test_a_delayed_retry_is_due_now_plus_its_delay_written_in_ms() -> None:
+    # Given a settlement at server time 10 s of a failure asking for a 30 s delay,
+    spec = JobSpec(id="j1", type="t", name="n", retries=2)
+    failed = Outcome(job_id="j1", cloud="c1", attempt=1, ok=False, retry=True, retry_delay=30.0)
+    done = settle(Paths("atmosphere"), spec, failed, None, 10.0)
+    # I expect the delayed entry and the job record to carry the wire's ms (40 s), once each.
+    assert done.writes["atmosphere/live/delayed/j1"]["eta"] == 40_000
+    assert done.writes["atmosphere/jobs/j1/eta"] == 40_000
+    assert JobSpec.from_json(done.writes["atmosphere/live/delayed/j1"]).eta == 40.0

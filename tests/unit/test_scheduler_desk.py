@@ -42,7 +42,7 @@ def desk(state: LiveState, out: Recorded, *, leader: bool = True) -> Desk:
         stats=MinuteStats(),
         write=out.write,
         count=out.count,
-        now_ms=lambda: NOW_MS,
+        now=lambda: NOW_MS / 1000,
         is_leader=lambda: leader,
     )
 

@@ -8,6 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from atmosphere.jobs import ChainState, CloudInfo, JobSpec, Outcome
 from atmosphere.wiretime import from_ms, parse_ms, render_ms, to_ms
 
 # Epoch milliseconds up to the year 2286, and a little before 1970 (clock skew in tests).
@@ -45,3 +46,25 @@ def test_what_is_not_a_timestamp_parses_as_absent() -> None:
     assert parse_ms(1_700_000_000_123) == 1_700_000_000.123
     assert render_ms(None) is None
     assert to_ms(1.2345) == 1234 and to_ms(1.2346) == 1235
+
+
+@given(st.integers(min_value=1, max_value=10**13), st.integers(min_value=1, max_value=10**13))
+def test_the_records_parse_seconds_and_render_the_same_ms(a: int, b: int) -> None:
+    # Given records as the database holds them (integer ms), when a process parses one and
+    # writes it on (the dispatcher moves a job from queue to inbox), I expect the same integers.
+    job = {"id": "j", "type": "t", "name": "n", "timeout": 5.0, "attempt": 1}
+    job |= {"submitted": a, "eta": b, "assigned": a}
+    spec = JobSpec.from_json(job)
+    assert (spec.submitted, spec.eta) == (a / 1000, b / 1000)
+    assert spec.to_json() == job
+    outcome = {"cloud": "c", "attempt": 1, "ok": True, "started": a, "finished": b}
+    assert Outcome.from_json(outcome, "j").to_json() == outcome
+    cloud = {"types": {"t": True}, "heartbeat": a, "started": b}
+    info = CloudInfo.from_json(cloud, "c")
+    assert (info.heartbeat, info.started) == (a / 1000, b / 1000)
+    assert {k: info.to_json()[k] for k in ("heartbeat", "started")} == {
+        "heartbeat": a,
+        "started": b,
+    }
+    chain = {"name": "c", "steps": [{"type": "t"}], "timeout": 5.0, "step": 0, "submitted": a}
+    assert ChainState.from_json(chain, "c").to_json() == chain
