@@ -85,8 +85,9 @@ def _wait_for_redis(url: str) -> None:
 
 
 @contextmanager
-def running_celery(workers: int = WORKERS) -> Iterator[Celery]:
-    """Start redis-server and one Celery worker with ``workers`` processes, at defaults."""
+def running_celery(workers: int = WORKERS, prefetch: int | None = None) -> Iterator[Celery]:
+    """Start redis-server and one Celery worker with ``workers`` processes, at defaults but
+    for ``prefetch``, its prefetch multiplier when given (Celery's default: 4)."""
     port = _free_port()
     redis_proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -101,7 +102,8 @@ def running_celery(workers: int = WORKERS) -> Iterator[Celery]:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker",
              "--concurrency", str(workers), "--pool", "prefork", "--loglevel", "WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             *(["--prefetch-multiplier", str(prefetch)] if prefetch is not None else [])],
             env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         os.environ["BENCH_REDIS_URL"] = url
@@ -118,13 +120,17 @@ def running_celery(workers: int = WORKERS) -> Iterator[Celery]:
 
 
 def measure(
-    rpc_jobs: int = 500, chain_jobs: int = 200, batch_jobs: int = 5000, warmup: int = 50
+    rpc_jobs: int = 500,
+    chain_jobs: int = 200,
+    batch_jobs: int = 5000,
+    warmup: int = 50,
+    prefetch: int | None = None,
 ) -> dict[str, float]:
-    """One run of Celery on the jobs benchmark's work; its figures by the names of ours
-    (``bench.jobs.Sample``)."""
+    """One run of Celery on the jobs benchmark's work (its prefetch multiplier ``prefetch`` when
+    given, else its default); its figures by the names of ours (``bench.jobs.Sample``)."""
     from celery import chain
 
-    with running_celery() as celery:
+    with running_celery(prefetch=prefetch) as celery:
         # The app reads the broker URL at import: this run's Redis.
         celery_app = importlib.reload(importlib.import_module("bench.celery_app"))
         noop, count = celery_app.noop, celery_app.count
@@ -161,4 +167,7 @@ def measure(
 
 
 if __name__ == "__main__":
-    print(measure(rpc_jobs=100, chain_jobs=20, batch_jobs=1000, warmup=20))
+    # ``python -m bench.celery_baseline [PREFETCH]``: one small run, Celery's prefetch multiplier
+    # PREFETCH if given (a check that the baseline's figures do not hinge on it).
+    pf = int(sys.argv[1]) if len(sys.argv) > 1 else None
+    print(measure(rpc_jobs=100, chain_jobs=20, batch_jobs=1000, warmup=20, prefetch=pf))
