@@ -141,36 +141,68 @@ class Listener:
         return True
 
 
-def _frames_for(
-    lpath: tuple[str, ...],
-    wpath: Sequence[str],
-    entries: Sequence[tuple[Sequence[str], Any]] | None,
-    before: Any,
-    after: Any,
-) -> list[bytes]:
-    """Frames for a listener at ``lpath`` after a write at ``wpath`` (entries: a PATCH)."""
+class _Commit:
+    """One committed write, as every listener's frames are made from it.
+
+    What each written location became (changed or not, and its rendered value) is worked out
+    once per commit, on first need, instead of once per listener: a PATCH of many entries
+    fanned out to several listeners otherwise reads, compares and renders each entry again
+    for every one of them.
+    """
+
+    __slots__ = ("wpath", "entries", "before", "after", "_fulls", "_news")
+
+    def __init__(
+        self,
+        wpath: Sequence[str],
+        entries: Sequence[tuple[Sequence[str], Any]] | None,
+        before: Any,
+        after: Any,
+    ) -> None:
+        self.wpath = tuple(wpath)
+        self.entries = entries
+        self.before = before
+        self.after = after
+        self._fulls: list[tuple[str, ...]] | None = None
+        self._news: dict[tuple[str, ...], Any] = {}
+
+    def fulls(self) -> list[tuple[str, ...]]:
+        """Each PATCH entry's full path."""
+        if self._fulls is None:
+            w = self.wpath
+            self._fulls = [(*w, *e) for e, _ in self.entries or ()]
+        return self._fulls
+
+    def rendered(self, at: tuple[str, ...]) -> Any:
+        """The rendered new value at ``at``, or ``_UNCHANGED``."""
+        new = self._news.get(at, _MISSING)
+        if new is _MISSING:
+            old, value = tree.get(self.before, at), tree.get(self.after, at)
+            new = self._news[at] = tree.render(value) if tree.changed(old, value) else _UNCHANGED
+        return new
+
+
+_MISSING: Any = object()
+_UNCHANGED: Any = object()
+
+
+def _frames_for(lpath: tuple[str, ...], commit: _Commit) -> list[bytes]:
+    """Frames for a listener at ``lpath`` after one commit (a set, or a PATCH's entries)."""
+    wpath = commit.wpath
     n = len(lpath)
     w = len(wpath)
-    if w <= n and tuple(wpath) != lpath[:w]:
+    if w <= n and wpath != lpath[:w]:
         return []
-    if w > n and tuple(wpath[:n]) != lpath:
+    if w > n and wpath[:n] != lpath:
         return []
-    if entries is None:
-        at = lpath if w <= n else tuple(wpath)
-        old, new = tree.get(before, at), tree.get(after, at)
-        if not tree.changed(old, new):
-            return []
-        return [frame("put", at[n:], tree.render(new))]
-    return _patch_frames(lpath, wpath, entries, before, after)
+    if commit.entries is None:
+        at = lpath if w <= n else wpath
+        new = commit.rendered(at)
+        return [] if new is _UNCHANGED else [frame("put", at[n:], new)]
+    return _patch_frames(lpath, commit)
 
 
-def _patch_frames(
-    lpath: tuple[str, ...],
-    wpath: Sequence[str],
-    entries: Sequence[tuple[Sequence[str], Any]],
-    before: Any,
-    after: Any,
-) -> list[bytes]:
+def _patch_frames(lpath: tuple[str, ...], commit: _Commit) -> list[bytes]:
     """One frame for one PATCH, so a listener sees each commit whole (never half of it).
 
     Entries below the listener become one ``patch`` whose keys are their paths relative to
@@ -180,20 +212,20 @@ def _patch_frames(
     entries it covers, not a re-send of its whole value.
     """
     n = len(lpath)
-    rel = tuple(wpath[n:])  # where the patch event is addressed, relative to the listener
+    rel = commit.wpath[n:]  # where the patch event is addressed, relative to the listener
+    cut = n + len(rel)
     changes: dict[str, Any] = {}
-    for epath in (e for e, _ in entries):
-        full = (*wpath, *epath)
+    for full in commit.fulls():
         if len(full) <= n:
             if full != lpath[: len(full)]:
                 continue  # beside the listener: not its business
-            old, new = tree.get(before, lpath), tree.get(after, lpath)
-            return [frame("put", (), tree.render(new))] if tree.changed(old, new) else []
+            new = commit.rendered(lpath)
+            return [] if new is _UNCHANGED else [frame("put", (), new)]
         if full[:n] != lpath:
             continue
-        old, new = tree.get(before, full), tree.get(after, full)
-        if tree.changed(old, new):
-            changes["/".join(full[n + len(rel) :])] = tree.render(new)
+        new = commit.rendered(full)
+        if new is not _UNCHANGED:
+            changes["/".join(full[cut:])] = new
     if not changes:
         return []
     return [frame("patch", rel, changes)]
@@ -235,6 +267,7 @@ class Hub:
         group = self.by_ns.get(ns)
         if not group:
             return
+        commit = _Commit(wpath, entries, before, after)
         cache: dict[tuple[str, ...], list[bytes]] = {}
         for listener in list(group):
             if listener.closed:
@@ -242,9 +275,7 @@ class Hub:
             try:
                 frames = cache.get(listener.path)
                 if frames is None:
-                    frames = cache[listener.path] = _frames_for(
-                        listener.path, wpath, entries, before, after
-                    )
+                    frames = cache[listener.path] = _frames_for(listener.path, commit)
                 if not frames:
                     continue
                 if listener.check is not None and not listener.check(after):

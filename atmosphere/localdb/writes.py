@@ -39,6 +39,7 @@ class Writer:
         self.hub = hub
         self.push_ids = PushIdGenerator()
         self.writes = 0  # committed write requests, for the jobs benchmark's writes per job
+        self.clock = _now_ms  # server time in ms, for server values (tests fix it)
 
     def _stored(self, req: Request, body: bytes, path: Sequence[str], now: int) -> Any:
         value, has_sv = normalise(parse_json(body), len(path))
@@ -97,7 +98,7 @@ class Writer:
 
     def put(self, req: Request, body: bytes) -> Response:
         """PUT: replace the location (``if-match`` makes it conditional)."""
-        value = self._stored(req, body, req.path, _now_ms())
+        value = self._stored(req, body, req.path, self.clock())
         try:
             self._check_if_match(req)
         except PreconditionFailed as exc:
@@ -116,7 +117,7 @@ class Writer:
             raise HttpError(400, "Cannot push below .priority")
         name = self.push_ids.next()
         path = [*req.path, name]
-        value = self._stored(req, body, path, _now_ms())
+        value = self._stored(req, body, path, self.clock())
         headers = []
         if req.header(b"x-firebase-etag") == "true":
             headers.append(etag_header(tree.etag(value)))
@@ -136,7 +137,7 @@ class Writer:
         data = parse_json(body)
         if type(data) is not dict or (req.path and req.path[-1] == ".priority"):
             raise HttpError(400, BAD_PATCH)
-        now = _now_ms()
+        now = self.clock()
         base = req.path
         entries = [_patch_entry(key, raw, base, now, req.ns.root) for key, raw in data.items()]
         nested = any(len(segments) > 1 for segments, _ in entries)  # only then can they overlap

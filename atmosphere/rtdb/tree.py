@@ -30,12 +30,10 @@ def get(root: Any, path: Path) -> Any:
     if type(root) is Before:
         return root.get(path)
     node = root
-    for i, key in enumerate(path):
-        if type(node) is not dict:
-            return None
-        if key == ".priority" and i == len(path) - 1:
-            return node.get(".priority")
-        if ".value" in node:
+    for key in path:
+        # A primitive with a priority ({".value": v, ".priority": p}) has no children but its
+        # priority, and a stored object no other dotted key: only ".value" needs refusing.
+        if type(node) is not dict or key == ".value":
             return None
         node = node.get(key)
         if node is None:
@@ -98,9 +96,29 @@ def _update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]], fresh: s
     if not entries:
         return root
     node = get(root, base)
+    in_place = fresh is _IN_PLACE
     for rel, value in entries:
-        node = _set(node, rel, 0, value, fresh)
+        if not (in_place and _assign_in_place(node, rel, value)):
+            node = _set(node, rel, 0, value, fresh)
     return _set(root, base, 0, node, fresh)
+
+
+def _assign_in_place(node: Any, path: Path, value: Any) -> bool:
+    """The common in-place write, done directly: a value stored where every dict on the way
+    exists as a plain object. False (nothing changed) for anything else: deletions, which
+    prune, and paths through primitives, ``.value`` or ``.priority``, which ``_set`` handles.
+    """
+    if value is None or not path or type(node) is not dict:
+        return False
+    last = path[-1]
+    if last == ".priority" or ".value" in node:
+        return False
+    for key in path[:-1]:
+        node = node.get(key)
+        if type(node) is not dict or ".value" in node:
+            return False
+    node[last] = value
+    return True
 
 
 class _Unknown:
@@ -190,7 +208,7 @@ def _set(node: Any, path: Path, i: int, value: Any, fresh: set[int]) -> Any:
 
 def _own(node: dict[str, Any], fresh: set[int]) -> dict[str, Any]:
     """``node`` itself if this batch made it, else a copy that this batch now owns."""
-    if id(node) in fresh:
+    if fresh is _IN_PLACE or id(node) in fresh:
         return node
     d = dict(node)
     fresh.add(id(d))

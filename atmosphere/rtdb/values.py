@@ -14,6 +14,8 @@ from .keys import is_valid_key
 
 MAX_DEPTH = 32
 MAX_STRING_BYTES = 10 * 1024 * 1024
+# A string this short is within the limit whatever its characters (4 UTF-8 bytes at most each).
+_SHORT_STRING = MAX_STRING_BYTES // 4
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_BODY_BYTES = 32 * 1024 * 1024  # the embedded server's default; bigger bodies get 413
@@ -118,6 +120,10 @@ class Normaliser:
                 continue
             if type(key) is not str or not is_valid_key(key):
                 raise InvalidData(BAD_KEY)
+            kind = type(child)
+            if kind is bool or (kind is str and len(child) <= _SHORT_STRING):
+                out[key] = child  # the common leaf, stored as parsed: no call per child
+                continue
             stored = self.value(child, depth + 1)
             if stored is not None and stored != {}:
                 out[key] = stored

@@ -175,3 +175,33 @@ def test_in_place_is_o_depth_for_wide_objects() -> None:
     assert time.perf_counter() - begin < 0.5  # path copying: about 1000 x 5 ms
     assert wide["users"]["u1"] == {"n": 999}
     assert len(wide["users"]) == 200_000
+
+
+def _reference_get(root: Any, path: list[str]) -> Any:
+    """``tree.get`` spelled out rule by rule (the fast one skips checks that cannot matter)."""
+    node = root
+    for i, key in enumerate(path):
+        if type(node) is not dict:
+            return None
+        if key == ".priority" and i == len(path) - 1:
+            return node.get(".priority")
+        if ".value" in node:
+            return None
+        node = node.get(key)
+        if node is None:
+            return None
+    return node
+
+
+prioritised = st.recursive(
+    st.one_of(leaves, st.builds(lambda v: {".value": v, ".priority": 1}, leaves)),
+    lambda children: st.dictionaries(keys, children, min_size=1).map(
+        lambda d: {**d, ".priority": "p"} if len(d) % 2 else d
+    ),
+    max_leaves=12,
+)
+
+
+@given(prioritised, st.lists(st.one_of(keys, st.sampled_from([".priority", ".value"])), max_size=4))
+def test_get_matches_the_rules(root: Any, path: list[str]) -> None:
+    assert tree.get(root, path) == _reference_get(root, path)
