@@ -168,12 +168,15 @@ class LiveState:
             _set_in(self.raw, segs, value)
             self._log_once(section, f"unknown section live/{section}; ignored")
             return []
+        old = _get_in(self.raw, segs)
+        if old is value or old == value:
+            # Nothing changes (the typed view follows the raw tree): the stream showing us our
+            # own writes, and the overlay replaying them, cost a comparison, not a parse.
+            return []
+        _set_in(self.raw, segs, value)
         below = tuple(segs[1:])
         if len(below) >= depth:
-            _set_in(self.raw, segs, value)
             return self._reparse(section, below[:depth])
-        old = _get_in(self.raw, segs)
-        _set_in(self.raw, segs, value)
         return self._resync(section, below, old, value)
 
     def _resync(self, section: str, prefix: Key, old: Any, new: Any) -> list[Change]:

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from atmosphere.db.base import increment
+from atmosphere.scheduler import state as state_module
 from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.state import LiveState
 from atmosphere.testing import MemoryDatabase
@@ -55,6 +56,23 @@ def test_a_field_write_reparses_its_record() -> None:
     s.apply("put", "/clouds/c1", {"types": {"t": True}, "heartbeat": 1})
     (change,) = s.apply("put", "/clouds/c1/heartbeat", 2)
     assert change.old.heartbeat == 0.001 and change.new.heartbeat == 0.002
+
+
+def test_a_write_that_changes_nothing_is_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stream shows the dispatcher each of its own writes again: that must cost a
+    # comparison, not a parse of every record it touched.
+    s = LiveState()
+    s.apply("patch", "/", {"queue/t/j1": JOB, "outcomes/j3": {"ok": True, "attempt": 1}})
+    parsed: list[object] = []
+    real = state_module._PARSERS["queue"]
+    monkeypatch.setitem(state_module._PARSERS, "queue", lambda k, r: parsed.append(k) or real(k, r))
+    assert s.apply("patch", "/", {"queue/t/j1": dict(JOB), "queue/t/j2": None}) == []
+    assert s.apply("put", "/queue/t/j1/name", "n") == []
+    assert parsed == []
+    changed = s.apply("put", "/queue/t/j1/name", "other")
+    assert parsed == [("t", "j1")] and changed[0].new.name == "other"
 
 
 def test_a_whole_snapshot_only_reports_what_changed() -> None:
