@@ -40,7 +40,7 @@ class Target:
     """Where the database is and how to authenticate to it."""
 
     kind: Kind
-    database_url: str  # what firebase-admin gets as databaseURL
+    database_url: str  # what FirebaseDatabase resolves (db/_endpoint.py)
     base_url: str | None = None  # http://host:port for local servers (probed before use)
     namespace: str | None = None
     credentials: str | None = None  # service-account file (real Firebase only)
