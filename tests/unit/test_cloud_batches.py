@@ -12,6 +12,7 @@ import pytest
 
 from atmosphere import InvalidResult
 from atmosphere.errors import RequestRefused
+from atmosphere.worker.cloud import Cloud
 from tests.support import wait_until
 from tests.unit.test_cloud import World
 
@@ -144,3 +145,35 @@ def test_stop_writes_pending_completions_before_it_deregisters(
     assert world.get(f"jobs/{first.id}/state") == "succeeded"
     assert world.get(f"live/queue/echo/{first.id}") is None
     assert world.get(f"live/clouds/{world.cloud.id}") is None
+
+
+def test_a_prefetching_cloud_takes_one_events_assignments_and_batches_their_completions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    world.cloud.stop(grace=1.0)
+    world.cloud = Cloud(world.app, name="pf", concurrency=1, prefetch=3)
+    world.cloud.start()
+    try:
+        world.dispatcher.close()
+        gate = Gate(world, monkeypatch)
+        # Given four jobs assigned to the cloud in ONE update, as the dispatcher batches them
+        handles = [world.app.tasks["echo"].delay(i) for i in range(4)]
+        assert world.app.maker.flush(5)
+        paths, cid = world.app.paths, world.cloud.id
+        writes: dict[str, Any] = {}
+        for h in handles:
+            entry = world.get(f"live/queue/echo/{h.id}")
+            writes[paths.rel(paths.inbox(cid, h.id))] = {**entry, "epoch": 1}
+            writes[paths.rel(paths.queue("echo", h.id))] = None
+        world.db.update(paths.root, writes)
+        # When the first completion is held in flight, the others still run one at a time
+        # (their handler threads do not wait for it) and queue up behind it
+        wait_until(lambda: world.cloud.unwritten == 4, 5, what="all four finished")
+        assert world.cloud.running == 0
+        gate.open.set()
+        # Then the three go together in one update after the first
+        assert [h.get(timeout=5)["data"] for h in handles] == [0, 1, 2, 3]
+        assert gate.completions == [[handles[0].id], sorted(h.id for h in handles[1:])]
+    finally:
+        world.close()
