@@ -1,8 +1,9 @@
 """The RTDB client: configuration -> a connected Database, plus a fast SSE listener.
 
-``from atmosphere.db import FirebaseDatabase, Mirror`` works; the firebase-admin based parts are
-imported on first use, so code that only needs the contract (``base``) stays light. ``connect``
-lives in ``atmosphere.db.connect`` (a package attribute of that name would clash with the module).
+``from atmosphere.db import FirebaseDatabase, Mirror`` works; the client (which loads
+firebase-admin and google-auth for its credential) is imported on first use, so code that only
+needs the contract (``base``) stays light. ``connect`` lives in ``atmosphere.db.connect`` (a
+package attribute of that name would clash with the module).
 """
 
 from __future__ import annotations
