@@ -26,8 +26,13 @@ MAX_BATCH_BYTES = MAX_WRITE_BYTES
 
 
 def _prefixes(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[:n]) for n in range(1, len(parts))]
+    """The proper prefixes of a slash path, shortest first ("a/b/c" -> ["a", "a/b"])."""
+    out = []
+    cut = path.find("/")
+    while cut >= 0:
+        out.append(path[:cut])
+        cut = path.find("/", cut + 1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,8 @@ class WriteBatch:
         self.paths += len(values)
 
     def _put(self, path: str, value: Any) -> None:
-        for prefix in _prefixes(path):
+        prefixes = _prefixes(path)
+        for prefix in prefixes:
             if prefix in self._values:
                 self._fold(prefix, path[len(prefix) + 1 :], value)
                 return
@@ -155,8 +161,9 @@ class WriteBatch:
             for key in [k for k in self._values if k.startswith(path + "/")]:
                 self._drop(key)
         if path not in self._values:
-            for prefix in _prefixes(path):
-                self._inner[prefix] = self._inner.get(prefix, 0) + 1
+            inner = self._inner
+            for prefix in prefixes:
+                inner[prefix] = inner.get(prefix, 0) + 1
         self._values[path] = value
 
     def _fold(self, key: str, rest: str, value: Any) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atmosphere.db.base import increment
 from atmosphere.scheduler import state as state_module
-from atmosphere.scheduler.batcher import WriteBatch
+from atmosphere.scheduler.batcher import WriteBatch, _prefixes
 from atmosphere.scheduler.state import LiveState
 from atmosphere.testing import MemoryDatabase
 
@@ -136,3 +138,9 @@ def test_batch_flushes_one_atomic_update() -> None:
     assert b.flush(db) == []
     assert db.writes == 1 and b.updates == 1 and b.paths == 3
     assert db.get("r") == {"x": {"a": 1, "b": 2}, "y": "z"}
+
+
+@given(st.text(alphabet="ab/", max_size=8))
+def test_prefixes_are_every_proper_slash_prefix(path: str) -> None:
+    parts = path.split("/")
+    assert _prefixes(path) == ["/".join(parts[:n]) for n in range(1, len(parts))]
