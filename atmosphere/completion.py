@@ -9,24 +9,13 @@ It lives in neither, so the dispatcher and the cloud runtime never import each o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from .db.base import SERVER_TIMESTAMP
+from .jobs import Finish as Finish  # a record of jobs.py; made and judged here
 from .jobs import JobSpec, JobState, Outcome, Reply, encode_json
 from .paths import Paths
 from .types import JSON
-
-
-@dataclass(frozen=True)
-class Finish:
-    """How one attempt ended, before deciding what it means for the job."""
-
-    ok: bool
-    result: JSON = None
-    error: dict[str, Any] | None = None  # {kind, message, type, traceback}
-    retry_asked: bool = False
-    retry_delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +42,16 @@ def judge(spec: JobSpec, finish: Finish) -> Verdict:
     return Verdict(ok=False, final=True, state=JobState.FAILED)
 
 
+def judged(finish: Finish, verdict: Verdict) -> Finish:
+    """The finish as it travels once judged: a retry asked with no attempt left says so in its
+    error, a delay goes only with another attempt, and the ask itself stays here."""
+    error = finish.error
+    if error is not None and finish.retry_asked and verdict.final:
+        error = {**error, "message": f"{error['message']} (retry asked, but no attempt is left)"}
+    delay = finish.retry_delay if not verdict.final else None
+    return replace(finish, error=error, retry_asked=False, retry_delay=delay)
+
+
 def completion_writes(
     paths: Paths,
     *,
@@ -66,21 +65,11 @@ def completion_writes(
     The cloud adds its whole record (``live/clouds/{cloudId}``) with the new counters.
     """
     verdict = judge(spec, finish)
-    error = finish.error
-    if error is not None and finish.retry_asked and verdict.final:
-        error = {**error, "message": f"{error['message']} (retry asked, but no attempt is left)"}
     replies = verdict.final and spec.reply_to is not None and spec.chain is None
-    outcome = Outcome(
-        job_id=spec.id,
-        cloud=cloud_id,
-        attempt=spec.attempt,
-        ok=finish.ok,
-        result=finish.result,
-        error=error,
-        retry=not verdict.final,
-        retry_delay=finish.retry_delay if not verdict.final else None,
-        replied=replies,
-        started=started,
+    travels = judged(finish, verdict)
+    error = travels.error
+    outcome = Outcome.of(
+        spec, travels, cloud=cloud_id, final=verdict.final, replied=replies, started=started
     ).to_json()
     outcome["finished"] = SERVER_TIMESTAMP
     job = paths.rel(paths.jobs(spec.id))

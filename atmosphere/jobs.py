@@ -268,20 +268,66 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """How one attempt ended, before deciding what it means for the job (no id or times yet).
+
+    ``retry_asked``: the handler asked for another attempt (``Retry``). It stays in the cloud:
+    ``completion.judge`` folds it into the verdict, the error message and ``retry_delay``, so
+    the finish an ``Outcome`` carries on the wire never has it.
+    """
+
+    ok: bool
+    result: JSON = None
+    error: dict[str, Any] | None = None  # {kind, message, type, traceback}
+    retry_asked: bool = False
+    retry_delay: float | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What one attempt of a job ended with, written by the cloud that ran it."""
+    """What one attempt of a job ended with (``live/outcomes/{id}``): its ``Finish``, the
+    cloud's verdict (``final``: no other attempt follows; the wire says ``retry`` for not
+    final), the job, cloud and attempt, and its times. Written by the cloud that ran it."""
 
     job_id: str
     cloud: str
     attempt: int
-    ok: bool
-    result: JSON = None
-    error: dict[str, Any] | None = None  # {kind, message, type, traceback}
-    retry: bool = False
-    retry_delay: float | None = None
+    finish: Finish
+    final: bool = True
     replied: bool = False
     started: float | None = None
     finished: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        spec: JobSpec,
+        finish: Finish,
+        *,
+        cloud: str,
+        final: bool = True,
+        replied: bool = False,
+        started: float | None = None,
+        finished: float | None = None,
+    ) -> Outcome:
+        """The outcome of ``spec``'s current attempt ending with ``finish``."""
+        return cls(spec.id, cloud, spec.attempt, finish, final, replied, started, finished)
+
+    @property
+    def ok(self) -> bool:
+        return self.finish.ok
+
+    @property
+    def result(self) -> JSON:
+        return self.finish.result
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return self.finish.error
+
+    @property
+    def retry_delay(self) -> float | None:
+        return self.finish.retry_delay
 
     def to_json(self) -> dict[str, Any]:
         return _prune(
@@ -291,7 +337,7 @@ class Outcome:
                 "ok": self.ok,
                 "result_json": _encoded(self.result),
                 "error": self.error,
-                "retry": self.retry or None,
+                "retry": (not self.final) or None,
                 "retry_delay": self.retry_delay,
                 "replied": self.replied or None,
                 "started": render_ms(self.started),
@@ -306,15 +352,18 @@ class Outcome:
         if not isinstance(ok, bool):
             raise InvalidRecord("outcome.ok is not a boolean")
         error = obj.get("error")
+        finish = Finish(
+            ok=ok,
+            result=payload(obj, "result"),
+            error=error if isinstance(error, dict) else None,
+            retry_delay=_num(obj, "retry_delay"),
+        )
         return cls(
             job_id=job_id,
             cloud=str(obj.get("cloud", "")),
             attempt=max(1, _int(obj, "attempt", 1)),
-            ok=ok,
-            result=payload(obj, "result"),
-            error=error if isinstance(error, dict) else None,
-            retry=obj.get("retry") is True,
-            retry_delay=_num(obj, "retry_delay"),
+            finish=finish,
+            final=obj.get("retry") is not True,
             replied=obj.get("replied") is True,
             started=parse_ms(obj.get("started")),
             finished=parse_ms(obj.get("finished")),

@@ -11,10 +11,10 @@ too, when the late one replied: a maker that was away then still finds the first
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from atmosphere.completion import Finish, completion_writes
+from atmosphere.completion import completion_writes
 from atmosphere.jobs import JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.wiretime import render_ms, to_ms
@@ -42,7 +42,7 @@ def first_finish(
     are exactly what a late completion overwrites.
     """
     error = None if outcome.ok else (outcome.error or _NO_ERROR)
-    finish = Finish(ok=outcome.ok, result=outcome.result, error=error)
+    finish = replace(outcome.finish, error=error)
     writes = completion_writes(
         paths, cloud_id=outcome.cloud, spec=spec, finish=finish, started=outcome.started or 0.0
     )

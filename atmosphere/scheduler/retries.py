@@ -25,7 +25,7 @@ def backoff_seconds(
 
 def may_retry(spec: JobSpec, outcome: Outcome) -> bool:
     """True when a failed attempt earns another one (asked for, and attempts remain)."""
-    return (not outcome.ok) and outcome.retry and outcome.attempt <= spec.retries
+    return (not outcome.ok) and not outcome.final and outcome.attempt <= spec.retries
 
 
 def retry_delay(

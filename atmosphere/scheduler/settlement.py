@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
-from atmosphere.jobs import ChainState, JobSpec, JobState, Outcome, Reply, encode_json
+from atmosphere.jobs import ChainState, Finish, JobSpec, JobState, Outcome, Reply, encode_json
 from atmosphere.paths import Paths
 from atmosphere.scheduler import chains
 from atmosphere.scheduler.retries import may_retry, retry_delay
@@ -75,9 +75,7 @@ def dead_letter(
     """
     if chain is not None and (spec.chain is None or spec.chain.step != chain.step):
         chain = None  # the chain has moved on: this step no longer speaks for it
-    outcome = Outcome(
-        job_id=spec.id, cloud="", attempt=spec.attempt, ok=False, error=error, replied=replied
-    )
+    outcome = Outcome.of(spec, Finish(ok=False, error=error), cloud="", replied=replied)
     writes = _fail(paths, spec, outcome, chain).writes
     for place in (paths.outcomes(spec.id), paths.queue(spec.type, spec.id), paths.delayed(spec.id)):
         writes[place] = None
@@ -162,7 +160,8 @@ def _succeed(
                 f"passed on to step {move.next_job.chain.step if move.next_job.chain else '?'} "
                 f"({move.next_job.type}): {why}",
             }
-            return _fail(paths, spec, replace(outcome, ok=False, result=None, error=error), chain)
+            failed = replace(outcome, finish=Finish(ok=False, error=error))
+            return _fail(paths, spec, failed, chain)
         _apply_chain_move(paths, done, chain, spec, move)
     return done
 

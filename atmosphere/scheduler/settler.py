@@ -9,7 +9,7 @@ from typing import Any
 
 from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome
+from atmosphere.jobs import Finish, InvalidRecord, JobSpec, JobState, Outcome
 from atmosphere.scheduler import poison, settlement
 from atmosphere.scheduler.desk import Desk
 from atmosphere.scheduler.firsts import Firsts, first_finish
@@ -84,9 +84,7 @@ class Settler:
 
     def dead_letter(self, spec: JobSpec, error: dict[str, Any], cloud_id: str) -> None:
         """Fail a job the dispatcher gives up on itself (its clouds kept dying while running it)."""
-        outcome = Outcome(
-            job_id=spec.id, cloud=cloud_id, attempt=spec.attempt, ok=False, error=error
-        )
+        outcome = Outcome.of(spec, Finish(ok=False, error=error), cloud=cloud_id)
         self._settle(spec, outcome, written=False)
 
     def _late(self, outcome: Outcome) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atmosphere.jobs import ChainRef, ChainState, ChainStep, JobSpec, Outcome, payload
+from atmosphere.jobs import ChainRef, ChainState, ChainStep, Finish, JobSpec, Outcome, payload
 from atmosphere.paths import Paths
 from atmosphere.scheduler.chains import after_failure, after_success, cascade
 from atmosphere.scheduler.settlement import settle
@@ -99,7 +99,7 @@ def step_spec(index: int, c: ChainState) -> JobSpec:
 
 
 def ok(index: int, result: Any) -> Outcome:
-    return Outcome(job_id=f"c1-{index}", cloud="x", attempt=1, ok=True, result=result)
+    return Outcome(f"c1-{index}", "x", 1, Finish(ok=True, result=result))
 
 
 def test_settle_writes_progress_the_chain_in_one_update() -> None:
@@ -121,9 +121,7 @@ def test_settle_of_a_stale_step_is_late() -> None:
 
 def test_settle_final_failure_of_a_step_replies_error_and_deletes_the_chain() -> None:
     c = chain(ChainStep("first"), ChainStep("second"))
-    failed = Outcome(
-        job_id="c1-0", cloud="x", attempt=1, ok=False, error={"kind": "JobFailed", "message": "x"}
-    )
+    failed = Outcome("c1-0", "x", 1, Finish(ok=False, error={"kind": "JobFailed", "message": "x"}))
     done = settle(P, step_spec(0, c), failed, c, 5.0)
     assert done.kind == "failed"
     assert done.writes["atmosphere/live/chains/c1"] is None
@@ -135,6 +133,6 @@ def test_settle_final_failure_of_a_step_replies_error_and_deletes_the_chain() ->
 def test_a_chain_record_pointing_past_its_steps_settles_as_a_plain_job() -> None:
     c = chain(ChainStep("first"), step=5)
     spec = JobSpec(id="c1-5", type="first", name="user1", chain=ChainRef("c1", 5))
-    done = settle(P, spec, Outcome(job_id="c1-5", cloud="x", attempt=1, ok=True, result=1), c, 1)
+    done = settle(P, spec, Outcome.of(spec, Finish(ok=True, result=1), cloud="x"), c, 1)
     assert done.kind == "succeeded"
     assert not any("chains" in k for k in done.writes)

@@ -147,7 +147,7 @@ def test_rpc_and_the_completion_is_one_update_with_the_protocol_paths(world: Wor
     assert record["state"] == "succeeded" and record["cloud"] == cid
     assert payload(record, "result") == result and record["finished"] >= record["started"]
     outcome = Outcome.from_json(world.get(f"live/outcomes/{jid}"), jid)
-    assert outcome.ok and outcome.replied and outcome.attempt == 1 and not outcome.retry
+    assert outcome.ok and outcome.replied and outcome.attempt == 1 and outcome.final
     assert world.get(f"live/inbox/{cid}") is None
     info = CloudInfo.from_json(world.get(f"live/clouds/{cid}"), cid)
     assert (info.done, info.failed, info.running, info.types) == (
@@ -209,9 +209,9 @@ def test_retry_writes_a_retry_outcome_and_no_reply(world: World) -> None:
     jid = handle.id
     wait_until(lambda: world.get(f"live/outcomes/{jid}"), 5, what="outcome")
     outcome = Outcome.from_json(world.get(f"live/outcomes/{jid}"), jid)
-    assert (outcome.ok, outcome.retry, outcome.retry_delay, outcome.replied) == (
+    assert (outcome.ok, outcome.final, outcome.retry_delay, outcome.replied) == (
         False,
-        True,
+        False,
         2.5,
         False,
     )

@@ -114,7 +114,7 @@ def test_a_burial_deletes_the_entries_it_saw_never_the_whole_inbox() -> None:
 
 def test_every_job_a_dead_cloud_held_counts_a_death_and_the_last_one_is_doomed() -> None:
     held = {"j1": spec("j1"), "j2": spec("j2", deaths=2), "j3": spec("j3")}
-    outcome = Outcome(job_id="j3", cloud="c1", attempt=1, ok=True)
+    outcome = Outcome.of(held["j3"], Finish(ok=True), cloud="c1")
     burial = moves.bury_writes(PATHS, "c1", held, {"j3": outcome}, 3)
     assert [(s.id, s.deaths) for s in burial.requeued] == [("j1", 1)]
     assert burial.writes[PATHS.queue("t", "j1")]["deaths"] == 1

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atmosphere.jobs import JobSpec, Outcome
+from atmosphere.jobs import Finish, JobSpec, Outcome
 from atmosphere.paths import Paths
 from atmosphere.scheduler.retries import backoff_seconds, may_retry, retry_delay
 from atmosphere.scheduler.settlement import settle
@@ -43,7 +43,7 @@ def spec(retries: int) -> JobSpec:
 def outcome(
     attempt: int, *, retry: bool = True, ok: bool = False, delay: float | None = None
 ) -> Outcome:
-    return Outcome(job_id="j", cloud="c", attempt=attempt, ok=ok, retry=retry, retry_delay=delay)
+    return Outcome("j", "c", attempt, Finish(ok=ok, retry_delay=delay), final=not retry)
 
 
 def test_retry_only_while_attempts_remain_and_asked_for() -> None:
@@ -63,9 +63,9 @@ def test_handler_delay_wins_over_backoff() -> None:
 def test_a_retry_clears_the_job_records_finished_time() -> None:
     # Retention finds finished jobs by ``finished``; a job that goes on must not carry one.
     spec = JobSpec(id="j1", type="t", name="n", retries=2, retry_backoff=0.0)
-    failed = Outcome(job_id="j1", cloud="c1", attempt=1, ok=False, retry=True, finished=0.005)
+    failed = Outcome("j1", "c1", 1, Finish(ok=False), final=False, finished=0.005)
     for delay in (0.0, 30.0):
-        outcome = replace(failed, retry_delay=delay)
+        outcome = replace(failed, finish=Finish(ok=False, retry_delay=delay))
         done = settle(Paths("atmosphere"), spec, outcome, None, 10.0, rand=lambda: 0.5)
         assert done.kind == "retried"
         assert done.writes["atmosphere/jobs/j1/finished"] is None
@@ -74,7 +74,7 @@ def test_a_retry_clears_the_job_records_finished_time() -> None:
 def test_a_delayed_retry_is_due_now_plus_its_delay_written_in_ms() -> None:
     # Given a settlement at server time 10 s of a failure asking for a 30 s delay,
     spec = JobSpec(id="j1", type="t", name="n", retries=2)
-    failed = Outcome(job_id="j1", cloud="c1", attempt=1, ok=False, retry=True, retry_delay=30.0)
+    failed = Outcome("j1", "c1", 1, Finish(ok=False, retry_delay=30.0), final=False)
     done = settle(Paths("atmosphere"), spec, failed, None, 10.0)
     # I expect the delayed entry and the job record to carry the wire's ms (40 s), once each.
     assert done.writes["atmosphere/live/delayed/j1"]["eta"] == 40_000
