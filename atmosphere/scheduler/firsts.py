@@ -71,9 +71,14 @@ class Firsts:
         self.size = size
         self._kept: OrderedDict[str, FirstFinish] = OrderedDict()
 
+    @staticmethod
+    def may_finish_again(spec: JobSpec) -> bool:
+        """Whether ``spec``'s job may finish twice: only one requeued while a cloud held it."""
+        return spec.deaths > 0
+
     def keep(self, spec: JobSpec, first: FirstFinish) -> None:
         """``spec``'s job finished for good as ``first``; keep it if a rerun may exist."""
-        if spec.deaths <= 0:
+        if not self.may_finish_again(spec):
             return  # never requeued while held: no second run to overwrite the record
         self._kept[spec.id] = first
         self._kept.move_to_end(spec.id)

@@ -131,7 +131,8 @@ class Settler:
         if result.kind != "retried":
             self.specs.pop(job_id, None)
             state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
-            self.firsts.keep(spec, first_finish(d.paths, spec, outcome, state, now))
+            if self.firsts.may_finish_again(spec):  # building it costs a completion's writes
+                self.firsts.keep(spec, first_finish(d.paths, spec, outcome, state, now))
         self._unflushed[job_id] = outcome.attempt
 
     def _write_late(self, outcome: Outcome) -> None:

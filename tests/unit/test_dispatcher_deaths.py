@@ -17,6 +17,7 @@ from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
 from atmosphere.jobs import ChainStep, JobSpec, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.scheduler import moves
+from atmosphere.scheduler import settler as settler_module
 from atmosphere.scheduler.dispatcher import Dispatcher
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
@@ -232,13 +233,24 @@ def test_a_dead_letter_stays_the_answer_when_a_frozen_cloud_finishes_later(
     assert (answer(db, "m1", "j1").error or {})["kind"] == "CloudDied"
 
 
-def test_a_job_never_requeued_keeps_no_first_finish(db: MemoryDatabase, clock: Clock) -> None:
+def test_a_job_never_requeued_keeps_no_first_finish(
+    db: MemoryDatabase, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    real = settler_module.first_finish
+    monkeypatch.setattr(
+        settler_module,
+        "first_finish",
+        lambda p, spec, *a: built.append(spec.id) or real(p, spec, *a),
+    )
     register(db, "c1", "t")
     submit(db, "j1", reply_to="m1")
     d = make(db, clock)
     finish(db, "c1", held_by(db, "c1", "j1"), 1)
     pump(db, d)
     assert len(d.settler.firsts) == 0
+    assert built == []  # not even built: settling each job paid for a completion's writes
+    assert record(db, "j1")["state"] == "succeeded"
 
 
 @pytest.mark.parametrize("first", ["c1", "c2"])
