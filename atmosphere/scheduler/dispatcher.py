@@ -182,6 +182,10 @@ class Dispatcher:
             tag = item[0]
             if tag == _EVENT:
                 changes.extend(self._apply_event(item[1], item[2], item[3]))
+                # After each event, not once per step: a later event of the same step may delete
+                # our record, marker and all (a new leader removing us as silent after a
+                # freeze), and a batch never confirmed would be replayed over the truth for good.
+                self._confirm_marker()
             elif tag == _STATUS:
                 self._on_connection(bool(item[1]))
             elif tag == _BARRIER:
@@ -296,11 +300,17 @@ class Dispatcher:
                 changes.extend(self.state.apply("put", rel, resolved))
             self._react(changes)
 
-    def _replay_overlay(self) -> list[Change]:
-        """Confirm our flushed writes the stream has shown; re-apply the others over it."""
+    def _confirm_marker(self) -> None:
+        """Confirm our flushed writes the stream has shown (our marker in our record)."""
+        if not self.overlay:
+            return
         mine = self.state.raw.get("dispatchers")
         mine = mine.get(self.id) if isinstance(mine, dict) else None
         self.overlay.confirm(mine.get("seq") if isinstance(mine, dict) else None)
+
+    def _replay_overlay(self) -> list[Change]:
+        """Confirm our flushed writes the stream has shown; re-apply the others over it."""
+        self._confirm_marker()
         changes: list[Change] = []
         for rel, value in self.overlay.replay():
             changes.extend(self.state.apply("put", rel, value))

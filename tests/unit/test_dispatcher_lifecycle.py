@@ -383,3 +383,32 @@ def test_late_outcomes_read_from_records_leave_no_spec_behind(
     # Then each is recorded as late, and the specs read to judge them are not kept forever
     assert d.counts["late"] == 3 and db.get(f"{R}/live/outcomes") is None
     assert d.settler.specs == {}
+
+
+def test_a_leader_frozen_after_assigning_does_not_requeue_the_finished_job_when_back(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a leader frozen right after flushing an assignment: its write (and marker) is in,
+    # but the stream's echo waits, unprocessed
+    lead = Toggle()
+    register(db, "c1", "t")
+    d = make(db, clock, leadership=lead)
+    submit(db, "j1")
+    db.drain()
+    d.step(0)
+    assert "j1" in inbox(db, "c1")
+    # While it is frozen: it is deposed, the new leader removes its record as silent (marker
+    # and all), and the job completes and is settled
+    lead.leader = False
+    db.delete(f"{R}/live/dispatchers/d1")
+    complete(db, "c1", "j1", result=1)
+    db.delete(f"{R}/live/outcomes/j1")
+    pump(db, d)  # thawed: all of it arrives in one step
+    # When it leads again and the cloud falls silent
+    lead.leader, lead.epoch = True, 9
+    for t in (1.0, 2.0, 3.5, 5.0):
+        clock.t = t
+        pump(db, d)
+    # Then the finished job is not requeued from a stale view (the chaos run's double execution)
+    assert db.get(f"{R}/live/clouds/c1") is None
+    assert db.get(f"{R}/live/queue/t/j1") is None
