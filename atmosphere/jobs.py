@@ -466,6 +466,58 @@ class CloudInfo:
 
 
 @dataclass(frozen=True)
+class DispatcherInfo:
+    """A dispatcher's presence (``live/dispatchers/{id}``), kept fresh by its heartbeats.
+
+    The writers add ``heartbeat`` (and ``started``, the first time) as server timestamps.
+    """
+
+    id: str
+    host: str = ""
+    pid: int = 0
+    role: str = "standby"  # "leader" or "standby"
+    started: float | None = None
+    heartbeat: float | None = None
+    epoch: int | None = None  # the epoch a dispatcher without an election acts under
+    seq: str | None = None  # the write marker "{run}:{n}" (docs/protocol.md, "Write marker")
+
+    @property
+    def leader(self) -> bool:
+        return self.role == "leader"
+
+    def to_json(self) -> dict[str, Any]:
+        return _prune(
+            {
+                "host": self.host or None,
+                "pid": self.pid or None,
+                "role": self.role,
+                "started": render_ms(self.started),
+                "heartbeat": render_ms(self.heartbeat),
+                "epoch": self.epoch,
+                "seq": self.seq,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: Any, dispatcher_id: str) -> DispatcherInfo:
+        obj = _obj(raw, "dispatcher")
+        role = obj.get("role")
+        if role not in ("leader", "standby"):  # older records said leader: true
+            role = "leader" if obj.get("leader") is True else "standby"
+        seq = obj.get("seq")
+        return cls(
+            id=dispatcher_id,
+            host=str(obj.get("host") or ""),
+            pid=_int(obj, "pid"),
+            role=role,
+            started=parse_ms(obj.get("started")),
+            heartbeat=parse_ms(obj.get("heartbeat")),
+            epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
+            seq=seq if isinstance(seq, str) else None,
+        )
+
+
+@dataclass(frozen=True)
 class ChainStep:
     """One job of a chain, as submitted (later steps take the chain's name)."""
 

@@ -11,7 +11,7 @@ from ._options import DbUrl, Root
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from atmosphere.scheduler.overview import Overview
+    from atmosphere.overview import Overview
 
 
 def _age(seconds: float | None) -> str:
@@ -34,12 +34,12 @@ def render(view: Overview, console: Console, lease_seconds: float | None = None)
         clouds.add_row(
             c.name if c.name == c.id else f"{c.name} ({c.id})",
             ", ".join(c.types),
-            f"{c.held}/{c.slots}" + (f"+{c.lent}" if c.lent else ""),
-            f"{c.load:.2f}",
+            f"{c.held}/{c.info.slots}" + (f"+{c.info.lent}" if c.info.lent else ""),
+            f"{c.info.load:.2f}",
             str(c.state),
             _age(c.heartbeat_age),
-            str(c.done),
-            str(c.failed),
+            str(c.info.done),
+            str(c.info.failed),
         )
     if not view.clouds:
         clouds.add_row("(no cloud registered)", "", "", "", "", "", "", "")
@@ -69,7 +69,8 @@ def render(view: Overview, console: Console, lease_seconds: float | None = None)
     for column in ("dispatcher", "host", "pid", "role", "heartbeat"):
         dispatchers.add_column(column)
     for d in view.dispatchers:
-        dispatchers.add_row(d.id, d.host, str(d.pid or ""), d.role, _age(d.heartbeat_age))
+        info = d.info
+        dispatchers.add_row(d.id, info.host, str(info.pid or ""), info.role, _age(d.heartbeat_age))
     if not view.dispatchers:
         dispatchers.add_row(
             "[red](no dispatcher running: jobs are not assigned)[/red]", "", "", "", ""
@@ -90,8 +91,8 @@ def status(
 
     from atmosphere.db.connect import connect
     from atmosphere.errors import AtmosphereError
+    from atmosphere.overview import summarize
     from atmosphere.paths import Paths
-    from atmosphere.scheduler.overview import summarize
     from atmosphere.settings import Settings
 
     settings = Settings.from_env().replace(database_url=db_url, root=root)

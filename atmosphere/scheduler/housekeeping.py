@@ -10,10 +10,9 @@ from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP, Database
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import JobSpec
+from atmosphere.jobs import DispatcherInfo, JobSpec
 from atmosphere.scheduler import moves, retention
 from atmosphere.scheduler.desk import Desk
-from atmosphere.wiretime import to_ms
 
 # Fail a job the dispatcher gives up on: (its spec, the error, the cloud it died on).
 DeadLetter = Callable[[JobSpec, dict[str, Any], str], None]
@@ -76,16 +75,9 @@ def write_stats(d: Desk) -> None:
 
 def presence_writes(d: Desk, me: str, started: float, epoch: int) -> dict[str, Any]:
     """Our record under ``live/dispatchers`` (``atmosphere status`` and the station show it)."""
-    return {
-        d.paths.dispatchers(me): {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started": to_ms(started),
-            "heartbeat": SERVER_TIMESTAMP,
-            "leader": d.is_leader(),
-            "epoch": epoch,
-        }
-    }
+    role = "leader" if d.is_leader() else "standby"
+    info = DispatcherInfo(me, socket.gethostname(), os.getpid(), role, started, epoch=epoch)
+    return {d.paths.dispatchers(me): {**info.to_json(), "heartbeat": SERVER_TIMESTAMP}}
 
 
 def collect(d: Desk, db: Database, batch: int) -> bool:

@@ -1,8 +1,10 @@
 """Pure view models of the control plane (``{root}/live``): what the station's pages show.
 
 Every function here takes plain JSON (as read from the database) and returns plain JSON, so
-the page, the JSON API and the tests all see the same shapes. Malformed records are skipped
-and counted, never raised: one bad write must not blank the dashboard.
+the page, the JSON API and the tests all see the same shapes. What ``live/`` holds (clouds and
+their condition, queue depths, dispatchers) is ``overview.summarize``, shared with ``atmosphere
+status``; this module lays it out for the page. Malformed records are skipped, never raised:
+one bad write must not blank the dashboard.
 """
 
 from __future__ import annotations
@@ -12,41 +14,18 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from atmosphere.cloud_state import CloudState, cloud_state
+from atmosphere import overview
+from atmosphere.cloud_state import CloudState
 from atmosphere.db.tree import render
 from atmosphere.errors import ConfigError
-from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec, payload
+from atmosphere.jobs import InvalidRecord, JobSpec, payload
+from atmosphere.overview import CloudRow, DispatcherRow, children
 from atmosphere.schedules import Schedule
 from atmosphere.types import JSON
 from atmosphere.wiretime import parse_ms, render_ms, to_ms
 
 # How many in-flight jobs the live snapshot lists (the jobs page shows them above history).
 IN_FLIGHT_LIMIT = 50
-
-
-def _children(raw: JSON) -> dict[str, Any]:
-    """A database node as a dict of children (Firebase may hand back a list for int keys)."""
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, list):
-        return {str(i): v for i, v in enumerate(raw) if v is not None}
-    return {}
-
-
-def heartbeat_age(heartbeat: float | None, now: float, changed: float | None = None) -> float:
-    """Seconds since a cloud last beat; ``changed`` (station clock) bounds it under skew."""
-    if heartbeat is None:
-        return float("inf") if changed is None else max(0.0, now - changed)
-    age = now - heartbeat
-    if changed is not None:
-        # The station saw this heartbeat value appear: it cannot be older than that.
-        age = min(age, now - changed)
-    return max(0.0, age)
-
-
-def queue_depths(queue_raw: JSON) -> dict[str, int]:
-    """Pending jobs per type, from ``live/queue``."""
-    return {t: len(_children(jobs)) for t, jobs in sorted(_children(queue_raw).items())}
 
 
 def cloud_rows(
@@ -57,48 +36,41 @@ def cloud_rows(
     changed_at: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per registered cloud: capacity, load, current job, heartbeat age, dead or alive."""
-    inbox = _children(inbox_raw)
-    rows = []
-    for cloud_id, raw in _children(clouds_raw).items():
-        try:
-            info = CloudInfo.from_json(raw, cloud_id)
-        except InvalidRecord:
-            continue
-        assigned = _children(inbox.get(cloud_id))
-        age = heartbeat_age(info.heartbeat, now, (changed_at or {}).get(cloud_id))
-        state = cloud_state(
-            heartbeat_age=age,
-            dead_after=dead_after,
-            draining=info.state == "draining",
-            held=len(assigned),
-            capacity=info.capacity,
-        )
-        rows.append(
+    rows = overview.cloud_rows(clouds_raw, inbox_raw, now, dead_after, changed_at)
+    return _cloud_json(rows, inbox_raw)
+
+
+def _cloud_json(rows: list[CloudRow], inbox_raw: JSON) -> list[dict[str, Any]]:
+    inbox = children(inbox_raw)
+    out = []
+    for row in rows:
+        info, age = row.info, row.heartbeat_age
+        out.append(
             {
-                "id": cloud_id,
+                "id": info.id,
                 "name": info.name,
                 "host": info.host,
                 "pid": info.pid,
-                "types": sorted(info.types),
+                "types": list(row.types),
                 "slots": info.slots,
                 "lent": info.lent,
                 "capacity": info.capacity,
-                "held": len(assigned),
+                "held": row.held,
                 "running": info.running,
                 "load": round(info.load, 2),
-                "state": str(state),
+                "state": str(row.state),
                 "draining": info.state == "draining",
-                "dead": state is CloudState.DEAD,
+                "dead": not row.alive,
                 "heartbeat": render_ms(info.heartbeat),
-                "heartbeat_age": None if age == float("inf") else round(age, 1),
+                "heartbeat_age": None if age is None else round(age, 1),
                 "started": render_ms(info.started),
                 "done": info.done,
                 "failed": info.failed,
-                "current": _current_jobs(assigned),
+                "current": _current_jobs(children(inbox.get(info.id))),
             }
         )
-    rows.sort(key=lambda r: (not r["dead"], r["name"], r["id"]))
-    return rows
+    out.sort(key=lambda r: (not r["dead"], r["name"], r["id"]))
+    return out
 
 
 def _current_jobs(assigned: dict[str, Any], limit: int = 3) -> list[dict[str, Any]]:
@@ -136,15 +108,15 @@ def cloud_summary(rows: list[dict[str, Any]]) -> dict[str, int]:
 def in_flight(queue_raw: JSON, inbox_raw: JSON, delayed_raw: JSON) -> list[dict[str, Any]]:
     """The newest queued, delayed and assigned jobs (ids sort by time), newest first."""
     found: list[dict[str, Any]] = []
-    for job_type, jobs in _children(queue_raw).items():
-        entries = _children(jobs)
+    for job_type, jobs in children(queue_raw).items():
+        entries = children(jobs)
         # nlargest, not sorted: a queue of 100,000 costs one pass per frame, not a sort.
         for job_id in heapq.nlargest(IN_FLIGHT_LIMIT, entries):
             found.append(_flight_row(job_id, entries[job_id], "queued", None, job_type))
-    for cloud_id, jobs in _children(inbox_raw).items():
-        for job_id, raw in _children(jobs).items():
+    for cloud_id, jobs in children(inbox_raw).items():
+        for job_id, raw in children(jobs).items():
             found.append(_flight_row(job_id, raw, "assigned", cloud_id, None))
-    delayed = _children(delayed_raw)
+    delayed = children(delayed_raw)
     for job_id in heapq.nlargest(IN_FLIGHT_LIMIT, delayed):
         found.append(_flight_row(job_id, delayed[job_id], "delayed", None, None))
     found.sort(key=lambda r: r["id"], reverse=True)
@@ -185,7 +157,7 @@ def next_fire(raw: dict[str, Any], name: str, now: float) -> tuple[int | None, s
 def schedule_rows(schedules_raw: JSON, now: float = 0) -> list[dict[str, Any]]:
     """One row per periodic schedule: when it fires, what it submits, whether it is paused."""
     rows = []
-    for name, raw in sorted(_children(schedules_raw).items()):
+    for name, raw in sorted(children(schedules_raw).items()):
         if not isinstance(raw, dict):
             continue
         job = raw.get("job") if isinstance(raw.get("job"), dict) else {}
@@ -217,25 +189,27 @@ def schedule_rows(schedules_raw: JSON, now: float = 0) -> list[dict[str, Any]]:
 
 def dispatcher_rows(dispatchers_raw: JSON, lease_raw: JSON, now: float) -> dict[str, Any]:
     """The leader (from the lease) and every announced dispatcher, leader first."""
+    return _leadership(overview.dispatcher_rows(dispatchers_raw, now), lease_raw, now)
+
+
+def _leadership(dispatchers: list[DispatcherRow], lease_raw: JSON, now: float) -> dict[str, Any]:
     lease = lease_raw if isinstance(lease_raw, dict) else {}
     owner = lease.get("owner")
     expires = lease.get("expires")
     valid = (parse_ms(expires) or 0.0) > now
     rows = []
-    for dispatcher_id, raw in _children(dispatchers_raw).items():
-        info = raw if isinstance(raw, dict) else {}
-        beat = info.get("heartbeat")
-        beat_at = parse_ms(beat)
+    for row in dispatchers:
+        info, age = row.info, row.heartbeat_age
         rows.append(
             {
-                "id": dispatcher_id,
-                "host": info.get("host"),
-                "pid": info.get("pid"),
-                "started": info.get("started"),
-                "heartbeat": beat,
-                "heartbeat_age": None if beat_at is None else round(max(0.0, now - beat_at), 1),
-                "role": info.get("role"),
-                "leader": dispatcher_id == owner and valid,
+                "id": info.id,
+                "host": info.host,
+                "pid": info.pid,
+                "started": render_ms(info.started),
+                "heartbeat": render_ms(info.heartbeat),
+                "heartbeat_age": None if age is None else round(age, 1),
+                "role": info.role,
+                "leader": info.id == owner and valid,
             }
         )
     rows.sort(key=lambda r: (not r["leader"], str(r["id"])))
@@ -258,22 +232,22 @@ def live_snapshot(
 ) -> dict[str, Any]:
     """Everything the page shows from ``live/`` at ``now`` (seconds), in one JSON object (sent
     on every change; its times are ms, as stored, for the page's JavaScript)."""
-    tree = _children(live)
-    clouds = cloud_rows(tree.get("clouds"), tree.get("inbox"), now, dead_after, changed_at)
-    depths = queue_depths(tree.get("queue"))
+    tree = children(live)
+    view = overview.summarize(tree, now, dead_after, changed_at)
+    clouds = _cloud_json(view.clouds, tree.get("inbox"))
     return {
         "now": to_ms(now),
         "dead_after": dead_after,
-        "queues": depths,
-        "queued": sum(depths.values()),
-        "delayed": len(_children(tree.get("delayed"))),
-        "assigned": sum(len(_children(j)) for j in _children(tree.get("inbox")).values()),
-        "chains": len(_children(tree.get("chains"))),
+        "queues": view.queues,
+        "queued": sum(view.queues.values()),
+        "delayed": view.delayed,
+        "assigned": view.in_flight,
+        "chains": view.chains,
         "clouds": clouds,
         "cloud_summary": cloud_summary(clouds),
         "in_flight": in_flight(tree.get("queue"), tree.get("inbox"), tree.get("delayed")),
         "schedules": schedule_rows(tree.get("schedules"), now),
-        "leadership": dispatcher_rows(tree.get("dispatchers"), tree.get("lease"), now),
+        "leadership": _leadership(view.dispatchers, tree.get("lease"), now),
     }
 
 
@@ -336,7 +310,7 @@ def job_detail(job_id: str, raw: JSON, live_chain: JSON = None) -> dict[str, Any
             "parent": job.get("parent"),
             "chain": job.get("chain") if isinstance(job.get("chain"), dict) else None,
             "assigned": job.get("assigned"),
-            "outcomes": list(_children(outcomes).values()) if outcomes else [],
+            "outcomes": list(children(outcomes).values()) if outcomes else [],
             "late": job.get("late"),
             "record": job,
             "queue_wait": _duration(job.get("submitted"), job.get("assigned")),

@@ -40,7 +40,7 @@ def test_stats_are_counted_per_minute_and_type(db: MemoryDatabase, clock: Clock)
     assert stats[minute]["t"]["succeeded"] == 1
     assert stats[minute]["t"]["submitted"] == 1
     assert sum(stats[minute]["t"]["latency"].values()) == 1
-    assert db.get(f"{R}/live/dispatchers/d1")["leader"] is True
+    assert db.get(f"{R}/live/dispatchers/d1")["role"] == "leader"
 
 
 def test_gc_deletes_old_finished_jobs_and_their_replies(db: MemoryDatabase, clock: Clock) -> None:

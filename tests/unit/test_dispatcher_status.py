@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 
 from atmosphere.cli.status import render
-from atmosphere.scheduler.overview import summarize
-from atmosphere.station.views import cloud_rows
+from atmosphere.overview import summarize
+from atmosphere.station.views import cloud_rows, live_snapshot
 
 NOW_MS = 1_800_000_000_000  # as stored
 NOW = NOW_MS / 1000  # as Python passes it
@@ -41,7 +41,7 @@ def test_summary_counts_and_flags_types_without_a_live_cloud() -> None:
     assert view.queues == {"mail": 2, "report": 1, "sync": 1}
     assert view.orphan_types == ["mail", "report"]
     assert (view.in_flight, view.settling, view.delayed) == (2, 1, 1)
-    assert view.dispatchers[0].role == "leader"
+    assert view.dispatchers[0].info.role == "leader"
 
 
 def test_status_and_the_station_say_the_same_word_for_each_cloud() -> None:
@@ -91,3 +91,17 @@ def test_render_says_when_no_dispatcher_runs() -> None:
     console = Console(record=True, width=140)
     render(summarize({}, NOW, 6.0), console)
     assert "no dispatcher running" in console.export_text()
+
+
+def test_status_and_the_station_show_the_same_summary_of_live() -> None:
+    # Given one live/ tree, including a presence record older dispatchers wrote (leader: true)
+    # and a garbled one, I expect both presenters to count and name the same things.
+    live = {**LIVE, "dispatchers": {**LIVE["dispatchers"], "d2": {"role": "standby"}, "x": 3}}
+    view = summarize(live, NOW, dead_after=6.0)
+    snap = live_snapshot(live, NOW, 6.0)
+    assert snap["queues"] == view.queues and snap["delayed"] == view.delayed
+    assert (snap["assigned"], snap["chains"]) == (view.in_flight, view.chains)
+    assert sorted(r["id"] for r in snap["clouds"]) == [c.id for c in view.clouds]
+    shown = {d["id"]: (d["role"], d["heartbeat_age"]) for d in snap["leadership"]["dispatchers"]}
+    assert shown == {"d1": ("leader", 0.5), "d2": ("standby", None)}
+    assert shown == {d.id: (d.info.role, d.heartbeat_age) for d in view.dispatchers}

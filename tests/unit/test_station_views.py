@@ -6,17 +6,16 @@ from typing import Any
 
 import pytest
 
+from atmosphere.overview import heartbeat_age, queue_depths
 from atmosphere.station.live import HeartbeatClock
 from atmosphere.station.views import (
     cloud_rows,
     cloud_summary,
     dispatcher_rows,
-    heartbeat_age,
     in_flight,
     job_detail,
     job_row,
     live_snapshot,
-    queue_depths,
     retry_spec,
     schedule_rows,
 )
@@ -38,10 +37,10 @@ def cloud(beat: int | None, types: tuple[str, ...] = ("a",), **extra: Any) -> di
         (NOW_S - 2, None, 2.0),
         (NOW_S + 5, None, 0.0),  # a clock ahead of ours is never a negative age
         (NOW_S - 3_600, NOW_S - 1, 1.0),  # seen changing a second ago: alive under skew
-        (None, None, float("inf")),
+        (None, None, None),  # never seen
     ],
 )
-def test_heartbeat_age(beat: float | None, changed: float | None, expected: float) -> None:
+def test_heartbeat_age(beat: float | None, changed: float | None, expected: float | None) -> None:
     assert heartbeat_age(beat, NOW_S, changed) == expected
 
 

@@ -8,7 +8,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atmosphere.jobs import ChainState, CloudInfo, JobSpec, Outcome
+from atmosphere.jobs import ChainState, CloudInfo, DispatcherInfo, JobSpec, Outcome
 from atmosphere.wiretime import from_ms, parse_ms, render_ms, to_ms
 
 # Epoch milliseconds up to the year 2286, and a little before 1970 (clock skew in tests).
@@ -68,3 +68,22 @@ def test_the_records_parse_seconds_and_render_the_same_ms(a: int, b: int) -> Non
     }
     chain = {"name": "c", "steps": [{"type": "t"}], "timeout": 5.0, "step": 0, "submitted": a}
     assert ChainState.from_json(chain, "c").to_json() == chain
+
+
+@given(
+    st.integers(min_value=1, max_value=10**13),
+    st.integers(min_value=1, max_value=10**13),
+    st.sampled_from(["leader", "standby"]),
+    st.none() | st.integers(min_value=1, max_value=10**6),
+    st.none() | st.text(min_size=1, max_size=12),
+)
+def test_a_dispatchers_presence_parses_seconds_and_renders_the_same_ms(
+    a: int, b: int, role: str, epoch: int | None, seq: str | None
+) -> None:
+    # Given a presence record as live/dispatchers holds it (integer ms),
+    raw: dict[str, object] = {"host": "h", "pid": 7, "role": role, "started": a, "heartbeat": b}
+    raw |= {k: v for k, v in (("epoch", epoch), ("seq", seq)) if v is not None}
+    # when a reader parses it, I expect seconds, and the same record when it is written back.
+    info = DispatcherInfo.from_json(raw, "d")
+    assert (info.started, info.heartbeat, info.leader) == (a / 1000, b / 1000, role == "leader")
+    assert info.to_json() == raw

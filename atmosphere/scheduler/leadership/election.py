@@ -23,8 +23,8 @@ from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
 from atmosphere.db.mirror import apply_event
 from atmosphere.db.tree import render
 from atmosphere.errors import DatabaseError
+from atmosphere.jobs import DispatcherInfo, InvalidRecord
 from atmosphere.paths import Paths
-from atmosphere.wiretime import parse_ms
 
 from .lease import Lease, claim, holds, release, renew_interval, takeover_due, valid_for
 
@@ -346,22 +346,17 @@ class Election:
 
     def _announce(self, role: str, *, first: bool = False) -> None:
         # host and pid every time: a record pruned during a long pause comes back whole
-        record: dict[str, Any] = {
-            "heartbeat": SERVER_TIMESTAMP,
-            "role": role,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-        }
+        info = DispatcherInfo(self.me, socket.gethostname(), os.getpid(), role)
+        record: dict[str, Any] = {**info.to_json(), "heartbeat": SERVER_TIMESTAMP}
         if first:
             record["started"] = SERVER_TIMESTAMP
         sent = self._clock()
         self.db.update(self.paths.dispatchers(self.me), record)
         everyone = self.db.get(self.paths.dispatchers())
         back = self._clock()
-        mine = everyone.get(self.me) if isinstance(everyone, dict) else None
-        beat = parse_ms(mine.get("heartbeat")) if isinstance(mine, dict) else None
-        if beat is not None:
-            self.offset = beat - (sent + back) / 2
+        mine = _presence(everyone, self.me)
+        if mine is not None and mine.heartbeat is not None:
+            self.offset = mine.heartbeat - (sent + back) / 2
         if role == "leader" and isinstance(everyone, dict):
             self._prune_presence(everyone)
 
@@ -378,15 +373,20 @@ class Election:
         # Drop the silent, and any other "leader": it is gone (killed) or deposed, and a
         # deposed one that lives re-announces itself as a standby at its next heartbeat.
         limit = self.server_time() - _PRESENCE_STALE_BEATS * self.heartbeat_interval
-        stale = {
-            key: None
-            for key, record in everyone.items()
-            if key != self.me
-            and not (
-                isinstance(record, dict)
-                and (parse_ms(record.get("heartbeat")) or 0.0) > limit
-                and record.get("role") != "leader"
-            )
-        }
+        stale: dict[str, Any] = {}
+        for key in everyone:
+            info = _presence(everyone, key)
+            fresh = info is not None and (info.heartbeat or 0.0) > limit and not info.leader
+            if key != self.me and not fresh:
+                stale[key] = None
         if stale:
             self.db.update(self.paths.dispatchers(), stale)
+
+
+def _presence(everyone: Any, dispatcher_id: str) -> DispatcherInfo | None:
+    """``dispatcher_id``'s presence record in ``live/dispatchers``, None if absent or garbled."""
+    try:
+        raw = everyone.get(dispatcher_id) if isinstance(everyone, dict) else None
+        return DispatcherInfo.from_json(raw, dispatcher_id)
+    except InvalidRecord:
+        return None
