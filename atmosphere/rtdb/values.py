@@ -121,8 +121,12 @@ class Normaliser:
             if type(key) is not str or not is_valid_key(key):
                 raise InvalidData(BAD_KEY)
             kind = type(child)
-            if kind is bool or (kind is str and len(child) <= _SHORT_STRING):
-                out[key] = child  # the common leaf, stored as parsed: no call per child
+            if (
+                kind is bool
+                or (kind is str and len(child) <= _SHORT_STRING)
+                or (kind is int and INT64_MIN <= child <= INT64_MAX)
+            ):
+                out[key] = child  # the common leaves, stored as parsed: no call per child
                 continue
             stored = self.value(child, depth + 1)
             if stored is not None and stored != {}:
@@ -211,8 +215,10 @@ def resolve(value: Any, now_ms: int, current: Any) -> Any:
         cur = current if isinstance(current, dict) else {}
         out = {}
         for k, v in value.items():
-            r = resolve(v, now_ms, cur.get(k))
-            if r is not None:
-                out[k] = r
+            kind = type(v)
+            if kind is dict or kind is ServerValue:
+                v = resolve(v, now_ms, cur.get(k))
+            if v is not None:
+                out[k] = v  # a leaf is kept as it is: no call per leaf
         return out or None
     return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atmosphere.rtdb.keys import is_valid_key
 from atmosphere.rtdb.values import (
@@ -96,3 +98,53 @@ def test_add_numbers() -> None:
     assert add_numbers("x", 2) == 2
     assert add_numbers(1, 0.5) == 1.5
     assert add_numbers(2**63 - 1, 1) == float(2**63)
+
+
+def _reference_resolve(value: Any, now_ms: int, current: Any) -> Any:
+    """``resolve`` spelled out: a call for every node (the fast one keeps leaves inline)."""
+    if type(value) is ServerValue:
+        if value.kind == "timestamp":
+            return now_ms
+        if isinstance(current, dict) and ".value" in current:
+            current = current[".value"]
+        return add_numbers(current, value.amount)
+    if type(value) is dict:
+        cur = current if isinstance(current, dict) else {}
+        out = {}
+        for k, v in value.items():
+            r = _reference_resolve(v, now_ms, cur.get(k))
+            if r is not None:
+                out[k] = r
+        return out or None
+    return value
+
+
+_keys = st.sampled_from(["a", "b", "c"])
+_json = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**64), 2**64),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=3),
+        st.just({".sv": "timestamp"}),
+        st.just({".sv": {"increment": 2}}),
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=3)),
+    max_leaves=10,
+)
+
+
+@given(_json)
+def test_a_leaf_inside_an_object_is_stored_as_alone(leaf: Any) -> None:
+    # Leaves inside an object take an inline path; alone they go through the full one.
+    alone, _ = normalise(leaf, 1)
+    inside, _ = normalise({"a": leaf}, 0)
+    assert inside == (None if alone is None else {"a": alone})
+
+
+@given(_json, _json)
+def test_resolve_keeps_leaves_inline_as_before(value: Any, current: Any) -> None:
+    stored, _ = normalise(value, 0)
+    now = 1_700_000_000_000
+    assert resolve(stored, now, current) == _reference_resolve(stored, now, current)
