@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, overload
+from typing import Any, Protocol, overload
 
 from .errors import AtmosphereError, InvalidJob
 from .handle import Callback, Handle
@@ -129,14 +129,11 @@ class Task:
         Raises:
             InvalidJob: the job is malformed (the message says how).
         """
-        request = JobRequest(
-            type=self.type,
+        request = self._request(
             name=name,
             data=data,
             timeout=seconds(timeout, "timeout") or self.timeout,
             retries=self.retries if retries is None else retries,
-            retry_backoff=self.retry_backoff,
-            retry_backoff_max=self.retry_backoff_max,
             countdown=countdown_seconds(countdown, "countdown"),
             eta=when(eta, "eta"),
         )
@@ -156,13 +153,7 @@ class Task:
         Raises:
             InvalidJob: an item is not valid job data (nothing is submitted then).
         """
-        request = JobRequest(
-            type=self.type,
-            timeout=seconds(timeout, "timeout") or self.timeout,
-            retries=self.retries,
-            retry_backoff=self.retry_backoff,
-            retry_backoff_max=self.retry_backoff_max,
-        )
+        request = self._request(timeout=seconds(timeout, "timeout") or self.timeout)
         requests = [dataclasses.replace(request, data=item) for item in items]
         return self._owner().submit_each(requests, tracked=not forget)
 
@@ -175,47 +166,51 @@ class Task:
         callback: bool = False,
     ) -> Signature:
         """A signature: this task with ``data``, to put in a ``chain(...)``."""
-        return Signature(
+        step = self._request(
+            data=data, name=name, timeout=seconds(timeout, "timeout"), callback=callback
+        )
+        return Signature.of(step, default_timeout=self.timeout, app=self.app)
+
+    def _request(self, **options: Any) -> JobRequest:
+        """A job of this task's type with its retry policy; ``options`` set the rest."""
+        policy = JobRequest(
             type=self.type,
-            data=data,
-            name=name,
-            timeout=seconds(timeout, "timeout"),
-            callback=callback,
             retries=self.retries,
             retry_backoff=self.retry_backoff,
             retry_backoff_max=self.retry_backoff_max,
-            default_timeout=self.timeout,
-            app=self.app,
         )
+        return dataclasses.replace(policy, **options)
 
 
 @dataclass(frozen=True)
-class Signature:
-    """One job of a chain: a type, its data, and whether the caller is answered at this step."""
+class Signature(JobRequest):
+    """One job of a chain as written in code (``task.s(data)``): a JobRequest bound to its app.
 
-    type: str
-    data: JSON = None
-    name: str | None = None
-    timeout: float | None = None
-    callback: bool = False
-    retries: int = 0
-    retry_backoff: float = 1.0
-    retry_backoff_max: float = 300.0
+    Its job options are JobRequest's, declared once there (a chain refuses ``countdown`` and
+    ``eta``); a Signature adds only its task's timeout, for the first step, and its app.
+    """
+
     default_timeout: float | None = field(default=None, compare=False)
     app: Submitter | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of(
+        cls,
+        request: JobRequest,
+        *,
+        default_timeout: float | None = None,
+        app: Submitter | None = None,
+    ) -> Signature:
+        """``request`` bound to ``app``."""
+        return cls(**_options(request), default_timeout=default_timeout, app=app)
+
     def request(self) -> JobRequest:
-        """This step as a JobRequest."""
-        return JobRequest(
-            type=self.type,
-            name=self.name,
-            data=self.data,
-            timeout=self.timeout,
-            callback=self.callback,
-            retries=self.retries,
-            retry_backoff=self.retry_backoff,
-            retry_backoff_max=self.retry_backoff_max,
-        )
+        """This step as a plain JobRequest (without its app)."""
+        return JobRequest(**_options(self))
+
+
+def _options(request: JobRequest) -> dict[str, Any]:
+    return {f.name: getattr(request, f.name) for f in dataclasses.fields(JobRequest)}
 
 
 class Chain:
@@ -247,9 +242,7 @@ class Chain:
             raise AtmosphereError("this chain has no app: pass submit(app=...)")
         requests = [s.request() for s in self.steps]
         if requests[0].timeout is None and self.steps[0].default_timeout is not None:
-            requests[0] = JobRequest(
-                **{**requests[0].__dict__, "timeout": self.steps[0].default_timeout}
-            )
+            requests[0] = dataclasses.replace(requests[0], timeout=self.steps[0].default_timeout)
         return owner.submit_requests(
             requests, callback=callback, tracked=not forget, as_chain=True
         )

@@ -64,3 +64,34 @@ def test_a_chain_submits_through_its_first_steps_submitter() -> None:
     ((kind, requests, options),) = owner.calls
     assert (kind, options) == ("requests", {"tracked": True, "as_chain": True})
     assert [r.data for r in requests] == [1, None]
+
+
+def test_a_signature_is_a_job_request_bound_to_its_app_with_every_option_of_its_task() -> None:
+    # Given a task with a full retry policy and a timeout,
+    app = Recorder()
+    sync = Task(
+        app,
+        "sync",
+        lambda job: None,
+        timeout=9.0,
+        retries=2,
+        retry_backoff=3.0,
+        retry_backoff_max=40.0,
+    )
+    step = sync.s({"k": 1}, name="n", callback=True)
+    # I expect its signature to declare no option of its own: every one is JobRequest's,
+    assert isinstance(step, JobRequest) and step.app is app
+    # and to hand the chain the very request the task would have made (retry_backoff_max too).
+    assert step.request() == JobRequest(
+        type="sync",
+        name="n",
+        data={"k": 1},
+        callback=True,
+        retries=2,
+        retry_backoff=3.0,
+        retry_backoff_max=40.0,
+    )
+    chain(step, sync.s(2)).submit()
+    first, second = app.calls[-1][1]
+    assert (first.timeout, second.timeout) == (9.0, None)  # the task's timeout, first step only
+    assert second.retry_backoff_max == 40.0
