@@ -37,8 +37,8 @@ from .task import Task as Task
 from .task import chain as chain
 from .task import task as task
 from .types import JSON as JSON
+from .types import LATER as LATER
 from .types import Ticket as Ticket
-from .worker.execution import LATER as LATER
 
 __version__ = "0.1.0"
 

@@ -27,6 +27,7 @@ from .schedules import Schedule, ScheduleBook, make_schedule, store_schedule, ta
 from .settings import Settings
 from .task import Handler, Seconds, Task, decorator
 from .types import JSON, Ticket
+from .types import LATER as LATER
 from .validate import (
     JobRequest,
     check_chain,
@@ -37,7 +38,6 @@ from .validate import (
 )
 from .validate import chain_writes as _chain_writes
 from .validate import job_writes as _job_writes
-from .worker.execution import LATER as LATER
 
 if TYPE_CHECKING:
     from .worker.cloud import Cloud

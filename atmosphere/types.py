@@ -9,6 +9,16 @@ JSON = Any
 JSONObject = dict[str, Any]
 
 
+class _Later:
+    def __repr__(self) -> str:
+        return "LATER"
+
+
+# Returned by a handler to say "I will call app.done_with(ticket, error, result) myself". Here,
+# not in the cloud runtime, so the public API names it without loading the runtime.
+LATER: Any = _Later()
+
+
 class Ticket(TypedDict):
     """What a handler receives beside ``data``: which job it is running."""
 

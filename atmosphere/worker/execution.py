@@ -22,16 +22,7 @@ from atmosphere.jobs import JobSpec, JobState, encode_json
 from atmosphere.paths import Paths
 from atmosphere.storable import depth_of, value_problem
 from atmosphere.types import JSON
-
-
-class _Later:
-    def __repr__(self) -> str:
-        return "LATER"
-
-
-# Returned by a handler to say "I will call app.done_with(ticket, error, result) myself".
-LATER: Any = _Later()
-
+from atmosphere.types import LATER as LATER  # what a handler returns, public API
 
 # An error travels in the completion update and the caller's reply: keep it well under any
 # write limit however much a handler packs into its exception.
