@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,20 +31,6 @@ from .jobs import check_key as _check_key
 from .paths import Paths
 from .storable import MAX_VALUE_BYTES, check_value, depth_of
 from .types import JSON
-
-# Every option a job dict may carry; anything else is a typo we refuse rather than ignore.
-JOB_OPTIONS = (
-    "type",
-    "name",
-    "data",
-    "timeout",
-    "retries",
-    "retry_backoff",
-    "retry_backoff_max",
-    "countdown",
-    "eta",
-    "callback",
-)
 
 # More extra attempts than this is a loop, not a retry policy: each failed one keeps an entry
 # in the job record and a trip through ``live/delayed``.
@@ -76,6 +62,11 @@ class JobRequest:
     def delayed(self) -> bool:
         """True when the job should wait in ``live/delayed`` before it is queued."""
         return self.countdown is not None or self.eta is not None
+
+
+# Every option a job dict may carry, one per JobRequest field; anything else is a typo we
+# refuse rather than ignore.
+JOB_OPTIONS = tuple(f.name for f in fields(JobRequest))
 
 
 def parse_job(raw: Any, max_bytes: int, where: str = "job") -> JobRequest:
