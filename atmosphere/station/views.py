@@ -203,8 +203,8 @@ def _leadership(dispatchers: list[DispatcherRow], lease_raw: JSON, now: float) -
         rows.append(
             {
                 "id": info.id,
-                "host": info.host,
-                "pid": info.pid,
+                "host": info.host or None,  # the page shows "?" for an unknown host
+                "pid": info.pid or None,
                 "started": render_ms(info.started),
                 "heartbeat": render_ms(info.heartbeat),
                 "heartbeat_age": None if age is None else round(age, 1),
