@@ -1,5 +1,6 @@
-"""How one attempt of a job ends, on the wire: a ``Finish``, what it means for the job
-(``judge``) and the ONE update that records it (``completion_writes``; docs/protocol.md, "The
+"""How one attempt of a job ends, on the wire: what a ``Finish`` (a record of ``jobs.py``,
+named here too) means for the job (``judge``), the finish as it travels once judged
+(``judged``), and the ONE update that records it (``completion_writes``; docs/protocol.md, "The
 hot path"). Pure.
 
 A cloud writes this update when a handler ends (``worker/execution.py`` builds its
