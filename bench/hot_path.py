@@ -1,0 +1,209 @@
+"""``python -m bench.hot_path``: CPU per job of the server's and the dispatcher's own code, in-process.
+
+Whole-process figures (``bench jobs``) move by 20 % and more with the machine's load, because
+batch sizes follow timing. These two replay the same work every time instead, so a change to
+the server's write path or the dispatcher's decisions shows in a few seconds:
+
+- **server**: ``LocalDb.handle`` (no sockets) with persistence, streams on ``live``, each
+  cloud's inbox and the maker's replies (sinks that keep nothing), fed the PATCHes of N jobs as
+  the system writes them: the maker's submissions (50 a PATCH), the dispatcher's assignments
+  and settlements (a PATCH each round), each cloud's completions (a PATCH each round).
+  Prints microseconds of CPU per job.
+- **dispatcher**: a ``Dispatcher`` on ``MemoryDatabase`` (the unit-test kit) assigning and
+  settling N jobs submitted and completed 50 at a time; the CPU of its steps minus the time
+  spent inside the database's ``update``. Prints microseconds of CPU per job.
+
+Each is the fastest of 3 runs (the least disturbed by other processes).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from typing import Any
+
+import orjson
+
+from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.localdb.service import LocalDb, StreamRequest
+from atmosphere.localdb.store import Store
+from atmosphere.testing import MemoryDatabase
+from tests.unit.dispatcher_kit import Clock as KitClock
+from tests.unit.dispatcher_kit import R, inbox, make, register
+
+JOBS = 3000
+BATCH = 50
+RUNS = 3
+CLOUDS = ("c1", "c2")
+ADMIN = {b"host": b"127.0.0.1", b"authorization": b"Bearer owner"}
+
+
+class _Sink:
+    """A stream connection that drops what it is sent."""
+
+    def write(self, data: bytes) -> int:
+        return 0
+
+    def end(self) -> None:
+        """Nothing to close."""
+
+    def abort(self) -> None:
+        """Nothing to drop."""
+
+
+def _spec(job_id: str, n: int) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "type": "noop",
+        "name": job_id,
+        "data_json": str(n),
+        "timeout": 900.0,
+        "reply_to": "m1",
+        "attempt": 1,
+        "submitted": SERVER_TIMESTAMP,
+    }
+
+
+def _server_bodies(jobs: int) -> list[bytes]:
+    """The root PATCHes of ``jobs`` jobs, in the order the system writes them."""
+    bodies = []
+    for start in range(0, jobs, BATCH):
+        ids = [f"j{n:07d}" for n in range(start, min(start + BATCH, jobs))]
+        submit: dict[str, Any] = {}
+        for n, job_id in enumerate(ids, start):
+            submit[f"atmosphere/jobs/{job_id}"] = {**_spec(job_id, n), "state": "queued"}
+            submit[f"atmosphere/live/queue/noop/{job_id}"] = _spec(job_id, n)
+        assign: dict[str, Any] = {}
+        for n, job_id in enumerate(ids):
+            cloud = CLOUDS[n % len(CLOUDS)]
+            assign[f"atmosphere/live/queue/noop/{job_id}"] = None
+            assign[f"atmosphere/live/inbox/{cloud}/{job_id}"] = {
+                **_spec(job_id, n),
+                "assigned": SERVER_TIMESTAMP,
+                "epoch": 1,
+            }
+            assign[f"atmosphere/jobs/{job_id}/state"] = "assigned"
+        complete: dict[str, dict[str, Any]] = {cloud: {} for cloud in CLOUDS}
+        settle: dict[str, Any] = {}
+        for n, job_id in enumerate(ids):
+            cloud = CLOUDS[n % len(CLOUDS)]
+            complete[cloud][f"atmosphere/live/inbox/{cloud}/{job_id}"] = None
+            complete[cloud][f"atmosphere/live/outcomes/{job_id}"] = {
+                "cloud": cloud,
+                "attempt": 1,
+                "ok": True,
+                "result_json": str(n),
+                "replied": True,
+                "started": 1_800_000_000_000,
+                "finished": SERVER_TIMESTAMP,
+            }
+            complete[cloud][f"atmosphere/jobs/{job_id}/state"] = "succeeded"
+            complete[cloud][f"atmosphere/replies/m1/{job_id}"] = {"ok": True, "result_json": "1"}
+            settle[f"atmosphere/live/outcomes/{job_id}"] = None
+        bodies += [orjson.dumps(submit), orjson.dumps(assign)]
+        bodies += [orjson.dumps(c) for c in complete.values()]
+        bodies.append(orjson.dumps(settle))
+    return bodies
+
+
+def server_us_per_job(jobs: int = JOBS) -> float:
+    """CPU microseconds per job of ``LocalDb.handle`` for the PATCHes of ``jobs`` jobs."""
+    bodies = _server_bodies(jobs)
+    with tempfile.TemporaryDirectory(prefix="atmosphere-hot-path-") as data_dir:
+        store = Store(data_dir)
+        store.open()
+        try:
+            db = LocalDb(store)
+            stream_head = {**ADMIN, b"accept": b"text/event-stream"}
+            listened = ["atmosphere/live", "atmosphere/replies/m1"]
+            listened += [f"atmosphere/live/inbox/{c}" for c in CLOUDS]
+            for path in listened:
+                stream = db.handle("GET", f"/{path}.json".encode(), b"", stream_head, b"")
+                assert isinstance(stream, StreamRequest)
+                db.subscribe(stream, sink=_Sink())
+            query = b"print=silent"
+            t0 = time.process_time()
+            for body in bodies:
+                db.handle("PATCH", b"/.json", query, ADMIN, body)
+            spent = time.process_time() - t0
+        finally:
+            store.close()
+    return spent * 1e6 / jobs
+
+
+def dispatcher_us_per_job(jobs: int = JOBS) -> float:
+    """CPU microseconds per job of the dispatcher's steps, the database's update excluded."""
+    db = MemoryDatabase()
+    for cloud in CLOUDS:
+        register(db, cloud, "noop", slots=4 * BATCH)
+    d = make(db, KitClock())
+    update = db.update
+    in_db = 0.0
+
+    def timed_update(*args: Any, **kwargs: Any) -> None:
+        nonlocal in_db
+        t0 = time.process_time()
+        try:
+            update(*args, **kwargs)
+        finally:
+            in_db += time.process_time() - t0
+
+    db.update = timed_update  # type: ignore[method-assign]
+    spent = 0.0
+
+    def settle_down() -> None:
+        nonlocal spent, in_db
+        for _ in range(50):
+            before = db.writes
+            db.drain()
+            in_db = 0.0
+            t0 = time.process_time()
+            d.step(0)
+            spent += time.process_time() - t0 - in_db
+            db.drain()
+            if db.writes == before and d._inbox.empty():
+                return
+        raise RuntimeError("the dispatcher did not settle down")
+
+    for start in range(0, jobs, BATCH):
+        submit: dict[str, Any] = {}
+        for n in range(start, min(start + BATCH, jobs)):
+            job_id = f"j{n:07d}"
+            submit[f"jobs/{job_id}"] = {**_spec(job_id, n), "state": "queued"}
+            submit[f"live/queue/noop/{job_id}"] = _spec(job_id, n)
+        update(R, submit)
+        settle_down()
+        for cloud in CLOUDS:
+            done: dict[str, Any] = {}
+            for job_id in inbox(db, cloud):
+                done[f"live/inbox/{cloud}/{job_id}"] = None
+                done[f"live/outcomes/{job_id}"] = {
+                    "cloud": cloud,
+                    "attempt": 1,
+                    "ok": True,
+                    "result_json": "1",
+                    "replied": True,
+                    "started": 1_800_000_000_000,
+                    "finished": SERVER_TIMESTAMP,
+                }
+                done[f"jobs/{job_id}/state"] = "succeeded"
+            if done:
+                update(R, done)
+        settle_down()
+    if db.get(f"{R}/live/outcomes") or db.get(f"{R}/live/queue"):
+        raise RuntimeError("jobs were left unsettled or queued")
+    return spent * 1e6 / jobs
+
+
+def main() -> None:
+    """Print both figures (the fastest of RUNS runs each)."""
+    jobs = int(sys.argv[1]) if len(sys.argv) > 1 else JOBS
+    server = min(server_us_per_job(jobs) for _ in range(RUNS))
+    dispatcher = min(dispatcher_us_per_job(jobs) for _ in range(RUNS))
+    print(f"server, LocalDb.handle: {server:.1f} us of CPU per job ({jobs} jobs)")
+    print(f"dispatcher, its steps on MemoryDatabase: {dispatcher:.1f} us of CPU per job")
+
+
+if __name__ == "__main__":
+    main()
