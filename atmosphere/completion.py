@@ -46,6 +46,8 @@ def judge(spec: JobSpec, finish: Finish) -> Verdict:
 def judged(finish: Finish, verdict: Verdict) -> Finish:
     """The finish as it travels once judged: a retry asked with no attempt left says so in its
     error, a delay goes only with another attempt, and the ask itself stays here."""
+    if not finish.retry_asked and (finish.retry_delay is None or not verdict.final):
+        return finish  # the common end: nothing to fold in (no copy on the hot path)
     error = finish.error
     if error is not None and finish.retry_asked and verdict.final:
         error = {**error, "message": f"{error['message']} (retry asked, but no attempt is left)"}
