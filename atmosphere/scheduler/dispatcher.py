@@ -190,6 +190,7 @@ class Dispatcher:
                 self._on_connection(bool(item[1]))
             elif tag == _BARRIER:
                 barriers.append(item[1])
+        self._drop_outlived_overlay()
         hidden: list[Outcome] = []
         if changes:
             arrived = [c.new for c in changes if c.section == "outcomes" and c.new is not None]
@@ -308,6 +309,18 @@ class Dispatcher:
         mine = mine.get(self.id) if isinstance(mine, dict) else None
         self.overlay.confirm(mine.get("seq") if isinstance(mine, dict) else None)
 
+    def _drop_outlived_overlay(self) -> None:
+        """Deposed (or leading under a new epoch) with writes unconfirmed: forget them and read
+        the truth afresh. The new leader removes our record, marker and all, as silent; a stream
+        resynced after that never confirms them, and replayed for good they would undo what
+        happened since (a finished job's assignment, requeued when its cloud falls silent)."""
+        if self.overlay and self.overlay.outlived(
+            self.leadership.is_leader(), self.leadership.epoch
+        ):
+            self.batch.take()  # decided under the old leadership: no longer ours to make
+            self._forget_batch()
+            self._schedule(self._mono(), "resync")
+
     def _replay_overlay(self) -> list[Change]:
         """Confirm our flushed writes the stream has shown; re-apply the others over it."""
         self._confirm_marker()
@@ -348,7 +361,7 @@ class Dispatcher:
             poison.isolate(refused, self.db, self.poisoned, self.count)
             self._resync_later()
             return
-        self.overlay.flushed(True)
+        self.overlay.flushed(True, self.leadership.epoch)
         self.settler.flushed(True)
         self._resync_backoff = 0.25
 

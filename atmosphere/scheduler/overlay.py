@@ -5,6 +5,10 @@ update travels. But an event committed *before* our update may arrive after it (
 server sends a whole-value ``put "/"`` for writes made above ``live``), and would revert our view.
 So every flush carries a marker (``live/dispatchers/{id}/seq = "{run}:{n}"``) in the same atomic
 update; until the stream shows a marker >= n, batch n is replayed over each incoming event.
+
+The marker lives in our presence record, which a new leader deletes as silent once we are
+deposed: a stream resynced after that shows no marker at all, and would never confirm what is
+pending. So pending batches last only while we lead under the epoch that wrote them (``outlived``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Overlay:
         self._n = 0
         self._unflushed: list[tuple[str, Any]] = []
         self._pending: deque[tuple[int, list[tuple[str, Any]]]] = deque()
+        self._epoch = 0  # the leadership epoch the pending batches were written under
 
     def __bool__(self) -> bool:
         return bool(self._pending)
@@ -43,12 +48,19 @@ class Overlay:
         """The marker value for the batch about to be flushed."""
         return f"{self.run}:{self._n + 1}"
 
-    def flushed(self, ok: bool) -> None:
-        """The batch was written (ok) or failed (its writes are forgotten)."""
+    def flushed(self, ok: bool, epoch: int = 0) -> None:
+        """The batch was written (ok) under ``epoch``, or failed (its writes are forgotten)."""
         if ok and self._unflushed:
             self._n += 1
             self._pending.append((self._n, self._unflushed))
+            self._epoch = epoch
         self._unflushed = []
+
+    def outlived(self, leading: bool, epoch: int) -> bool:
+        """True when batches are pending from a leadership we no longer hold (deposed, or leading
+        again under a new epoch): their marker may be gone with our record, so nothing would
+        ever confirm them, and replaying them would undo what happened since."""
+        return bool(self._pending) and (not leading or epoch != self._epoch)
 
     def confirm(self, marker: Any) -> None:
         """The stream shows ``marker``: every batch up to it is in our view for real."""

@@ -153,6 +153,16 @@ class Toggle:
         return self.leader
 
 
+def _leading_with_a_job(db: MemoryDatabase, clock: Clock) -> tuple[Toggle, Dispatcher]:
+    """A leader, a cloud c1 for type t and job j1 queued, its event not handled yet."""
+    lead = Toggle()
+    register(db, "c1", "t")
+    d = make(db, clock, leadership=lead)
+    submit(db, "j1")
+    db.drain()
+    return lead, d
+
+
 def test_assignments_carry_the_epoch_and_a_standby_writes_nothing(
     db: MemoryDatabase, clock: Clock
 ) -> None:
@@ -177,11 +187,7 @@ def test_assignments_carry_the_epoch_and_a_standby_writes_nothing(
 def test_a_leader_deposed_before_its_flush_drops_the_batch_and_resyncs(
     db: MemoryDatabase, clock: Clock
 ) -> None:
-    lead = Toggle()
-    register(db, "c1", "t")
-    d = make(db, clock, leadership=lead)
-    submit(db, "j1")
-    db.drain()
+    lead, d = _leading_with_a_job(db, clock)
     real = d._assign
 
     def assign_then_lose_the_lease() -> None:
@@ -385,30 +391,81 @@ def test_late_outcomes_read_from_records_leave_no_spec_behind(
     assert d.settler.specs == {}
 
 
+def _deposed_while_its_job_finishes(db: MemoryDatabase, lead: Toggle) -> None:
+    """The leader is deposed, the new leader removes its record as silent (marker and all), and
+    the job it assigned completes and is settled."""
+    lead.leader = False
+    db.delete(f"{R}/live/dispatchers/d1")
+    complete(db, "c1", "j1", result=1)
+    db.delete(f"{R}/live/outcomes/j1")
+
+
+def _back_as_leader_with_a_silent_cloud(
+    db: MemoryDatabase, d: Dispatcher, lead: Toggle, clock: Clock
+) -> None:
+    lead.leader, lead.epoch = True, 9
+    for t in (1.0, 2.0, 3.5, 5.0):
+        clock.t = t
+        pump(db, d)
+
+
 def test_a_leader_frozen_after_assigning_does_not_requeue_the_finished_job_when_back(
     db: MemoryDatabase, clock: Clock
 ) -> None:
     # Given a leader frozen right after flushing an assignment: its write (and marker) is in,
     # but the stream's echo waits, unprocessed
-    lead = Toggle()
-    register(db, "c1", "t")
-    d = make(db, clock, leadership=lead)
-    submit(db, "j1")
-    db.drain()
+    lead, d = _leading_with_a_job(db, clock)
     d.step(0)
     assert "j1" in inbox(db, "c1")
-    # While it is frozen: it is deposed, the new leader removes its record as silent (marker
-    # and all), and the job completes and is settled
-    lead.leader = False
-    db.delete(f"{R}/live/dispatchers/d1")
-    complete(db, "c1", "j1", result=1)
-    db.delete(f"{R}/live/outcomes/j1")
+    # While it is frozen it is deposed and the job finishes
+    _deposed_while_its_job_finishes(db, lead)
     pump(db, d)  # thawed: all of it arrives in one step
     # When it leads again and the cloud falls silent
-    lead.leader, lead.epoch = True, 9
-    for t in (1.0, 2.0, 3.5, 5.0):
-        clock.t = t
-        pump(db, d)
+    _back_as_leader_with_a_silent_cloud(db, d, lead, clock)
     # Then the finished job is not requeued from a stale view (the chaos run's double execution)
     assert db.get(f"{R}/live/clouds/c1") is None
     assert db.get(f"{R}/live/queue/t/j1") is None
+
+
+def test_a_leader_cut_off_after_assigning_does_not_requeue_the_finished_job_when_back(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a leader whose stream drops right as it flushes an assignment: the write (and its
+    # marker) is in, but no echo of it ever arrives
+    lead, d = _leading_with_a_job(db, clock)
+    db.disconnect()
+    db.drain()
+    d.step(0)
+    assert "j1" in inbox(db, "c1")
+    # While it is cut off it is deposed and the job finishes; then the stream comes back with
+    # one snapshot showing no marker at all (nothing tells the assignment was in, then undone)
+    _deposed_while_its_job_finishes(db, lead)
+    db.reconnect()
+    pump(db, d)
+    # When it leads again (a new epoch) and the cloud falls silent
+    _back_as_leader_with_a_silent_cloud(db, d, lead, clock)
+    # Then the finished job is not requeued from a stale view
+    assert db.get(f"{R}/live/clouds/c1") is None
+    assert db.get(f"{R}/live/queue/t/j1") is None
+    assert db.get(f"{R}/jobs/j1/state") == "succeeded"
+
+
+def test_the_presence_record_rewritten_whole_keeps_the_write_marker(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # Given a dispatcher that keeps its own presence record (no election) and has assigned a job
+    register(db, "c1", "t")
+    d = make(db, clock)
+    submit(db, "j1")
+    pump(db, d)
+    assert "j1" in inbox(db, "c1")
+    first = db.get(f"{R}/live/dispatchers/d1/seq")
+    # When the stats timer rewrites its whole record (a set of live/dispatchers/d1, seq not in it)
+    clock.t = 2.5
+    pump(db, d)
+    record = db.get(f"{R}/live/dispatchers/d1")
+    # Then the marker rides in the same update, folded into the record: never wiped, and every
+    # batch, the record's own included, is confirmed
+    assert record["role"] == "leader" and record["heartbeat"] == int((EPOCH_S + 2.5) * 1000)
+    assert record["seq"] == f"{d.overlay.run}:2" and first == f"{d.overlay.run}:1"
+    assert not d.overlay

@@ -64,6 +64,18 @@ def test_overlay_replays_until_its_marker_comes_back() -> None:
     assert not overlay and not overlay.needs_marker
 
 
+def test_overlay_is_outlived_by_the_leadership_that_wrote_it() -> None:
+    overlay = Overlay(run="r")
+    assert not overlay.outlived(False, 0)  # nothing pending: nothing to drop
+    overlay.record("inbox/c/j", {"id": "j"})
+    overlay.flushed(True, epoch=3)
+    assert not overlay.outlived(True, 3)
+    assert overlay.outlived(False, 3)  # deposed: our marker may be deleted with our record
+    assert overlay.outlived(True, 4)  # leading again: what was pending predates a new leader
+    overlay.confirm("r:1")
+    assert not overlay.outlived(False, 4)
+
+
 def test_net_keeps_one_change_per_record_and_drops_round_trips() -> None:
     changes = [
         Change("queue", ("t", "j"), "A", None),

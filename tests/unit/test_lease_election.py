@@ -203,6 +203,18 @@ def test_a_new_leader_never_reuses_an_epoch(db: MemoryDatabase) -> None:
         a.stop()
 
 
+def test_a_presence_heartbeat_keeps_the_dispatchers_write_marker(db: MemoryDatabase) -> None:
+    # Given a dispatcher's record holding the write marker of its last batch
+    me = dispatcher_id()
+    e = election(db, me)
+    db.update(PATHS.dispatchers(me), {"role": "leader", "seq": "run:7"})
+    # When the election refreshes its presence
+    e._heartbeat()
+    # Then the record is refreshed by sub-key, and the marker is still there
+    record = db.get(PATHS.dispatchers(me))
+    assert record["seq"] == "run:7" and record["role"] == "standby" and record["heartbeat"]
+
+
 def test_dispatcher_ids_are_keys_and_unique_per_process_start() -> None:
     first, second = dispatcher_id(), dispatcher_id()
     assert first != second
