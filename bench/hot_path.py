@@ -9,6 +9,11 @@ the server's write path or the dispatcher's decisions shows in a few seconds:
   the system writes them: the maker's submissions (50 a PATCH), the dispatcher's assignments
   and settlements (a PATCH each round), each cloud's completions (a PATCH each round).
   Prints microseconds of CPU per job.
+- **stream**: the read path of a cloud and of the maker: the SSE bytes the server sent to a
+  cloud's inbox stream and to the maker's reply stream (captured from the **server** run), fed
+  in the chunks the server wrote through ``SSEParser`` and the listener's event decoding, then
+  the cloud's inbox decoding (``JobSpec``) and the maker's (``Reply``). Prints microseconds of
+  CPU per job for each.
 - **dispatcher**: a ``Dispatcher`` on ``MemoryDatabase`` (the unit-test kit) assigning and
   settling N jobs submitted and completed 50 at a time; the CPU of its steps minus the time
   spent inside the database's ``update``. Prints microseconds of CPU per job.
@@ -21,14 +26,19 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from atmosphere.db._sse import SSEParser
 from atmosphere.db.base import SERVER_TIMESTAMP
+from atmosphere.db.stream import decode_event
+from atmosphere.jobs import JobSpec, Reply
 from atmosphere.localdb.service import LocalDb, StreamRequest
 from atmosphere.localdb.store import Store
 from atmosphere.testing import MemoryDatabase
+from atmosphere.worker.inbox import inbox_changes
 from tests.unit.dispatcher_kit import Clock as KitClock
 from tests.unit.dispatcher_kit import R, inbox, make, register
 
@@ -40,9 +50,14 @@ ADMIN = {b"host": b"127.0.0.1", b"authorization": b"Bearer owner"}
 
 
 class _Sink:
-    """A stream connection that drops what it is sent."""
+    """A stream connection that drops what it is sent (or keeps it, with ``keep``)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        self.chunks: list[bytes] | None = [] if keep else None
 
     def write(self, data: bytes) -> int:
+        if self.chunks is not None:
+            self.chunks.append(bytes(data))
         return 0
 
     def end(self) -> None:
@@ -107,9 +122,11 @@ def _server_bodies(jobs: int) -> list[bytes]:
     return bodies
 
 
-def server_us_per_job(jobs: int = JOBS) -> float:
-    """CPU microseconds per job of ``LocalDb.handle`` for the PATCHes of ``jobs`` jobs."""
+def _serve(jobs: int, keep: bool = False) -> tuple[float, dict[str, list[bytes]]]:
+    """CPU seconds of ``LocalDb.handle`` for the PATCHes of ``jobs`` jobs, and (``keep``) the
+    SSE chunks each listened path was sent."""
     bodies = _server_bodies(jobs)
+    sinks: dict[str, _Sink] = {}
     with tempfile.TemporaryDirectory(prefix="atmosphere-hot-path-") as data_dir:
         store = Store(data_dir)
         store.open()
@@ -121,7 +138,8 @@ def server_us_per_job(jobs: int = JOBS) -> float:
             for path in listened:
                 stream = db.handle("GET", f"/{path}.json".encode(), b"", stream_head, b"")
                 assert isinstance(stream, StreamRequest)
-                db.subscribe(stream, sink=_Sink())
+                sinks[path] = _Sink(keep)
+                db.subscribe(stream, sink=sinks[path])
             query = b"print=silent"
             t0 = time.process_time()
             for body in bodies:
@@ -129,7 +147,48 @@ def server_us_per_job(jobs: int = JOBS) -> float:
             spent = time.process_time() - t0
         finally:
             store.close()
-    return spent * 1e6 / jobs
+    return spent, {path: sink.chunks or [] for path, sink in sinks.items()}
+
+
+def server_us_per_job(jobs: int = JOBS) -> float:
+    """CPU microseconds per job of ``LocalDb.handle`` for the PATCHes of ``jobs`` jobs."""
+    return _serve(jobs)[0] * 1e6 / jobs
+
+
+def _read(chunks: list[bytes], consume: Callable[[str, str, Any], None]) -> float:
+    """CPU seconds to parse and decode ``chunks`` as ``StreamListener`` does, then ``consume``."""
+    t0 = time.process_time()
+    parser = SSEParser()
+    for chunk in chunks:
+        for event in parser.feed(chunk):
+            decoded = decode_event(event)
+            if decoded is not None:
+                consume(*decoded)
+    return time.process_time() - t0
+
+
+def _cloud_consume(kind: str, path: str, data: Any) -> None:
+    changes = inbox_changes(kind, path, data)
+    assert changes is not None
+    for job_id, raw in changes[0].items():
+        if raw is not None:
+            JobSpec.from_json(raw, job_id).data  # noqa: B018 (the handler reads its data)
+
+
+def _maker_consume(kind: str, path: str, data: Any) -> None:
+    entries = data if path == "/" else {path.strip("/"): data}
+    for raw in entries.values() if isinstance(entries, dict) else ():
+        if raw is not None:
+            Reply.from_json(raw).result  # noqa: B018 (get() returns it)
+
+
+def stream_us_per_job(jobs: int = JOBS) -> tuple[float, float]:
+    """CPU microseconds per job of a cloud's and of the maker's read path (parse and decode)."""
+    chunks = _serve(jobs, keep=True)[1]
+    # One cloud's stream carries half the jobs; the maker's all of them.
+    cloud = _read(chunks[f"atmosphere/live/inbox/{CLOUDS[0]}"], _cloud_consume) * len(CLOUDS)
+    maker = _read(chunks["atmosphere/replies/m1"], _maker_consume)
+    return cloud * 1e6 / jobs, maker * 1e6 / jobs
 
 
 def dispatcher_us_per_job(jobs: int = JOBS) -> float:
@@ -197,12 +256,16 @@ def dispatcher_us_per_job(jobs: int = JOBS) -> float:
 
 
 def main() -> None:
-    """Print both figures (the fastest of RUNS runs each)."""
+    """Print the figures (the fastest of RUNS runs each)."""
     jobs = int(sys.argv[1]) if len(sys.argv) > 1 else JOBS
     server = min(server_us_per_job(jobs) for _ in range(RUNS))
     dispatcher = min(dispatcher_us_per_job(jobs) for _ in range(RUNS))
+    reads = [stream_us_per_job(jobs) for _ in range(RUNS)]
+    cloud, maker = min(r[0] for r in reads), min(r[1] for r in reads)
     print(f"server, LocalDb.handle: {server:.1f} us of CPU per job ({jobs} jobs)")
     print(f"dispatcher, its steps on MemoryDatabase: {dispatcher:.1f} us of CPU per job")
+    print(f"cloud, its inbox stream read and decoded: {cloud:.1f} us of CPU per job")
+    print(f"maker, its reply stream read and decoded: {maker:.1f} us of CPU per job")
 
 
 if __name__ == "__main__":
