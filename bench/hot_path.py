@@ -11,7 +11,8 @@ the server's write path or the dispatcher's decisions shows in a few seconds:
   Prints microseconds of CPU per job.
 - **stream**: the read path of a cloud and of the maker: the SSE bytes the server sent to a
   cloud's inbox stream and to the maker's reply stream (captured from the **server** run), fed
-  in the chunks the server wrote through ``SSEParser`` and the listener's event decoding, then
+  in the chunks the server wrote (rounds of 4 jobs, not 50: a few jobs an event, as clouds
+  with ``--prefetch 4`` see them) through ``SSEParser`` and the listener's event decoding, then
   the cloud's inbox decoding (``JobSpec``) and the maker's (``Reply``). Prints microseconds of
   CPU per job for each.
 - **dispatcher**: a ``Dispatcher`` on ``MemoryDatabase`` (the unit-test kit) assigning and
@@ -44,6 +45,7 @@ from tests.unit.dispatcher_kit import R, inbox, make, register
 
 JOBS = 3000
 BATCH = 50
+STREAM_BATCH = 4  # jobs per round for the stream part: a few jobs an event, as clouds see them
 RUNS = 3
 CLOUDS = ("c1", "c2")
 ADMIN = {b"host": b"127.0.0.1", b"authorization": b"Bearer owner"}
@@ -80,11 +82,11 @@ def _spec(job_id: str, n: int) -> dict[str, Any]:
     }
 
 
-def _server_bodies(jobs: int) -> list[bytes]:
-    """The root PATCHes of ``jobs`` jobs, in the order the system writes them."""
+def _server_bodies(jobs: int, batch: int = BATCH) -> list[bytes]:
+    """The root PATCHes of ``jobs`` jobs, ``batch`` at a time, in the order the system writes them."""
     bodies = []
-    for start in range(0, jobs, BATCH):
-        ids = [f"j{n:07d}" for n in range(start, min(start + BATCH, jobs))]
+    for start in range(0, jobs, batch):
+        ids = [f"j{n:07d}" for n in range(start, min(start + batch, jobs))]
         submit: dict[str, Any] = {}
         for n, job_id in enumerate(ids, start):
             submit[f"atmosphere/jobs/{job_id}"] = {**_spec(job_id, n), "state": "queued"}
@@ -122,10 +124,12 @@ def _server_bodies(jobs: int) -> list[bytes]:
     return bodies
 
 
-def _serve(jobs: int, keep: bool = False) -> tuple[float, dict[str, list[bytes]]]:
+def _serve(
+    jobs: int, batch: int = BATCH, keep: bool = False
+) -> tuple[float, dict[str, list[bytes]]]:
     """CPU seconds of ``LocalDb.handle`` for the PATCHes of ``jobs`` jobs, and (``keep``) the
     SSE chunks each listened path was sent."""
-    bodies = _server_bodies(jobs)
+    bodies = _server_bodies(jobs, batch)
     sinks: dict[str, _Sink] = {}
     with tempfile.TemporaryDirectory(prefix="atmosphere-hot-path-") as data_dir:
         store = Store(data_dir)
@@ -182,13 +186,22 @@ def _maker_consume(kind: str, path: str, data: Any) -> None:
             Reply.from_json(raw).result  # noqa: B018 (get() returns it)
 
 
-def stream_us_per_job(jobs: int = JOBS) -> tuple[float, float]:
-    """CPU microseconds per job of a cloud's and of the maker's read path (parse and decode)."""
-    chunks = _serve(jobs, keep=True)[1]
+def _events_of(kind: str, path: str, data: Any) -> None:
+    """Consume nothing: the parser and the listener's decoding alone."""
+
+
+def stream_us(jobs: int = JOBS) -> tuple[float, float, float]:
+    """CPU microseconds per job of a cloud's and of the maker's read path (parse and decode),
+    and per event of the parsing and the listener's decoding alone (the dispatcher's stream,
+    ``live``, which carries every kind of event)."""
+    chunks = _serve(jobs, STREAM_BATCH, keep=True)[1]
     # One cloud's stream carries half the jobs; the maker's all of them.
     cloud = _read(chunks[f"atmosphere/live/inbox/{CLOUDS[0]}"], _cloud_consume) * len(CLOUDS)
     maker = _read(chunks["atmosphere/replies/m1"], _maker_consume)
-    return cloud * 1e6 / jobs, maker * 1e6 / jobs
+    live = chunks["atmosphere/live"]
+    events = len(SSEParser().feed(b"".join(live)))
+    parse = _read(live, _events_of)
+    return cloud * 1e6 / jobs, maker * 1e6 / jobs, parse * 1e6 / events
 
 
 def dispatcher_us_per_job(jobs: int = JOBS) -> float:
@@ -260,12 +273,13 @@ def main() -> None:
     jobs = int(sys.argv[1]) if len(sys.argv) > 1 else JOBS
     server = min(server_us_per_job(jobs) for _ in range(RUNS))
     dispatcher = min(dispatcher_us_per_job(jobs) for _ in range(RUNS))
-    reads = [stream_us_per_job(jobs) for _ in range(RUNS)]
-    cloud, maker = min(r[0] for r in reads), min(r[1] for r in reads)
+    reads = [stream_us(jobs) for _ in range(RUNS)]
+    cloud, maker, parse = (min(r[i] for r in reads) for i in range(3))
     print(f"server, LocalDb.handle: {server:.1f} us of CPU per job ({jobs} jobs)")
     print(f"dispatcher, its steps on MemoryDatabase: {dispatcher:.1f} us of CPU per job")
     print(f"cloud, its inbox stream read and decoded: {cloud:.1f} us of CPU per job")
     print(f"maker, its reply stream read and decoded: {maker:.1f} us of CPU per job")
+    print(f"SSE parsing and the listener's decoding: {parse:.2f} us of CPU per event")
 
 
 if __name__ == "__main__":

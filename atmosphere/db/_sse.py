@@ -3,6 +3,11 @@
 Bytes go in as they arrive from the socket, in chunks of any size; complete events come out.
 Lines end in ``\\n``, ``\\r\\n`` or ``\\r`` (also when a ``\\r\\n`` pair is split across chunks).
 Work is linear in the input: each byte is scanned for a line end once.
+
+Servers (Firebase's and ours) end lines with ``\\n`` only, and every event is a put or patch
+with one data line, so that case takes a fast path: one C-level split of the chunk into
+lines, fields matched on bytes, and a line decoded to text only when it is kept (an event's
+data once, at dispatch). A chunk with a ``\\r`` goes the general way, a regex search per line.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ class SSEParser:
         self._skip_lf = False  # the last chunk ended in \r: a leading \n belongs to it
         self._started = False
         self._event = ""
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._has_data = False
         self.last_event_id: str | None = None
         self.retry: int | None = None
@@ -49,6 +54,8 @@ class SSEParser:
         buf += chunk
         if not self._started and not self._strip_bom():
             return []
+        if b"\r" not in chunk:  # (what buf held before has no line end left, so no \r)
+            return self._feed_lf()
         events: list[SSEEvent] = []
         start = 0
         pos = self._scanned
@@ -61,6 +68,34 @@ class SSEParser:
         if start:
             del buf[:start]
         self._scanned = len(buf)
+        return events
+
+    def _feed_lf(self) -> list[SSEEvent]:
+        """``feed`` for a buffer whose lines all end in ``\\n``: one split, bytes compared."""
+        buf = self._buf
+        last = buf.rfind(b"\n", self._scanned)
+        if last < 0:
+            self._scanned = len(buf)
+            return []
+        lines = buf[:last].split(b"\n")
+        del buf[: last + 1]
+        self._scanned = len(buf)
+        events: list[SSEEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                event = self._dispatch()
+                if event is not None:
+                    events.append(event)
+                data = self._data  # a new list after a dispatch
+            elif line.startswith(b"data:"):
+                data.append(bytes(line[6:] if line[5:6] == b" " else line[5:]))
+                self._has_data = True
+            elif line.startswith(b"event:"):
+                value = line[7:] if line[6:7] == b" " else line[6:]
+                self._event = value.decode("utf-8", errors="replace")
+            else:
+                self._line(bytes(line))
         return events
 
     def _strip_bom(self) -> bool:
@@ -88,15 +123,17 @@ class SSEParser:
             return self._dispatch()
         if raw[:1] == b":":
             return None  # a comment
-        line = raw.decode("utf-8", errors="replace")
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
+        name_raw, colon, value_raw = raw.partition(b":")
+        if colon and value_raw[:1] == b" ":
+            value_raw = value_raw[1:]
+        if name_raw == b"data":
+            self._data.append(value_raw)  # decoded once, at dispatch
+            self._has_data = True
+            return None
+        name = name_raw.decode("utf-8", errors="replace")
+        value = value_raw.decode("utf-8", errors="replace")
         if name == "event":
             self._event = value
-        elif name == "data":
-            self._data.append(value)
-            self._has_data = True
         elif name == "id":
             if "\x00" not in value:
                 self.last_event_id = value
@@ -109,5 +146,8 @@ class SSEParser:
         event_type, self._event = self._event or "message", ""
         if not self._has_data:
             return None  # an event without data lines is not dispatched
-        data, self._data, self._has_data = "\n".join(self._data), [], False
+        lines, self._data, self._has_data = self._data, [], False
+        # \n cannot be inside a multi-byte character, so decoding the joined lines is decoding
+        # each (an invalid sequence becomes the same U+FFFD either way).
+        data = (lines[0] if len(lines) == 1 else b"\n".join(lines)).decode("utf-8", "replace")
         return SSEEvent(event_type, data, self.last_event_id, self.retry)
