@@ -109,11 +109,30 @@ def payload(raw: Mapping[str, Any], field: str) -> Any:
     text = raw.get(f"{field}_json")
     if not isinstance(text, str):
         return raw.get(field)
+    return decode_json(text, f"{field}_json")
+
+
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson reads differently.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def decode_json(text: str, what: str = "value") -> Any:
+    """``json.loads(text)``, the same value, but with orjson (5x faster) when it reads the text
+    the same: not when it has a run of 19 digits (orjson reads an integer beyond 64 bits as a
+    float), and not when orjson refuses it (lone surrogates, NaN: the stdlib takes them).
+
+    Raises:
+        InvalidRecord: ``text`` is not JSON.
+    """
+    if not _LONG_DIGITS.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     try:
-        # Not orjson: it reads integers beyond 64 bits as floats and refuses lone surrogates.
         return json.loads(text)
     except ValueError as exc:
-        raise InvalidRecord(f"{field}_json is not JSON: {exc}") from None
+        raise InvalidRecord(f"{what} is not JSON: {exc}") from None
 
 
 def _encoded(value: Any) -> str | None:
@@ -242,6 +261,8 @@ class JobSpec:
         jid = job_id or _str(obj, "id", "job")
         reply_to = obj.get("reply_to")
         parent = obj.get("parent")
+        # Every cloud and the dispatcher decode each job: the fields most jobs leave out (no
+        # retries, chain, parent, eta or deaths) take their defaults without a helper's call.
         return cls(
             id=jid,
             type=_str(obj, "type", "job"),
@@ -250,16 +271,20 @@ class JobSpec:
             timeout=_num(obj, "timeout", 60.0) or 60.0,
             submitted=parse_ms(obj.get("submitted")),
             reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
-            retries=max(0, _int(obj, "retries")),
-            retry_backoff=_num(obj, "retry_backoff", 1.0) or 1.0,
-            retry_backoff_max=_num(obj, "retry_backoff_max", 300.0) or 300.0,
+            retries=max(0, _int(obj, "retries")) if "retries" in obj else 0,
+            retry_backoff=(_num(obj, "retry_backoff", 1.0) or 1.0)
+            if "retry_backoff" in obj
+            else 1.0,
+            retry_backoff_max=(_num(obj, "retry_backoff_max", 300.0) or 300.0)
+            if "retry_backoff_max" in obj
+            else 300.0,
             attempt=max(1, _int(obj, "attempt", 1)),
             chain=ChainRef.from_json(obj["chain"]) if obj.get("chain") is not None else None,
             parent=parent if isinstance(parent, str) and parent else None,
-            eta=parse_ms(obj.get("eta")),
+            eta=parse_ms(obj["eta"]) if "eta" in obj else None,
             assigned=parse_ms(obj.get("assigned")),
             epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
-            deaths=max(0, _int(obj, "deaths")),
+            deaths=max(0, _int(obj, "deaths")) if "deaths" in obj else 0,
         )
 
     def evolve(self, **changes: Any) -> JobSpec:
