@@ -3,7 +3,8 @@ back, and stream events move it along (pure; the cloud's lock guards an ``Inbox`
 
 Events arrive in commit order, so an entry is forgotten only when its removal is seen: an
 assignment that the cloud finished but still sees in an older snapshot is never run twice, and
-the same job id assigned again later (a retry, a requeue) is a new assignment.
+the same job id assigned again later (a retry, a requeue) is a new assignment, told apart by
+its attempt, deaths, assignment time and epoch even when the old one's removal went unseen.
 """
 
 from __future__ import annotations
@@ -57,21 +58,26 @@ class Inbox:
         for job_id, raw in entries.items():
             if raw is None:
                 self._forget(job_id)
-            elif job_id in self._known:
-                self._known[job_id].taken = False  # present again: its removal will be seen
+                continue
+            known = self._known.get(job_id)
+            if known is not None and known.status in (WAITING, RUNNING):
+                known.taken = False  # present again: its removal will be seen
+                continue
+            try:
+                spec = JobSpec.from_json(raw, job_id)
+            except InvalidRecord as exc:
+                log.error("removing garbage assignment %s: %s", job_id, exc)
+                applied.garbage.append(job_id)
+                continue
+            if known is not None and _same_assignment(known.spec, spec):
+                known.taken = False  # a finished (or handed back) one seen again: not rerun
+                continue
+            if accepting and not self._fenced(spec):
+                self._known[job_id] = _Entry(spec)
+                self._waiting.append(job_id)
             else:
-                try:
-                    spec = JobSpec.from_json(raw, job_id)
-                except InvalidRecord as exc:
-                    log.error("removing garbage assignment %s: %s", job_id, exc)
-                    applied.garbage.append(job_id)
-                    continue
-                if accepting and not self._fenced(spec):
-                    self._known[job_id] = _Entry(spec)
-                    self._waiting.append(job_id)
-                else:
-                    self._known[job_id] = _Entry(spec, HANDED_BACK)
-                    applied.late.append(spec)
+                self._known[job_id] = _Entry(spec, HANDED_BACK)
+                applied.late.append(spec)
         return applied
 
     def _fenced(self, spec: JobSpec) -> bool:
@@ -141,6 +147,21 @@ class Inbox:
             self._waiting.remove(job_id)
             log.info("job %s was taken back before it started", job_id)
         del self._known[job_id]
+
+
+def _same_assignment(old: JobSpec, new: JobSpec) -> bool:
+    """False when ``new`` is the job assigned here again (a retry, a requeue), not ``old``.
+
+    The removal of an assignment the cloud is done with can go unseen: a stream resynced after
+    the job was retried and assigned here again shows only the new entry. Taken for the old one,
+    it would sit in the inbox for good, holding the job (the chaos run's lost recursion job).
+    """
+    return (old.attempt, old.deaths, old.assigned, old.epoch) == (
+        new.attempt,
+        new.deaths,
+        new.assigned,
+        new.epoch,
+    )
 
 
 def inbox_changes(kind: str, path: str, data: JSON) -> tuple[dict[str, JSON], bool] | None:

@@ -99,3 +99,23 @@ def test_an_assignment_from_a_deposed_leader_is_handed_back_not_run() -> None:
     # and assignments of the current (or a newer) epoch still run
     inbox.apply({"c": {**job("c"), "epoch": 3}}, full=False, accepting=True)
     assert inbox.status("c") == WAITING and inbox.highest_epoch == 3
+
+
+def test_a_finished_job_assigned_here_again_runs_though_its_removal_went_unseen() -> None:
+    # Given a job this cloud finished, its stream down before the completion's removal showed
+    inbox = Inbox()
+    inbox.apply({"a": {**job("a"), "assigned": 1000, "epoch": 6}}, full=True, accepting=True)
+    assert inbox.start_next() is not None
+    inbox.finish("a")
+    # When the stream resyncs after the job was retried and assigned here again: the snapshot
+    # shows only the new assignment (the chaos run's recursion job that sat here for good)
+    again = {**job("a", attempt=2), "assigned": 4000, "epoch": 6}
+    inbox.apply({"a": again}, full=True, accepting=True)
+    # Then it is a new assignment: it waits for a slot and runs
+    assert inbox.status("a") == WAITING
+    started = inbox.start_next()
+    assert started is not None and started.attempt == 2
+    # and the old one seen again (a stale snapshot of the first assignment) is still not rerun
+    inbox.finish("a")
+    inbox.apply({"a": again}, full=True, accepting=True)
+    assert inbox.waiting == 0 and inbox.status("a") == FINISHED
