@@ -319,6 +319,7 @@ class Dispatcher:
         ):
             self.batch.take()  # decided under the old leadership: no longer ours to make
             self._forget_batch()
+            self.count("overlay_dropped")
             self._schedule(self._mono(), "resync")
 
     def _replay_overlay(self) -> list[Change]:

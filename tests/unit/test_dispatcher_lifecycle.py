@@ -448,6 +448,7 @@ def test_a_leader_cut_off_after_assigning_does_not_requeue_the_finished_job_when
     assert db.get(f"{R}/live/clouds/c1") is None
     assert db.get(f"{R}/live/queue/t/j1") is None
     assert db.get(f"{R}/jobs/j1/state") == "succeeded"
+    assert d.counts["overlay_dropped"] == 1
 
 
 def test_the_presence_record_rewritten_whole_keeps_the_write_marker(
