@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, print_table
+from devkit.procs import LISTENING
 
 ROOT_KEY = "atmosphere"
 TAKEOVER_KILLS = 5
 COUNTED_KILLS = 3
 GAP = 0.02  # seconds between submissions: 50 jobs/s
 SETTLE = 2.0  # seconds of steady state between kills
-LISTENING = "atmosphere db listening on "
 
 
 class Child:

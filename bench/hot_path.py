@@ -15,9 +15,9 @@ the server's write path or the dispatcher's decisions shows in a few seconds:
   with ``--prefetch 4`` see them) through ``SSEParser`` and the listener's event decoding, then
   the cloud's inbox decoding (``JobSpec``) and the maker's (``Reply``). Prints microseconds of
   CPU per job for each.
-- **dispatcher**: a ``Dispatcher`` on ``MemoryDatabase`` (the unit-test kit) assigning and
-  settling N jobs submitted and completed 50 at a time; the CPU of its steps minus the time
-  spent inside the database's ``update``. Prints microseconds of CPU per job.
+- **dispatcher**: a ``Dispatcher`` on ``MemoryDatabase`` (``devkit.memory_dispatcher``)
+  assigning and settling N jobs submitted and completed 50 at a time; the CPU of its steps
+  minus the time spent inside the database's ``update``. Prints microseconds of CPU per job.
 
 Each is the fastest of 3 runs (the least disturbed by other processes).
 """
@@ -40,8 +40,8 @@ from atmosphere.localdb.service import LocalDb, StreamRequest
 from atmosphere.localdb.store import Store
 from atmosphere.testing import MemoryDatabase
 from atmosphere.worker.inbox import inbox_changes
-from tests.unit.dispatcher_kit import Clock as KitClock
-from tests.unit.dispatcher_kit import R, inbox, make, register
+from devkit.memory_dispatcher import Clock as KitClock
+from devkit.memory_dispatcher import R, inbox, make, register
 
 JOBS = 3000
 BATCH = 50

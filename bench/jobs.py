@@ -57,7 +57,7 @@ from bench.workloads import (
     rss_mb,
     submit_then_await,
 )
-from tests.support import ServerProcess, start_db_server
+from devkit.procs import ServerProcess, start_db_server
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOT_KEY = "atmosphere"
@@ -150,7 +150,7 @@ class Fleet:
         from atmosphere.db.client import FirebaseDatabase
         from atmosphere.settings import Settings
         from bench import tasks
-        from tests.integration.dispatcher_support import DispatcherProcess
+        from devkit.procs import DispatcherProcess
 
         self.server = server
         self.base_url = server.base_url

@@ -17,18 +17,11 @@ from pathlib import Path
 
 import psutil
 
+from devkit.procs import CLOUD_READY, DISPATCHER_READY, LISTENING, free_port
+
 REPO = Path(__file__).resolve().parents[1]
-DB_READY = "atmosphere db listening on "
-CLOUD_READY = "up: types"
-DISPATCHER_READY = "running on root"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+DB_READY = LISTENING
+__all__ = ["CLOUD_READY", "DB_READY", "DISPATCHER_READY", "Adopted", "Child", "free_port"]
 
 
 class Signalled:

@@ -1,35 +1,44 @@
-"""Helpers for tests that run real processes: free ports, bounded waits, the embedded server.
+"""Helpers for tests that run real processes: bounded waits, namespaces, SDK apps, raw HTTP/SSE.
 
-``start_db_server(data_dir)`` starts ``python -m atmosphere db --port 0`` as a real process and
-returns once it printed its ``listening on`` line; ``sdk_app(url, ns)`` makes a firebase-admin
-app in emulator mode (``http://127.0.0.1:PORT?ns=NS``, token ``owner``, no Google credentials).
+The processes themselves (``start_db_server``, ``ServerProcess``, ``AtmosphereProcess``,
+``free_port``) live in ``devkit.procs``, shared with bench and chaos; they are re-exported here
+for the tests that import them from this module. ``sdk_app(url, ns)`` makes a firebase-admin app
+in emulator mode (``http://127.0.0.1:PORT?ns=NS``, token ``owner``, no Google credentials).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
-LISTENING = "atmosphere db listening on "
+from devkit.procs import (
+    LISTENING,
+    AtmosphereProcess,
+    ServerProcess,
+    db_command,
+    free_port,
+    start_db_server,
+)
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+__all__ = [
+    "LISTENING",
+    "AtmosphereProcess",
+    "RawClient",
+    "ServerProcess",
+    "SseStream",
+    "db_command",
+    "free_port",
+    "sdk_app",
+    "start_db_server",
+    "unique_ns",
+    "wait_until",
+]
 
 
 def wait_until(
@@ -45,176 +54,6 @@ def wait_until(
             name = what or getattr(predicate, "__name__", repr(predicate))
             raise TimeoutError(f"condition not met within {timeout:.1f}s: {name}")
         time.sleep(interval)
-
-
-class ServerProcess:
-    """A running ``atmosphere db`` process."""
-
-    def __init__(self, proc: subprocess.Popen[str], url: str, data_dir: Path) -> None:
-        self.proc = proc
-        self.url = url  # e.g. "http://127.0.0.1:40123"
-        self.base_url = url
-        self.port = int(url.rsplit(":", 1)[1])
-        self.data_dir = data_dir
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-
-    def db_url(self, ns: str) -> str:
-        """The firebase-admin ``databaseURL`` for namespace ``ns``."""
-        return f"{self.url}?ns={ns}"
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.proc.pid
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
-            raise
-
-    def kill(self) -> None:
-        """SIGKILL (``kill -9``) and reap."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-
-class AtmosphereProcess:
-    """``python -m atmosphere ARGS`` as a child process: its output collected line by line,
-    started once a line containing ``ready`` appears (subclasses react to lines in ``seen``)."""
-
-    def __init__(
-        self,
-        args: Sequence[str],
-        *,
-        ready: str,
-        env: dict[str, str] | None = None,
-        cwd: str | Path | None = None,
-        timeout: float = 30.0,
-        what: str = "process",
-    ) -> None:
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "atmosphere", *args],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=full_env,
-        )
-        self.lines: list[str] = []
-        self._ready_text = ready
-        self._ready = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(timeout):
-            self.kill()
-            raise TimeoutError(f"{what} did not start:\n{self.log}")
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if self._ready_text in line and not self._ready.is_set():
-                self.seen(line)
-                self._ready.set()
-
-    def seen(self, ready_line: str) -> None:
-        """Called with the ready line, before the constructor returns."""
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM (a clean stop) and wait for the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL (``kill -9``)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-
-def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    for line in iter(stream.readline, ""):
-        lines.put(line)
-        if line.startswith(LISTENING):
-            return
-    lines.put(None)
-
-
-def db_command(
-    data_dir: str | os.PathLike[str], token: str | None, extra: Sequence[str]
-) -> list[str]:
-    """The command line that runs the server."""
-    cmd = [sys.executable, "-m", "atmosphere", "db", "--port", "0", "--data-dir", str(data_dir)]
-    if token is not None:
-        cmd += ["--token", token]
-    return cmd + list(extra)
-
-
-def start_db_server(
-    data_dir: str | os.PathLike[str],
-    token: str | None = None,
-    extra_args: Sequence[str] = (),
-    timeout: float = 20.0,
-) -> ServerProcess:
-    """Start the embedded server as a real process and wait for its ``listening on`` line."""
-    env = dict(os.environ)
-    env.pop("ATMOSPHERE_DB_TOKEN", None)
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        db_command(data_dir, token, extra_args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
-    reader.start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            proc.kill()
-            raise TimeoutError(f"db server did not start in {timeout}s: {''.join(seen)}") from None
-        if line is None:
-            proc.wait(10)
-            raise RuntimeError(f"db server exited ({proc.returncode}): {''.join(seen)}")
-        seen.append(line)
-        if line.startswith(LISTENING):
-            reader.join()
-            return ServerProcess(proc, line[len(LISTENING) :].strip(), Path(data_dir))
 
 
 def unique_ns(prefix: str = "t") -> str:

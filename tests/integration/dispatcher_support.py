@@ -1,4 +1,5 @@
-"""Real-process helpers for dispatcher tests: the dispatcher as a process, simulated clouds, a maker.
+"""Real-process helpers for dispatcher tests: simulated clouds, a maker (the dispatcher as a
+process, ``DispatcherProcess``, lives in ``devkit.procs`` and is re-exported here).
 
 ``SimCloud`` follows docs/protocol.md with the real SDK (through ``FirebaseDatabase``): it
 registers, heartbeats, mirrors its inbox, "runs" each assignment on one of its slots and writes
@@ -19,23 +20,17 @@ from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import apply_event
 from atmosphere.jobs import payload
 from atmosphere.paths import Paths
-from tests.support import AtmosphereProcess
+from devkit.procs import DISPATCHER_READY as READY
+from devkit.procs import DispatcherProcess
 
-READY = "running on root"
-
-
-class DispatcherProcess(AtmosphereProcess):
-    """``python -m atmosphere dispatcher`` as a child process, its log collected."""
-
-    def __init__(self, db_url: str, root: str, env: dict[str, str] | None = None) -> None:
-        args = ["dispatcher", "--db-url", db_url, "--root", root, "--no-station"]
-        super().__init__(
-            [*args, "--log-level", "info"], ready=READY, env=env, timeout=20, what="the dispatcher"
-        )
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM (a clean stop) and wait for the exit code."""
-        return super().stop(timeout)
+__all__ = [
+    "READY",
+    "DispatcherProcess",
+    "SimCloud",
+    "states",
+    "submit",
+    "wait_until",
+]
 
 
 class SimCloud:
