@@ -17,17 +17,20 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests, examples, benchmarks and the chaos suites; the import
-    contracts between the package's rooms (pyproject.toml, docs/architecture.md)."""
+    """ruff over the package, devkit, tests, examples, benchmarks and the chaos suites; the
+    import contracts between the package's rooms and the dev packages (pyproject.toml,
+    docs/architecture.md)."""
     # pinned: a new release's rules must not fail CI by surprise
     session.install("ruff==0.17.*", "import-linter==2.17.*")
-    session.run("ruff", "check", "atmosphere", "tests", "examples", "bench", "chaos", "noxfile.py")
+    session.run(
+        "ruff", "check", "atmosphere", "devkit", "tests", "examples", "bench", "chaos", "noxfile.py"
+    )
     session.run("lint-imports")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package."""
+    """mypy --strict over the package, devkit, bench and chaos (pyproject.toml files)."""
     session.install("-e", ".[dev]", "mypy==2.4.*")
     session.run("mypy")
 
