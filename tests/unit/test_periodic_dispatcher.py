@@ -14,20 +14,10 @@ from atmosphere.scheduler.ticks import manual_run_id, tick_id
 from atmosphere.schedules import make_schedule, request_run, store_schedule
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
+from devkit.memory_dispatcher import EPOCH_S, Clock
 
 PATHS = Paths("atmosphere")
-START = 1_800_000_000.0  # a whole minute
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def wall(self) -> float:
-        return START + self.t
-
-    def mono(self) -> float:
-        return self.t
+START = EPOCH_S  # a whole minute
 
 
 class Switch:
