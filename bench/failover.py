@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, print_table
-from devkit.procs import LISTENING
+from devkit.procs import ChildProcess, start_db_server
 
 ROOT_KEY = "atmosphere"
 TAKEOVER_KILLS = 5
@@ -37,53 +37,18 @@ GAP = 0.02  # seconds between submissions: 50 jobs/s
 SETTLE = 2.0  # seconds of steady state between kills
 
 
-class Child:
-    """A child process with its output collected; ``ready`` is set when ``marker`` is printed."""
+class Child(ChildProcess):
+    """A bench process: the caller's ``ATMOSPHERE_DB_TOKEN`` dropped (the bench's embedded
+    server runs without one), and a stop that goes on past one that had to be killed."""
 
     def __init__(self, cmd: list[str], marker: str | None, env: dict[str, str] | None = None):
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        full_env.pop("ATMOSPHERE_DB_TOKEN", None)
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env
-        )
-        self.lines: list[str] = []
-        self.marker = marker
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(cmd, marker, env=env, unset=("ATMOSPHERE_DB_TOKEN",))
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if self.marker is not None and self.marker in line:
-                self.ready.set()
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        if not self.ready.wait(timeout):
-            self.kill()
-            raise RuntimeError(f"{self.proc.args!r} did not start:\n{''.join(self.lines)[-2000:]}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+    def stop(self, timeout: float = 20.0) -> int:
         try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-
-def start_server(data_dir: str) -> tuple[Child, str]:
-    """The embedded database server; returns it and its base URL."""
-    cmd = [sys.executable, "-m", "atmosphere", "db", "--port", "0", "--data-dir", data_dir]
-    server = Child(cmd, LISTENING)
-    server.wait_ready()
-    line = next(line for line in server.lines if line.startswith(LISTENING))
-    return server, line[len(LISTENING) :].strip()
+            return super().stop(timeout)
+        except subprocess.TimeoutExpired:  # killed by then: the measurement is already taken
+            return self.proc.wait(10)
 
 
 class Cluster:
@@ -316,10 +281,10 @@ def counted_run(base_url: str, kills: int = COUNTED_KILLS) -> dict[str, float]:
 def run() -> list[Row]:
     """Both measurements on one embedded server; the rows to print."""
     with tempfile.TemporaryDirectory() as data_dir:
-        server, base_url = start_server(data_dir)
+        server = start_db_server(data_dir)
         try:
-            times = takeover_times(base_url)
-            counts = counted_run(base_url)
+            times = takeover_times(server.url)
+            counts = counted_run(server.url)
         finally:
             server.stop()
     rows = [

@@ -79,23 +79,25 @@ class ServerProcess:
         self.proc.wait(10)
 
 
-class AtmosphereProcess:
-    """``python -m atmosphere ARGS`` as a child process: its output collected line by line,
-    started once a line containing ``ready`` appears (subclasses react to lines in ``seen``)."""
+class ChildProcess:
+    """A command as a child process, its output collected line by line; ``ready`` is set once
+    a line containing ``marker`` appears (``seen`` gets that line first). Start several, then
+    ``wait_ready`` each: they start side by side."""
 
     def __init__(
         self,
-        args: Sequence[str],
+        cmd: Sequence[str],
+        marker: str | None,
         *,
-        ready: str,
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
-        timeout: float = 30.0,
-        what: str = "process",
+        unset: Sequence[str] = (),
     ) -> None:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        for name in unset:
+            full_env.pop(name, None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "atmosphere", *args],
+            list(cmd),
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -103,24 +105,27 @@ class AtmosphereProcess:
             env=full_env,
         )
         self.lines: list[str] = []
-        self._ready_text = ready
-        self._ready = threading.Event()
+        self.marker = marker
+        self.ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._ready.wait(timeout):
-            self.kill()
-            raise TimeoutError(f"{what} did not start:\n{self.log}")
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
-            if self._ready_text in line and not self._ready.is_set():
+            if self.marker is not None and self.marker in line and not self.ready.is_set():
                 self.seen(line)
-                self._ready.set()
+                self.ready.set()
 
     def seen(self, ready_line: str) -> None:
-        """Called with the ready line, before the constructor returns."""
+        """Called with the ready line, before ``ready`` is set."""
+
+    def wait_ready(self, timeout: float = 30.0, what: str = "") -> None:
+        """Wait for the ready line; kill the process and raise TimeoutError if it does not come."""
+        if not self.ready.wait(timeout):
+            self.kill()
+            raise TimeoutError(f"{what or self.proc.args!r} did not start:\n{self.log}")
 
     @property
     def log(self) -> str:
@@ -134,10 +139,15 @@ class AtmosphereProcess:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM (a clean stop) and wait for the exit code."""
+        """SIGTERM (a clean stop) and wait for the exit code; past ``timeout``, SIGKILL it (no
+        process outlives its test) and raise ``subprocess.TimeoutExpired``."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
         self._reader.join(5)
         return code
 
@@ -146,6 +156,24 @@ class AtmosphereProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(10)
+
+
+class AtmosphereProcess(ChildProcess):
+    """``python -m atmosphere ARGS`` as a child process, started (the constructor returns) once
+    a line containing ``ready`` appears; subclasses read that line in ``seen``."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        ready: str,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        timeout: float = 30.0,
+        what: str = "process",
+    ) -> None:
+        super().__init__([sys.executable, "-m", "atmosphere", *args], ready, env=env, cwd=cwd)
+        self.wait_ready(timeout, what)
 
 
 def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
