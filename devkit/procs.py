@@ -1,25 +1,24 @@
-"""Real processes on free loopback ports: the embedded server, a dispatcher, any
-``python -m atmosphere`` command, started and waited for until they print their ready line.
+"""Real processes on free loopback ports: the embedded server, a dispatcher, any command,
+started and waited for until they print their ready line.
 
-Shared by tests, bench and chaos (none of them imports another's helpers: ``.importlinter``
-contract in pyproject.toml). ``start_db_server(data_dir)`` runs ``atmosphere db --port 0`` and
-returns once it printed ``listening on``; ``DispatcherProcess(url, root)`` once the dispatcher
-printed ``running on root``.
+Shared by tests, bench and chaos (none of them imports another's helpers: an import contract in
+pyproject.toml). ``ChildProcess`` is the one start-and-wait: output collected by a thread, a
+ready line, a start that fails as soon as the child exits, a stop that kills what does not stop.
+``start_db_server(data_dir)`` runs ``atmosphere db --port 0`` and returns once it printed
+``listening on``; ``DispatcherProcess(url, root)`` once the dispatcher printed ``running on
+root``. (chaos/procs.py keeps its own: its children log to files and are restarted by pid.)
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 LISTENING = "atmosphere db listening on "
 DISPATCHER_READY = "running on root"
@@ -32,51 +31,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-class ServerProcess:
-    """A running ``atmosphere db`` process."""
-
-    def __init__(self, proc: subprocess.Popen[str], url: str, data_dir: Path) -> None:
-        self.proc = proc
-        self.url = url  # e.g. "http://127.0.0.1:40123"
-        self.base_url = url
-        self.port = int(url.rsplit(":", 1)[1])
-        self.data_dir = data_dir
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-
-    def db_url(self, ns: str) -> str:
-        """The firebase-admin ``databaseURL`` for namespace ``ns``."""
-        return f"{self.url}?ns={ns}"
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.proc.pid
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
-            raise
-
-    def kill(self) -> None:
-        """SIGKILL (``kill -9``) and reap."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
 
 
 class ChildProcess:
@@ -107,25 +61,35 @@ class ChildProcess:
         self.lines: list[str] = []
         self.marker = marker
         self.ready = threading.Event()
+        self._settled = threading.Event()  # ready, or the output ended first (it exited)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if self.marker is not None and self.marker in line and not self.ready.is_set():
-                self.seen(line)
-                self.ready.set()
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                if self.marker is not None and self.marker in line and not self.ready.is_set():
+                    self.seen(line)
+                    self.ready.set()
+                    self._settled.set()
+        finally:
+            self._settled.set()
 
     def seen(self, ready_line: str) -> None:
         """Called with the ready line, before ``ready`` is set."""
 
     def wait_ready(self, timeout: float = 30.0, what: str = "") -> None:
-        """Wait for the ready line; kill the process and raise TimeoutError if it does not come."""
-        if not self.ready.wait(timeout):
+        """Wait for the ready line. Raise RuntimeError as soon as the process exits without it
+        (no waiting out the timeout), TimeoutError (the process killed) if it does not come."""
+        name = what or repr(self.proc.args)
+        if not self._settled.wait(timeout):
             self.kill()
-            raise TimeoutError(f"{what or self.proc.args!r} did not start:\n{self.log}")
+            raise TimeoutError(f"{name} did not start in {timeout}s:\n{self.log}")
+        if not self.ready.is_set():
+            code = self.proc.wait(10)
+            raise RuntimeError(f"{name} exited ({code}) before it was ready:\n{self.log}")
 
     @property
     def log(self) -> str:
@@ -176,14 +140,6 @@ class AtmosphereProcess(ChildProcess):
         self.wait_ready(timeout, what)
 
 
-def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    for line in iter(stream.readline, ""):
-        lines.put(line)
-        if line.startswith(LISTENING):
-            return
-    lines.put(None)
-
-
 def db_command(
     data_dir: str | os.PathLike[str], token: str | None, extra: Sequence[str]
 ) -> list[str]:
@@ -194,6 +150,38 @@ def db_command(
     return cmd + list(extra)
 
 
+class ServerProcess(ChildProcess):
+    """``python -m atmosphere db --port 0``: its ``url`` (``http://127.0.0.1:PORT``) is read from
+    its ``listening on`` line. The caller's ``ATMOSPHERE_DB_TOKEN`` is dropped: the token is
+    ``token`` or the server's default."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        token: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.url = ""
+        self.base_url = ""
+        self.port = 0
+        super().__init__(
+            db_command(data_dir, token, extra_args), LISTENING, unset=("ATMOSPHERE_DB_TOKEN",)
+        )
+
+    def seen(self, ready_line: str) -> None:
+        self.url = self.base_url = ready_line[len(LISTENING) :].strip()
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def db_url(self, ns: str) -> str:
+        """The firebase-admin ``databaseURL`` for namespace ``ns``."""
+        return f"{self.url}?ns={ns}"
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; past ``timeout``, SIGKILL and raise ``subprocess.TimeoutExpired``."""
+        return super().stop(timeout)
+
+
 def start_db_server(
     data_dir: str | os.PathLike[str],
     token: str | None = None,
@@ -201,35 +189,9 @@ def start_db_server(
     timeout: float = 20.0,
 ) -> ServerProcess:
     """Start the embedded server as a real process and wait for its ``listening on`` line."""
-    env = dict(os.environ)
-    env.pop("ATMOSPHERE_DB_TOKEN", None)
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        db_command(data_dir, token, extra_args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
-    reader.start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            proc.kill()
-            raise TimeoutError(f"db server did not start in {timeout}s: {''.join(seen)}") from None
-        if line is None:
-            proc.wait(10)
-            raise RuntimeError(f"db server exited ({proc.returncode}): {''.join(seen)}")
-        seen.append(line)
-        if line.startswith(LISTENING):
-            reader.join()
-            return ServerProcess(proc, line[len(LISTENING) :].strip(), Path(data_dir))
+    server = ServerProcess(data_dir, token, extra_args)
+    server.wait_ready(timeout, "db server")
+    return server
 
 
 class DispatcherProcess(AtmosphereProcess):
