@@ -143,6 +143,30 @@ def executed_twice(
     return explained, unexplained
 
 
+def is_tick(job_id: str, schedule: str) -> bool:
+    """True for the job id of one of ``schedule``'s ticks (``<push time>@<schedule>``)."""
+    return job_id.endswith(f"@{schedule}")
+
+
+@dataclass(frozen=True)
+class TickRuns:
+    """How a schedule's ticks ran: judged as jobs are (a rerun needs a fault to explain it)."""
+
+    executed: int  # distinct ticks that ran by the end of the stream
+    after_fault: dict[str, int]  # tick job id -> runs, with a crash/freeze in between
+    unexplained: dict[str, int]  # tick job id -> runs, no fault to explain it: fired twice
+
+
+def tick_runs(
+    executions: Sequence[Execution], faults: Sequence[Fault], schedule: str, stopped: float
+) -> TickRuns:
+    """Judge ``schedule``'s ticks; every run of a tick counts, even one in the drain."""
+    ticks = [e for e in executions if is_tick(e.job_id, schedule)]
+    explained, unexplained = executed_twice(ticks, faults)
+    executed = {e.job_id for e in ticks if e.at <= stopped}
+    return TickRuns(len(executed), explained, unexplained)
+
+
 def _union(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     merged: list[tuple[float, float]] = []
     for start, end in sorted(intervals):

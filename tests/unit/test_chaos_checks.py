@@ -153,3 +153,15 @@ def test_watch_reads_the_wire() -> None:
         "c1": -1, "c2": -1, "c3": 1,
     }  # fmt: skip
     assert watch.new_replies({"r1": {"ok": True}}, {"r1": {"ok": True}, "r2": 1}) == {"r2": 1}
+
+
+def test_tick_runs_are_judged_as_jobs_are() -> None:
+    runs = [Execution(10.0, "AAAA@tick", "noop", 1), Execution(14.0, "AAAA@tick", "noop", 2),
+            Execution(50.0, "BBBB@tick", "noop", 1), Execution(51.0, "BBBB@tick", "noop", 2),
+            Execution(60.0, "CCCC@tick", "noop", 1), Execution(61.0, "CCCC@other", "noop", 1),
+            Execution(62.0, "j1", "noop", 1), Execution(63.0, "j1", "noop", 2),
+            Execution(99.0, "DDDD@tick", "noop", 1)]  # fmt: skip
+    faults = [Fault("kill_leader", "dispatcher0", 11.0, 13.5)]
+    ticks = checks.tick_runs(runs, faults, "tick", stopped=90.0)
+    # D ran after the stream stopped (not counted as run); other schedules and jobs are not ticks.
+    assert ticks == checks.TickRuns(3, {"AAAA@tick": 2}, {"BBBB@tick": 2})
