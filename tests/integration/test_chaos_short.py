@@ -37,6 +37,7 @@ def test_a_short_chaos_run_loses_nothing_and_answers_every_poison_once(tmp_path:
     assert report["passed"] and report["failures"] == []
     assert figures["lost"] == [] and figures["duplicate_responses"] == {}
     assert figures["executed_twice_unexplained"] == {}
+    assert figures["ticks"]["executed"] > 0 and figures["ticks"]["run_twice_unexplained"] == {}
     for kind, poison in figures["poisons"].items():
         assert poison["sent"] >= 1 and poison["exactly_once"] == poison["sent"], kind
     assert set(figures["faults"]) == {
