@@ -258,6 +258,7 @@ class Dispatcher:
 
     def _react(self, changes: Sequence[Change]) -> None:
         now = self._mono()
+        replays: list[JobSpec] = []
         for change in changes:
             if change.section in ("queue", "delayed", "inbox") and change.new is not None:
                 self.submissions.saw(change.section, change.new, self.now())
@@ -271,9 +272,14 @@ class Dispatcher:
             elif change.section == "delayed" and change.new is not None:
                 self._schedule(now + self._until(change.new.eta), "delayed", change.key[0])
             elif change.section == "queue" and change.old is None and change.new is not None:
-                self.settler.requeued(change.key[1])
+                if self._acting() and self.settler.replayed(change.new):
+                    replays.append(change.new)
+                else:
+                    self.settler.requeued(change.key[1])
         for component in self.components:
             component.changed(changes)
+        for spec in replays:  # after the components saw the entry arrive, so they see it go
+            self.settler.undo_replay(spec)
 
     def _until(self, eta: float | None) -> float:
         return 0.0 if eta is None else max(0.0, eta - self.now())

@@ -31,6 +31,7 @@ class FirstFinish:
     cloud: str
     record: dict[str, Any]
     reply: dict[str, Any]  # {} for a chain step (the chain's reply is ours alone) or no caller
+    state_path: str = ""  # the record's ``state`` path, a key of ``record``
 
 
 def first_finish(
@@ -61,7 +62,7 @@ def first_finish(
     if spec.reply_to is not None and spec.chain is None:
         answer = Reply(ok=outcome.ok, job=spec.id, result=outcome.result, error=error)
         reply[paths.replies(spec.reply_to, spec.id)] = answer.to_json()
-    return FirstFinish(outcome.cloud, record, reply)
+    return FirstFinish(outcome.cloud, record, reply, f"{prefix}state")
 
 
 class Firsts:
@@ -73,8 +74,10 @@ class Firsts:
 
     @staticmethod
     def may_finish_again(spec: JobSpec) -> bool:
-        """Whether ``spec``'s job may finish twice: only one requeued while a cloud held it."""
-        return spec.deaths > 0
+        """Whether ``spec``'s job may finish twice: one requeued while a cloud held it, or a
+        chain step, which a deposed leader's late settlement of the step before can queue
+        again after it finished (see ``replay``)."""
+        return spec.deaths > 0 or spec.chain is not None
 
     def keep(self, spec: JobSpec, first: FirstFinish) -> None:
         """``spec``'s job finished for good as ``first``; keep it if a rerun may exist."""
@@ -93,6 +96,22 @@ class Firsts:
         """True when ``outcome`` is another finish of a job kept here (another cloud's run)."""
         first = self._kept.get(outcome.job_id)
         return first is not None and first.cloud != outcome.cloud
+
+    def replay(self, spec: JobSpec, settled: int | None) -> FirstFinish | None:
+        """The first finish of a chain step queued again at an attempt that already succeeded
+        here (``settled``), else None.
+
+        Only a deposed leader's late PATCH settling the step before queues it so (its whole
+        record back to ``queued``, or an assignment of its that the cloud then handed back):
+        a retry raises the attempt, a requeue the deaths, and an operator retries only a
+        failed job.
+        """
+        first = self._kept.get(spec.id)
+        if spec.chain is None or first is None or settled is None or spec.attempt > settled:
+            return None
+        if first.record.get(first.state_path) != JobState.SUCCEEDED.value:
+            return None
+        return first
 
     def restore(self, late: Outcome) -> dict[str, Any]:
         """Writes that undo what a ``late`` completion wrote ({} when nothing is kept)."""

@@ -47,6 +47,36 @@ class Settler:
         self.settled.pop(job_id, None)
         self.firsts.forget(job_id)
 
+    def replayed(self, spec: JobSpec) -> bool:
+        """Whether a queue entry that just appeared is a late replay of a finished chain step."""
+        settled = self._unflushed.get(spec.id, self.settled.get(spec.id))
+        return self.firsts.replay(spec, settled) is not None
+
+    def undo_replay(self, spec: JobSpec) -> None:
+        """Undo a deposed leader's late settlement that queued ``spec``, a finished chain step.
+
+        Fencing stops a deposed leader deciding, not a PATCH it sent before it froze: landing
+        after ours it queues the step again and rewrites its record. Run again, the step's
+        record would contradict what the next step (and the chain's reply) got. So: drop the
+        entry, write the first finish back, and remove what the same PATCH recreated of a chain
+        we finished (``live/chains/{id}/step`` alone, a partial record).
+        """
+        d = self.d
+        first = self.firsts.replay(spec, self._unflushed.get(spec.id, self.settled.get(spec.id)))
+        if first is None:
+            return
+        writes: dict[str, Any] = {d.paths.queue(spec.type, spec.id): None, **first.record}
+        if spec.chain is not None and d.state.chain(spec.chain.id) is None:
+            writes[d.paths.chains(spec.chain.id)] = None
+        _log.warning(
+            "chain step %s (attempt %s) was queued again after it succeeded (a deposed "
+            "leader's late write); dropping it and restoring its first finish",
+            spec.id,
+            spec.attempt,
+        )
+        d.write(writes)
+        d.count("replays_undone")
+
     def settle_all(self) -> None:
         """Settle every outcome in the view (each is deleted as it settles)."""
         for key, outcome in list(self.d.state.outcomes.items()):
