@@ -94,6 +94,7 @@ def test_jobs_wait_for_a_cloud_and_run_when_one_comes(
     dispatcher: DispatcherProcess, start_cloud: Callable[..., CloudProcess], maker: Atmosphere
 ) -> None:
     handles = [maker.tasks["echo"].submit(data=i, timeout=60) for i in range(5)]
+    assert maker.maker.flush(10)  # submit() returns before the outbox writes
     assert not any(h.done() for h in handles)
     assert record(maker, handles[0].id)["state"] == "queued"
     start_cloud(concurrency=2)

@@ -47,11 +47,13 @@ def test_delayed_jobs_wait_survive_a_leader_kill_and_run_once_on_time(
     submitted = time.time()
     by_countdown = app.submit({"type": "later", "data": "countdown"}, lambda e, d: None)
     soon = app.submit({"type": "later", "data": "soon", "countdown": 0.3}, lambda e, d: None)
+    assert app.maker.flush(10)  # submit() returns before the outbox writes
     assert db.get(paths.delayed(soon.id)) is not None or soon.id in cloud.ran
     waiting = [
         app.submit({"type": "later", "data": n, "countdown": 4.0}, lambda e, d: None)
         for n in range(3)
     ]
+    assert app.maker.flush(10)
     assert all(db.get(paths.delayed(h.id)) is not None for h in waiting)
     wait_until(lambda: soon.id in cloud.ran and by_countdown.id in cloud.ran, 10, "short ones")
 
