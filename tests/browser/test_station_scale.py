@@ -137,3 +137,28 @@ def test_100k_jobs_page_without_loading_them_all(world: World, page: Any) -> Non
         f"largest /api/jobs response {max(sizes)} bytes"
     )
     json.dumps(deep)  # the API answers plain JSON
+
+
+def test_a_click_made_while_a_page_loads_is_not_dropped(world: World, page: Any) -> None:
+    # Given the jobs page, reloading its first page with the answer held back by the network
+    page.goto(f"{world.station.url}/#/jobs")
+    page.wait_for_selector("#jobs-table tr[data-job='job0099999']")
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/jobs?*", hold_the_first)
+    with page.expect_request("**/api/jobs?*"):
+        page.click("#job-search button[type=submit]")
+    # When the user asks for the next page before that answer arrives
+    page.click("#older")
+    assert len(held) == 1
+    held[0].continue_()
+    # Then the click is not dropped: the second page comes (the live refresh only reloads the
+    # first page, so nothing else would ever load it)
+    page.wait_for_selector("#jobs-table tr[data-job='job0099969']")
+    page.wait_for_function("document.querySelector('.pager span').textContent.startsWith('Page 2')")

@@ -71,6 +71,7 @@ export function jobsView({ el, store, api, setTitle }) {
   let stack = [""]; // cursors of the pages we walked through, for "Newer"
   let shown = ""; // what the history shows now, so unchanged refreshes leave the DOM alone
   let loading = false;
+  let again = false; // asked for while a load was in flight: load once more when it ends
   const params = () => {
     const q = new URLSearchParams();
     for (const [k, input] of Object.entries(inputs)) if (input.value.trim()) q.set(k, input.value.trim());
@@ -79,8 +80,11 @@ export function jobsView({ el, store, api, setTitle }) {
   };
 
   async function load() {
-    if (loading) return;
+    // A click or search made while a page is loading must not be dropped: the answer in
+    // flight is for the old cursor or filters, so load again once it has arrived.
+    if (loading) { again = true; return; }
     loading = true;
+    again = false;
     const q = params();
     const cursor = stack[stack.length - 1];
     if (cursor) q.set("cursor", cursor);
@@ -103,6 +107,7 @@ export function jobsView({ el, store, api, setTitle }) {
       replace(history, empty("Search failed", err.message));
     } finally {
       loading = false;
+      if (again) load();
     }
   }
 
