@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .db.base import SERVER_TIMESTAMP
-from .jobs import Finish as Finish  # a record of jobs.py; made and judged here
-from .jobs import JobSpec, JobState, Outcome, Reply, encode_json
+from .jobs import Finish, JobSpec, JobState, Outcome, Reply, encode_json
 from .paths import Paths
 from .types import JSON
 

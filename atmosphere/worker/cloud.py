@@ -33,15 +33,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from atmosphere._running import RunningJob, current_job
-from atmosphere.completion import Finish, completion_writes, judge
+from atmosphere.completion import completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP, Listener
-from atmosphere.jobs import CloudInfo, InvalidRecord, JobSpec
+from atmosphere.jobs import CloudInfo, Finish, InvalidRecord, JobSpec
 from atmosphere.outbox import Entry, Outbox, merged
 from atmosphere.storable import MAX_WRITE_BYTES, encoded_size
-from atmosphere.types import JSON, Ticket
+from atmosphere.types import JSON, LATER, Ticket
 from atmosphere.worker._loop import LoopThread
 from atmosphere.worker.execution import (
-    LATER,
     dropped_writes,
     finish_done_with,
     finish_raised,

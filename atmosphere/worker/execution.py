@@ -15,14 +15,12 @@ import traceback
 from dataclasses import replace
 from typing import Any
 
-from atmosphere.completion import Finish
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.errors import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
-from atmosphere.jobs import JobSpec, JobState, encode_json
+from atmosphere.jobs import Finish, JobSpec, JobState, encode_json
 from atmosphere.paths import Paths
 from atmosphere.storable import depth_of, value_problem
 from atmosphere.types import JSON
-from atmosphere.types import LATER as LATER  # what a handler returns, public API
 
 # An error travels in the completion update and the caller's reply: keep it well under any
 # write limit however much a handler packs into its exception.

@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 import atmosphere
-from atmosphere.completion import Finish, completion_writes
-from atmosphere.jobs import JobSpec
+from atmosphere.completion import completion_writes
+from atmosphere.jobs import Finish, JobSpec
 from atmosphere.localdb.rules import Rules
 from atmosphere.paths import Paths
 from atmosphere.validate import job_writes

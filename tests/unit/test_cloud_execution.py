@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atmosphere import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
-from atmosphere.completion import Finish, completion_writes, judge
+from atmosphere.completion import completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.db.client import encode_json
-from atmosphere.jobs import ChainRef, JobSpec, JobState
+from atmosphere.jobs import ChainRef, Finish, JobSpec, JobState
 from atmosphere.localdb.service import LocalDb, Response
 from atmosphere.paths import Paths
 from atmosphere.storable import value_problem

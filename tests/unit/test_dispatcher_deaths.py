@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from atmosphere.completion import Finish, completion_writes
+from atmosphere.completion import completion_writes
 from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
-from atmosphere.jobs import ChainStep, JobSpec, Outcome, Reply
+from atmosphere.jobs import ChainStep, Finish, JobSpec, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.scheduler import moves
 from atmosphere.scheduler import settler as settler_module

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atmosphere.completion import Finish, Verdict, judge, judged
-from atmosphere.jobs import JobSpec, JobState, Outcome
+from atmosphere.completion import Verdict, judge, judged
+from atmosphere.jobs import Finish, JobSpec, JobState, Outcome
 
 ERROR = {"kind": "JobFailed", "message": "boom"}
 
