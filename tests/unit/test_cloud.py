@@ -35,6 +35,13 @@ class World:
     def get(self, path: str) -> Any:
         return self.db.get(f"{ROOT}/{path}")
 
+    def replace_cloud(self, **options: Any) -> Cloud:
+        """Stop the world's cloud and start one with ``options`` (name, prefetch, patience...)."""
+        self.cloud.stop(grace=1.0)
+        self.cloud = Cloud(self.app, **options)
+        self.cloud.start()
+        return self.cloud
+
     def close(self) -> None:
         self.release.set()
         self.cloud.stop(grace=2.0)
@@ -338,9 +345,7 @@ def test_a_completion_is_retried_until_the_database_takes_it(world: World) -> No
 
 def test_a_prefetching_cloud_holds_more_jobs_but_runs_one_at_a_time() -> None:
     world = World()
-    world.cloud.stop(grace=1.0)
-    world.cloud = Cloud(world.app, name="pf", concurrency=1, prefetch=2)
-    world.cloud.start()
+    world.replace_cloud(name="pf", concurrency=1, prefetch=2)
     try:
         cid = world.cloud.id
         assert world.get(f"live/clouds/{cid}/slots") == 3

@@ -12,7 +12,6 @@ import pytest
 
 from atmosphere import InvalidResult
 from atmosphere.errors import RequestRefused
-from atmosphere.worker.cloud import Cloud
 from tests.support import wait_until
 from tests.unit.test_cloud import World
 
@@ -151,9 +150,7 @@ def test_a_prefetching_cloud_takes_one_events_assignments_and_batches_their_comp
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world = World()
-    world.cloud.stop(grace=1.0)
-    world.cloud = Cloud(world.app, name="pf", concurrency=1, prefetch=3)
-    world.cloud.start()
+    world.replace_cloud(name="pf", concurrency=1, prefetch=3)
     try:
         world.dispatcher.close()
         gate = Gate(world, monkeypatch)

@@ -16,7 +16,6 @@ import pytest
 
 from atmosphere import InvalidResult, JobTimeout
 from atmosphere.errors import RequestRefused
-from atmosphere.worker.cloud import Cloud
 from tests.support import wait_until
 from tests.unit.test_cloud import World
 
@@ -95,9 +94,7 @@ def test_an_unreachable_database_is_retried_for_patience_then_the_job_runs_again
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     world = World()
-    world.cloud.stop(grace=1.0)
-    world.cloud = Cloud(world.app, name="impatient", grace=5.0, patience=0.5)
-    world.cloud.start()
+    world.replace_cloud(name="impatient", grace=5.0, patience=0.5)
     try:
         handle = world.app.tasks["slow"].delay("again")
         assert world.started.wait(5)
