@@ -19,6 +19,7 @@ import orjson
 
 from .errors import InvalidJob
 from .errors import InvalidRecord as InvalidRecord  # readers catch it beside the records
+from .fields import int_of, number_of, obj_of, pruned, text_of
 from .types import JSON
 from .wiretime import parse_ms, render_ms
 
@@ -163,37 +164,6 @@ def _check_keys(value: Any, where: str) -> None:
             _check_keys(child, where)
 
 
-def _obj(raw: Any, what: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise InvalidRecord(f"{what} is not an object: {raw!r:.80}")
-    return raw
-
-
-def _str(raw: dict[str, Any], key: str, what: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise InvalidRecord(f"{what}.{key} is not a non-empty string")
-    return value
-
-
-def _num(raw: dict[str, Any], key: str, default: float | None = None) -> float | None:
-    value = raw.get(key, default)
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    return float(value)
-
-
-def _int(raw: dict[str, Any], key: str, default: int = 0) -> int:
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    return int(value)
-
-
-def _prune(out: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in out.items() if v is not None}
-
-
 @dataclass(frozen=True)
 class ChainRef:
     """Which chain, and which step of it, a job is."""
@@ -206,8 +176,8 @@ class ChainRef:
 
     @classmethod
     def from_json(cls, raw: Any) -> ChainRef:
-        obj = _obj(raw, "chain")
-        return cls(id=_str(obj, "id", "chain"), step=_int(obj, "step"))
+        obj = obj_of(raw, "chain")
+        return cls(id=text_of(obj, "id", "chain"), step=int_of(obj, "step"))
 
 
 @dataclass(frozen=True)
@@ -233,7 +203,7 @@ class JobSpec:
     deaths: int = 0  # clouds that died while holding it (docs/protocol.md, "Dead cloud")
 
     def to_json(self) -> dict[str, Any]:
-        return _prune(
+        return pruned(
             {
                 "id": self.id,
                 "type": self.type,
@@ -257,34 +227,34 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, raw: Any, job_id: str | None = None) -> JobSpec:
-        obj = _obj(raw, "job")
-        jid = job_id or _str(obj, "id", "job")
+        obj = obj_of(raw, "job")
+        jid = job_id or text_of(obj, "id", "job")
         reply_to = obj.get("reply_to")
         parent = obj.get("parent")
         # Every cloud and the dispatcher decode each job: the fields most jobs leave out (no
         # retries, chain, parent, eta or deaths) take their defaults without a helper's call.
         return cls(
             id=jid,
-            type=_str(obj, "type", "job"),
+            type=text_of(obj, "type", "job"),
             name=str(obj.get("name") or jid),
             data=payload(obj, "data"),
-            timeout=_num(obj, "timeout", 60.0) or 60.0,
+            timeout=number_of(obj, "timeout", 60.0) or 60.0,
             submitted=parse_ms(obj.get("submitted")),
             reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
-            retries=max(0, _int(obj, "retries")) if "retries" in obj else 0,
-            retry_backoff=(_num(obj, "retry_backoff", 1.0) or 1.0)
+            retries=max(0, int_of(obj, "retries")) if "retries" in obj else 0,
+            retry_backoff=(number_of(obj, "retry_backoff", 1.0) or 1.0)
             if "retry_backoff" in obj
             else 1.0,
-            retry_backoff_max=(_num(obj, "retry_backoff_max", 300.0) or 300.0)
+            retry_backoff_max=(number_of(obj, "retry_backoff_max", 300.0) or 300.0)
             if "retry_backoff_max" in obj
             else 300.0,
-            attempt=max(1, _int(obj, "attempt", 1)),
+            attempt=max(1, int_of(obj, "attempt", 1)),
             chain=ChainRef.from_json(obj["chain"]) if obj.get("chain") is not None else None,
             parent=parent if isinstance(parent, str) and parent else None,
             eta=parse_ms(obj["eta"]) if "eta" in obj else None,
             assigned=parse_ms(obj.get("assigned")),
-            epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
-            deaths=max(0, _int(obj, "deaths")) if "deaths" in obj else 0,
+            epoch=int_of(obj, "epoch") if obj.get("epoch") is not None else None,
+            deaths=max(0, int_of(obj, "deaths")) if "deaths" in obj else 0,
         )
 
     def evolve(self, **changes: Any) -> JobSpec:
@@ -355,7 +325,7 @@ class Outcome:
         return self.finish.retry_delay
 
     def to_json(self) -> dict[str, Any]:
-        return _prune(
+        return pruned(
             {
                 "cloud": self.cloud,
                 "attempt": self.attempt,
@@ -372,7 +342,7 @@ class Outcome:
 
     @classmethod
     def from_json(cls, raw: Any, job_id: str) -> Outcome:
-        obj = _obj(raw, "outcome")
+        obj = obj_of(raw, "outcome")
         ok = obj.get("ok")
         if not isinstance(ok, bool):
             raise InvalidRecord("outcome.ok is not a boolean")
@@ -381,12 +351,12 @@ class Outcome:
             ok=ok,
             result=payload(obj, "result"),
             error=error if isinstance(error, dict) else None,
-            retry_delay=_num(obj, "retry_delay"),
+            retry_delay=number_of(obj, "retry_delay"),
         )
         return cls(
             job_id=job_id,
             cloud=str(obj.get("cloud", "")),
-            attempt=max(1, _int(obj, "attempt", 1)),
+            attempt=max(1, int_of(obj, "attempt", 1)),
             finish=finish,
             final=obj.get("retry") is not True,
             replied=obj.get("replied") is True,
@@ -406,11 +376,11 @@ class Reply:
 
     def to_json(self) -> dict[str, Any]:
         result = _encoded(self.result)
-        return _prune({"ok": self.ok, "job": self.job, "result_json": result, "error": self.error})
+        return pruned({"ok": self.ok, "job": self.job, "result_json": result, "error": self.error})
 
     @classmethod
     def from_json(cls, raw: Any) -> Reply:
-        obj = _obj(raw, "reply")
+        obj = obj_of(raw, "reply")
         ok = obj.get("ok")
         if not isinstance(ok, bool):
             raise InvalidRecord("reply.ok is not a boolean")
@@ -420,125 +390,6 @@ class Reply:
             job=str(obj.get("job", "")),
             result=payload(obj, "result"),
             error=error if isinstance(error, dict) else None,
-        )
-
-
-@dataclass(frozen=True)
-class CloudInfo:
-    """A cloud's registration, kept fresh by its heartbeats."""
-
-    id: str
-    name: str
-    types: frozenset[str]
-    slots: int = 1
-    lent: int = 0
-    load: float = 0.0
-    running: int = 0
-    state: str = "up"  # "up" or "draining"
-    heartbeat: float | None = None
-    started: float | None = None
-    host: str = ""
-    pid: int = 0
-    done: int = 0
-    failed: int = 0
-
-    @property
-    def capacity(self) -> int:
-        """How many jobs it may hold at once, counting slots lent by waiting handlers."""
-        return max(0, self.slots + self.lent)
-
-    def to_json(self) -> dict[str, Any]:
-        return _prune(
-            {
-                "name": self.name,
-                "types": {t: True for t in sorted(self.types)},
-                "slots": self.slots,
-                "lent": self.lent or None,
-                "load": self.load,
-                "running": self.running,
-                "state": self.state,
-                "heartbeat": render_ms(self.heartbeat),
-                "started": render_ms(self.started),
-                "host": self.host or None,
-                "pid": self.pid or None,
-                "done": self.done,
-                "failed": self.failed,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, raw: Any, cloud_id: str) -> CloudInfo:
-        obj = _obj(raw, "cloud")
-        types = obj.get("types")
-        if not isinstance(types, dict):
-            raise InvalidRecord("cloud.types is not an object")
-        return cls(
-            id=cloud_id,
-            name=str(obj.get("name") or cloud_id),
-            types=frozenset(t for t, on in types.items() if on),
-            slots=max(1, _int(obj, "slots", 1)),
-            lent=max(0, _int(obj, "lent")),
-            load=_num(obj, "load", 0.0) or 0.0,
-            running=max(0, _int(obj, "running")),
-            state=str(obj.get("state") or "up"),
-            heartbeat=parse_ms(obj.get("heartbeat")),
-            started=parse_ms(obj.get("started")),
-            host=str(obj.get("host") or ""),
-            pid=_int(obj, "pid"),
-            done=_int(obj, "done"),
-            failed=_int(obj, "failed"),
-        )
-
-
-@dataclass(frozen=True)
-class DispatcherInfo:
-    """A dispatcher's presence (``live/dispatchers/{id}``), kept fresh by its heartbeats.
-
-    The writers add ``heartbeat`` (and ``started``, the first time) as server timestamps.
-    """
-
-    id: str
-    host: str = ""
-    pid: int = 0
-    role: str = "standby"  # "leader" or "standby"
-    started: float | None = None
-    heartbeat: float | None = None
-    epoch: int | None = None  # the epoch a dispatcher without an election acts under
-    seq: str | None = None  # the write marker "{run}:{n}" (docs/protocol.md, "Write marker")
-
-    @property
-    def leader(self) -> bool:
-        return self.role == "leader"
-
-    def to_json(self) -> dict[str, Any]:
-        return _prune(
-            {
-                "host": self.host or None,
-                "pid": self.pid or None,
-                "role": self.role,
-                "started": render_ms(self.started),
-                "heartbeat": render_ms(self.heartbeat),
-                "epoch": self.epoch,
-                "seq": self.seq,
-            }
-        )
-
-    @classmethod
-    def from_json(cls, raw: Any, dispatcher_id: str) -> DispatcherInfo:
-        obj = _obj(raw, "dispatcher")
-        role = obj.get("role")
-        if role not in ("leader", "standby"):  # older records said leader: true
-            role = "leader" if obj.get("leader") is True else "standby"
-        seq = obj.get("seq")
-        return cls(
-            id=dispatcher_id,
-            host=str(obj.get("host") or ""),
-            pid=_int(obj, "pid"),
-            role=role,
-            started=parse_ms(obj.get("started")),
-            heartbeat=parse_ms(obj.get("heartbeat")),
-            epoch=_int(obj, "epoch") if obj.get("epoch") is not None else None,
-            seq=seq if isinstance(seq, str) else None,
         )
 
 
@@ -555,7 +406,7 @@ class ChainStep:
     retry_backoff_max: float = 300.0
 
     def to_json(self) -> dict[str, Any]:
-        return _prune(
+        return pruned(
             {
                 "type": self.type,
                 "data_json": _encoded(self.data),
@@ -569,15 +420,15 @@ class ChainStep:
 
     @classmethod
     def from_json(cls, raw: Any) -> ChainStep:
-        obj = _obj(raw, "chain step")
+        obj = obj_of(raw, "chain step")
         return cls(
-            type=_str(obj, "type", "chain step"),
+            type=text_of(obj, "type", "chain step"),
             data=payload(obj, "data"),
-            timeout=_num(obj, "timeout"),
+            timeout=number_of(obj, "timeout"),
             callback=obj.get("callback") is True,
-            retries=max(0, _int(obj, "retries")),
-            retry_backoff=_num(obj, "retry_backoff", 1.0) or 1.0,
-            retry_backoff_max=_num(obj, "retry_backoff_max", 300.0) or 300.0,
+            retries=max(0, int_of(obj, "retries")),
+            retry_backoff=number_of(obj, "retry_backoff", 1.0) or 1.0,
+            retry_backoff_max=number_of(obj, "retry_backoff_max", 300.0) or 300.0,
         )
 
 
@@ -597,7 +448,7 @@ class ChainState:
     results: dict[str, Any] = field(default_factory=dict)  # step index -> job id, for history
 
     def to_json(self) -> dict[str, Any]:
-        return _prune(
+        return pruned(
             {
                 "name": self.name,
                 "steps": [s.to_json() for s in self.steps],
@@ -612,7 +463,7 @@ class ChainState:
 
     @classmethod
     def from_json(cls, raw: Any, chain_id: str) -> ChainState:
-        obj = _obj(raw, "chain")
+        obj = obj_of(raw, "chain")
         steps_raw = obj.get("steps")
         if isinstance(steps_raw, dict):  # Firebase may store a list as an object
             steps_raw = [steps_raw[k] for k in sorted(steps_raw, key=lambda k: int(k))]
@@ -624,8 +475,8 @@ class ChainState:
             id=chain_id,
             name=str(obj.get("name") or chain_id),
             steps=tuple(ChainStep.from_json(s) for s in steps_raw),
-            timeout=_num(obj, "timeout", 60.0) or 60.0,
-            step=max(0, _int(obj, "step")),
+            timeout=number_of(obj, "timeout", 60.0) or 60.0,
+            step=max(0, int_of(obj, "step")),
             reply_to=reply_to if isinstance(reply_to, str) and reply_to else None,
             replied=obj.get("replied") is True,
             submitted=parse_ms(obj.get("submitted")),

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atmosphere.cloud_state import CloudState, cloud_state
-from atmosphere.jobs import CloudInfo, DispatcherInfo, InvalidRecord
+from atmosphere.jobs import InvalidRecord
+from atmosphere.presence import CloudInfo, DispatcherInfo
 
 
 def children(node: Any) -> dict[str, Any]:

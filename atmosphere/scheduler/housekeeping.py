@@ -10,7 +10,8 @@ from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP, Database
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import DispatcherInfo, JobSpec
+from atmosphere.jobs import JobSpec
+from atmosphere.presence import DispatcherInfo
 from atmosphere.scheduler import moves, retention
 from atmosphere.scheduler.desk import Desk
 

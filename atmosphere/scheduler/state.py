@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from atmosphere.jobs import ChainState, CloudInfo, InvalidRecord, JobSpec, Outcome
+from atmosphere.jobs import ChainState, InvalidRecord, JobSpec, Outcome
+from atmosphere.presence import CloudInfo
 from atmosphere.scheduler.fifo import FifoJobs
 
 _log = logging.getLogger(__name__)

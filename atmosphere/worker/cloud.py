@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 from atmosphere._running import RunningJob, current_job
 from atmosphere.completion import completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP, Listener
-from atmosphere.jobs import CloudInfo, Finish, InvalidRecord, JobSpec
+from atmosphere.jobs import Finish, InvalidRecord, JobSpec
 from atmosphere.outbox import Entry, Outbox, merged
+from atmosphere.presence import CloudInfo
 from atmosphere.storable import MAX_WRITE_BYTES, encoded_size
 from atmosphere.types import JSON, LATER, Ticket
 from atmosphere.worker._loop import LoopThread

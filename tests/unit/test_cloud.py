@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from atmosphere import LATER, Atmosphere, JobFailed, Retry, Ticket, UnknownTaskType
-from atmosphere.jobs import CloudInfo, JobSpec, Outcome, payload
+from atmosphere.jobs import JobSpec, Outcome, payload
+from atmosphere.presence import CloudInfo
 from atmosphere.settings import Settings
 from atmosphere.worker.cloud import Cloud
 from atmosphere.worker.inbox import inbox_changes

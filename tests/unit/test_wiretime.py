@@ -8,7 +8,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atmosphere.jobs import ChainState, CloudInfo, DispatcherInfo, JobSpec, Outcome
+from atmosphere.jobs import ChainState, JobSpec, Outcome
+from atmosphere.presence import CloudInfo, DispatcherInfo
 from atmosphere.wiretime import from_ms, parse_ms, render_ms, to_ms
 
 # Epoch milliseconds up to the year 2286, and a little before 1970 (clock skew in tests).

@@ -23,8 +23,9 @@ from atmosphere.db.base import SERVER_TIMESTAMP, Database, Listener
 from atmosphere.db.mirror import apply_event
 from atmosphere.db.tree import render
 from atmosphere.errors import DatabaseError
-from atmosphere.jobs import DispatcherInfo, InvalidRecord
+from atmosphere.jobs import InvalidRecord
 from atmosphere.paths import Paths
+from atmosphere.presence import DispatcherInfo
 
 from .lease import Lease, claim, holds, release, renew_interval, takeover_due, valid_for
 
