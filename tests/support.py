@@ -42,7 +42,7 @@ __all__ = [
 
 
 def wait_until(
-    predicate: Callable[[], Any], timeout: float, interval: float = 0.01, what: str = ""
+    predicate: Callable[[], Any], timeout: float, what: str = "", *, interval: float = 0.01
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned); raise on timeout."""
     deadline = time.monotonic() + timeout

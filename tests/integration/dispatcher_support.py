@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from atmosphere.jobs import payload
 from atmosphere.paths import Paths
 from devkit.procs import DISPATCHER_READY as READY
 from devkit.procs import DispatcherProcess
+from tests.support import wait_until as wait_until  # one poller for every test
 
 __all__ = [
     "READY",
@@ -202,15 +202,3 @@ def states(db: FirebaseDatabase, paths: Paths) -> dict[str, str]:
     """job id -> state, from the job records."""
     jobs = db.get(paths.jobs()) or {}
     return {k: v.get("state", "?") for k, v in jobs.items() if isinstance(v, dict)}
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "") -> Any:
-    """Poll a real external process's state until true (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not met within {timeout}s: {what}")
-        time.sleep(0.05)
