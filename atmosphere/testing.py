@@ -14,7 +14,6 @@ and ``reconnect()`` resyncs them (a fresh initial put, then ``on_status(True)``)
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -41,6 +40,7 @@ from .db.tree import (
 from .db.tree import shallow as _shallow  # get(shallow=...) takes a parameter of that name
 from .errors import DatabaseError, RequestRefused
 from .rtdb.pushid import PushIdGenerator
+from .rtdb.tree import overlapping
 from .rtdb.values import MAX_BODY_BYTES
 from .types import JSON
 from .wiretime import to_ms
@@ -407,9 +407,9 @@ def _put_if_changed(rel: Segments, old: Any, new: Any) -> list[tuple[str, str, A
 
 
 def _check_no_overlap(paths: list[Segments]) -> None:
-    for a, b in itertools.combinations(paths, 2):
-        short, long = (a, b) if len(a) <= len(b) else (b, a)
-        if long[: len(short)] == short:  # the server answers 400: a refusal, as for a bad key
-            raise RequestRefused(
-                f"update path {join_path(short)} is an ancestor of (or equal to) {join_path(long)}"
-            )
+    pair = overlapping(paths)
+    if pair is not None:  # the server answers 400: a refusal, as for a bad key
+        short, long = pair
+        raise RequestRefused(
+            f"update path {join_path(short)} is an ancestor of (or equal to) {join_path(long)}"
+        )

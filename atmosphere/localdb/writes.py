@@ -192,11 +192,11 @@ def _now_ms() -> int:
 
 
 def _check_no_overlap(paths: list[tuple[str, ...]]) -> None:
-    ordered = sorted(paths)
-    for a, b in zip(ordered, ordered[1:], strict=False):
-        if b[: len(a)] == a:
-            raise HttpError(
-                400,
-                f"Invalid data; path /{'/'.join(a)} is an ancestor of another path "
-                f"/{'/'.join(b)} in the update",
-            )
+    pair = tree.overlapping(paths)
+    if pair is not None:
+        a, b = pair
+        raise HttpError(
+            400,
+            f"Invalid data; path /{'/'.join(a)} is an ancestor of another path "
+            f"/{'/'.join(b)} in the update",
+        )

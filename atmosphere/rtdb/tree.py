@@ -286,3 +286,14 @@ def etag(node: Any) -> str:
 def changed(before: Any, after: Any) -> bool:
     """Whether two subtrees differ (path copying makes unchanged subtrees identical objects)."""
     return before is not after and before != after
+
+
+def overlapping(paths: Sequence[Path]) -> tuple[Path, Path] | None:
+    """Two paths of one multi-path update where the first is the second or an ancestor of it
+    (Firebase refuses such an update), or None. Sorting puts an ancestor right before a path
+    under it, so this is O(n log n), not a comparison of every pair."""
+    ordered = sorted(tuple(p) for p in paths)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if b[: len(a)] == a:
+            return a, b
+    return None

@@ -205,3 +205,28 @@ prioritised = st.recursive(
 @given(prioritised, st.lists(st.one_of(keys, st.sampled_from([".priority", ".value"])), max_size=4))
 def test_get_matches_the_rules(root: Any, path: list[str]) -> None:
     assert tree.get(root, path) == _reference_get(root, path)
+
+
+_segments = st.lists(st.sampled_from(["a", "b", "ab", "a b", "0"]), min_size=1, max_size=4)
+
+
+@given(st.lists(_segments, max_size=30))
+def test_overlapping_finds_an_ancestor_pair_exactly_when_one_exists(paths: list[list[str]]) -> None:
+    # The reference compares every pair; the function sorts once.
+    expected = any(
+        len(a) <= len(b) and b[: len(a)] == a
+        for i, a in enumerate(paths)
+        for j, b in enumerate(paths)
+        if i != j
+    )
+    pair = tree.overlapping(paths)
+    assert (pair is not None) == expected
+    if pair is not None:
+        a, b = pair
+        assert list(a) in paths and list(b) in paths and b[: len(a)] == a
+
+
+def test_overlapping_on_a_large_flat_update() -> None:
+    paths = [("live", "inbox", "c", f"job{i:06d}") for i in range(100_000)]
+    assert tree.overlapping(paths) is None
+    assert tree.overlapping([*paths, ("live", "inbox", "c")]) == (("live", "inbox", "c"), paths[0])
