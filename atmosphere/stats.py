@@ -15,7 +15,21 @@ from .wiretime import to_ms
 
 # Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
-    1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000,
+    1,
+    2,
+    5,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
 )
 COUNTERS = ("submitted", "succeeded", "failed", "retried", "timed_out", "requeued")
 

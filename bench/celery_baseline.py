@@ -90,9 +90,19 @@ def running_celery(workers: int = WORKERS, prefetch: int | None = None) -> Itera
     for ``prefetch``, its prefetch multiplier when given (Celery's default: 4)."""
     port = _free_port()
     redis_proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
     env = dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=str(ROOT))
@@ -100,11 +110,28 @@ def running_celery(workers: int = WORKERS, prefetch: int | None = None) -> Itera
     try:
         _wait_for_redis(url)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker",
-             "--concurrency", str(workers), "--pool", "prefork", "--loglevel", "WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat",
-             *(["--prefetch-multiplier", str(prefetch)] if prefetch is not None else [])],
-            env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bench.celery_app",
+                "worker",
+                "--concurrency",
+                str(workers),
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                *(["--prefetch-multiplier", str(prefetch)] if prefetch is not None else []),
+            ],
+            env=env,
+            cwd=str(ROOT),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         os.environ["BENCH_REDIS_URL"] = url
         yield Celery(redis_proc, worker)
@@ -144,9 +171,7 @@ def measure(
         }
         trips = rpc_trips(noop, rpc_jobs)
         latencies = [t.latency_ms for t in trips]
-        chains = chain_p50(
-            lambda i: chain(noop.s(i), noop.s(), noop.s()).apply_async(), chain_jobs
-        )
+        chains = chain_p50(lambda i: chain(noop.s(i), noop.s(), noop.s()).apply_async(), chain_jobs)
         forgotten, forget_cpu = cpu_ms_per_job(
             pids, batch_jobs, lambda: fire_and_forget(count.delay, batch_jobs)
         )

@@ -182,7 +182,9 @@ def run(runs: int = 5, size: int = 1_000_000) -> list[tuple[str, float, float, f
     out = []
     a, b = statistics.median(snapshots[0]), statistics.median(snapshots[1])
     mb = len(json.dumps(payload(size, "records"))) / 1e6
-    out.append((f"1 MB event ({mb:.2f} MB of records): listen -> initial put callback", a, b, b / a))
+    out.append(
+        (f"1 MB event ({mb:.2f} MB of records): listen -> initial put callback", a, b, b / a)
+    )
     for shape in SHAPES:
         ours_s, theirs_s = samples[shape]
         mb = len(json.dumps(payload(size, shape))) / 1e6

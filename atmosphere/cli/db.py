@@ -11,16 +11,16 @@ from atmosphere.settings import DEFAULTS
 
 def db(
     host: Annotated[str, typer.Option(help="Address to bind.")] = DEFAULTS["db_host"],
-    port: Annotated[
-        int, typer.Option(help="Port to listen on (0: any free port).")
-    ] = DEFAULTS["db_port"],
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = DEFAULTS[
+        "db_port"
+    ],
     data_dir: Annotated[str, typer.Option(help="Where the data lives.")] = DEFAULTS["data_dir"],
     token: Annotated[
         str | None, typer.Option(envvar="ATMOSPHERE_DB_TOKEN", help="Secret token (admin).")
     ] = DEFAULTS["db_token"],
-    fsync: Annotated[
-        bool, typer.Option(help="fsync every write (power-loss durable).")
-    ] = DEFAULTS["fsync"],
+    fsync: Annotated[bool, typer.Option(help="fsync every write (power-loss durable).")] = DEFAULTS[
+        "fsync"
+    ],
     max_body: Annotated[int, typer.Option(help="Largest request body in bytes (413 above).")] = (
         32 * 1024 * 1024
     ),

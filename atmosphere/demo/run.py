@@ -112,7 +112,9 @@ def run_demo(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        console.print("[bold]Atmosphere demo[/]: starting the dispatcher (and the embedded database)")
+        console.print(
+            "[bold]Atmosphere demo[/]: starting the dispatcher (and the embedded database)"
+        )
         log = processes.start(
             "dispatcher", ["dispatcher", "--station-port", str(station_port)], env
         )

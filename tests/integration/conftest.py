@@ -52,8 +52,19 @@ class CloudProcess(AtmosphereProcess):
         self.cloud_id: str | None = None
         super().__init__(
             [
-                "cloud", module, "--db-url", db_url, "--root", ROOT, "--name", name,
-                "--concurrency", str(concurrency), "--grace", "10", *extra_args,
+                "cloud",
+                module,
+                "--db-url",
+                db_url,
+                "--root",
+                ROOT,
+                "--name",
+                name,
+                "--concurrency",
+                str(concurrency),
+                "--grace",
+                "10",
+                *extra_args,
             ],  # fmt: skip
             ready=self.UP,
             env={**FAST_ENV, **(env or {})},

@@ -19,10 +19,24 @@ def test_demo_runs_real_jobs_and_stops_cleanly(tmp_path: Path) -> None:
     station_port, db_port = free_port(), free_port()
     # When the demo runs for a few seconds
     proc = subprocess.run(
-        [sys.executable, "-m", "atmosphere", "demo", "--duration", "6",
-         "--station-port", str(station_port), "--db-port", str(db_port),
-         "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=150, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "atmosphere",
+            "demo",
+            "--duration",
+            "6",
+            "--station-port",
+            str(station_port),
+            "--db-port",
+            str(db_port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=tmp_path,
     )
     # Then it exits 0, having seen jobs succeed, and says where the station is
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -13,7 +13,9 @@ import pytest
 
 from bench.completions import Completions, report
 
-REPORT_TWICE = "import sys; from bench.completions import report; report(sys.argv[1]); report(sys.argv[1])"
+REPORT_TWICE = (
+    "import sys; from bench.completions import report; report(sys.argv[1]); report(sys.argv[1])"
+)
 
 
 def test_completions_from_other_processes_are_all_counted() -> None:

@@ -13,7 +13,9 @@ def test_a_root_is_one_or_more_database_keys(root: str) -> None:
     assert Settings(root=root).root == root
 
 
-@pytest.mark.parametrize("root", ["", "/", "/atmosphere", "atmosphere/", "a//b", "a.b", "a#b", "a$"])
+@pytest.mark.parametrize(
+    "root", ["", "/", "/atmosphere", "atmosphere/", "a//b", "a.b", "a#b", "a$"]
+)
 def test_a_root_that_is_no_database_path_is_refused(root: str) -> None:
     # Given a root that would spell paths like "/live/queue" or that Firebase refuses as a key
     with pytest.raises(ConfigError, match="root"):
