@@ -172,7 +172,10 @@ class Fleet:
         self.stop_clouds()
         cmd = [sys.executable, "-m", "atmosphere", "cloud", TASKS, "--db-url", self.url]
         cmd += ["--root", ROOT_KEY, "--prefetch", str(prefetch)]
-        env = {"PYTHONPATH": str(ROOT)}
+        # This checkout first (bench.tasks), then whatever the caller has (bench.trace: its hooks).
+        env = {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        }
         self.clouds = [
             Child([*cmd, "--name", f"bench-{i}"], CLOUD_UP, env) for i in range(self.size)
         ]

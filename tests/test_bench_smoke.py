@@ -39,3 +39,19 @@ def test_quick_jobs_bench_prints_the_table_and_writes_json(tmp_path: Path) -> No
     # per event either way.
     assert 0 < writes < 20
     assert figures["RSS idle: a cloud"]["value"] > 10  # MiB: a real Python process
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_rpc_trace_finds_every_mark_of_every_segment() -> None:
+    # Keeps bench/tracepoints.py in step with the code it hooks: a renamed function shows here.
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.trace", "--rpcs", "20"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "is gone" not in done.stderr, done.stderr[-3000:]
+    assert "(20 of 20 RPCs had every mark)" in done.stdout, done.stdout
