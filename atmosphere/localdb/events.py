@@ -231,17 +231,28 @@ def _patch_frames(lpath: tuple[str, ...], commit: _Commit) -> list[bytes]:
     return [frame("patch", rel, changes)]
 
 
+def _deepest_first(listener: Listener) -> int:
+    return -len(listener.path)
+
+
 class Hub:
     """The listeners of every namespace."""
 
     def __init__(self, max_queued_bytes: int = MAX_QUEUED_BYTES) -> None:
         self.max_queued_bytes = max_queued_bytes
         self.by_ns: dict[str, set[Listener]] = {}
+        # Each namespace's listeners in the order a commit reaches them (made on first need
+        # after a change): the most specific first. A deep listener's event is small and is
+        # usually the one a process waits on (a cloud's inbox, a maker's replies), while
+        # a listener high up (the dispatcher's) gets the big one: each send wakes a process
+        # that may take the CPU from the server before the next send.
+        self._order: dict[str, list[Listener]] = {}
         self.dropped = 0  # listeners closed for falling too far behind
 
     def add(self, ns: str, listener: Listener, snapshot: Any) -> None:
         """Register ``listener`` and queue its initial ``put`` of ``snapshot``."""
         self.by_ns.setdefault(ns, set()).add(listener)
+        self._order.pop(ns, None)
         first = frame("put", (), tree.render(snapshot))
         # A big location must not count as falling behind before the client could read it.
         listener.limit = max(self.max_queued_bytes, 2 * len(first))
@@ -252,6 +263,7 @@ class Hub:
         group = self.by_ns.get(ns)
         if group is not None:
             group.discard(listener)
+            self._order.pop(ns, None)
             if not group:
                 del self.by_ns[ns]
 
@@ -267,9 +279,12 @@ class Hub:
         group = self.by_ns.get(ns)
         if not group:
             return
+        order = self._order.get(ns)
+        if order is None:
+            order = self._order[ns] = sorted(group, key=_deepest_first)
         commit = _Commit(wpath, entries, before, after)
         cache: dict[tuple[str, ...], list[bytes]] = {}
-        for listener in list(group):
+        for listener in order:  # never changed, only replaced, when one is removed
             if listener.closed:
                 continue
             try:

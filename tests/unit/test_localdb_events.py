@@ -155,3 +155,37 @@ def test_a_failing_listener_is_cut_off_and_the_others_still_get_the_commit() -> 
     assert broken.aborted
     assert listener.closed
     assert listener not in hub.by_ns["ns"]
+
+
+def test_a_commit_reaches_the_most_specific_listeners_first() -> None:
+    # Each send wakes the process that reads it: the small event someone waits on (a cloud's
+    # inbox, a maker's replies) goes before the big one of a listener high up (live/).
+    sent: list[str] = []
+
+    class Recorder(FakeSink):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def write(self, data: bytes) -> int:
+            sent.append(self.name)
+            return super().write(data)
+
+    hub = Hub()
+    paths = {"live": ["a", "live"], "replies": ["a", "replies", "m"], "root": []}
+    paths["inbox"] = ["a", "live", "inbox", "c"]
+    for name in ("live", "root", "inbox", "replies"):  # registered in no particular order
+        listener = Listener(paths[name])
+        listener.sink = Recorder(name)
+        hub.add("ns", listener, None)
+    entries = [(["live", "inbox", "c", "j"], None), (["replies", "m", "j"], {"ok": True})]
+    entries.append((["live", "outcomes", "j"], {"ok": True}))
+    before = tree.set_one(None, ["a", "live", "inbox", "c", "j"], 1)
+    for _ in range(2):  # and again after a listener comes and goes
+        sent.clear()
+        after = tree.update(before, ["a"], entries)
+        hub.publish("ns", ["a"], entries, before, after)
+        assert sent == ["inbox", "replies", "live", "root"]
+        gone = Listener(["a", "x"])
+        hub.add("ns", gone, None)
+        hub.remove("ns", gone)
