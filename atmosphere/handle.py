@@ -32,8 +32,13 @@ class Handle:
         self._ticket = ticket
         self._tracked = tracked
         self._schedule = schedule
-        self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._lock = threading.Lock()  # guards the response and the callbacks
+        self._settled = False
+        # Held until the response arrives; get() waits by taking it (and gives it straight
+        # back, for the next waiter). A bare lock wakes a waiter with one release, where an
+        # Event's condition allocates a lock per wait and wakes the waiter into its own lock.
+        self._latch = threading.Lock()
+        self._latch.acquire()
         self._error: JobError | None = None
         self._result: JSON = None
         self._callbacks: list[Callback] = []
@@ -59,7 +64,7 @@ class Handle:
 
     def done(self) -> bool:
         """True once the response (result, error or timeout) has arrived."""
-        return self._event.is_set()
+        return self._settled
 
     def get(self, timeout: float | None = None) -> JSON:
         """Wait for the response and return the result, or raise the job's typed error.
@@ -76,14 +81,14 @@ class Handle:
             UnknownTaskType: the cloud that got the job has no task for its type.
         """
         self._require_tracked()
-        if not self._event.is_set():
+        if not self._settled:
             running = current_job.get()
             if running is None:
-                finished = self._event.wait(timeout)
+                finished = self._wait_settled(timeout)
             else:
                 # A handler waiting on a sub-job frees its slot so the sub-job can run there.
                 with running.lend():
-                    finished = self._event.wait(timeout)
+                    finished = self._wait_settled(timeout)
             if not finished:
                 raise ResponseTimeout(
                     f"still waiting for job {self._id} after {timeout}s (it has not timed out)",
@@ -98,7 +103,7 @@ class Handle:
         """Call ``callback(error, data)`` once the response arrives (at once if it has)."""
         self._require_tracked()
         with self._lock:
-            if not self._event.is_set():
+            if not self._settled:
                 self._callbacks.append(callback)
                 return self
         error, result = self._error, self._result
@@ -139,18 +144,29 @@ class Handle:
     def _settle(self, error: JobError | None, result: JSON) -> bool:
         """Record the response; only the first call counts. Returns whether this one did."""
         with self._lock:
-            if self._event.is_set():
+            if self._settled:
                 return False
             self._error, self._result = error, result
             callbacks, self._callbacks = self._callbacks, []
-            self._event.set()
+            self._settled = True
+        self._latch.release()  # once: only the first settle gets here
         for callback in callbacks:
             self._schedule(functools.partial(callback, error, result))
         return True
 
+    def _wait_settled(self, timeout: float | None) -> bool:
+        """Wait until the response is in (at most ``timeout`` seconds); whether it is."""
+        if timeout is None:
+            took = self._latch.acquire()
+        else:
+            took = self._latch.acquire(timeout=min(max(timeout, 0.0), threading.TIMEOUT_MAX))
+        if took:
+            self._latch.release()
+        return took
+
     def _require_tracked(self) -> None:
         # An untracked handle is settled only when its submission could not be written: say so.
-        if not self._tracked and not self._event.is_set():
+        if not self._tracked and not self._settled:
             raise AtmosphereError(
                 f"job {self._id} was submitted fire-and-forget (app.submit(job) without a "
                 "callback, or forget=True): no response is tracked. To get one, pass a "

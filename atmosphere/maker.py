@@ -88,6 +88,9 @@ class Maker:
         self._cond = threading.Condition()
         self._pending: dict[str, Handle] = {}
         self._deadlines: list[tuple[float, int, str]] = []
+        # When the deadline thread wakes next, while it sleeps (None while it runs): a new
+        # deadline wakes it only if it is earlier, not at every submission.
+        self._tick_sleeps_until: float | None = None
         self._seq = itertools.count()
         self._trash: list[str] = []
         self._started = False
@@ -206,7 +209,8 @@ class Maker:
             self._pending[submission.reply_id] = handle
             deadline = self._clock() + submission.wait
             heapq.heappush(self._deadlines, (deadline, next(self._seq), submission.reply_id))
-            self._cond.notify_all()
+            if wakes_too_late(self._tick_sleeps_until, deadline):
+                self._cond.notify_all()
         return handle
 
     def _write(self, submissions: list[Submission], handles: list[Handle]) -> None:
@@ -311,7 +315,9 @@ class Maker:
                     wake = next_flush
                     if self._deadlines:
                         wake = min(wake, self._deadlines[0][0])
+                    self._tick_sleeps_until = wake
                     self._cond.wait(max(0.0, wake - now))
+                    self._tick_sleeps_until = None
                     continue
             for handle in expired:
                 ticket = handle.ticket
@@ -390,6 +396,14 @@ class Maker:
             self.database.delete(self.paths.replies(self.id))
         except Exception as exc:
             log.debug("could not delete replies of maker %s: %s", self.id, exc)
+
+
+def wakes_too_late(sleeps_until: float | None, deadline: float) -> bool:
+    """Whether the deadline thread must be woken for a new ``deadline`` (pure): only while it
+    sleeps, and only if it would wake after the deadline. Waking it at every submission costs
+    a thread switch per job; while it runs, it sees the new deadline before it sleeps again.
+    """
+    return sleeps_until is not None and deadline < sleeps_until
 
 
 def _too_large(submission: Submission, size: int) -> str:

@@ -56,6 +56,14 @@ def writes_inline(queued: int, sending: bool, since_last_put: float, gap: float)
     return queued == 0 and not sending and since_last_put >= gap
 
 
+def wakes_someone(flushers: int, writer_waits: bool, queued: int, closing: bool) -> bool:
+    """Whether a finished write must notify (pure): a flush() waits for it, or the writer
+    sleeps while entries wait behind it, or the outbox is closing. Not after a lone write
+    with nobody waiting (an RPC's): waking the writer thread for nothing costs a thread
+    switch per job."""
+    return flushers > 0 or closing or (writer_waits and queued > 0)
+
+
 def isolates(exc: BaseException) -> bool:
     """Whether a failed batch should be retried entry by entry: the server refused its content
     (one entry may be the cause), as opposed to not answering (every entry would fail alike)."""
@@ -94,6 +102,7 @@ class Outbox(Generic[T]):
         self._done = 0  # entries written or failed
         self._closing = False
         self._waiting = False  # the writer sleeps on the condition: put() must wake it
+        self._flushers = 0  # callers waiting in flush()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -125,7 +134,11 @@ class Outbox(Generic[T]):
         """Wait until every entry queued so far is written (or failed); False on timeout."""
         with self._cond:
             target = self._put
-            return self._cond.wait_for(lambda: self._done >= target, timeout)
+            self._flushers += 1
+            try:
+                return self._cond.wait_for(lambda: self._done >= target, timeout)
+            finally:
+                self._flushers -= 1
 
     def close(self, timeout: float | None = None) -> bool:
         """Write what is queued, then stop the writer; False if it did not finish in time."""
@@ -159,7 +172,8 @@ class Outbox(Generic[T]):
         with self._cond:
             self._done += n
             self._sending = False
-            self._cond.notify_all()
+            if wakes_someone(self._flushers, self._waiting, len(self._queue), self._closing):
+                self._cond.notify_all()
 
     def _send(self, batch: list[Entry[T]]) -> None:
         try:
