@@ -25,6 +25,7 @@ def dispatcher(
     log_level: Annotated[str, typer.Option(help="Log level (debug, info, warning).")] = "info",
 ) -> None:
     """Run the dispatcher: assign jobs, settle outcomes, retries, chains, dead clouds, GC."""
+    import gc
     import logging
     import signal
     import threading
@@ -43,6 +44,12 @@ def dispatcher(
     settings = Settings.from_env().replace(database_url=db_url, root=root)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Every job allocates hundreds of short-lived objects here (records parsed, writes built),
+    # so the young generation was collected every few jobs, each time also walking the
+    # long-lived view of every live job. Rarer collections: ~20 % less of the dispatcher's CPU
+    # per job (bench.hot_path); its records hold no cycles, so memory barely moves. The
+    # embedded server does the same (localdb/server.py).
+    gc.set_threshold(50_000, 20, 100)
 
     def start_station(db: Database) -> StationHandle:
         return serve(settings, db, port=station_port)
