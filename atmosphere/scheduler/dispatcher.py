@@ -35,7 +35,7 @@ from atmosphere.scheduler.leadership import Leadership, SoleLeader
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.settler import Settler
-from atmosphere.scheduler.state import Change, LiveState
+from atmosphere.scheduler.state import UNPARSED, Change, LiveState
 from atmosphere.settings import Settings
 from atmosphere.wiretime import to_ms
 
@@ -290,21 +290,31 @@ class Dispatcher:
         """The dispatcher's estimate of server time, in epoch seconds."""
         return self._wall()
 
-    def write(self, values: dict[str, Any], fallback: poison.Fallback | None = None) -> None:
+    def write(
+        self,
+        values: dict[str, Any],
+        fallback: poison.Fallback | None = None,
+        parsed: dict[str, Any] | None = None,
+    ) -> None:
         """Queue one decision's writes (full paths); apply ``live/`` ones locally now.
 
         ``fallback``: what to write instead if the database refuses them (see poison.py).
+        ``parsed``: records among them as ``LiveState`` would parse them (full path -> record),
+        taken as they are instead of parsing what we just built from them.
         """
         self.batch.update(values, fallback)
         prefix = self.paths.live + "/"
-        local = [(k[len(prefix) :], v) for k, v in values.items() if k.startswith(prefix)]
+        cut = len(prefix)
+        local = [(k, v) for k, v in values.items() if k.startswith(prefix)]
         if local:
             now = to_ms(self.now())  # our writes' server values, resolved as the server would
             changes: list[Change] = []
-            for rel, value in local:
+            known = parsed or {}
+            for path, value in local:
+                rel = path[cut:]
                 resolved = resolve(value, now)
                 self.overlay.record(rel, resolved)
-                changes.extend(self.state.apply("put", rel, resolved))
+                changes.extend(self.state.apply("put", rel, resolved, known.get(path, UNPARSED)))
             self._react(changes)
 
     def _confirm_marker(self) -> None:
@@ -421,10 +431,13 @@ class Dispatcher:
         if not self.state.queue:
             return
         epoch = self.leadership.epoch
+        now_ms = to_ms(self.now())
         held = assigning.held_jobs(self.state) | self.poisoned.keys()
         for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads(), held):
             fallback = self._fail_job(spec, "to assign it")
-            self.write(moves.assign_writes(self.paths, spec, cloud_id, epoch), fallback)
+            entry = moves.assignment(spec, epoch, now_ms)
+            parsed = {self.paths.inbox(cloud_id, spec.id): entry}
+            self.write(moves.assign_writes(self.paths, entry, cloud_id), fallback, parsed)
             self.count("assigned")
 
     def _fail_job(self, spec: JobSpec, what: str) -> poison.Fallback:

@@ -3,27 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobSpec, JobState, Outcome
 from atmosphere.paths import Paths
 from atmosphere.scheduler.settlement import queue_entry
+from atmosphere.wiretime import from_ms
 
 
-def assign_writes(paths: Paths, spec: JobSpec, cloud_id: str, epoch: int) -> dict[str, Any]:
-    """Move a queued job into a cloud's inbox and note it in the job record (one update)."""
-    entry = spec.evolve(eta=None).to_json()
-    entry["assigned"] = SERVER_TIMESTAMP
-    entry["epoch"] = epoch
-    record = paths.jobs(spec.id)
+def assignment(spec: JobSpec, epoch: int, now_ms: int) -> JobSpec:
+    """``spec`` as its inbox entry, assigned at ``now_ms`` (our clock) under ``epoch``.
+
+    Exactly what parsing the entry gives back (``JobSpec.from_json(entry.to_json())``), so the
+    dispatcher's view takes it as parsed. ``assigned`` is the dispatcher's clock, not a server
+    timestamp: only clouds read it, to tell one assignment from the next (worker/inbox.py), and
+    a value the server leaves as written comes back on the stream equal to the one we applied,
+    costing a comparison, not a parse. The job record's ``assigned`` stays server time.
+    """
+    if spec.retries or (spec.retry_backoff, spec.retry_backoff_max) == (1.0, 300.0):
+        return replace(spec, eta=None, assigned=from_ms(now_ms), epoch=epoch)
+    # Without retries the entry leaves the backoff out: parsed, it is the default.
+    return replace(
+        spec,
+        eta=None,
+        assigned=from_ms(now_ms),
+        epoch=epoch,
+        retry_backoff=1.0,
+        retry_backoff_max=300.0,
+    )
+
+
+def assign_writes(paths: Paths, entry: JobSpec, cloud_id: str) -> dict[str, Any]:
+    """Move a queued job into a cloud's inbox (``entry``: its ``assignment``) and note it in the
+    job record (one update)."""
+    record = paths.jobs(entry.id)
     return {
-        paths.queue(spec.type, spec.id): None,
-        paths.inbox(cloud_id, spec.id): entry,
+        paths.queue(entry.type, entry.id): None,
+        paths.inbox(cloud_id, entry.id): entry.to_json(),
         f"{record}/state": JobState.ASSIGNED.value,
         f"{record}/cloud": cloud_id,
-        f"{record}/attempts": spec.attempt,
+        f"{record}/attempts": entry.attempt,
         f"{record}/assigned": SERVER_TIMESTAMP,
     }
 

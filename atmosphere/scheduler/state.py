@@ -36,6 +36,10 @@ RECORD_DEPTH: dict[str, int] = {
 }
 
 
+# ``LiveState.apply``'s ``parsed`` when the caller has no parsed record (None means absent).
+UNPARSED: Any = object()
+
+
 @dataclass(frozen=True)
 class Change:
     """One record of ``live`` whose parsed value changed (None: absent or malformed)."""
@@ -137,8 +141,12 @@ class LiveState:
 
     # -- applying events -----------------------------------------------------------------
 
-    def apply(self, kind: str, path: str, data: Any) -> list[Change]:
-        """Apply one stream event (or one of our own writes); return the records it changed."""
+    def apply(self, kind: str, path: str, data: Any, parsed: Any = UNPARSED) -> list[Change]:
+        """Apply one stream event (or one of our own writes); return the records it changed.
+
+        ``parsed``: for a put of one whole record, the record as its parser would return it
+        (our own writes, built from the typed value): stored as is, not parsed again.
+        """
         segs = split(path)
         if kind == "patch" and isinstance(data, dict):
             changes: list[Change] = []
@@ -148,9 +156,9 @@ class LiveState:
         if kind == "patch":
             self._log_once("/" + "/".join(segs), f"patch with non-object data {data!r:.60}")
             return []
-        return self._write(segs, data)
+        return self._write(segs, data, parsed)
 
-    def _write(self, segs: list[str], value: Any) -> list[Change]:
+    def _write(self, segs: list[str], value: Any, parsed: Any = UNPARSED) -> list[Change]:
         if isinstance(value, dict) and not value:
             value = None
         if not segs:
@@ -176,6 +184,8 @@ class LiveState:
             return []
         _set_in(self.raw, segs, value)
         below = tuple(segs[1:])
+        if len(below) == depth and parsed is not UNPARSED:
+            return self._store(section, below, parsed)
         if len(below) >= depth:
             return self._reparse(section, below[:depth])
         return self._resync(section, below, old, value)
@@ -216,14 +226,17 @@ class LiveState:
 
     def _reparse(self, section: str, key: Key) -> list[Change]:
         raw = _get_in(self.raw, [section, *key])
-        store = self.records[section]
-        old = store.get(key)
         new: Any = None
         if raw is not None:
             try:
                 new = _PARSERS[section](key, raw)
             except (InvalidRecord, KeyError, TypeError, ValueError) as exc:
                 self._log_once("/".join((section, *key)), f"skipping malformed record: {exc}")
+        return self._store(section, key, new)
+
+    def _store(self, section: str, key: Key, new: Any) -> list[Change]:
+        store = self.records[section]
+        old = store.get(key)
         if new is None:
             store.pop(key, None)
         else:

@@ -304,3 +304,27 @@ def test_a_failed_write_suspends_decisions_until_a_fresh_snapshot(
     pump(db, d)
     assert not d._suspended
     assert "j2" in inbox(db, "c1") and db.get(f"{R}/live/outcomes") is None
+
+
+def test_an_assignment_is_parsed_neither_when_made_nor_when_the_stream_shows_it(
+    db: MemoryDatabase, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inbox entry is taken as built, and its echo equals it (``assigned`` is our clock, not
+    a server timestamp the server would fill in differently): no parse per job for either."""
+    from atmosphere.scheduler import state
+
+    register(db, "c1", "t", slots=2)
+    d = make(db, clock)
+    parses: list[tuple[str, ...]] = []
+    parse_inbox = state._PARSERS["inbox"]
+
+    def counted(key: tuple[str, ...], raw: Any) -> Any:
+        parses.append(key)
+        return parse_inbox(key, raw)
+
+    monkeypatch.setitem(state._PARSERS, "inbox", counted)
+    submit(db, "j1")
+    pump(db, d)
+    assert inbox(db, "c1")["j1"]["assigned"] == round(clock.wall() * 1000)
+    assert not d.overlay and d.state.inbox["c1"]["j1"].assigned == clock.wall()
+    assert parses == []

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from atmosphere.jobs import JobSpec
 from atmosphere.paths import Paths
 from atmosphere.scheduler.analytics import MinuteStats
 from atmosphere.scheduler.assigning import plan
+from atmosphere.scheduler.moves import assign_writes, assignment
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.retention import expired_job_writes
 from atmosphere.scheduler.routing import CloudLoad
@@ -101,3 +104,40 @@ def test_plan_takes_oldest_first_across_types_and_never_overfills() -> None:
     loads = {"c": CloudLoad(id="c", types=frozenset({"a", "b"}), slots=2)}
     assert [(s.id, c) for s, c in plan(queue, loads)] == [("j1", "c"), ("j2", "c")]
     assert loads["c"].held == 2
+
+
+QUEUED = [
+    {"id": "j1", "type": "t", "name": "n", "data_json": "[1, 2.5, null]", "submitted": 1},
+    {
+        "type": "t",
+        "data_json": '{"a": {"b": [true]}}',
+        "timeout": 0,
+        "retries": 0,
+        "retry_backoff": 5,
+        "retry_backoff_max": 7,
+        "eta": 1_800_000_000_123,
+        "deaths": 2,
+    },
+    {
+        "type": "t",
+        "name": "",
+        "retries": 3,
+        "retry_backoff": 0.5,
+        "attempt": 2,
+        "chain": {"id": "c", "step": 1},
+        "parent": "p",
+        "reply_to": "m",
+        "epoch": 4,
+    },
+]
+
+
+@pytest.mark.parametrize("raw", QUEUED)
+def test_an_assignment_is_what_its_inbox_entry_parses_to(raw: dict[str, object]) -> None:
+    """The dispatcher takes its inbox entry's typed value without parsing it: it must be exact."""
+    spec = JobSpec.from_json(raw, job_id="j1")
+    entry = assignment(spec, 3, 1_800_000_000_456)
+    written = assign_writes(P, entry, "c1")[P.inbox("c1", "j1")]
+    assert JobSpec.from_json(written, job_id="j1") == entry
+    assert written["assigned"] == 1_800_000_000_456 and written["epoch"] == 3
+    assert "eta" not in written and entry.chain == spec.chain
