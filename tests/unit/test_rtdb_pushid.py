@@ -54,3 +54,12 @@ def test_threads_get_unique_increasing_ids() -> None:
     assert len(set(every)) == len(every)
     for chunk in out:
         assert chunk == sorted(chunk)
+
+
+def test_the_random_part_differs_between_milliseconds() -> None:
+    gen = PushIdGenerator()
+    ids = [gen.next(now_ms=ms) for ms in range(1, 201)]
+    assert len({i[8:] for i in ids}) == 200  # 72 random bits each: a repeat would be a bug
+    assert all(set(i[8:]) <= set(PUSH_CHARS) for i in ids)
+    # every one of the 64 digits turns up among 2,400 random ones
+    assert {c for i in ids for c in i[8:]} == set(PUSH_CHARS)
