@@ -396,7 +396,7 @@ class Atmosphere:
         submitted inside a handler is its child (the handler's slot is lent while it waits)."""
         running = current_job.get()
         submission = self._prepare(requests, tracked=tracked, as_chain=as_chain)
-        handle = self.maker.submit(submission, callback=callback)
+        handle = self._configured()[1].submit(submission, callback=callback)
         if running is not None and tracked:
             running.children.append(handle)
         return handle
@@ -412,20 +412,27 @@ class Atmosphere:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _configured(self) -> tuple[Settings, Maker]:
+        """The settings and the maker: every submission needs both, and once they exist they
+        are read without the properties' locks (the maker's alone takes four)."""
+        settings, maker = self._settings, self._maker
+        if settings is None or maker is None:
+            return self.settings, self.maker
+        return settings, maker
+
     def _prepare(self, requests: list[JobRequest], *, tracked: bool, as_chain: bool) -> Submission:
         """Check a job (or chain) and build the records and the one update that submit it."""
-        settings = self.settings
+        settings, maker = self._configured()
         requests = [
             check_request(r, settings.max_data_bytes, f"chain step {i}" if as_chain else "job")
             for i, r in enumerate(requests)
         ]
         if as_chain:
             check_chain(requests)
-        maker = self.maker
         running = current_job.get()
         parent = running.job_id if running is not None else None
         reply_to = maker.id if tracked else None
-        new_id = self.database.new_id()
+        new_id = maker.database.new_id()  # this app's database (not the property: its locks)
         if as_chain:
             state, first = plan_chain(
                 requests,

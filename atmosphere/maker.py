@@ -203,7 +203,8 @@ class Maker:
     def _register(self, submission: Submission) -> Handle:
         if submission.wait is None:
             return Handle(submission.reply_id, submission.ticket, tracked=False)
-        self._start()
+        if not self._started:  # (the lock only until the threads run)
+            self._start()
         handle = Handle(submission.reply_id, submission.ticket, schedule=self._schedule)
         with self._cond:
             self._pending[submission.reply_id] = handle

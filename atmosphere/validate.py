@@ -180,9 +180,10 @@ def job_writes(paths: Paths, spec: JobSpec) -> dict[str, JSON]:
     then in a cloud's inbox, which is as deep (a delayed job's entry is shallower). It sits
     there encoded (``data_json``), so only the size of that one string can be refused.
     """
-    depth = depth_of(paths.queue(spec.type, spec.id)) + 1
     text = encode_json(spec.data, "job data")
-    check_value(text, "job data", depth=depth, max_bytes=MAX_VALUE_BYTES)
+    if not always_storable(text):
+        depth = depth_of(paths.queue(spec.type, spec.id)) + 1
+        check_value(text, "job data", depth=depth, max_bytes=MAX_VALUE_BYTES)
     entry = spec.to_json()
     entry["submitted"] = SERVER_TIMESTAMP
     state = JobState.DELAYED if spec.eta is not None else JobState.QUEUED
@@ -191,6 +192,17 @@ def job_writes(paths: Paths, spec: JobSpec) -> dict[str, JSON]:
         paths.rel(paths.jobs(spec.id)): {**entry, "state": str(state)},
         paths.rel(where): entry,
     }
+
+
+# encode_json's text is valid UTF-8 (orjson's, or the stdlib's ASCII), so the database can only
+# refuse it for its size; written as a JSON string a character takes 6 bytes at most ("\u001f"),
+# so a text this short stays under MAX_VALUE_BYTES and need not be measured (nor encoded again).
+_ALWAYS_STORABLE_CHARS = (MAX_VALUE_BYTES - 2) // 8
+
+
+def always_storable(text: str) -> bool:
+    """Whether the database stores ``text`` (from ``encode_json``) whatever it holds (pure)."""
+    return len(text) <= _ALWAYS_STORABLE_CHARS
 
 
 def plan_chain(
@@ -243,7 +255,9 @@ def chain_writes(paths: Paths, state: ChainState, first: JobSpec) -> dict[str, J
     depth = depth_of(paths.chains(state.id)) + 3
     for i, step in enumerate(state.steps):
         what = f"chain step {i} data"
-        check_value(encode_json(step.data, what), what, depth=depth, max_bytes=MAX_VALUE_BYTES)
+        text = encode_json(step.data, what)
+        if not always_storable(text):
+            check_value(text, what, depth=depth, max_bytes=MAX_VALUE_BYTES)
     chain = state.to_json()
     chain["submitted"] = SERVER_TIMESTAMP
     return {paths.rel(paths.chains(state.id)): chain, **job_writes(paths, first)}

@@ -12,7 +12,8 @@ import pytest
 from atmosphere import Atmosphere, InvalidJob, chain
 from atmosphere.jobs import JobSpec
 from atmosphere.settings import Settings
-from atmosphere.storable import MAX_VALUE_BYTES
+from atmosphere.storable import MAX_VALUE_BYTES, value_problem
+from atmosphere.validate import _ALWAYS_STORABLE_CHARS, always_storable
 from tests.unit.jobs_fakes import RecordingDatabase
 from tests.unit.test_storable import nested
 
@@ -67,3 +68,11 @@ def test_a_chain_step_is_checked_where_the_chain_keeps_it(app: Atmosphere) -> No
         too_big.submit()
     app.maker.flush()  # submit() returns before the outbox writes
     assert _writes(app) == 1
+
+
+def test_a_text_short_enough_to_skip_the_check_is_always_storable() -> None:
+    # The worst text of that length: every character a control character, written as \u00XX.
+    longest = "\x1f" * _ALWAYS_STORABLE_CHARS
+    assert always_storable(longest) and not always_storable(longest + "x")
+    assert value_problem(longest, "job data", depth=6, max_bytes=MAX_VALUE_BYTES) is None
+    assert value_problem("\x1f" * (MAX_VALUE_BYTES // 6 + 1), "d", depth=6, max_bytes=1 << 30)
