@@ -10,8 +10,9 @@ is sent, so it never exceeds what the server accepts.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,26 +57,28 @@ class WriteBatch:
 
     Firebase rejects an update where one key is an ancestor of another, so a write below a pending
     key is folded into that key's value, and a write above pending keys replaces them (the later
-    write wins, as it would have with two separate updates).
+    write wins, as it would have with two separate updates). Decisions rarely overlap: writes are
+    only logged as they come, and folded (``_folded``) when the paths turn out to overlap.
     """
 
     def __init__(self, max_bytes: int = MAX_BATCH_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._values: dict[str, Any] = {}
-        self._inner: dict[str, int] = {}  # proper prefixes of pending keys -> how many keys
+        self._log: list[tuple[str, Any]] = []  # every write, in order
+        self._latest: dict[str, Any] = {}  # the last value written at each path
+        self._values: dict[str, Any] | None = None  # what the update carries (cached)
         self._groups: list[Group] = []
         self.updates = 0  # update calls made (each one database write)
         self.paths = 0  # paths written across those calls
 
     def keys(self) -> list[str]:
         """The paths this batch will write."""
-        return list(self._values)
+        return list(self._pending())
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._pending())
 
     def __bool__(self) -> bool:
-        return bool(self._values)
+        return bool(self._log)
 
     def set(self, path: str, value: Any, tag: object = None) -> None:
         """Queue ``value`` at ``path`` (None deletes), as a decision of its own."""
@@ -85,13 +88,16 @@ class WriteBatch:
         """Queue one decision's writes; ``tag`` comes back with them if they are refused."""
         if not values:
             return
-        self._groups.append(Group(dict(values), tag))
-        for path, value in values.items():
-            self._put(path, value)
+        writes = dict(values)
+        self._groups.append(Group(writes, tag))
+        self._log.extend(writes.items())
+        self._latest.update(writes)
+        self._values = None
 
     def take(self) -> dict[str, Any]:
         """Remove and return every pending write."""
-        values, self._values, self._inner, self._groups = self._values, {}, {}, []
+        values = self._pending()
+        self._log, self._latest, self._values, self._groups = [], {}, None, []
         return values
 
     def flush(self, db: Database) -> list[Refused]:
@@ -151,23 +157,37 @@ class WriteBatch:
         self.updates += 1
         self.paths += len(values)
 
-    def _put(self, path: str, value: Any) -> None:
+    def _pending(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = _folded(self._log) if _overlapping(self._latest) else self._latest
+        return self._values
+
+
+class _Folder:
+    """Writes applied in order into non-overlapping paths (see ``WriteBatch``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self._inner: dict[str, int] = {}  # proper prefixes of pending keys -> how many keys
+
+    def put(self, path: str, value: Any) -> None:
+        """Apply one write."""
         prefixes = _prefixes(path)
         for prefix in prefixes:
-            if prefix in self._values:
+            if prefix in self.values:
                 self._fold(prefix, path[len(prefix) + 1 :], value)
                 return
         if path in self._inner:
-            for key in [k for k in self._values if k.startswith(path + "/")]:
+            for key in [k for k in self.values if k.startswith(path + "/")]:
                 self._drop(key)
-        if path not in self._values:
+        if path not in self.values:
             inner = self._inner
             for prefix in prefixes:
                 inner[prefix] = inner.get(prefix, 0) + 1
-        self._values[path] = value
+        self.values[path] = value
 
     def _fold(self, key: str, rest: str, value: Any) -> None:
-        current = self._values[key]
+        current = self.values[key]
         tree: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
         node = tree
         parts = rest.split("/")
@@ -180,10 +200,10 @@ class WriteBatch:
             node.pop(parts[-1], None)
         else:
             node[parts[-1]] = value
-        self._values[key] = tree or None
+        self.values[key] = tree or None
 
     def _drop(self, key: str) -> None:
-        del self._values[key]
+        del self.values[key]
         for prefix in _prefixes(key):
             left = self._inner[prefix] - 1
             if left:
@@ -204,8 +224,20 @@ def _builds_on(group: Group, refused: Sequence[Refused]) -> bool:
 
 def _merge(groups: list[Group]) -> dict[str, Any]:
     """One update holding ``groups``' writes, folded as the batch folds them (in order)."""
-    batch = WriteBatch()
-    for group in groups:
-        for path, value in group.writes.items():
-            batch._put(path, value)
-    return batch.take()
+    writes = [write for group in groups for write in group.writes.items()]
+    latest = dict(writes)
+    return _folded(writes) if _overlapping(latest) else latest
+
+
+def _overlapping(paths: Iterable[str]) -> bool:
+    """True when one of ``paths`` is below another, by segments ("a/b" is below "a", not "a-")."""
+    order = sorted(path.split("/") for path in paths)
+    return any(after[: len(before)] == before for before, after in itertools.pairwise(order))
+
+
+def _folded(writes: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """``writes`` applied in order with no path left below another."""
+    folder = _Folder()
+    for path, value in writes:
+        folder.put(path, value)
+    return folder.values

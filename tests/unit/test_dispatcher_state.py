@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from atmosphere.db.base import increment
 from atmosphere.scheduler import state as state_module
-from atmosphere.scheduler.batcher import WriteBatch, _prefixes
+from atmosphere.scheduler.batcher import WriteBatch, _Folder, _prefixes
 from atmosphere.scheduler.state import LiveState
 from atmosphere.testing import MemoryDatabase
 
@@ -138,6 +138,31 @@ def test_batch_flushes_one_atomic_update() -> None:
     assert b.flush(db) == []
     assert db.writes == 1 and b.updates == 1 and b.paths == 3
     assert db.get("r") == {"x": {"a": 1, "b": 2}, "y": "z"}
+
+
+_WRITES = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["a", "b", "a-", "ab"]), min_size=1, max_size=3).map("/".join),
+        st.one_of(st.none(), st.integers(0, 3), st.just({"x": 1})),
+    ),
+    max_size=8,
+)
+
+
+@given(st.lists(_WRITES, max_size=4))
+def test_a_batch_folds_overlapping_writes_as_applying_them_in_order_does(
+    decisions: list[list[tuple[str, object]]],
+) -> None:
+    """The batch only logs writes and folds them when their paths overlap: the same result as
+    folding each one as it comes."""
+    b = WriteBatch()
+    reference = _Folder()
+    for writes in decisions:
+        b.update(dict(writes))
+        for path, value in dict(writes).items():
+            reference.put(path, value)
+    assert set(b.keys()) == set(reference.values)
+    assert b.take() == reference.values and not b
 
 
 @given(st.text(alphabet="ab/", max_size=8))
