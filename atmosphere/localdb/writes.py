@@ -42,7 +42,7 @@ class Writer:
         self.clock = _now_ms  # server time in ms, for server values (tests fix it)
 
     def _stored(self, req: Request, body: bytes, path: Sequence[str], now: int) -> Any:
-        value, has_sv = normalise(parse_json(body), len(path))
+        value, has_sv = normalise(parse_json(body), len(path), now)
         if has_sv:
             value = resolve(value, now, tree.get(req.ns.root, path))
         return value
@@ -181,7 +181,7 @@ def _patch_entry(key: str, raw: Any, base: list[str], now: int, root: Any) -> tu
     kind = type(raw)
     if kind is bool or (kind is str and len(raw) <= _SHORT_STRING):
         return segments, raw  # the common case: stored exactly as parsed
-    value, has_sv = normalise(raw, len(base) + len(segments))
+    value, has_sv = normalise(raw, len(base) + len(segments), now)
     if has_sv:
         value = resolve(value, now, tree.get(root, [*base, *segments]))
     return segments, value

@@ -11,20 +11,22 @@ Segments = tuple[str, ...]
 
 _INVALID_KEY = re.compile(r"[\[\].#$/\x00-\x1f\x7f]")
 
-_valid_keys: set[str] = set()  # a memo of keys seen valid: the same few keys recur
+# A memo of keys seen valid (the same few keys recur), cleared when full but never replaced:
+# a hot loop may test ``key in VALID_KEYS_SEEN`` before calling is_valid_key.
+VALID_KEYS_SEEN: set[str] = set()
 
 
 def is_valid_key(key: str) -> bool:
     """True if ``key`` may name a child (no forbidden characters, not empty, not too long)."""
-    if key in _valid_keys:
+    if key in VALID_KEYS_SEEN:
         return True
     if not key or _INVALID_KEY.search(key) is not None:
         return False
     if len(key) * 4 > MAX_KEY_BYTES and len(key.encode("utf-8")) > MAX_KEY_BYTES:
         return False
-    if len(_valid_keys) >= 50_000:
-        _valid_keys.clear()
-    _valid_keys.add(key)
+    if len(VALID_KEYS_SEEN) >= 50_000:
+        VALID_KEYS_SEEN.clear()
+    VALID_KEYS_SEEN.add(key)
     return True
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from .keys import is_valid_key
+from .keys import VALID_KEYS_SEEN, is_valid_key
 
 MAX_DEPTH = 32
 MAX_STRING_BYTES = 10 * 1024 * 1024
@@ -39,6 +39,9 @@ class ServerValue:
 
     kind: str  # "timestamp" or "increment"
     amount: int | float = 0
+
+
+_TIMESTAMP = ServerValue("timestamp")  # (immutable: one will do)
 
 
 def parse_json(body: bytes) -> Any:
@@ -70,12 +73,18 @@ def _reject_constant(name: str) -> Any:
 
 
 class Normaliser:
-    """Turns one parsed body into the stored form; remembers whether it holds server values."""
+    """Turns one parsed body into the stored form; remembers whether it holds server values.
 
-    __slots__ = ("has_server_values",)
+    With ``now`` (the commit's time in ms) timestamps are resolved on the way, so a value
+    whose only server values are timestamps (every job record's) needs no ``resolve`` pass:
+    ``has_server_values`` then says whether any is left (an increment needs the stored value).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("has_server_values", "now")
+
+    def __init__(self, now: int | None = None) -> None:
         self.has_server_values = False
+        self.now = now
 
     def value(self, v: Any, depth: int) -> Any:
         """Return the stored form of ``v`` (None when it stores nothing); raise InvalidData."""
@@ -112,13 +121,16 @@ class Normaliser:
         if ".value" in d:
             return self._value_with_priority(d, depth)
         out: dict[str, Any] = {}
+        seen = VALID_KEYS_SEEN
         for key, child in d.items():
-            if key == ".priority":
+            if key in seen:
+                pass  # the usual case: no call (".priority" is never in it)
+            elif key == ".priority":
                 priority = _priority(child)
                 if priority is not None:
                     out[key] = priority
                 continue
-            if type(key) is not str or not is_valid_key(key):
+            elif type(key) is not str or not is_valid_key(key):
                 raise InvalidData(BAD_KEY)
             kind = type(child)
             if (
@@ -138,7 +150,12 @@ class Normaliser:
     def _value_with_priority(self, d: dict[str, Any], depth: int) -> Any:
         if any(k not in (".value", ".priority") for k in d):
             raise InvalidData("Invalid data; .value must not have sibling children.")
-        inner = self.value(d[".value"], depth)
+        # A server value here is refused beside a priority: keep it unresolved to tell.
+        now, self.now = self.now, None
+        try:
+            inner = self.value(d[".value"], depth)
+        finally:
+            self.now = now
         priority = _priority(d.get(".priority"))
         if inner is None or priority is None:
             return inner
@@ -148,13 +165,15 @@ class Normaliser:
             raise InvalidData(BAD_SV)
         return {".value": inner, ".priority": priority}
 
-    def _server_value(self, d: dict[str, Any]) -> ServerValue:
+    def _server_value(self, d: dict[str, Any]) -> ServerValue | int:
         if len(d) != 1:
             raise InvalidData(BAD_SV)
         spec = d[".sv"]
         if spec == "timestamp":
+            if self.now is not None:
+                return self.now
             self.has_server_values = True
-            return ServerValue("timestamp")
+            return _TIMESTAMP
         if type(spec) is dict and len(spec) == 1 and "increment" in spec:
             amount = spec["increment"]
             if type(amount) in (int, float) and math.isfinite(amount):
@@ -187,9 +206,10 @@ def _priority(p: Any) -> Any:
     raise InvalidData("Invalid data; .priority must be a string or a number.")
 
 
-def normalise(value: Any, depth: int) -> tuple[Any, bool]:
-    """Return (stored form of ``value``, whether it holds server values)."""
-    n = Normaliser()
+def normalise(value: Any, depth: int, now: int | None = None) -> tuple[Any, bool]:
+    """Return (stored form of ``value``, whether it holds server values to ``resolve``);
+    with ``now``, timestamps are resolved already (see ``Normaliser``)."""
+    n = Normaliser(now)
     return n.value(value, depth), n.has_server_values
 
 

@@ -148,3 +148,33 @@ def test_resolve_keeps_leaves_inline_as_before(value: Any, current: Any) -> None
     stored, _ = normalise(value, 0)
     now = 1_700_000_000_000
     assert resolve(stored, now, current) == _reference_resolve(stored, now, current)
+
+
+_with_priority = st.one_of(
+    _json,
+    st.builds(lambda v, p: {".value": v, ".priority": p}, _json, st.sampled_from([None, 1, "p"])),
+)
+
+
+def _normalised(value: Any, now: int | None) -> Any:
+    try:
+        return normalise({"a": value, "b": {"c": value}}, 0, now)
+    except InvalidData as exc:
+        return str(exc)
+
+
+@given(_with_priority, _json)
+def test_timestamps_resolved_while_normalising_store_what_resolve_stores(
+    value: Any, current: Any
+) -> None:
+    # The server resolves timestamps on the way (no second pass for a job record); what it
+    # stores and what it refuses (a server value beside a priority) must not change.
+    now = 1_700_000_000_000
+    before, after = _normalised(value, None), _normalised(value, now)
+    if isinstance(before, str):
+        assert after == before
+        return
+    stored, has_server_values = after
+    if has_server_values:  # increments are left for resolve, which needs the stored value
+        stored = resolve(stored, now, current)
+    assert stored == (resolve(before[0], now, current) if before[1] else before[0])
