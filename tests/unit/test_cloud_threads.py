@@ -79,6 +79,17 @@ def test_an_idle_thread_ends_after_keep_and_close_ends_the_waiting_ones() -> Non
     wait_until(lambda: not _alive("kept-"), 5, what="close ended it")
 
 
+def test_a_job_handed_over_as_the_waiting_threads_keep_runs_out_still_runs() -> None:
+    # keep so short that the hand-over often meets a thread whose wait just ran out
+    threads = JobThreads("race", keep=0.0002)
+    try:
+        for _ in range(2000):
+            done, _ = _ran_on(threads)
+            assert done.wait(5), "a job handed to a thread that was leaving was lost"
+    finally:
+        threads.close()
+
+
 def _boom() -> None:
     raise ZeroDivisionError("a handler's bug")
 
