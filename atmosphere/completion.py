@@ -10,10 +10,11 @@ It lives in neither, so the dispatcher and the cloud runtime never import each o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 from .db.base import SERVER_TIMESTAMP
-from .jobs import Finish, JobSpec, JobState, Outcome, Reply, encode_json
+from .jobs import Finish, JobSpec, JobState, Outcome, Reply
 from .paths import Paths
 from .types import JSON
 
@@ -74,21 +75,35 @@ def completion_writes(
         spec, travels, cloud=cloud_id, final=verdict.final, replied=replies, started=started
     ).to_json()
     outcome["finished"] = SERVER_TIMESTAMP
-    job = paths.rel(paths.jobs(spec.id))
+    inbox, outcomes, jobs, replies_to = _prefixes(paths)
+    job = f"{jobs}{spec.id}"
     writes: dict[str, JSON] = {
-        paths.rel(paths.inbox(cloud_id, spec.id)): None,
-        paths.rel(paths.outcomes(spec.id)): outcome,
+        f"{inbox}{cloud_id}/{spec.id}": None,
+        f"{outcomes}{spec.id}": outcome,
         f"{job}/state": str(verdict.state),
         f"{job}/started": outcome["started"],
         # Only a finished job has a finish time: retention collects by it.
         f"{job}/finished": SERVER_TIMESTAMP if verdict.final else None,
         f"{job}/cloud": cloud_id,
     }
-    # Kept beside an error too (done_with); encoded, so it is stored exactly as returned.
-    writes[f"{job}/result_json"] = None if finish.result is None else encode_json(finish.result)
+    # Kept beside an error too (done_with); encoded, so it is stored exactly as returned (the
+    # outcome's copy: the same result, encoded once).
+    writes[f"{job}/result_json"] = outcome.get("result_json")
     if not finish.ok:
         writes[f"{job}/error"] = error
     if replies and spec.reply_to is not None:
         reply = Reply(ok=finish.ok, job=spec.id, result=finish.result, error=error)
-        writes[paths.rel(paths.replies(spec.reply_to, spec.id))] = reply.to_json()
+        writes[f"{replies_to}{spec.reply_to}/{spec.id}"] = reply.to_json()
     return writes
+
+
+@functools.lru_cache(maxsize=16)
+def _prefixes(paths: Paths) -> tuple[str, str, str, str]:
+    """Where a completion writes, relative to the root, each path up to the ids that follow
+    (inbox, outcomes, jobs, replies): spelled by ``paths`` once, not per completion (ids are
+    single keys, never empty)."""
+
+    def rel(place: str) -> str:
+        return f"{paths.rel(place)}/"
+
+    return rel(paths.inbox()), rel(paths.outcomes()), rel(paths.jobs()), rel(paths.replies())

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from atmosphere import LATER, Atmosphere, JobFailed, Retry, Ticket, UnknownTaskType
+from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobSpec, Outcome, payload
 from atmosphere.presence import CloudInfo
 from atmosphere.settings import Settings
-from atmosphere.worker.cloud import Cloud
+from atmosphere.worker.cloud import Cloud, record_json
 from atmosphere.worker.inbox import inbox_changes
 from tests.support import wait_until
 from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase, assign
@@ -400,3 +402,27 @@ def test_a_job_handed_back_at_shutdown_does_not_report_its_late_failure() -> Non
     assert not handle.done()
     world.app.close()
     world.db.close()
+
+
+@pytest.mark.parametrize(("lent", "state"), [(0, "up"), (2, "draining")])
+def test_the_record_written_is_cloud_info_with_a_server_heartbeat(lent: int, state: str) -> None:
+    fixed = CloudInfo(
+        id="c1", name="n", types=frozenset({"a", "b"}), slots=3, started=1.7e9, host="h", pid=9
+    )
+    whole = replace(fixed, lent=lent, load=1.25, running=1, state=state, done=7, failed=2)
+    made = record_json(
+        fixed.to_json(), lent=lent, load=1.25, running=1, state=state, done=7, failed=2
+    )
+    assert made == {**whole.to_json(), "heartbeat": SERVER_TIMESTAMP}
+
+
+def test_a_task_registered_after_the_start_is_in_the_next_record(world: World) -> None:
+    world.app.tasks["echo"].delay(1).get(timeout=5)
+
+    @world.app.task("late_type")
+    def late_type(ticket: Ticket, data: Any) -> Any:
+        return data
+
+    world.app.tasks["echo"].delay(2).get(timeout=5)  # its completion carries the record
+    info = CloudInfo.from_json(world.get(f"live/clouds/{world.cloud.id}"), world.cloud.id)
+    assert "late_type" in info.types and info.done == 2

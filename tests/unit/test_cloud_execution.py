@@ -94,6 +94,21 @@ def test_a_final_success_replies_in_the_same_update() -> None:
     assert writes["live/outcomes/j1"]["started"] == writes["jobs/j1/started"] == 1
 
 
+@pytest.mark.parametrize("root", ["atmosphere", "apps/billing", ""])
+def test_the_completion_paths_are_the_ones_paths_spells_under_any_root(root: str) -> None:
+    paths = Paths(root)
+    writes = completion_writes(
+        paths, cloud_id="c1", spec=spec(), finish=Finish(ok=True, result=7), started=0.001
+    )
+    job = paths.rel(paths.jobs("j1"))
+    assert set(writes) == {
+        paths.rel(paths.inbox("c1", "j1")),
+        paths.rel(paths.outcomes("j1")),
+        paths.rel(paths.replies("m1", "j1")),
+        *(f"{job}/{field}" for field in ("state", "started", "finished", "cloud", "result_json")),
+    }
+
+
 def test_a_retry_does_not_reply_and_says_so() -> None:
     finish = finish_raised(Retry(delay=2))
     writes = completion_writes(
