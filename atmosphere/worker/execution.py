@@ -171,7 +171,11 @@ def dropped_writes(paths: Paths, cloud_id: str, spec: JobSpec, why: str) -> dict
         paths.rel(paths.inbox(cloud_id, spec.id)): None,
         f"{job}/state": str(JobState.FAILED),
         f"{job}/finished": SERVER_TIMESTAMP,
-        f"{job}/error": {"kind": "InvalidResult", "type": "InvalidResult", "message": clip(why, 500)},
+        f"{job}/error": {
+            "kind": "InvalidResult",
+            "type": "InvalidResult",
+            "message": clip(why, 500),
+        },
     }
 
 
