@@ -20,6 +20,7 @@ import socket
 from collections.abc import Mapping
 
 _READ = 64 * 1024
+_READ_LARGE = 1 << 20  # a body's reads once its size is known to be large
 _MAX_HEAD = 64 * 1024  # answer head bytes (http.client: 64 KiB a line, 100 headers)
 ONE_SEND_BYTES = 64 * 1024  # a body up to this size leaves in the same send as the head
 _BODY_METHODS = frozenset({"PATCH", "POST", "PUT"})  # http.client sends Content-Length: 0
@@ -118,9 +119,17 @@ class _Reader:
         return True
 
     def exactly(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            if not self.more():
-                raise http.client.IncompleteRead(self.buffer, n - len(self.buffer))
+        if len(self.buffer) < n:
+            # Chunks kept apart and joined once: adding each to the buffer copied a large
+            # answer over and over (a 15 MB GET took 0.5-0.9 s instead of 0.05-0.15 s).
+            parts, have = [self.buffer], len(self.buffer)
+            while have < n:
+                chunk = self.sock.recv(min(n - have, _READ_LARGE))
+                if not chunk:
+                    raise http.client.IncompleteRead(b"".join(parts), n - have)
+                parts.append(chunk)
+                have += len(chunk)
+            self.buffer = b"".join(parts)
         data, self.buffer = self.buffer[:n], self.buffer[n:]
         return data
 
@@ -135,10 +144,11 @@ class _Reader:
         return data
 
     def until_closed(self) -> bytes:
-        while self.more():
-            pass
-        data, self.buffer = self.buffer, b""
-        return data
+        parts = [self.buffer]
+        while chunk := self.sock.recv(_READ_LARGE):
+            parts.append(chunk)
+        self.buffer = b""
+        return b"".join(parts)
 
 
 def _head(reader: _Reader) -> tuple[int, str, dict[str, str]]:

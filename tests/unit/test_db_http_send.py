@@ -126,3 +126,14 @@ def test_a_peer_that_hangs_up_raises_what_http_client_raises() -> None:
         _answer("GET", b"HTTP/1.1 200 OK\r\nContent-Le", close=True)
     with pytest.raises(http.client.BadStatusLine):
         _answer("GET", b"SSH-2.0-OpenSSH\r\n\r\n")
+
+
+def test_a_large_answer_in_many_pieces_arrives_whole() -> None:
+    body = bytes(range(256)) * 8192  # 2 MiB
+    pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    assert _answer("GET", head, *pieces)[2:] == (body, False)
+    assert _answer("GET", b"HTTP/1.1 200 OK\r\n\r\n", *pieces, close=True)[2:] == (body, True)
+    chunked = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces]
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert _answer("GET", head, *chunked, b"0\r\n\r\n")[2] == body
