@@ -7,9 +7,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from atmosphere.rtdb import tree
-from atmosphere.rtdb.keys import is_valid_key
+from atmosphere.rtdb.keys import VALID_KEYS_SEEN, is_valid_key
 from atmosphere.rtdb.pushid import PushIdGenerator
-from atmosphere.rtdb.values import MAX_STRING_BYTES, normalise, parse_json, resolve
+from atmosphere.rtdb.values import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_STRING_BYTES,
+    normalise,
+    parse_json,
+    resolve,
+)
 
 from . import access
 from .events import Hub
@@ -174,17 +181,30 @@ def _patch_entry(key: str, raw: Any, base: list[str], now: int, root: Any) -> tu
     segments = [s for s in key.split("/") if s] if "/" in key else [key]
     if not segments:
         raise HttpError(400, BAD_PATCH)
-    last = len(segments) - 1
-    for i, s in enumerate(segments):
-        if not is_valid_key(s) and not (s == ".priority" and i == last):
-            raise HttpError(400, BAD_PATCH)
+    seen = VALID_KEYS_SEEN
+    for s in segments:
+        if s not in seen:  # (a job's id is, from its second path in a PATCH on)
+            _check_segments(segments)
+            break
     kind = type(raw)
-    if kind is bool or (kind is str and len(raw) <= _SHORT_STRING):
+    if (
+        kind is bool
+        or (kind is str and len(raw) <= _SHORT_STRING)
+        or (kind is int and INT64_MIN <= raw <= INT64_MAX)
+    ):
         return segments, raw  # the common case: stored exactly as parsed
     value, has_sv = normalise(raw, len(base) + len(segments), now)
     if has_sv:
         value = resolve(value, now, tree.get(root, [*base, *segments]))
     return segments, value
+
+
+def _check_segments(segments: list[str]) -> None:
+    """Raise HttpError unless every segment is a valid key (``.priority`` may end the path)."""
+    last = len(segments) - 1
+    for i, s in enumerate(segments):
+        if not is_valid_key(s) and not (s == ".priority" and i == last):
+            raise HttpError(400, BAD_PATCH)
 
 
 def _now_ms() -> int:
