@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 MAX_KEY_BYTES = 768
 
@@ -28,6 +28,22 @@ def is_valid_key(key: str) -> bool:
         VALID_KEYS_SEEN.clear()
     VALID_KEYS_SEEN.add(key)
     return True
+
+
+_INVALID_IN_PATH = re.compile(r"[\[\].#$\x00-\x1f\x7f]")  # _INVALID_KEY but "/"
+_SHORT_KEY = MAX_KEY_BYTES // 4  # a key this short is within the limit whatever its characters
+
+
+def plainly_valid_paths(paths: Collection[str]) -> bool:
+    """True when every path names a child through valid keys, tested at once (one regex over
+    all of them); False says nothing: check each path then (split_path, invalid_key)."""
+    try:
+        joined = "/".join(paths)
+    except TypeError:
+        return False
+    if _INVALID_IN_PATH.search(joined) is not None:
+        return False
+    return all(0 < len(p) <= _SHORT_KEY and p.strip("/") for p in paths)
 
 
 def split_path(path: str) -> Segments:
