@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Container, Iterator, Mapping
-from dataclasses import replace
 
 from atmosphere.jobs import JobSpec
 from atmosphere.scheduler.fifo import FifoJobs
@@ -65,7 +64,7 @@ def plan(
             continue
         spec = queue.get(job_type, {}).get(job_id)
         if spec is not None and job_id not in held:
-            loads[cloud.id] = replace(cloud, held=cloud.held + 1)
+            loads[cloud.id] = cloud.holding(cloud.held + 1)
             yield spec, cloud.id
         following = next(walk, None)
         if following is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from atmosphere.db.base import SERVER_TIMESTAMP
@@ -23,10 +23,9 @@ def assignment(spec: JobSpec, epoch: int, now_ms: int) -> JobSpec:
     costing a comparison, not a parse. The job record's ``assigned`` stays server time.
     """
     if spec.retries or (spec.retry_backoff, spec.retry_backoff_max) == (1.0, 300.0):
-        return replace(spec, eta=None, assigned=from_ms(now_ms), epoch=epoch)
+        return spec.evolve(eta=None, assigned=from_ms(now_ms), epoch=epoch)
     # Without retries the entry leaves the backoff out: parsed, it is the default.
-    return replace(
-        spec,
+    return spec.evolve(
         eta=None,
         assigned=from_ms(now_ms),
         epoch=epoch,

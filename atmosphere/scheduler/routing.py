@@ -31,6 +31,11 @@ class CloudLoad:
         """True when it holds as many jobs as it has room for."""
         return is_busy(self.held, self.capacity)
 
+    def holding(self, held: int) -> CloudLoad:
+        """The same cloud holding ``held`` jobs (``dataclasses.replace`` without its walk over
+        the fields: routing makes one per job placed)."""
+        return CloudLoad(**{**self.__dict__, "held": held})
+
     def eligible_for(self, job_type: str) -> bool:
         """True when it may be given a job of ``job_type`` right now."""
         return job_type in self.types and self.up and self.alive and not self.busy

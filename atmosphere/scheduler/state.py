@@ -184,9 +184,11 @@ class LiveState:
             return []
         _set_in(self.raw, segs, value)
         below = tuple(segs[1:])
-        if len(below) == depth and parsed is not UNPARSED:
+        if len(below) == depth:  # one whole record: it is ``value``
+            if parsed is UNPARSED:
+                parsed = self._parse(section, below, value)
             return self._store(section, below, parsed)
-        if len(below) >= depth:
+        if len(below) > depth:
             return self._reparse(section, below[:depth])
         return self._resync(section, below, old, value)
 
@@ -226,13 +228,16 @@ class LiveState:
 
     def _reparse(self, section: str, key: Key) -> list[Change]:
         raw = _get_in(self.raw, [section, *key])
-        new: Any = None
-        if raw is not None:
-            try:
-                new = _PARSERS[section](key, raw)
-            except (InvalidRecord, KeyError, TypeError, ValueError) as exc:
-                self._log_once("/".join((section, *key)), f"skipping malformed record: {exc}")
-        return self._store(section, key, new)
+        return self._store(section, key, self._parse(section, key, raw))
+
+    def _parse(self, section: str, key: Key, raw: Any) -> Any:
+        if raw is None:
+            return None
+        try:
+            return _PARSERS[section](key, raw)
+        except (InvalidRecord, KeyError, TypeError, ValueError) as exc:
+            self._log_once("/".join((section, *key)), f"skipping malformed record: {exc}")
+            return None
 
     def _store(self, section: str, key: Key, new: Any) -> list[Change]:
         store = self.records[section]
