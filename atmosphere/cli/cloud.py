@@ -70,6 +70,7 @@ def cloud(
     log_level: Annotated[str, typer.Option(help="Log level (debug, info, warning).")] = "info",
 ) -> None:
     """Run a cloud: register the app's task types and run the jobs assigned to it."""
+    import gc
     import logging
     import signal
 
@@ -90,6 +91,11 @@ def cloud(
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    # Each job allocates a few hundred short-lived objects (its assignment parsed, its
+    # completion built), so the young generation was collected every few jobs. Rarer
+    # collections, as the dispatcher and the embedded server do: about 3 % fewer instructions
+    # per job in-process. The CLI process only: an in-process cloud leaves the host's GC alone.
+    gc.set_threshold(50_000, 20, 100)
     runtime = Cloud(app, name=name, concurrency=concurrency, prefetch=prefetch, grace=grace)
     interrupts = {"count": 0}
 
