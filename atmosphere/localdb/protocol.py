@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, cast
 import httptools
 
 from .events import KEEP_ALIVE, Listener
-from .service import LocalDb, Response, StreamRequest, error
+from .service import Admitted, LocalDb, Response, StreamRequest, error
 
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 _CACHE = b"cache-control: no-cache\r\n"
@@ -50,6 +50,7 @@ class _Pending(NamedTuple):
     headers: dict[bytes, bytes]
     body: bytes
     keep_alive: bool
+    admitted: Admitted | None
 
 
 def encode_response(r: Response, keep_alive: bool) -> bytes:
@@ -95,6 +96,7 @@ class HttpConnection(asyncio.Protocol):
         self._limit = self.max_body  # the largest body this request's caller may send
         self._too_large = False
         self._refused = False  # answered from the head: the body is dropped
+        self._admitted: Admitted | None = None  # what the head of a write was judged
         self._pending: deque[_Pending] = deque()
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -160,6 +162,7 @@ class HttpConnection(asyncio.Protocol):
         self._size = 0
         self._too_large = False
         self._refused = False
+        self._admitted = None
 
     def on_url(self, url: bytes) -> None:
         if self.done:
@@ -184,18 +187,20 @@ class HttpConnection(asyncio.Protocol):
                 self._refused = True
                 self.transport.write(encode_response(verdict, keep_alive=False))
                 return
-            self._limit = verdict
+            if verdict is not None:
+                self._limit = verdict.limit
+                self._admitted = verdict
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             self._too_large = True
         elif self._headers.get(b"expect", b"").lower() == b"100-continue":
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it
 
-    def _admit(self, method: bytes) -> Response | int:
+    def _admit(self, method: bytes) -> Response | Admitted | None:
         try:
             url = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
-            return self.max_body  # answered as a bad URL once complete
+            return None  # answered as a bad URL once complete
         return self.db.admit(
             method.decode("latin-1"), url.path or b"/", url.query or b"", self._headers
         )
@@ -232,6 +237,7 @@ class HttpConnection(asyncio.Protocol):
             self._headers,
             body,
             self.parser.should_keep_alive(),
+            self._admitted,
         )
         if self._pending or self.transport.get_write_buffer_size() > _BACKLOG:
             # Pipelined requests from a client that does not read its answers wait here (at
@@ -250,6 +256,7 @@ class HttpConnection(asyncio.Protocol):
                 url.query or b"",
                 request.headers,
                 request.body,
+                request.admitted,
             )
         except httptools.HttpParserInvalidURLError:
             answer = error(400, "Invalid URL")

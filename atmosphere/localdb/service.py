@@ -41,7 +41,7 @@ from .request import (
 from .store import Namespace, Store
 from .writes import Writer
 
-__all__ = ["Config", "LocalDb", "Response", "StreamRequest", "error"]
+__all__ = ["Admitted", "Config", "LocalDb", "Response", "StreamRequest", "error"]
 
 METHODS = frozenset(("GET", "PUT", "POST", "PATCH", "DELETE"))
 STATS_PATH = b"/.settings/stats.json"
@@ -71,6 +71,14 @@ class _Head(NamedTuple):
     params: dict[str, str]
     caller: access.Caller
     streaming: bool
+
+
+class Admitted(NamedTuple):
+    """A write's head judged before its body (``LocalDb.admit``): the largest body to read,
+    and the head, which ``handle`` takes instead of working it out (and the host) again."""
+
+    limit: int
+    head: _Head | None  # None: an OPTIONS preflight
 
 
 def _refusal(exc: HttpError | InvalidData | UnicodeError) -> Response:
@@ -108,14 +116,24 @@ class LocalDb:
     # -- entry points ----------------------------------------------------------------
 
     def handle(
-        self, method: str, raw_path: bytes, query: bytes, headers: dict[bytes, bytes], body: bytes
+        self,
+        method: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
+        admitted: Admitted | None = None,
     ) -> Response | StreamRequest:
-        """Answer one request (headers by lower-case name); never raises for bad input."""
+        """Answer one request (headers by lower-case name); never raises for bad input.
+
+        ``admitted``: what ``admit`` said of this request's head, if it was asked.
+        """
         try:
-            self._check_host(headers)
+            if admitted is None:
+                self._check_host(headers)
             if raw_path == identity.IDENTITY_PATH:
                 return self._identity(method, query)
-            answer = self._dispatch(method, raw_path, query, headers, body)
+            answer = self._dispatch(method, raw_path, query, headers, body, admitted)
         except (HttpError, InvalidData, UnicodeError) as exc:
             answer = _refusal(exc)
         answer.headers.extend(self._cors(headers))
@@ -123,7 +141,7 @@ class LocalDb:
 
     def admit(
         self, method: str, raw_path: bytes, query: bytes, headers: dict[bytes, bytes]
-    ) -> Response | int:
+    ) -> Response | Admitted:
         """Decide from the request head alone: a refusal, or the largest body to read.
 
         A write that no rule could grant is refused before its body is read, so an anonymous
@@ -134,7 +152,7 @@ class LocalDb:
             self._check_host(headers)
             head = self._head(method, query, headers)
             if head is None or head.caller.admin:
-                return self.config.max_body
+                return Admitted(self.config.max_body, head)
             ns = self._namespace_for(head)
             if head.method != "GET" and (
                 raw_path in (RULES_PATH_BYTES, STATS_PATH)
@@ -145,7 +163,7 @@ class LocalDb:
             answer = _refusal(exc)
             answer.headers.extend(self._cors(headers))
             return answer
-        return min(self.config.max_body, self.config.max_user_body)
+        return Admitted(min(self.config.max_body, self.config.max_user_body), head)
 
     def _check_host(self, headers: dict[bytes, bytes]) -> None:
         host = headers.get(b"host")
@@ -216,9 +234,15 @@ class LocalDb:
     # -- routing ---------------------------------------------------------------------
 
     def _dispatch(
-        self, method: str, raw_path: bytes, query: bytes, headers: dict[bytes, bytes], body: bytes
+        self,
+        method: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
+        admitted: Admitted | None,
     ) -> Response | StreamRequest:
-        head = self._head(method, query, headers)
+        head = self._head(method, query, headers) if admitted is None else admitted.head
         if head is None:
             return Response(204, b"", list(_CORS_PREFLIGHT) if self._cors(headers) else [])
         method, params, caller = head.method, head.params, head.caller

@@ -48,3 +48,51 @@ def test_encode_response() -> None:
     assert b"etag: x\r\n" in data
     assert b"connection: close\r\n" in data
     assert data.endswith(b"\r\n\r\n1")
+
+
+class _Transport:
+    """What HttpConnection writes; it never closes nor pushes back."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 1)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_a_write_head_is_worked_out_once_and_pipelined_writes_keep_their_own(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # admit() judges a write's head before its body; handle() takes that judgement instead of
+    # parsing the parameters and identifying the caller a second time.
+    from atmosphere.localdb.protocol import FastServer, HttpConnection
+
+    db = _db(tmp_path, token="s3cret")
+    heads = []
+    work_out = db._head
+    monkeypatch.setattr(db, "_head", lambda *a: heads.append(a) or work_out(*a))
+    conn = HttpConnection(FastServer(db))
+    transport = _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    requests = b""
+    for ns, value in ((b"x", b"1"), (b"y", b"2")):
+        requests += (
+            b"PATCH /a.json?ns=" + ns + b"&print=silent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Authorization: Bearer s3cret\r\nContent-Length: 7\r\n\r\n"
+            b'{"b":' + value + b"}"
+        )
+    conn.data_received(requests)  # pipelined: both heads before any answer
+    assert [w[:13] for w in transport.written] == [b"HTTP/1.1 204 "] * 2
+    assert len(heads) == 2  # once per request, not twice
+    assert db.store.namespaces["x"].root == {"a": {"b": 1}}
+    assert db.store.namespaces["y"].root == {"a": {"b": 2}}
+    db.store.close()
