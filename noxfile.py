@@ -17,14 +17,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, devkit, tests, examples, benchmarks and the chaos suites; the
-    import contracts between the package's rooms and the dev packages (pyproject.toml,
-    docs/architecture.md)."""
+    """ruff (its checks and its format) over the package, devkit, tests, examples, benchmarks
+    and the chaos suites; the import contracts between the package's rooms and the dev
+    packages (pyproject.toml, docs/architecture.md)."""
     # pinned: a new release's rules must not fail CI by surprise
     session.install("ruff==0.17.*", "import-linter==2.17.*")
-    session.run(
-        "ruff", "check", "atmosphere", "devkit", "tests", "examples", "bench", "chaos", "noxfile.py"
-    )
+    places = ("atmosphere", "devkit", "tests", "examples", "bench", "chaos", "noxfile.py")
+    session.run("ruff", "check", *places)
+    session.run("ruff", "format", "--check", *places)
     session.run("lint-imports")
 
 
