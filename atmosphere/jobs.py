@@ -87,6 +87,8 @@ def encode_json(value: Any, what: str = "value") -> str:
     Raises:
         InvalidJob: ``value`` is not JSON (NaN, a set, an object).
     """
+    if value is None:  # a chain step's or a job's usual data: "null", yet not a NaN's null
+        return "null"
     try:
         text = orjson.dumps(value).decode()
     except TypeError:  # beyond 64 bits, a lone surrogate, a key that is not a string, not JSON

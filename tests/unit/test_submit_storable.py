@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from atmosphere import Atmosphere, InvalidJob, chain
-from atmosphere.jobs import JobSpec
+from atmosphere.jobs import JobSpec, encode_json
 from atmosphere.settings import Settings
 from atmosphere.storable import MAX_VALUE_BYTES, value_problem
 from atmosphere.validate import _ALWAYS_STORABLE_CHARS, always_storable
@@ -76,3 +76,10 @@ def test_a_text_short_enough_to_skip_the_check_is_always_storable() -> None:
     assert always_storable(longest) and not always_storable(longest + "x")
     assert value_problem(longest, "job data", depth=6, max_bytes=MAX_VALUE_BYTES) is None
     assert value_problem("\x1f" * (MAX_VALUE_BYTES // 6 + 1), "d", depth=6, max_bytes=1 << 30)
+
+
+def test_encode_json_writes_none_as_null_and_still_refuses_a_nan_beside_a_null() -> None:
+    assert encode_json(None) == "null"
+    assert encode_json([None, 1.5]) == "[null,1.5]"
+    with pytest.raises(InvalidJob, match="not JSON"):
+        encode_json([None, float("nan")])
