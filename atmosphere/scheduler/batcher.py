@@ -10,7 +10,6 @@ is sent, so it never exceeds what the server accepts.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,8 +70,9 @@ class WriteBatch:
         self.paths = 0  # paths written across those calls
 
     def keys(self) -> list[str]:
-        """The paths this batch will write."""
-        return list(self._pending())
+        """The paths written so far, each once (a write folded into a pending ancestor's value
+        is listed too: no fold needed to see where the batch writes)."""
+        return list(self._latest)
 
     def __len__(self) -> int:
         return len(self._pending())
@@ -159,7 +159,7 @@ class WriteBatch:
 
     def _pending(self) -> dict[str, Any]:
         if self._values is None:
-            self._values = _folded(self._log) if _overlapping(self._latest) else self._latest
+            self._values = _resolved(self._log, self._latest)
         return self._values
 
 
@@ -225,14 +225,33 @@ def _builds_on(group: Group, refused: Sequence[Refused]) -> bool:
 def _merge(groups: list[Group]) -> dict[str, Any]:
     """One update holding ``groups``' writes, folded as the batch folds them (in order)."""
     writes = [write for group in groups for write in group.writes.items()]
-    latest = dict(writes)
-    return _folded(writes) if _overlapping(latest) else latest
+    return _resolved(writes, dict(writes))
 
 
-def _overlapping(paths: Iterable[str]) -> bool:
-    """True when one of ``paths`` is below another, by segments ("a/b" is below "a", not "a-")."""
-    order = sorted(path.split("/") for path in paths)
-    return any(after[: len(before)] == before for before, after in itertools.pairwise(order))
+def _resolved(writes: list[tuple[str, Any]], latest: dict[str, Any]) -> dict[str, Any]:
+    """``writes`` (``latest``: the last value at each path) with no path below another: the
+    paths above or below others folded in order, the rest as they are."""
+    tangled = _overlapping(latest)
+    if not tangled:
+        return latest
+    values = {path: value for path, value in latest.items() if path not in tangled}
+    values.update(_folded(write for write in writes if write[0] in tangled))
+    return values
+
+
+def _overlapping(paths: Iterable[str]) -> set[str]:
+    """The paths below another of ``paths`` and those above them, by segments ("a/b" is below
+    "a", "a-" is not)."""
+    tangled: set[str] = set()
+    top: list[str] | None = None  # the last path no other one is above, as segments
+    top_path = ""
+    # Sorted by segments, the paths below one follow it at once.
+    for segs, path in sorted((path.split("/"), path) for path in paths):
+        if top is not None and segs[: len(top)] == top:
+            tangled.update((top_path, path))
+        else:
+            top, top_path = segs, path
+    return tangled
 
 
 def _folded(writes: Iterable[tuple[str, Any]]) -> dict[str, Any]:

@@ -31,7 +31,6 @@ class FirstFinish:
     cloud: str
     record: dict[str, Any]
     reply: dict[str, Any]  # {} for a chain step (the chain's reply is ours alone) or no caller
-    state_path: str = ""  # the record's ``state`` path, a key of ``record``
 
 
 def first_finish(
@@ -62,7 +61,32 @@ def first_finish(
     if spec.reply_to is not None and spec.chain is None:
         answer = Reply(ok=outcome.ok, job=spec.id, result=outcome.result, error=error)
         reply[paths.replies(spec.reply_to, spec.id)] = answer.to_json()
-    return FirstFinish(outcome.cloud, record, reply, f"{prefix}state")
+    return FirstFinish(outcome.cloud, record, reply)
+
+
+@dataclass
+class Settled:
+    """A final finish as settling saw it: what ``first_finish`` builds its writes from, built
+    when a second finish first needs them. Most jobs kept here (every chain step) never see
+    one, and building costs a completion's writes per settlement."""
+
+    paths: Paths
+    spec: JobSpec
+    outcome: Outcome
+    state: JobState
+    now: float
+    _built: FirstFinish | None = None
+
+    @property
+    def cloud(self) -> str:
+        return self.outcome.cloud
+
+    def first(self) -> FirstFinish:
+        """What the finish wrote (the same whenever asked: every input is immutable)."""
+        if self._built is None:
+            o = self
+            self._built = first_finish(o.paths, o.spec, o.outcome, o.state, o.now)
+        return self._built
 
 
 class Firsts:
@@ -70,7 +94,7 @@ class Firsts:
 
     def __init__(self, size: int = MEMORY) -> None:
         self.size = size
-        self._kept: OrderedDict[str, FirstFinish] = OrderedDict()
+        self._kept: OrderedDict[str, Settled] = OrderedDict()
 
     @staticmethod
     def may_finish_again(spec: JobSpec) -> bool:
@@ -79,11 +103,12 @@ class Firsts:
         again after it finished (see ``replay``)."""
         return spec.deaths > 0 or spec.chain is not None
 
-    def keep(self, spec: JobSpec, first: FirstFinish) -> None:
-        """``spec``'s job finished for good as ``first``; keep it if a rerun may exist."""
+    def keep(self, settled: Settled) -> None:
+        """A job finished for good (``settled``); keep it if a rerun may exist."""
+        spec = settled.spec
         if not self.may_finish_again(spec):
             return  # never requeued while held: no second run to overwrite the record
-        self._kept[spec.id] = first
+        self._kept[spec.id] = settled
         self._kept.move_to_end(spec.id)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
@@ -109,15 +134,16 @@ class Firsts:
         first = self._kept.get(spec.id)
         if spec.chain is None or first is None or settled is None or spec.attempt > settled:
             return None
-        if first.record.get(first.state_path) != JobState.SUCCEEDED.value:
+        if first.state != JobState.SUCCEEDED:
             return None
-        return first
+        return first.first()
 
     def restore(self, late: Outcome) -> dict[str, Any]:
         """Writes that undo what a ``late`` completion wrote ({} when nothing is kept)."""
-        first = self._kept.get(late.job_id)
-        if first is None:
+        kept = self._kept.get(late.job_id)
+        if kept is None:
             return {}
+        first = kept.first()
         return {**first.record, **first.reply} if late.replied else dict(first.record)
 
     def __len__(self) -> int:

@@ -12,7 +12,7 @@ from atmosphere.errors import DatabaseError
 from atmosphere.jobs import Finish, InvalidRecord, JobSpec, JobState, Outcome
 from atmosphere.scheduler import poison, settlement
 from atmosphere.scheduler.desk import Desk
-from atmosphere.scheduler.firsts import Firsts, first_finish
+from atmosphere.scheduler.firsts import Firsts, Settled
 
 _log = logging.getLogger(__name__)
 
@@ -161,8 +161,7 @@ class Settler:
         if result.kind != "retried":
             self.specs.pop(job_id, None)
             state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
-            if self.firsts.may_finish_again(spec):  # building it costs a completion's writes
-                self.firsts.keep(spec, first_finish(d.paths, spec, outcome, state, now))
+            self.firsts.keep(Settled(d.paths, spec, outcome, state, now))
         self._unflushed[job_id] = outcome.attempt
 
     def _write_late(self, outcome: Outcome) -> None:

@@ -16,6 +16,7 @@ from atmosphere.completion import completion_writes
 from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
 from atmosphere.jobs import ChainStep, Finish, JobSpec, Outcome, Reply
 from atmosphere.paths import Paths
+from atmosphere.scheduler import firsts as firsts_module
 from atmosphere.scheduler import moves
 from atmosphere.scheduler import settler as settler_module
 from atmosphere.scheduler.dispatcher import Dispatcher
@@ -233,24 +234,32 @@ def test_a_dead_letter_stays_the_answer_when_a_frozen_cloud_finishes_later(
     assert (answer(db, "m1", "j1").error or {})["kind"] == "CloudDied"
 
 
-def test_a_job_never_requeued_keeps_no_first_finish(
+def test_no_first_finish_is_built_until_a_second_finish_needs_it(
     db: MemoryDatabase, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Building one costs a completion's writes: a job never requeued keeps none, and a chain
+    step (which may be queued again by a deposed leader) keeps only what it is built from."""
     built: list[str] = []
-    real = settler_module.first_finish
-    monkeypatch.setattr(
-        settler_module,
-        "first_finish",
-        lambda p, spec, *a: built.append(spec.id) or real(p, spec, *a),
-    )
-    register(db, "c1", "t")
+    real = firsts_module.first_finish
+
+    def counted(p: Paths, spec: JobSpec, *a: Any) -> Any:
+        built.append(spec.id)
+        return real(p, spec, *a)
+
+    monkeypatch.setattr(firsts_module, "first_finish", counted)
+    monkeypatch.setattr(settler_module, "first_finish", counted, raising=False)  # its old home
+    register(db, "c1", "t", "a", "b")
     submit(db, "j1", reply_to="m1")
     d = make(db, clock)
     finish(db, "c1", held_by(db, "c1", "j1"), 1)
     pump(db, d)
-    assert len(d.settler.firsts) == 0
-    assert built == []  # not even built: settling each job paid for a completion's writes
-    assert record(db, "j1")["state"] == "succeeded"
+    assert len(d.settler.firsts) == 0 and record(db, "j1")["state"] == "succeeded"
+    submit_chain(db, [ChainStep("a"), ChainStep("b")])
+    pump(db, d)
+    finish(db, "c1", held_by(db, "c1", "ch-0"), 1)
+    pump(db, d)
+    assert len(d.settler.firsts) == 1 and record(db, "ch-0")["state"] == "succeeded"
+    assert built == []
 
 
 @pytest.mark.parametrize("first", ["c1", "c2"])
