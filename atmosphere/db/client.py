@@ -10,6 +10,7 @@ rules it applies (_endpoint.py). Several databases can live in one process.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import threading
@@ -250,13 +251,36 @@ def encode_json(value: JSON) -> bytes:
         body: bytes | None = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # e.g. an int beyond 64 bits, which the stdlib still writes
         body = None
-    if body is None or b"null" in body:
-        # orjson writes NaN and Infinity as null; the stdlib refuses them, as Firebase does.
+    # orjson writes NaN and Infinity as null; the stdlib refuses them, as Firebase does. Most
+    # nulls are deletions (every completion and assignment has one): a walk rules NaN out
+    # in a few us, where encoding again took some 25 us per write.
+    if body is None or (b"null" in body and not _finite(value)):
         try:
             return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as error:
             raise RequestRefused(f"value is not JSON: {error}") from None
     return body
+
+
+def _finite(value: JSON) -> bool:
+    """Whether ``value`` holds only JSON types and no NaN or infinity (False: not sure, a
+    subclass say). Exact types: ``isinstance`` made the walk three times slower."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            stack.extend(node.values())
+        elif kind is str or node is None or kind is int or kind is bool:
+            continue
+        elif kind is float:
+            if not math.isfinite(node):
+                return False
+        elif kind is list or kind is tuple:
+            stack.extend(node)
+        else:
+            return False
+    return True
 
 
 def _credential_for(
