@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from atmosphere.jobs import ChainState, InvalidRecord, JobSpec, Outcome
@@ -70,6 +70,25 @@ _PARSERS: dict[str, Callable[[Key, Any], Any]] = {
     "dispatchers": _parse_raw,
     "commands": _parse_raw,
     "lease": _parse_raw,
+}
+
+
+def _chain_step(chain: ChainState, value: Any) -> ChainState | None:
+    """``chain`` after a write of its ``step``, exactly as parsing gives it; None: parse."""
+    if type(value) is not int or value < 0:
+        return None
+    return replace(chain, step=value)
+
+
+def _chain_replied(chain: ChainState, value: Any) -> ChainState | None:
+    return replace(chain, replied=value is True)
+
+
+# Writes of one field that the typed view applies to the record it holds instead of parsing the
+# whole record again: settling each chain step moves its ``step`` (parsing it parses every step).
+_FIELD_WRITES: dict[tuple[str, str], Callable[[Any, Any], Any]] = {
+    ("chains", "step"): _chain_step,
+    ("chains", "replied"): _chain_replied,
 }
 
 
@@ -189,8 +208,21 @@ class LiveState:
                 parsed = self._parse(section, below, value)
             return self._store(section, below, parsed)
         if len(below) > depth:
-            return self._reparse(section, below[:depth])
+            return self._store(section, below[:depth], self._below_record(section, below, value))
         return self._resync(section, below, old, value)
+
+    def _below_record(self, section: str, below: Key, value: Any) -> Any:
+        """The record holding ``below`` after ``value`` was written there (in the raw tree)."""
+        key = below[: RECORD_DEPTH[section]]
+        field_write = (
+            _FIELD_WRITES.get((section, below[-1])) if len(below) == len(key) + 1 else None
+        )
+        held = self.records[section].get(key)
+        if field_write is not None and held is not None:
+            updated = field_write(held, value)
+            if updated is not None:
+                return updated
+        return self._parse(section, key, _get_in(self.raw, [section, *key]))
 
     def _resync(self, section: str, prefix: Key, old: Any, new: Any) -> list[Change]:
         depth = RECORD_DEPTH.get(section)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -169,3 +170,46 @@ def test_a_batch_folds_overlapping_writes_as_applying_them_in_order_does(
 def test_prefixes_are_every_proper_slash_prefix(path: str) -> None:
     parts = path.split("/")
     assert _prefixes(path) == ["/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+_CHAIN = {
+    "name": "c",
+    "steps": [{"type": "a"}, {"type": "b", "data_json": "[1]"}],
+    "timeout": 20,
+    "step": 0,
+    "reply_to": "m1",
+}
+_FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 3), st.floats(-1, 3), st.text(max_size=2)
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["step", "replied"]), _FIELD_VALUES), max_size=4))
+def test_a_chain_field_written_alone_leaves_the_record_a_fresh_parse_would_give(
+    writes: list[tuple[str, object]],
+) -> None:
+    """``step`` and ``replied`` writes update the chain record held, without parsing it again."""
+    s = LiveState()
+    s.apply("put", "/chains/ch", _CHAIN)
+    for field, value in writes:
+        s.apply("patch", "/", {f"chains/ch/{field}": value})
+    fresh = LiveState()
+    fresh.apply("put", "/", s.raw)
+    assert s.chains == fresh.chains
+
+
+def test_settling_a_chain_step_does_not_parse_the_chain_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[tuple[str, ...]] = []
+    parse_chain = state_module._PARSERS["chains"]
+
+    def counted(key: tuple[str, ...], raw: Any) -> Any:
+        parsed.append(key)
+        return parse_chain(key, raw)
+
+    monkeypatch.setitem(state_module._PARSERS, "chains", counted)
+    s = LiveState()
+    s.apply("put", "/chains/ch", _CHAIN)
+    s.apply("patch", "/", {"chains/ch/step": 1, "chains/ch/replied": True})
+    assert parsed == [("ch",)] and s.chains[("ch",)].step == 1 and s.chains[("ch",)].replied
