@@ -132,6 +132,9 @@ class Maker:
         return outbox is None or outbox.flush(timeout)
 
     def _start_outbox(self) -> Outbox[tuple[Submission, Handle]]:
+        outbox = self._outbox
+        if outbox is not None and not self._closed:
+            return outbox  # (no lock once it runs: a close() racing this fails outbox.put())
         with self._cond:
             if self._closed:
                 raise RuntimeError("this maker is closed")

@@ -7,6 +7,7 @@ the ONE multi-path update that submits them (docs/protocol.md, "The hot path").
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -186,12 +187,22 @@ def job_writes(paths: Paths, spec: JobSpec) -> dict[str, JSON]:
         check_value(text, "job data", depth=depth, max_bytes=MAX_VALUE_BYTES)
     entry = spec.to_json()
     entry["submitted"] = SERVER_TIMESTAMP
-    state = JobState.DELAYED if spec.eta is not None else JobState.QUEUED
-    where = paths.delayed(spec.id) if spec.eta is not None else paths.queue(spec.type, spec.id)
-    return {
-        paths.rel(paths.jobs(spec.id)): {**entry, "state": str(state)},
-        paths.rel(where): entry,
-    }
+    jobs, queue, delayed = _submit_prefixes(paths)
+    if spec.eta is not None:
+        state, where = JobState.DELAYED, f"{delayed}{spec.id}"
+    else:
+        state, where = JobState.QUEUED, f"{queue}{spec.type}/{spec.id}"
+    return {f"{jobs}{spec.id}": {**entry, "state": str(state)}, where: entry}
+
+
+@functools.lru_cache(maxsize=16)
+def _submit_prefixes(paths: Paths) -> tuple[str, str, str]:
+    """Where a submission writes, relative to the root, each up to the keys that follow (jobs,
+    queue, delayed): spelled by ``paths`` once, not per job (types and ids are single keys)."""
+    jobs, queue, delayed = (
+        f"{paths.rel(p)}/" for p in (paths.jobs(), paths.queue(), paths.delayed())
+    )
+    return jobs, queue, delayed
 
 
 # encode_json's text is valid UTF-8 (orjson's, or the stdlib's ASCII), so the database can only

@@ -160,3 +160,14 @@ def test_a_short_or_negative_wait_on_a_pending_handle_says_still_waiting(timeout
         handle.get(timeout=timeout)
     handle._settle(None, 1)
     assert handle.get(timeout=timeout) == 1
+
+
+def test_a_closed_maker_refuses_submissions_once_its_outbox_runs(app: Atmosphere) -> None:
+    # Maker.submit reads its running outbox without the lock: closing must still be seen.
+    maker = app.maker
+    app.tasks["echo"].delay(1)
+    maker.close()
+    submission = app._prepare([app.tasks["echo"]._request(data=2)], tracked=True, as_chain=False)
+    with pytest.raises(RuntimeError, match="closed"):
+        maker.submit(submission)
+    assert maker.pending == 0
