@@ -435,9 +435,11 @@ class Dispatcher:
         held = assigning.held_jobs(self.state) | self.poisoned.keys()
         for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads(), held):
             fallback = self._fail_job(spec, "to assign it")
-            entry = moves.assignment(spec, epoch, now_ms)
-            parsed = {self.paths.inbox(cloud_id, spec.id): entry}
-            self.write(moves.assign_writes(self.paths, entry, cloud_id), fallback, parsed)
+            queued = self.state.raw_record("queue", (spec.type, spec.id))
+            assigned, entry = moves.assignment(spec, queued, epoch, now_ms)
+            parsed = {self.paths.inbox(cloud_id, spec.id): assigned}
+            writes = moves.assign_writes(self.paths, spec, entry, cloud_id)
+            self.write(writes, fallback, parsed)
             self.count("assigned")
 
     def _fail_job(self, spec: JobSpec, what: str) -> poison.Fallback:

@@ -13,37 +13,45 @@ from atmosphere.scheduler.settlement import queue_entry
 from atmosphere.wiretime import from_ms
 
 
-def assignment(spec: JobSpec, epoch: int, now_ms: int) -> JobSpec:
-    """``spec`` as its inbox entry, assigned at ``now_ms`` (our clock) under ``epoch``.
+def assignment(
+    spec: JobSpec, queued: Any, epoch: int, now_ms: int
+) -> tuple[JobSpec, dict[str, Any]]:
+    """``spec``'s inbox entry, assigned at ``now_ms`` (our clock) under ``epoch``: as parsed, and
+    as written. ``queued``: its queue entry as stored, which the entry copies (the job's data is
+    not encoded again) when it parses to ``spec``.
 
-    Exactly what parsing the entry gives back (``JobSpec.from_json(entry.to_json())``), so the
-    dispatcher's view takes it as parsed. ``assigned`` is the dispatcher's clock, not a server
-    timestamp: only clouds read it, to tell one assignment from the next (worker/inbox.py), and
-    a value the server leaves as written comes back on the stream equal to the one we applied,
-    costing a comparison, not a parse. The job record's ``assigned`` stays server time.
+    The first is exactly what parsing the second gives back, so the dispatcher's view takes it
+    as parsed. ``assigned`` is the dispatcher's clock, not a server timestamp: only clouds read
+    it, to tell one assignment from the next (worker/inbox.py), and a value the server leaves as
+    written comes back on the stream equal to the one we applied, costing a comparison, not a
+    parse. The job record's ``assigned`` stays server time.
     """
-    if spec.retries or (spec.retry_backoff, spec.retry_backoff_max) == (1.0, 300.0):
-        return spec.evolve(eta=None, assigned=from_ms(now_ms), epoch=epoch)
-    # Without retries the entry leaves the backoff out: parsed, it is the default.
-    return spec.evolve(
-        eta=None,
-        assigned=from_ms(now_ms),
-        epoch=epoch,
-        retry_backoff=1.0,
-        retry_backoff_max=300.0,
-    )
+    if isinstance(queued, dict) and queued.get("type") == spec.type:
+        entry = {k: v for k, v in queued.items() if k != "eta"}
+        # The fields every entry spells (as to_json writes them), whatever the queue entry left out.
+        entry.update(id=spec.id, name=spec.name, timeout=spec.timeout, attempt=spec.attempt)
+        entry["assigned"] = now_ms
+        entry["epoch"] = epoch
+        return spec.evolve(eta=None, assigned=from_ms(now_ms), epoch=epoch), entry
+    # A queue entry stored under another type's queue: written from the spec, which the
+    # entry's fields then spell whole (without retries it leaves the backoff out: the default).
+    backoff = {} if spec.retries else {"retry_backoff": 1.0, "retry_backoff_max": 300.0}
+    assigned = spec.evolve(eta=None, assigned=from_ms(now_ms), epoch=epoch, **backoff)
+    return assigned, assigned.to_json()
 
 
-def assign_writes(paths: Paths, entry: JobSpec, cloud_id: str) -> dict[str, Any]:
+def assign_writes(
+    paths: Paths, spec: JobSpec, entry: dict[str, Any], cloud_id: str
+) -> dict[str, Any]:
     """Move a queued job into a cloud's inbox (``entry``: its ``assignment``) and note it in the
     job record (one update)."""
-    record = paths.jobs(entry.id)
+    record = paths.jobs(spec.id)
     return {
-        paths.queue(entry.type, entry.id): None,
-        paths.inbox(cloud_id, entry.id): entry.to_json(),
+        paths.queue(spec.type, spec.id): None,
+        paths.inbox(cloud_id, spec.id): entry,
         f"{record}/state": JobState.ASSIGNED.value,
         f"{record}/cloud": cloud_id,
-        f"{record}/attempts": entry.attempt,
+        f"{record}/attempts": spec.attempt,
         f"{record}/assigned": SERVER_TIMESTAMP,
     }
 

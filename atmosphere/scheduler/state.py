@@ -140,6 +140,10 @@ class LiveState:
         found: ChainState | None = self.chains.get((chain_id,))
         return found
 
+    def raw_record(self, section: str, key: Key) -> Any:
+        """One record of ``section`` as stored (None: absent)."""
+        return _get_in(self.raw, [section, *key])
+
     def held(self, cloud_id: str) -> int:
         """How many jobs the cloud's inbox holds, per this view."""
         return len(self.inbox.get(cloud_id, ()))

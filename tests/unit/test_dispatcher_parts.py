@@ -133,11 +133,19 @@ QUEUED = [
 
 
 @pytest.mark.parametrize("raw", QUEUED)
-def test_an_assignment_is_what_its_inbox_entry_parses_to(raw: dict[str, object]) -> None:
-    """The dispatcher takes its inbox entry's typed value without parsing it: it must be exact."""
-    spec = JobSpec.from_json(raw, job_id="j1")
-    entry = assignment(spec, 3, 1_800_000_000_456)
-    written = assign_writes(P, entry, "c1")[P.inbox("c1", "j1")]
-    assert JobSpec.from_json(written, job_id="j1") == entry
+@pytest.mark.parametrize("queue_type", ["t", "other"])
+def test_an_assignment_is_what_its_inbox_entry_parses_to(
+    raw: dict[str, object], queue_type: str
+) -> None:
+    """The dispatcher takes its inbox entry's typed value without parsing it: it must be exact,
+    whether the entry copies the queue entry or (stored under another type's queue, so parsed
+    with that type) is written from the spec."""
+    spec = JobSpec.from_json(raw, job_id="j1").evolve(type=queue_type)
+    assigned, entry = assignment(spec, raw, 3, 1_800_000_000_456)
+    written = assign_writes(P, spec, entry, "c1")[P.inbox("c1", "j1")]
+    assert JobSpec.from_json(written, job_id="j1") == assigned
     assert written["assigned"] == 1_800_000_000_456 and written["epoch"] == 3
-    assert "eta" not in written and entry.chain == spec.chain
+    assert "eta" not in written and assigned.chain == spec.chain
+    assert written["type"] == queue_type and assigned.type == queue_type
+    if queue_type == "t":
+        assert written.get("data_json") == raw.get("data_json")  # copied, not encoded again

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atmosphere.db.base import increment
@@ -151,6 +151,7 @@ _WRITES = st.lists(
 
 
 @given(st.lists(_WRITES, max_size=4))
+@settings(deadline=None)  # a loaded machine is no failure
 def test_a_batch_folds_overlapping_writes_as_applying_them_in_order_does(
     decisions: list[list[tuple[str, object]]],
 ) -> None:
@@ -185,6 +186,7 @@ _FIELD_VALUES = st.one_of(
 
 
 @given(st.lists(st.tuples(st.sampled_from(["step", "replied"]), _FIELD_VALUES), max_size=4))
+@settings(deadline=None)  # a loaded machine is no failure
 def test_a_chain_field_written_alone_leaves_the_record_a_fresh_parse_would_give(
     writes: list[tuple[str, object]],
 ) -> None:
