@@ -113,8 +113,10 @@ def check_request(request: JobRequest, max_bytes: int, where: str = "job") -> Jo
     retry_count(request.retries, f"{where} retries")
     backoff(request.retry_backoff, f"{where} retry_backoff")
     backoff(request.retry_backoff_max, f"{where} retry_backoff_max")
-    countdown_seconds(request.countdown, f"{where} countdown")
-    when(request.eta, f"{where} eta")
+    if request.countdown is not None:  # (most jobs give neither: no message to build)
+        countdown_seconds(request.countdown, f"{where} countdown")
+    if request.eta is not None:
+        when(request.eta, f"{where} eta")
     if request.countdown is not None and request.eta is not None:
         raise InvalidJob(f"{where} gives both 'countdown' and 'eta'; give one")
     return request
@@ -341,7 +343,9 @@ def retry_count(value: Any, what: str) -> int:
 
 def backoff(value: Any, what: str) -> float:
     """A wait between attempts in seconds: positive and at most ``MAX_BACKOFF``."""
-    checked = _positive(value, what)
+    checked = seconds(value, what)
+    if checked is None:
+        raise InvalidJob(f"{what} must be a number of seconds, got None")
     if checked > MAX_BACKOFF:
         raise InvalidJob(f"{what} is {checked:g} s, over the limit of {MAX_BACKOFF:g} s (a day)")
     return checked
@@ -351,10 +355,3 @@ def _count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidJob(f"{what} must be a whole number >= 0, got {value!r}")
     return value
-
-
-def _positive(value: Any, what: str) -> float:
-    checked = seconds(value, what)
-    if checked is None:
-        raise InvalidJob(f"{what} must be a number of seconds, got None")
-    return checked
