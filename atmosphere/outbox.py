@@ -106,8 +106,11 @@ class Outbox(Generic[T]):
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def put(self, entry: Entry[T]) -> None:
+    def put(self, entry: Entry[T], *, inline: bool = True) -> None:
         """Queue one entry; blocks only while ``max_queued`` entries wait (back-pressure).
+
+        ``inline``: a lone entry may be written by the caller itself (False: the caller has
+        other work to do, so the writer thread writes it).
 
         Raises:
             RuntimeError: the outbox is closed.
@@ -118,7 +121,9 @@ class Outbox(Generic[T]):
             if self._closing:
                 raise RuntimeError("this outbox is closed")
             now = self._clock()
-            inline = writes_inline(len(self._queue), self._sending, now - self._last_put, self._gap)
+            inline = inline and writes_inline(
+                len(self._queue), self._sending, now - self._last_put, self._gap
+            )
             self._last_put = now
             self._put += 1
             if not inline:

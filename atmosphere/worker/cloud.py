@@ -269,22 +269,33 @@ class Cloud(CompletionWriting):
 
     def _fill_slots(self) -> None:
         """Start waiting jobs while a slot is free (caller holds the lock)."""
-        while self._accepting and self._running - self._lent < self.slots:
-            spec = self._inbox.start_next()
-            if spec is None:
-                return
-            self._running += 1
-            attempt = _Attempt(spec)
-            self._attempts[spec.id] = attempt
+        while (attempt := self._claim_next()) is not None:
             self._threads.run(functools.partial(self._run, attempt))
 
+    def _claim_next(self) -> _Attempt | None:
+        """The oldest waiting job, now running in a free slot; None if no slot is free or no
+        job waits (caller holds the lock). The caller runs it."""
+        if not self._accepting or self._running - self._lent >= self.slots:
+            return None
+        spec = self._inbox.start_next()
+        if spec is None:
+            return None
+        self._running += 1
+        attempt = self._attempts[spec.id] = _Attempt(spec)
+        return attempt
+
     def _run(self, attempt: _Attempt) -> None:
-        started = time.time()
-        try:
-            finish = self._execute(attempt)
-        except BaseException as exc:  # a worker thread must always complete its job
-            finish = finish_raised(exc)
-        self._complete(attempt.spec, finish, started)
+        """Run ``attempt``, then each job its completion claims, on this thread: a prefetched
+        job starts without waking another thread (a hand-off is a wake-up and a wait for the
+        GIL, the larger part of the way from the inbox event to the handler)."""
+        following: _Attempt | None = attempt
+        while following is not None:
+            started = time.time()
+            try:
+                finish = self._execute(following)
+            except BaseException as exc:  # a worker thread must always complete its job
+                finish = finish_raised(exc)
+            following = self._complete(following.spec, finish, started)
 
     def _execute(self, attempt: _Attempt) -> Finish:
         spec = attempt.spec
@@ -366,7 +377,9 @@ class Cloud(CompletionWriting):
             event.set()
         return True
 
-    def _complete(self, spec: JobSpec, finish: Finish, started: float) -> None:
+    def _complete(self, spec: JobSpec, finish: Finish, started: float) -> _Attempt | None:
+        """Count the attempt finished and send its completion; the next waiting job, claimed
+        into the slot this one frees, for the calling thread to run (None: none waits)."""
         verdict = judge(spec, finish)
         with self._cond:
             self._running -= 1
@@ -381,13 +394,15 @@ class Cloud(CompletionWriting):
                 self._returned[spec.id] = None
                 while len(self._returned) > _RETURNED_KEPT:
                     self._returned.pop(next(iter(self._returned)))
-            # The handler's thread is done, so a waiting job may start; this job's assignment
-            # stays held (routing counts the inbox) until its completion is committed.
-            self._fill_slots()
+            # The handler is done, so a waiting job may start (on this thread); this job's
+            # assignment stays held (routing counts the inbox) until its completion is committed.
+            following = self._claim_next()
+            self._fill_slots()  # a slot lent back meanwhile, say
             self._cond.notify_all()
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
-        self._send_completion(spec, finish, started)
+        self._send_completion(spec, finish, started, inline=following is None)
+        return following
 
     @contextmanager
     def _lending(self) -> Iterator[None]:

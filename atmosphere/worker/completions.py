@@ -88,13 +88,17 @@ class CompletionWriting:
             name=f"cloud-outbox-{self.id}",
         )
 
-    def _send_completion(self, spec: JobSpec, finish: Finish, started: float) -> None:
+    def _send_completion(
+        self, spec: JobSpec, finish: Finish, started: float, *, inline: bool = True
+    ) -> None:
+        """Queue the completion; ``inline``: the calling thread may write it itself (False: it
+        has a job to run next, which must not wait on the write)."""
         writes = completion_writes(
             self.paths, cloud_id=self.id, spec=spec, finish=finish, started=started
         )
         entry = Entry(writes, encoded_size(writes), Completion(spec, finish, started))
         try:
-            self._outbox.put(entry)
+            self._outbox.put(entry, inline=inline)
         except RuntimeError:  # stopped: a handler that outlived the drain completes alone
             self._write_alone(entry)
 

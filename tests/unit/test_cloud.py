@@ -87,6 +87,10 @@ def _register_tasks(world: World) -> None:
         world.release.wait(10)
         return data
 
+    @app.task("whose")
+    def whose(ticket: Ticket, data: Any) -> Any:
+        return threading.get_ident()
+
     @app.task("stuck")
     def stuck(ticket: Ticket, data: Any) -> Any:
         """Fails once released, as a handler waiting on a sub-job does when its app closes."""
@@ -359,6 +363,26 @@ def test_a_prefetching_cloud_holds_more_jobs_but_runs_one_at_a_time() -> None:
         assert world.cloud.running == 1 and not any(h.done() for h in others)
         world.release.set()
         assert [h.get(timeout=5)["data"] for h in others] == [0, 1] and slow.get(timeout=5) == 0
+    finally:
+        world.close()
+
+
+def test_a_finishing_job_thread_runs_the_next_prefetched_job_itself() -> None:
+    # Given a prefetching cloud running a slow job, two more waiting in its inbox
+    world = World()
+    world.replace_cloud(name="pf", concurrency=1, prefetch=2)
+    try:
+        cid = world.cloud.id
+        slow = world.app.tasks["slow"].delay(0)
+        assert world.started.wait(5)
+        others = [world.app.tasks["whose"].delay(i) for i in range(2)]
+        wait_until(lambda: len(world.get(f"live/inbox/{cid}") or {}) == 3, 5, what="prefetched")
+        # When the slow one finishes
+        world.release.set()
+        # Then the thread that finished each job ran the next (no hand-off to another thread)
+        assert slow.get(timeout=5) == 0
+        first, second = (h.get(timeout=5) for h in others)
+        assert first == second
     finally:
         world.close()
 
