@@ -186,24 +186,28 @@ _MISSING: Any = object()
 _UNCHANGED: Any = object()
 
 
-def _frames_for(lpath: tuple[str, ...], commit: _Commit) -> list[bytes]:
-    """Frames for a listener at ``lpath`` after one commit (a set, or a PATCH's entries)."""
+# One listener's event for one commit: its frame, and whether all it says is "removed".
+Event = tuple[bytes, bool]
+
+
+def _event_for(lpath: tuple[str, ...], commit: _Commit) -> Event | None:
+    """The event for a listener at ``lpath`` after one commit (a set, or a PATCH's entries)."""
     wpath = commit.wpath
     n = len(lpath)
     w = len(wpath)
     if w <= n and wpath != lpath[:w]:
-        return []
+        return None
     if w > n and wpath[:n] != lpath:
-        return []
+        return None
     if commit.entries is None:
         at = lpath if w <= n else wpath
         new = commit.rendered(at)
-        return [] if new is _UNCHANGED else [frame("put", at[n:], new)]
-    return _patch_frames(lpath, commit)
+        return None if new is _UNCHANGED else (frame("put", at[n:], new), new is None)
+    return _patch_event(lpath, commit)
 
 
-def _patch_frames(lpath: tuple[str, ...], commit: _Commit) -> list[bytes]:
-    """One frame for one PATCH, so a listener sees each commit whole (never half of it).
+def _patch_event(lpath: tuple[str, ...], commit: _Commit) -> Event | None:
+    """One event for one PATCH, so a listener sees each commit whole (never half of it).
 
     Entries below the listener become one ``patch`` whose keys are their paths relative to
     the patch location (``"queue/t/id"``; single keys stay plain, as Firebase sends them).
@@ -215,20 +219,22 @@ def _patch_frames(lpath: tuple[str, ...], commit: _Commit) -> list[bytes]:
     rel = commit.wpath[n:]  # where the patch event is addressed, relative to the listener
     cut = n + len(rel)
     changes: dict[str, Any] = {}
+    removes_only = True
     for full in commit.fulls():
         if len(full) <= n:
             if full != lpath[: len(full)]:
                 continue  # beside the listener: not its business
             new = commit.rendered(lpath)
-            return [] if new is _UNCHANGED else [frame("put", (), new)]
+            return None if new is _UNCHANGED else (frame("put", (), new), new is None)
         if full[:n] != lpath:
             continue
         new = commit.rendered(full)
         if new is not _UNCHANGED:
             changes["/".join(full[cut:])] = new
+            removes_only = removes_only and new is None
     if not changes:
-        return []
-    return [frame("patch", rel, changes)]
+        return None
+    return frame("patch", rel, changes), removes_only
 
 
 def _deepest_first(listener: Listener) -> int:
@@ -283,29 +289,50 @@ class Hub:
         if order is None:
             order = self._order[ns] = sorted(group, key=_deepest_first)
         commit = _Commit(wpath, entries, before, after)
-        cache: dict[tuple[str, ...], list[bytes]] = {}
+        cache: dict[tuple[str, ...], Event | None] = {}
+        removals: list[tuple[Listener, bytes]] = []
         for listener in order:  # never changed, only replaced, when one is removed
             if listener.closed:
                 continue
-            try:
-                frames = cache.get(listener.path)
-                if frames is None:
-                    frames = cache[listener.path] = _frames_for(listener.path, commit)
-                if not frames:
+            event = cache.get(listener.path, _MISSING)
+            if event is _MISSING:
+                try:
+                    event = cache[listener.path] = _event_for(listener.path, commit)
+                except Exception:  # noqa: BLE001 - one broken stream must not cost the others
+                    self._cut_off(ns, listener)
                     continue
-                if listener.check is not None and not listener.check(after):
-                    listener.close("Permission denied")
-                    continue
-                for f in frames:
-                    listener.push(f)
-            except Exception:  # noqa: BLE001 - one broken stream must not cost the others
-                _log.exception("localdb: a listener failed; cutting it off")
-                # Cut off, it reconnects and resyncs, instead of silently missing a commit.
-                with contextlib.suppress(Exception):
-                    listener._overflow()
-            if listener.overflowed:
-                self.dropped += 1
-                self.remove(ns, listener)
+            if event is None:
+                continue
+            if event[1]:
+                # All it says is that something went (a cloud's inbox entry after its
+                # completion, say): nobody waits on that, so it goes after the others.
+                removals.append((listener, event[0]))
+            else:
+                self._send(ns, listener, event[0], after)
+        for listener, data in removals:
+            self._send(ns, listener, data, after)
+
+    def _send(self, ns: str, listener: Listener, data: bytes, after: Any) -> None:
+        """Push one listener its frame, unless it may no longer read (then it is closed)."""
+        try:
+            if listener.check is not None and not listener.check(after):
+                listener.close("Permission denied")
+                return
+            listener.push(data)
+        except Exception:  # noqa: BLE001 - one broken stream must not cost the others
+            self._cut_off(ns, listener)
+            return
+        if listener.overflowed:
+            self.dropped += 1
+            self.remove(ns, listener)
+
+    def _cut_off(self, ns: str, listener: Listener) -> None:
+        _log.exception("localdb: a listener failed; cutting it off")
+        # Cut off, it reconnects and resyncs, instead of silently missing a commit.
+        with contextlib.suppress(Exception):
+            listener._overflow()
+        self.dropped += 1
+        self.remove(ns, listener)
 
     def close_all(self) -> None:
         """Close every stream (server shutdown)."""
