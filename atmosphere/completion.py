@@ -62,12 +62,16 @@ def completion_writes(
     spec: JobSpec,
     finish: Finish,
     started: float,
+    verdict: Verdict | None = None,
 ) -> dict[str, JSON]:
     """The one update (relative to the root) that completes an attempt (docs/protocol.md).
 
-    The cloud adds its whole record (``live/clouds/{cloudId}``) with the new counters.
+    ``verdict``: ``judge(spec, finish)`` if the caller has it already (the cloud judges each
+    finish once). The cloud adds its whole record (``live/clouds/{cloudId}``) with the new
+    counters.
     """
-    verdict = judge(spec, finish)
+    if verdict is None:
+        verdict = judge(spec, finish)
     replies = verdict.final and spec.reply_to is not None and spec.chain is None
     travels = judged(finish, verdict)
     error = travels.error
@@ -87,13 +91,14 @@ def completion_writes(
         f"{job}/cloud": cloud_id,
     }
     # Kept beside an error too (done_with); encoded, so it is stored exactly as returned (the
-    # outcome's copy: the same result, encoded once).
-    writes[f"{job}/result_json"] = outcome.get("result_json")
+    # outcome's copy: the same result, encoded once, for the reply too).
+    result_json = outcome.get("result_json")
+    writes[f"{job}/result_json"] = result_json
     if not finish.ok:
         writes[f"{job}/error"] = error
     if replies and spec.reply_to is not None:
         reply = Reply(ok=finish.ok, job=spec.id, result=finish.result, error=error)
-        writes[f"{replies_to}{spec.reply_to}/{spec.id}"] = reply.to_json()
+        writes[f"{replies_to}{spec.reply_to}/{spec.id}"] = reply.to_json(result_json)
     return writes
 
 

@@ -377,8 +377,9 @@ class Reply:
     result: JSON = None
     error: dict[str, Any] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        result = _encoded(self.result)
+    def to_json(self, result_json: str | None = None) -> dict[str, Any]:
+        """``result_json``: ``result`` already encoded (a completion's outcome holds it)."""
+        result = _encoded(self.result) if result_json is None else result_json
         return pruned({"ok": self.ok, "job": self.job, "result_json": result, "error": self.error})
 
     @classmethod

@@ -37,7 +37,7 @@ from atmosphere.jobs import Finish, InvalidRecord, JobSpec
 from atmosphere.presence import CloudInfo
 from atmosphere.types import JSON, LATER, Ticket
 from atmosphere.worker._loop import LoopThread
-from atmosphere.worker.completions import COMPLETION_PATIENCE, CompletionWriting
+from atmosphere.worker.completions import COMPLETION_PATIENCE, Completion, CompletionWriting
 from atmosphere.worker.execution import (
     finish_done_with,
     finish_raised,
@@ -401,7 +401,7 @@ class Cloud(CompletionWriting):
             self._cond.notify_all()
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
-        self._send_completion(spec, finish, started, inline=following is None)
+        self._send_completion(Completion(spec, finish, started), verdict, inline=following is None)
         return following
 
     @contextmanager

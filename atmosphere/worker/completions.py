@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from atmosphere.completion import completion_writes
+from atmosphere.completion import Verdict, completion_writes
 from atmosphere.jobs import Finish, JobSpec
 from atmosphere.outbox import Entry, Outbox, merged
 from atmosphere.paths import Paths
@@ -88,15 +88,18 @@ class CompletionWriting:
             name=f"cloud-outbox-{self.id}",
         )
 
-    def _send_completion(
-        self, spec: JobSpec, finish: Finish, started: float, *, inline: bool = True
-    ) -> None:
-        """Queue the completion; ``inline``: the calling thread may write it itself (False: it
-        has a job to run next, which must not wait on the write)."""
+    def _send_completion(self, done: Completion, verdict: Verdict, *, inline: bool = True) -> None:
+        """Queue the completion (``verdict``: its finish judged); ``inline``: the calling thread
+        may write it itself (False: it has a job to run next, which must not wait on the write)."""
         writes = completion_writes(
-            self.paths, cloud_id=self.id, spec=spec, finish=finish, started=started
+            self.paths,
+            cloud_id=self.id,
+            spec=done.spec,
+            finish=done.finish,
+            started=done.started,
+            verdict=verdict,
         )
-        entry = Entry(writes, encoded_size(writes), Completion(spec, finish, started))
+        entry = Entry(writes, encoded_size(writes), done)
         try:
             self._outbox.put(entry, inline=inline)
         except RuntimeError:  # stopped: a handler that outlived the drain completes alone

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atmosphere import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry
+from atmosphere import DatabaseError, InvalidJob, PermissionDenied, RequestRefused, Retry, jobs
 from atmosphere.completion import completion_writes, judge
 from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.db.client import encode_json
@@ -92,6 +92,29 @@ def test_a_final_success_replies_in_the_same_update() -> None:
     assert writes["jobs/j1/state"] == "succeeded" and writes["jobs/j1/result_json"] == "7"
     # the start time (seconds here) is written as the wire's integer ms
     assert writes["live/outcomes/j1"]["started"] == writes["jobs/j1/started"] == 1
+
+
+def test_a_completion_encodes_its_result_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoded: list[Any] = []
+    real = jobs.encode_json
+
+    def counted(value: Any, what: str = "value") -> str:
+        encoded.append(value)
+        return real(value, what)
+
+    monkeypatch.setattr(jobs, "encode_json", counted)
+    finish = Finish(ok=True, result={"a": [1]})
+    writes = completion_writes(
+        PATHS,
+        cloud_id="c1",
+        spec=spec(),
+        finish=finish,
+        started=0.001,
+        verdict=judge(spec(), finish),
+    )
+    assert writes["replies/m1/j1"]["result_json"] == '{"a":[1]}'
+    assert writes["live/outcomes/j1"]["result_json"] == writes["jobs/j1/result_json"] == '{"a":[1]}'
+    assert encoded == [{"a": [1]}]  # the outcome's text serves the record and the reply
 
 
 @pytest.mark.parametrize("root", ["atmosphere", "apps/billing", ""])
