@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -192,7 +193,7 @@ def test_a_chain_field_written_alone_leaves_the_record_a_fresh_parse_would_give(
 ) -> None:
     """``step`` and ``replied`` writes update the chain record held, without parsing it again."""
     s = LiveState()
-    s.apply("put", "/chains/ch", _CHAIN)
+    s.apply("put", "/chains/ch", copy.deepcopy(_CHAIN))  # the view writes into what it holds
     for field, value in writes:
         s.apply("patch", "/", {f"chains/ch/{field}": value})
     fresh = LiveState()
@@ -212,6 +213,6 @@ def test_settling_a_chain_step_does_not_parse_the_chain_again(
 
     monkeypatch.setitem(state_module._PARSERS, "chains", counted)
     s = LiveState()
-    s.apply("put", "/chains/ch", _CHAIN)
+    s.apply("put", "/chains/ch", copy.deepcopy(_CHAIN))  # the view writes into what it holds
     s.apply("patch", "/", {"chains/ch/step": 1, "chains/ch/replied": True})
     assert parsed == [("ch",)] and s.chains[("ch",)].step == 1 and s.chains[("ch",)].replied
