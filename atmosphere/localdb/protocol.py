@@ -53,8 +53,13 @@ class _Pending(NamedTuple):
     admitted: Admitted | None
 
 
+_NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"  # every silent write's answer
+
+
 def encode_response(r: Response, keep_alive: bool) -> bytes:
     """The bytes of one HTTP/1.1 answer."""
+    if r.status == 204 and keep_alive and not r.headers:
+        return _NO_CONTENT
     parts = [_STATUS_LINES.get(r.status) or f"HTTP/1.1 {r.status} Unknown\r\n".encode()]
     if r.status != 204:  # nothing to cache or type: fewer header lines are cheaper
         parts.append(_CACHE)

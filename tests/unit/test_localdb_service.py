@@ -96,3 +96,11 @@ def test_a_write_head_is_worked_out_once_and_pipelined_writes_keep_their_own(
     assert db.store.namespaces["x"].root == {"a": {"b": 1}}
     assert db.store.namespaces["y"].root == {"a": {"b": 2}}
     db.store.close()
+
+
+def test_the_answer_to_a_silent_write_is_the_bare_204() -> None:
+    assert encode_response(Response(204), True) == b"HTTP/1.1 204 No Content\r\n\r\n"
+    closing = encode_response(Response(204), False)
+    assert closing == b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
+    tagged = encode_response(Response(204, b"", [(b"etag", b"x")]), True)
+    assert tagged == b"HTTP/1.1 204 No Content\r\netag: x\r\n\r\n"
