@@ -100,6 +100,7 @@ class Cloud(CompletionWriting):
         # Hardened, the rules give a cloud only the inbox named by its uid (docs/security.md).
         self.id = self.settings.db_uid or self.database.new_id()
         self.name = name or f"{app.name}@{socket.gethostname()}:{os.getpid()}"
+        self._record_key = self.paths.rel(self.paths.clouds(self.id))  # in every write
         self.slots = concurrency
         self.prefetch = prefetch
         self.grace = grace
@@ -236,7 +237,7 @@ class Cloud(CompletionWriting):
                 self._registered = False
                 self._handed_back = {spec.id for spec in specs}
             out.update(handback_writes(self.paths, self.id, specs))
-            out[self.paths.rel(self.paths.clouds(self.id))] = None
+            out[self._record_key] = None
             return out
 
         self._commit(writes, what="deregistration", limit=limit, with_record=False)
@@ -398,7 +399,8 @@ class Cloud(CompletionWriting):
             # assignment stays held (routing counts the inbox) until its completion is committed.
             following = self._claim_next()
             self._fill_slots()  # a slot lent back meanwhile, say
-            self._cond.notify_all()
+            if not self._accepting:  # only a drain waits on the lock, for handlers to end
+                self._cond.notify_all()
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
         self._send_completion(Completion(spec, finish, started), verdict, inline=following is None)
@@ -456,7 +458,7 @@ class Cloud(CompletionWriting):
     def _with_record(self, writes: dict[str, JSON]) -> dict[str, JSON]:
         with self._cond:
             registered = self._registered
-        key = self.paths.rel(self.paths.clouds(self.id))
+        key = self._record_key
         if registered:
             return {**writes, key: self.record()}
         return {k: v for k, v in writes.items() if k != key}
