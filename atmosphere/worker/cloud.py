@@ -4,12 +4,14 @@ A cloud registers ``live/clouds/{cloudId}``, heartbeats, listens on ``live/inbox
 and runs each assignment on a thread of its own (kept between jobs, ``threads.py``), at most
 ``slots`` at once not counting handlers that lent their slot while waiting on a sub-job. With
 ``prefetch`` N it advertises N more slots than it runs, so the next jobs already wait locally
-when one finishes (opt-in: by default a busy cloud gets no job).
+when one finishes (opt-in: by default a busy cloud gets no job); the thread that finishes a
+job runs the next waiting one itself, without waking another thread.
 
 Each attempt ends with the update ``completion.completion_writes`` builds, written through
 an outbox (``completions.py``). A job's assignment stays in the inbox, held against the
 cloud's slots, until its completion is committed (or given up); its handler's thread is free
-as soon as the handler ends, so a prefetched job starts meanwhile. Every write of its record
+as soon as the handler ends, so a prefetched job starts meanwhile (its completion is then
+written by the outbox's writer). Every write of its record
 is the whole record, so a cloud the dispatcher declared dead re-registers with its next
 heartbeat. ``stop()`` drains: it stops taking jobs, hands back unstarted ones, lets
 running ones finish (up to a grace period), writes their completions and deregisters.
