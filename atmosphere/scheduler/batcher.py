@@ -242,15 +242,21 @@ def _resolved(writes: list[tuple[str, Any]], latest: dict[str, Any]) -> dict[str
 def _overlapping(paths: Iterable[str]) -> set[str]:
     """The paths below another of ``paths`` and those above them, by segments ("a/b" is below
     "a", "a-" is not)."""
+    # "q" is below "p" exactly when "q/" starts with "p/". Sorted as strings, the paths starting
+    # with "p/" follow it at once: if any path is below another, one is below the path just
+    # before it (checked in C, the common case of no overlap), and each one below another
+    # meets its topmost ancestor as ``top``. (The flush of every step checks its batch, some
+    # fifteen paths: about 7 us as lists of segments.)
+    slashed_paths = sorted([path + "/" for path in paths])
     tangled: set[str] = set()
-    top: list[str] | None = None  # the last path no other one is above, as segments
-    top_path = ""
-    # Sorted by segments, the paths below one follow it at once.
-    for segs, path in sorted((path.split("/"), path) for path in paths):
-        if top is not None and segs[: len(top)] == top:
-            tangled.update((top_path, path))
+    if not any(map(str.startswith, slashed_paths[1:], slashed_paths)):
+        return tangled
+    top = slashed_paths[0]  # the last path no other one is above, with its slash ("a/")
+    for slashed in slashed_paths[1:]:
+        if slashed.startswith(top):
+            tangled.update((top[:-1], slashed[:-1]))
         else:
-            top, top_path = segs, path
+            top = slashed
     return tangled
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from atmosphere.db.base import increment
 from atmosphere.scheduler import state as state_module
-from atmosphere.scheduler.batcher import WriteBatch, _Folder, _prefixes
+from atmosphere.scheduler.batcher import WriteBatch, _Folder, _overlapping, _prefixes
 from atmosphere.scheduler.state import LiveState
 from atmosphere.testing import MemoryDatabase
 
@@ -166,6 +166,15 @@ def test_a_batch_folds_overlapping_writes_as_applying_them_in_order_does(
             reference.put(path, value)
     assert set(reference.values) <= set(b.keys())
     assert b.take() == reference.values and not b
+
+
+@given(st.sets(st.text(alphabet="ab-/", min_size=1, max_size=6), max_size=8))
+def test_overlapping_is_every_path_below_or_above_another(paths: set[str]) -> None:
+    def below(inner: str, outer: str) -> bool:
+        return inner.split("/")[: len(outer.split("/"))] == outer.split("/") and inner != outer
+
+    expected = {p for p in paths if any(below(p, q) or below(q, p) for q in paths)}
+    assert _overlapping(paths) == expected
 
 
 @given(st.text(alphabet="ab/", max_size=8))
