@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from atmosphere.db.base import Database
 from atmosphere.errors import RequestRefused
@@ -35,9 +35,11 @@ def _prefixes(path: str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class Group:
-    """The writes of one decision, and the tag its writer gave (what to do if refused)."""
+class Group(NamedTuple):
+    """The writes of one decision, and the tag its writer gave (what to do if refused).
+
+    A NamedTuple, not a frozen dataclass: one per decision (two or three per job).
+    """
 
     writes: dict[str, Any]
     tag: object = None

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError, RequestRefused
@@ -30,9 +29,9 @@ _log = logging.getLogger(__name__)
 SET_ASIDE_MAX = 10_000
 
 
-@dataclass(frozen=True)
-class Fallback:
-    """What to write instead if the database refuses one decision about a job."""
+class Fallback(NamedTuple):
+    """What to write instead if the database refuses one decision about a job (a NamedTuple,
+    not a frozen dataclass: one per decision)."""
 
     job_id: str
     what: str  # "to settle its outcome": completes "the database refused the write ..."

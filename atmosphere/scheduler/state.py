@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, MutableMapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from atmosphere.jobs import ChainState, InvalidRecord, JobSpec, Outcome
 from atmosphere.presence import CloudInfo
@@ -40,9 +40,12 @@ RECORD_DEPTH: dict[str, int] = {
 UNPARSED: Any = object()
 
 
-@dataclass(frozen=True)
-class Change:
-    """One record of ``live`` whose parsed value changed (None: absent or malformed)."""
+class Change(NamedTuple):
+    """One record of ``live`` whose parsed value changed (None: absent or malformed).
+
+    A NamedTuple, not a frozen dataclass: made for every record an event or one of our writes
+    changes, it costs about a third as much to build.
+    """
 
     section: str
     key: Key
