@@ -13,6 +13,7 @@ from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.retention import expired_job_writes
 from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.state import Change
+from atmosphere.stats import minute_key
 
 P = Paths("atmosphere")
 AT = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -32,6 +33,22 @@ def test_minute_stats_become_increments_and_a_growing_peak() -> None:
     assert writes[f"{base}/queue"] == 5
     stats.queue_depth(AT, "t", 4)  # lower than the peak already written: nothing to write
     assert stats.writes(P) == {}
+
+
+@pytest.mark.parametrize("step", [59.999, 60.0, -0.5, 3600.25, -60.0])
+def test_minute_stats_count_each_figure_in_its_own_minute(step: float) -> None:
+    stats = MinuteStats()  # the minute's key is kept between figures: never a stale one
+    stats.count(AT + 59.5, "t", "succeeded")
+    stats.count(AT + step, "t", "failed")
+    stats.queue_depth(AT + step, "t", 3)
+    stats.count(AT + 59.5, "t", "retried")
+    expected = {
+        f"atmosphere/stats/{minute_key(AT + 59.5)}/t/succeeded": {".sv": {"increment": 1}},
+        f"atmosphere/stats/{minute_key(AT + step)}/t/failed": {".sv": {"increment": 1}},
+        f"atmosphere/stats/{minute_key(AT + step)}/t/queue": 3,
+        f"atmosphere/stats/{minute_key(AT + 59.5)}/t/retried": {".sv": {"increment": 1}},
+    }
+    assert stats.writes(P) == expected
 
 
 def test_retention_deletes_finished_records_and_their_replies_only() -> None:
