@@ -98,7 +98,9 @@ def net(changes: Sequence[Change]) -> list[Change]:
     out = []
     for key, start in first.items():
         end = last[key]
-        if start.old != end.new:
+        if start is end:
+            out.append(start)  # the record's one change (nearly always): as it is
+        elif start.old != end.new:
             out.append(Change(start.section, start.key, start.old, end.new))
     return out
 

@@ -32,9 +32,14 @@ class CloudLoad:
         return is_busy(self.held, self.capacity)
 
     def holding(self, held: int) -> CloudLoad:
-        """The same cloud holding ``held`` jobs (``dataclasses.replace`` without its walk over
-        the fields: routing makes one per job placed)."""
-        return CloudLoad(**{**self.__dict__, "held": held})
+        """The same cloud holding ``held`` jobs (routing makes one per job placed: a copy of
+        the fields, not ``dataclasses.replace``'s walk over them nor a frozen ``__init__``,
+        which sets each field through ``object.__setattr__``: 1.5 -> 0.6 us)."""
+        copy = object.__new__(CloudLoad)
+        fields = copy.__dict__
+        fields.update(self.__dict__)
+        fields["held"] = held
+        return copy
 
     def eligible_for(self, job_type: str) -> bool:
         """True when it may be given a job of ``job_type`` right now."""

@@ -14,6 +14,13 @@ def cloud(cid: str, types: str = "a", **kw: object) -> CloudLoad:
     return CloudLoad(id=cid, types=frozenset(types), **kw)  # type: ignore[arg-type]
 
 
+def test_holding_is_the_same_cloud_with_another_count_and_leaves_it_as_it_was() -> None:
+    before = cloud("x", "ab", slots=3, lent=1, load=0.5, held=1, up=False, alive=False)
+    after = before.holding(2)
+    assert after == cloud("x", "ab", slots=3, lent=1, load=0.5, held=2, up=False, alive=False)
+    assert before.held == 1 and hash(after) == hash(after.holding(2)) and not after.busy
+
+
 def test_no_cloud_registered_for_the_type_keeps_the_job_queued() -> None:
     assert pick_cloud([cloud("x", "b")], "a") is None
 
