@@ -405,7 +405,16 @@ class Cloud(CompletionWriting):
                 self._cond.notify_all()
         if verdict.final and not finish.ok and spec.reply_to is None and spec.chain is None:
             log.error("fire-and-forget job %s (%s) failed: %s", spec.id, spec.type, finish.error)
-        self._send_completion(Completion(spec, finish, started), verdict, inline=following is None)
+        done = Completion(spec, finish, started)
+        try:
+            self._send_completion(done, verdict, inline=following is None)
+        except Exception as exc:  # noqa: BLE001 - the job claimed to run next must still run
+            # A completion that cannot even be built (a bug) ends the job the way a refused
+            # write does (InvalidResult, else dropped): bounded, and its slot is freed.
+            log.exception(
+                "cloud %s: the completion of job %s could not be built", self.name, spec.id
+            )
+            self._completions_failed([done], exc)
         return following
 
     @contextmanager

@@ -114,3 +114,37 @@ def test_an_unreachable_database_is_retried_for_patience_then_the_job_runs_again
         assert world.get(f"jobs/{handle.id}/state") == "succeeded"
     finally:
         world.close()
+
+
+def test_a_completion_that_cannot_be_built_fails_its_job_and_the_next_job_still_runs(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atmosphere.worker import completions
+
+    # Given a prefetching cloud running a job, with the next one waiting behind it
+    world.replace_cloud(name="prefetching", prefetch=1, grace=5.0)
+    slow = world.app.tasks["slow"].delay("first")
+    assert world.started.wait(5)
+    waiting = world.app.tasks["echo"].delay("second")
+    wait_until(lambda: world.get(f"live/inbox/{world.cloud.id}/{waiting.id}"), 5, what="held")
+    # and a bug that makes building the first job's completion raise, once
+    build = completions.completion_writes
+    broken = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["spec"].id == slow.id and not broken:
+            broken.append(True)
+            raise RuntimeError("a bug building the completion")
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(completions, "completion_writes", failing_once)
+    # When the first job finishes
+    world.release.set()
+    # Then it fails with InvalidResult, answered once, and the job waiting behind it still runs
+    # on the thread that claimed it (before, that thread died with the error, and the job
+    # claimed into the freed slot never started)
+    with pytest.raises(InvalidResult, match="a bug building the completion"):
+        slow.get(timeout=5)
+    assert waiting.get(timeout=5)["data"] == "second"
+    assert broken == [True]
+    wait_until(lambda: world.cloud.unwritten == 0, 5, what="every completion accounted for")
