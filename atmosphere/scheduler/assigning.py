@@ -7,7 +7,7 @@ from collections.abc import Container, Iterator, Mapping
 
 from atmosphere.jobs import JobSpec
 from atmosphere.scheduler.fifo import FifoJobs
-from atmosphere.scheduler.routing import CloudLoad, pick_cloud
+from atmosphere.scheduler.routing import CloudLoad, cloud_to_empty, pick_cloud, runs_alone
 from atmosphere.scheduler.state import LiveState
 
 
@@ -28,6 +28,7 @@ def cloud_loads(
             held=state.held(cloud_id),
             up=info.state == "up",
             alive=now - seen <= dead_after,
+            closed=any(runs_alone(s.deaths) for s in state.inbox.get(cloud_id, {}).values()),
         )
     return loads
 
@@ -47,7 +48,9 @@ def plan(
     A type stops at its first job no cloud can take (the jobs behind it could go nowhere either).
     ``loads`` is updated as jobs are placed, so no cloud is ever filled past its capacity.
     A queued job that some cloud already ``held`` waits: it is a copy (two operators retried it,
-    a hand-back crossed a requeue), and settling the held one drops or replaces it.
+    a hand-back crossed a requeue), and settling the held one drops or replaces it. A job that
+    outlived a cloud runs alone (``routing.runs_alone``): on an empty cloud, which then takes
+    nothing more; with none empty, the least-loaded one is emptied for it.
     """
     heads: list[tuple[str, str, Iterator[str]]] = []
     for job_type, jobs in queue.items():
@@ -59,12 +62,16 @@ def plan(
     heapq.heapify(heads)
     while heads:
         job_id, job_type, walk = heapq.heappop(heads)
-        cloud = pick_cloud(loads.values(), job_type)
-        if cloud is None:
-            continue
         spec = queue.get(job_type, {}).get(job_id)
+        alone = spec is not None and runs_alone(spec.deaths)
+        cloud = pick_cloud(loads.values(), job_type, alone=alone)
+        if cloud is None:
+            emptied = cloud_to_empty(loads.values(), job_type) if alone else None
+            if emptied is not None:
+                loads[emptied.id] = emptied.holding(emptied.held, closed=True)
+            continue
         if spec is not None and job_id not in held:
-            loads[cloud.id] = cloud.holding(cloud.held + 1)
+            loads[cloud.id] = cloud.holding(cloud.held + 1, closed=alone or None)
             yield spec, cloud.id
         following = next(walk, None)
         if following is not None:

@@ -20,6 +20,9 @@ class CloudLoad:
     held: int = 0  # inbox entries per the dispatcher's own view (not what the cloud claims)
     up: bool = True  # False while draining
     alive: bool = True  # False once its heartbeat is overdue
+    # Holds a job that already outlived a cloud, or is being emptied for one: it takes nothing
+    # more (see ``runs_alone``).
+    closed: bool = False
 
     @property
     def capacity(self) -> int:
@@ -31,7 +34,7 @@ class CloudLoad:
         """True when it holds as many jobs as it has room for."""
         return is_busy(self.held, self.capacity)
 
-    def holding(self, held: int) -> CloudLoad:
+    def holding(self, held: int, *, closed: bool | None = None) -> CloudLoad:
         """The same cloud holding ``held`` jobs (routing makes one per job placed: a copy of
         the fields, not ``dataclasses.replace``'s walk over them nor a frozen ``__init__``,
         which sets each field through ``object.__setattr__``: 1.5 -> 0.6 us)."""
@@ -39,28 +42,53 @@ class CloudLoad:
         fields = copy.__dict__
         fields.update(self.__dict__)
         fields["held"] = held
+        if closed is not None:
+            fields["closed"] = closed
         return copy
 
     def eligible_for(self, job_type: str) -> bool:
         """True when it may be given a job of ``job_type`` right now."""
-        return job_type in self.types and self.up and self.alive and not self.busy
+        return (
+            job_type in self.types and self.up and self.alive and not self.busy and not self.closed
+        )
 
     def sort_key(self) -> tuple[float, float, str]:
         """Load order: fraction of slots used, then reported OS load, then id."""
         return (self.held / max(1, self.capacity), self.load, self.id)
 
 
-def pick_cloud(clouds: Iterable[CloudLoad], job_type: str) -> CloudLoad | None:
-    """The least-loaded cloud that may take a job of ``job_type``, or None to keep it queued."""
+def runs_alone(deaths: int) -> bool:
+    """Whether a job runs on a cloud that holds nothing else: it was on a cloud that died.
+
+    Every job a dead cloud held counts the death (the dispatcher cannot tell which one killed
+    it), so a job that kills its cloud would take the jobs beside it down with it, over and over,
+    until they too reached ``max_deaths``. Run alone, it dies alone; a job that only stood
+    beside it runs alone once and finishes.
+    """
+    return deaths > 0
+
+
+def pick_cloud(
+    clouds: Iterable[CloudLoad], job_type: str, *, alone: bool = False
+) -> CloudLoad | None:
+    """The least-loaded cloud that may take a job of ``job_type`` (``alone``: one that holds
+    nothing), or None to keep it queued."""
     best: CloudLoad | None = None
     best_key: tuple[float, float, str] | None = None
     for cloud in clouds:
-        if not cloud.eligible_for(job_type):
+        if not cloud.eligible_for(job_type) or (alone and cloud.held):
             continue
         key = cloud.sort_key()
         if best_key is None or key < best_key:
             best, best_key = cloud, key
     return best
+
+
+def cloud_to_empty(clouds: Iterable[CloudLoad], job_type: str) -> CloudLoad | None:
+    """For a job that runs alone and finds no empty cloud: the least-loaded one that could run
+    it, to be given nothing more until it is empty (else a busy fleet would starve the job)."""
+    fit = [c for c in clouds if job_type in c.types and c.up and c.alive and not c.closed]
+    return min(fit, key=CloudLoad.sort_key, default=None)
 
 
 def has_cloud_for(clouds: Iterable[CloudLoad], job_type: str) -> bool:
