@@ -131,13 +131,15 @@ def report(lines: list[Line], timeline: bool = False) -> str:
         return f"no RPC had every mark ({len(windows)} traced): was a trace point renamed?"
     totals = [float(w[-1].ns - w[0].ns) for w in windows]
     rows = [f"{'segment':44} {'p25':>6} {'p50':>6} {'p75':>6}  (us)"]
+    medians = 0.0
     for i, seg in enumerate(SEGMENTS):
         column = [s[i] / 1000 for s in splits]
+        median = percentile(column, 0.5)
+        medians += median
         rows.append(
-            f"{seg.name:44} {percentile(column, 0.25):6.0f} {percentile(column, 0.5):6.0f} "
+            f"{seg.name:44} {percentile(column, 0.25):6.0f} {median:6.0f} "
             f"{percentile(column, 0.75):6.0f}"
         )
-    medians = sum(percentile([s[i] / 1000 for s in splits], 0.5) for i in range(len(SEGMENTS)))
     rows.append(f"{'sum of the medians':44} {'':6} {medians:6.0f}")
     rows.append(
         f"{'RPC, whole (traced)':44} {percentile(totals, 0.25) / 1000:6.0f} "

@@ -14,6 +14,7 @@ The child processes (server, dispatcher, cloud) install it from ``bench/_tracesi
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.abc
 import importlib.machinery
@@ -153,8 +154,6 @@ def install(log_dir: str, points: Sequence[Point] = POINTS) -> None:
     if pending:
         sys.meta_path.insert(0, _Finder(pending))
     mark("started " + " ".join(sys.argv[1:3]))
-    import atexit
-
     atexit.register(flush)
 
 

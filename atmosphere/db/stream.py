@@ -173,13 +173,12 @@ class StreamListener:
                 first = first and event.event not in ("put", "patch")
 
     def _handle(self, event: SSEEvent, first: bool) -> None:
+        try:
+            decoded = decode_event(event)  # None: not a put or a patch
+        except ValueError as error:
+            raise _Reconnect(str(error)) from None
         kind = event.event
-        if kind in ("put", "patch"):
-            try:
-                decoded = decode_event(event)
-            except ValueError as error:
-                raise _Reconnect(str(error)) from None
-            assert decoded is not None
+        if decoded is not None:
             self._deliver(*decoded)
             if first:
                 self._up()

@@ -68,10 +68,10 @@ def plan(
         if cloud is None:
             emptied = cloud_to_empty(loads.values(), job_type) if alone else None
             if emptied is not None:
-                loads[emptied.id] = emptied.holding(emptied.held, closed=True)
+                loads[emptied.id] = emptied.holding(emptied.held, close=True)
             continue
         if spec is not None and job_id not in held:
-            loads[cloud.id] = cloud.holding(cloud.held + 1, closed=alone or None)
+            loads[cloud.id] = cloud.holding(cloud.held + 1, close=alone)
             yield spec, cloud.id
         following = next(walk, None)
         if following is not None:

@@ -34,7 +34,7 @@ class CloudLoad:
         """True when it holds as many jobs as it has room for."""
         return is_busy(self.held, self.capacity)
 
-    def holding(self, held: int, *, closed: bool | None = None) -> CloudLoad:
+    def holding(self, held: int, *, close: bool = False) -> CloudLoad:
         """The same cloud holding ``held`` jobs (routing makes one per job placed: a copy of
         the fields, not ``dataclasses.replace``'s walk over them nor a frozen ``__init__``,
         which sets each field through ``object.__setattr__``: 1.5 -> 0.6 us)."""
@@ -42,8 +42,8 @@ class CloudLoad:
         fields = copy.__dict__
         fields.update(self.__dict__)
         fields["held"] = held
-        if closed is not None:
-            fields["closed"] = closed
+        if close:  # it takes nothing more (routing never reopens a cloud within a round)
+            fields["closed"] = True
         return copy
 
     def eligible_for(self, job_type: str) -> bool:
