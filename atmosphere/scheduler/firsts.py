@@ -6,6 +6,10 @@ has no room for a conditional write); the dispatcher settles the first outcome a
 other as late. So for a job that may finish twice (``deaths > 0``) it keeps what the first finish
 wrote to the record, and writes that back when a late completion lands over it (and the reply
 too, when the late one replied: a maker that was away then still finds the first answer).
+
+The settlement of such a job also keeps the first finish in the job record (``first_finish``,
+in the same PATCH), so a dispatcher that did not settle it (elected after a leader died or
+froze) still knows it when the late one lands.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from atmosphere.completion import completion_writes
-from atmosphere.jobs import JobSpec, JobState, Outcome, Reply
+from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
-from atmosphere.wiretime import render_ms, to_ms
+from atmosphere.wiretime import parse_ms, render_ms, to_ms
 
 # Jobs remembered: only those that lost a cloud, so a handful unless a whole fleet dies at once.
 MEMORY = 2_000
 _NO_ERROR = {"kind": "JobFailed", "message": "the job failed"}  # as settling writes it
+# The job record's field that keeps the first finish for the next leader.
+FIELD = "first_finish"
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,30 @@ class Settled:
         return self._built
 
 
+def persisted(settled: Settled) -> dict[str, Any]:
+    """``settled`` as the job record keeps it (``FIELD``): its outcome, state and settling time."""
+    return {
+        **settled.outcome.to_json(),
+        "state": settled.state.value,
+        "settled": render_ms(settled.now),
+    }
+
+
+def recalled(paths: Paths, spec: JobSpec, raw: Any) -> Settled | None:
+    """The first finish a job record keeps (``raw``: its ``FIELD``), else None (none, or not
+    one ``persisted`` wrote: a record is data anyone with access may have changed)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        outcome = Outcome.from_json(raw, spec.id)
+        state = JobState(str(raw.get("state")))
+    except (InvalidRecord, ValueError, TypeError):
+        return None
+    if state not in (JobState.SUCCEEDED, JobState.FAILED):
+        return None
+    return Settled(paths, spec, outcome, state, parse_ms(raw.get("settled")) or 0.0)
+
+
 class Firsts:
     """The settled final finish of each job that may still finish again, bounded."""
 
@@ -112,6 +142,15 @@ class Firsts:
         self._kept.move_to_end(spec.id)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
+
+    def knows(self, job_id: str) -> bool:
+        """Whether a first finish of the job is kept here."""
+        return job_id in self._kept
+
+    def settled_attempt(self, job_id: str) -> int | None:
+        """The attempt whose finish is kept for the job, else None."""
+        kept = self._kept.get(job_id)
+        return None if kept is None else kept.outcome.attempt
 
     def forget(self, job_id: str) -> None:
         """The job runs again (requeued, retried by an operator): its old finish is history."""

@@ -10,6 +10,7 @@ from typing import Any
 from atmosphere.db.base import Database
 from atmosphere.errors import DatabaseError
 from atmosphere.jobs import Finish, InvalidRecord, JobSpec, JobState, Outcome
+from atmosphere.scheduler import firsts as first_finishes
 from atmosphere.scheduler import poison, settlement
 from atmosphere.scheduler.desk import Desk
 from atmosphere.scheduler.firsts import Firsts, Settled
@@ -91,7 +92,11 @@ class Settler:
 
     def settle_one(self, job_id: str, outcome: Outcome) -> None:
         """Settle one outcome, or record it as late."""
-        spec = self.specs.get(job_id) or self._load_spec(job_id)
+        spec = self.specs.get(job_id)
+        if spec is None:
+            spec = self._load_spec(job_id)
+        elif spec.deaths > 0 and job_id not in self.settled and not self.firsts.knows(job_id):
+            self._recall_first(spec)
         already = self._unflushed.get(job_id, self.settled.get(job_id))
         if (
             spec is None
@@ -148,6 +153,13 @@ class Settler:
             # A requeued copy is waiting: the job is done, or its next attempt is delayed or
             # queued by this settlement, so the copy need not run.
             result.writes[copy] = None
+        final = None
+        if result.kind != "retried":
+            state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
+            final = Settled(d.paths, spec, outcome, state, now)
+            if spec.deaths > 0:  # for a leader after us, should the other run finish later
+                field = f"{d.paths.jobs(job_id)}/{first_finishes.FIELD}"
+                result.writes[field] = first_finishes.persisted(final)
         refused = poison.fail_job(
             d.paths, spec, chain, "to settle its outcome", replied=outcome.replied
         )
@@ -158,10 +170,9 @@ class Settler:
             unheard = settlement.unheard_failure(spec, chain, result.error)
             if unheard is not None:
                 _log.warning("%s", unheard)
-        if result.kind != "retried":
+        if final is not None:
             self.specs.pop(job_id, None)
-            state = JobState.SUCCEEDED if result.kind == "succeeded" else JobState.FAILED
-            self.firsts.keep(Settled(d.paths, spec, outcome, state, now))
+            self.firsts.keep(final)
         self._unflushed[job_id] = outcome.attempt
 
     def _write_late(self, outcome: Outcome) -> None:
@@ -181,7 +192,8 @@ class Settler:
         self._unflushed = {}
 
     def _load_spec(self, job_id: str) -> JobSpec | None:
-        """After a restart the inbox entry of a finished job is gone: read its record instead."""
+        """After a restart the inbox entry of a finished job is gone: read its record instead
+        (and the first finish it keeps, if another leader settled one)."""
         d = self.d
         try:
             record = self._db.get(d.paths.jobs(job_id))
@@ -193,9 +205,35 @@ class Settler:
         except InvalidRecord as exc:
             _log.warning("job %s has no usable record (%s); dropping its outcome", job_id, exc)
             return None
+        if isinstance(record, dict):
+            self._learn(first_finishes.recalled(d.paths, spec, record.get(first_finishes.FIELD)))
         # Not cached: a late outcome would leave it here for good (specs only shrink on settling
         # or requeueing), and the job's next attempt shows its spec in the inbox anyway.
         return spec
+
+    def _recall_first(self, spec: JobSpec) -> None:
+        """A job that lost a cloud, seen in an inbox but not settled by us: a leader before us
+        may have settled its first finish (kept in the record) while we stood by."""
+        d = self.d
+        try:
+            raw = self._db.get(f"{d.paths.jobs(spec.id)}/{first_finishes.FIELD}")
+        except DatabaseError as exc:
+            _log.warning(
+                "cannot read job %s's first finish (%s); settling this outcome as the first",
+                spec.id,
+                exc,
+            )
+            return
+        self._learn(first_finishes.recalled(d.paths, spec, raw))
+
+    def _learn(self, first: Settled | None) -> None:
+        """Keep a first finish another leader settled, as if we had settled it."""
+        if first is None:
+            return
+        job_id = first.spec.id
+        self.firsts.keep(first)
+        if self.firsts.knows(job_id) and job_id not in self.settled:
+            self.settled[job_id] = first.outcome.attempt
 
     def _record_stats(self, spec: JobSpec, outcome: Outcome, kind: str, now: float) -> None:
         stats = self.d.stats

@@ -33,6 +33,7 @@ def retry_update(paths: Paths, job_id: str, record: Any) -> dict[str, Any]:
         f"{job}/error": None,
         f"{job}/finished": None,  # retention collects by it: only for finished jobs
         f"{job}/deaths": None,
+        f"{job}/first_finish": None,  # the dispatcher's memory of the finish this retry undoes
         paths.queue(spec["type"], job_id): spec,
     }
 

@@ -11,10 +11,12 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atmosphere.completion import completion_writes
 from atmosphere.errors import CloudDied, ConfigError, job_error_from_json
-from atmosphere.jobs import ChainStep, Finish, JobSpec, Outcome, Reply
+from atmosphere.jobs import ChainStep, Finish, JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.scheduler import firsts as firsts_module
 from atmosphere.scheduler import moves
@@ -282,3 +284,123 @@ def test_a_second_finish_landing_before_the_first_is_settled_for_good_is_kept_as
     assert result(db, "j1") == first and job["cloud"] == first
     assert f"{second}-1" in job["late"] and db.get(f"{R}/live/outcomes") is None
     assert answer(db, "m1", "j1").result == first
+
+
+# -- first finish wins across leaders ----------------------------------------------------------
+
+
+def test_settling_a_job_that_lost_a_cloud_keeps_its_first_finish_in_the_record(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    d, _, rerun = frozen_then_rerun(db, clock)
+    finish(db, "c2", rerun, "rerun")
+    pump(db, d)
+    kept = record(db, "j1")[firsts_module.FIELD]
+    assert kept["cloud"] == "c2" and kept["state"] == "succeeded" and kept["attempt"] == 1
+    assert json.loads(kept["result_json"]) == "rerun"
+    # A job that never lost a cloud keeps none: nothing is added to the hot path.
+    submit(db, "j2", reply_to="m1")
+    pump(db, d)
+    finish(db, "c2", held_by(db, "c2", "j2"), "plain")
+    pump(db, d)
+    assert record(db, "j2")["state"] == "succeeded"
+    assert firsts_module.FIELD not in record(db, "j2")
+
+
+def test_a_leader_elected_after_the_first_finish_restores_it_over_a_late_run(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # The chaos run's one contradiction (CI, stop 14): the leader that settled the rerun died,
+    # the frozen cloud woke under the next one, which had no memory of the first finish.
+    d, frozen, rerun = frozen_then_rerun(db, clock)
+    finish(db, "c2", rerun, "rerun")
+    pump(db, d)
+    successor = make(db, clock)  # starts afresh: no inbox entry of j1 is left to see
+    finish(db, "c1", frozen, "frozen")
+    pump(db, successor)
+    job = record(db, "j1")
+    assert result(db, "j1") == "rerun" and job["cloud"] == "c2" and job["state"] == "succeeded"
+    assert answer(db, "m1", "j1").result == "rerun"
+    assert "c1-1" in job["late"] and successor.counts["restored"] == 1
+    assert successor.counts.get("succeeded", 0) == 0  # the late run was not settled as a finish
+
+
+def test_a_standby_that_saw_the_rerun_assigned_restores_the_first_finish_when_it_leads(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # A standby keeps the spec of every inbox entry it sees; the leader settles and forgets.
+    d, frozen, rerun = frozen_then_rerun(db, clock)
+    standby = make(db, clock)
+    assert "j1" in standby.settler.specs
+    finish(db, "c2", rerun, "rerun")
+    pump(db, d)
+    finish(db, "c1", frozen, "frozen")
+    pump(db, standby)
+    job = record(db, "j1")
+    assert result(db, "j1") == "rerun" and job["cloud"] == "c2"
+    assert answer(db, "m1", "j1").result == "rerun"
+    assert "c1-1" in job["late"] and standby.counts["restored"] == 1
+
+
+def test_a_dead_letter_stays_the_answer_under_the_next_leader(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    _, runs = killed_in_turn(db, clock, ["c1", "c2", "c3", "c4"])
+    assert record(db, "j1")[firsts_module.FIELD]["state"] == "failed"
+    successor = make(db, clock)
+    finish(db, "c3", runs["c3"], "woke up")
+    pump(db, successor)
+    job = record(db, "j1")
+    assert job["state"] == "failed" and job["error"]["kind"] == "CloudDied"
+    assert result(db, "j1") is None
+    assert (answer(db, "m1", "j1").error or {})["kind"] == "CloudDied"
+
+
+def test_the_first_finish_a_leader_settled_is_still_settled_once_by_its_successor(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # The first finish landed but its leader died before settling it: the next one settles it
+    # (and keeps it), it is not mistaken for a late run.
+    d, frozen, rerun = frozen_then_rerun(db, clock)
+    finish(db, "c2", rerun, "rerun")
+    successor = make(db, clock)
+    assert successor.counts.get("succeeded") == 1
+    assert record(db, "j1")[firsts_module.FIELD]["cloud"] == "c2"
+    finish(db, "c1", frozen, "frozen")
+    pump(db, successor)
+    assert result(db, "j1") == "rerun" and answer(db, "m1", "j1").result == "rerun"
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["ok", "cloud", "attempt", "state", "settled", "result_json", "x"]),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=10,
+)
+
+
+@given(json_values)
+def test_a_first_finish_field_holding_anything_is_recalled_or_ignored_never_raises(
+    raw: Any,
+) -> None:
+    # The record is data: garbage written there must not stop settling.
+    kept = firsts_module.recalled(PATHS, spec("j1", deaths=1), raw)
+    if kept is not None:
+        assert kept.state.finished and kept.outcome.job_id == "j1"
+        assert kept.first().record  # builds the writes a restore needs
+
+
+def test_a_first_finish_recalled_from_the_record_is_the_one_persisted() -> None:
+    s = spec("j1", deaths=1)
+    outcome = Outcome.of(s, Finish(ok=True, result={"x": [1, "é"]}), cloud="c2", started=5.0)
+    settled = firsts_module.Settled(PATHS, s, outcome, JobState.SUCCEEDED, 12.5)
+    back = firsts_module.recalled(
+        PATHS, s, json.loads(json.dumps(firsts_module.persisted(settled)))
+    )
+    assert back is not None and back.first() == settled.first()

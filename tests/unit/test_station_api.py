@@ -23,6 +23,7 @@ def test_retry_is_one_update_per_the_protocol() -> None:
         "atmosphere/jobs/j1/error": None,
         "atmosphere/jobs/j1/finished": None,
         "atmosphere/jobs/j1/deaths": None,
+        "atmosphere/jobs/j1/first_finish": None,
         "atmosphere/live/queue/billing/j1": {
             "id": "j1",
             "type": "billing",
