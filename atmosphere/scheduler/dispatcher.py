@@ -34,7 +34,7 @@ from atmosphere.scheduler.desk import Component, Desk
 from atmosphere.scheduler.leadership import Leadership, SoleLeader
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
-from atmosphere.scheduler.settler import Settler
+from atmosphere.scheduler.settler import Settler, overtaken
 from atmosphere.scheduler.state import UNPARSED, Change, LiveState
 from atmosphere.settings import Settings
 from atmosphere.wiretime import to_ms
@@ -192,11 +192,14 @@ class Dispatcher:
                 barriers.append(item[1])
         self._drop_outlived_overlay()
         hidden: list[Outcome] = []
+        arrivals: list[tuple[Outcome, Outcome]] = []
         if changes:
-            arrived = [c.new for c in changes if c.section == "outcomes" and c.new is not None]
+            outcomes = [(c.key[0], c.new) for c in changes if c.section == "outcomes"]
+            arrived = [o for _, o in outcomes if o is not None]
             changes.extend(self._replay_overlay())
             # Under our own delete, not yet shown back: a second finish the delete would destroy.
             hidden = [o for o in arrived if self.state.outcome(o.job_id) is None]
+            arrivals = overtaken(outcomes, self.state.outcome)
         self._react(net(changes))
         acting = self._acting()
         if acting and not self._was_acting:
@@ -205,6 +208,7 @@ class Dispatcher:
         self._run_timers()
         if acting:
             self.settler.settle_hidden(hidden)
+            self.settler.settle_overtaken(arrivals)
             self.settler.settle_all()
             self._assign()
         self._flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from atmosphere.db.base import Database
@@ -19,6 +19,31 @@ _log = logging.getLogger(__name__)
 
 # How many settled job ids to remember for spotting late duplicates.
 SETTLED_MEMORY = 100_000
+
+
+def overtaken(
+    arrivals: Iterable[tuple[str, Outcome | None]], current: Callable[[str], Outcome | None]
+) -> list[tuple[Outcome, Outcome]]:
+    """(first, current) for each job whose outcome, arrived in one batch (``arrivals``: job id
+    and outcome, or None for a deletion, in stream order), another run's completion replaced
+    on the same path before we looked (pure).
+
+    Each completion writes the record, the reply and the outcome in one PATCH, so the first
+    outcome to arrive is the finish whose reply the caller got: it must be settled first, and
+    the one the view now shows is then late. One deleted in between was settled already.
+    """
+    first: dict[str, Outcome] = {}
+    for job_id, outcome in arrivals:
+        if outcome is None:
+            first.pop(job_id, None)
+        else:
+            first.setdefault(job_id, outcome)
+    out = []
+    for job_id, outcome in first.items():
+        now = current(job_id)
+        if now is not None and (now.cloud, now.attempt) != (outcome.cloud, outcome.attempt):
+            out.append((outcome, now))
+    return out
 
 
 class Settler:
@@ -116,6 +141,13 @@ class Settler:
         for outcome in outcomes:
             if self.firsts.second(outcome):
                 self._late(outcome)
+
+    def settle_overtaken(self, pairs: list[tuple[Outcome, Outcome]]) -> None:
+        """Settle each ``overtaken`` first outcome before the one that replaced it, which is then
+        late (its record write restored) or, when the first was late itself, late as well."""
+        for first, current in pairs:
+            self.settle_one(first.job_id, first)
+            self.settle_one(current.job_id, current)
 
     def dead_letter(self, spec: JobSpec, error: dict[str, Any], cloud_id: str) -> None:
         """Fail a job the dispatcher gives up on itself (its clouds kept dying while running it)."""

@@ -404,3 +404,38 @@ def test_a_first_finish_recalled_from_the_record_is_the_one_persisted() -> None:
         PATHS, s, json.loads(json.dumps(firsts_module.persisted(settled)))
     )
     assert back is not None and back.first() == settled.first()
+
+
+@pytest.mark.parametrize("first", ["c1", "c2"])
+def test_two_finishes_landing_in_one_batch_settle_the_first_and_keep_the_second_as_late(
+    db: MemoryDatabase, clock: Clock, first: str
+) -> None:
+    # Both completions land before the dispatcher looks: the second overwrote the first's
+    # outcome (one path per job), but the caller got the first's reply, so the first wins.
+    d, runs = killed_in_turn(db, clock, ["c1", "c2"])
+    second = "c2" if first == "c1" else "c1"
+    finish(db, first, runs[first], first)
+    finish(db, second, runs[second], second)
+    pump(db, d)
+    job = record(db, "j1")
+    assert result(db, "j1") == first and job["cloud"] == first
+    assert answer(db, "m1", "j1").result == first
+    assert f"{second}-1" in job["late"] and db.get(f"{R}/live/outcomes") is None
+    assert d.counts["succeeded"] == 1 and d.counts["restored"] == 1
+
+
+def test_overtaken_names_the_first_arrival_still_standing_when_another_run_replaced_it() -> None:
+    def run(cloud: str, attempt: int = 1) -> Outcome:
+        return Outcome("j1", cloud, attempt, Finish(ok=True))
+
+    c1, c2, c3 = run("c1"), run("c2"), run("c3")
+    assert settler_module.overtaken([("j1", c1), ("j1", c2)], {"j1": c2}.get) == [(c1, c2)]
+    assert settler_module.overtaken([("j1", c1), ("j1", c2), ("j1", c3)], {"j1": c3}.get) == [
+        (c1, c3)
+    ]
+    # Deleted in between: settled already (by us or a leader before us), not overtaken.
+    assert settler_module.overtaken([("j1", c1), ("j1", None), ("j1", c2)], {"j1": c2}.get) == []
+    # The same run's completion again (a retried PATCH), or none left in the view.
+    assert settler_module.overtaken([("j1", c1), ("j1", run("c1"))], {"j1": run("c1")}.get) == []
+    nothing: dict[str, Outcome] = {}
+    assert settler_module.overtaken([("j1", c1), ("j1", c2)], nothing.get) == []
