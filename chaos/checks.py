@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from atmosphere.jobs import payload
+from atmosphere.jobs import InvalidRecord, payload
 
 from .ledger import Answer, Execution, Fault, Sent, run_mark
 
@@ -81,6 +81,56 @@ def contradictions(
         if run_mark(result) != answer.mark:
             out.append(s.key)
     return out
+
+
+def contradiction_details(
+    keys: Iterable[str],
+    sent: Iterable[Sent],
+    answers: Mapping[str, Answer],
+    records: Mapping[str, Any],
+    executions: Sequence[Execution],
+    faults: Sequence[Fault],
+    began: float,
+) -> list[dict[str, Any]]:
+    """What a contradicting submission's record, answer, runs and nearby faults say (so a
+    failed run explains itself from its report alone). Times are seconds into the run."""
+    by_key = {s.key: s for s in sent}
+    out = []
+    for key in keys:
+        s = by_key[key]
+        job_id = record_of(s)
+        record = records.get(job_id)
+        record = record if isinstance(record, dict) else {}
+        answer = answers[key]
+        runs = sorted(e.at for e in executions if e.job_id == job_id)
+        lo, hi = (runs[0] - 15, runs[-1] + 15) if runs else (answer.at - 30, answer.at)
+        out.append(
+            {
+                "key": key,
+                "kind": s.kind,
+                "answered": [round(answer.at - began, 2), answer.mark],
+                "record": {
+                    "mark": _mark_of(record),
+                    **{k: record.get(k) for k in ("cloud", "state", "deaths", "attempt", "late")},
+                    "first_finish": _mark_of(record.get("first_finish")),
+                },
+                "runs": [round(at - began, 2) for at in runs],
+                "faults": [
+                    (f.kind, f.target, round(f.at - began, 2), round(f.until - began, 2))
+                    for f in faults
+                    if f.until >= lo and f.at <= hi
+                ],
+            }
+        )
+    return out
+
+
+def _mark_of(raw: Any) -> str:
+    """The run mark of the result a record (or a kept first finish) holds, "" if none."""
+    try:
+        return run_mark(payload(raw, "result")) if isinstance(raw, dict) else ""
+    except InvalidRecord:
+        return "<not JSON>"
 
 
 def lost(sent: Iterable[Sent], answers: Mapping[str, Answer], executed: set[str]) -> list[str]:

@@ -7,6 +7,7 @@ and print one table.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -225,6 +226,12 @@ def _judge(
     explained, unexplained = checks.executed_twice(jobs, faults)
     ticks = checks.tick_runs(executions, faults, TICK, stopped)
     payloads = watches.replies.counts()
+    contradicting = checks.contradictions(ordinary, answers, records)
+    details = checks.contradiction_details(
+        contradicting, ordinary, answers, records, executions, faults, began
+    )
+    for detail in details:
+        _log.error("record contradicts the response: %s", json.dumps(detail, default=str))
     return {
         "seed": options.seed,
         "minutes": options.minutes,
@@ -236,7 +243,8 @@ def _judge(
         "refusal_examples": ledger.refusals,
         "answered": len(answers),
         "lost": checks.lost(ordinary, answers, executed),
-        "record_contradicts_response": checks.contradictions(ordinary, answers, records),
+        "record_contradicts_response": contradicting,
+        "contradiction_details": details,
         "failed": dict(checks.failed(ordinary, answers)),
         "duplicate_responses": checks.answered_twice(ledger.answers),
         "replies_rewritten": checks.rewritten(payloads),

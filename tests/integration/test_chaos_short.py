@@ -33,7 +33,10 @@ def test_a_short_chaos_run_loses_nothing_and_answers_every_poison_once(tmp_path:
     # I expect one table, a clean verdict, and figures that say why
     report = json.loads((out / "run.json").read_text())
     figures = report["figures"]
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    explained = json.dumps(
+        {k: figures.get(k) for k in ("contradiction_details", "lost", "fault_log", "failed")}
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:] + explained[-3000:]
     assert report["passed"] and report["failures"] == []
     assert figures["lost"] == [] and figures["duplicate_responses"] == {}
     assert figures["executed_twice_unexplained"] == {}

@@ -93,6 +93,27 @@ def test_a_record_holding_another_runs_result_contradicts_the_response() -> None
     assert checks.contradictions(sent, answers, records) == ["b"]
 
 
+def test_a_contradiction_is_explained_by_its_record_runs_and_the_faults_around_them() -> None:
+    sent = [Sent("b", "rpc", 100.0)]
+    answers = {"b": Answer("b", 103.0, ok=True, mark="r2")}
+    records = {
+        "b": {"result_json": '{"run": "r9"}', "cloud": "c1", "deaths": 1, "late": {"c2-1": {}},
+              "first_finish": {"result_json": '{"run": "r2"}'}},
+    }  # fmt: skip
+    runs = [Execution(101.0, "b", "rpc", 1), Execution(102.5, "b", "rpc", 2)]
+    faults = [Fault("freeze_cloud", "cloud1", 100.5, 102.0), Fault("kill_db", "db", 500.0, 503.0)]
+    [detail] = checks.contradiction_details(["b"], sent, answers, records, runs, faults, 100.0)
+    assert detail["answered"] == [3.0, "r2"] and detail["runs"] == [1.0, 2.5]
+    assert detail["record"]["mark"] == "r9" and detail["record"]["first_finish"] == "r2"
+    assert detail["record"]["cloud"] == "c1" and detail["record"]["late"] == {"c2-1": {}}
+    assert detail["faults"] == [("freeze_cloud", "cloud1", 0.5, 2.0)]  # not the one far away
+    # A record that is garbage does not stop the report.
+    [bad] = checks.contradiction_details(
+        ["b"], sent, answers, {"b": {"result_json": "{"}}, [], [], 100.0
+    )
+    assert bad["record"]["mark"] == "<not JSON>" and bad["runs"] == []
+
+
 def test_an_expectation_may_accept_a_result() -> None:
     ok = Answer("k", 1.0, ok=True)
     assert not checks.Expect("e").matches(ok)
