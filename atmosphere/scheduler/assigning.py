@@ -7,7 +7,13 @@ from collections.abc import Container, Iterator, Mapping
 
 from atmosphere.jobs import JobSpec
 from atmosphere.scheduler.fifo import FifoJobs
-from atmosphere.scheduler.routing import CloudLoad, cloud_to_empty, pick_cloud, runs_alone
+from atmosphere.scheduler.routing import (
+    CloudLoad,
+    closes,
+    cloud_to_empty,
+    pick_cloud,
+    runs_alone,
+)
 from atmosphere.scheduler.state import LiveState
 
 
@@ -28,7 +34,10 @@ def cloud_loads(
             held=state.held(cloud_id),
             up=info.state == "up",
             alive=now - seen <= dead_after,
-            closed=any(runs_alone(s.deaths) for s in state.inbox.get(cloud_id, {}).values()),
+            closed=closes(
+                any(runs_alone(s.deaths) for s in state.inbox.get(cloud_id, {}).values()),
+                info.lent,
+            ),
         )
     return loads
 
@@ -50,7 +59,10 @@ def plan(
     A queued job that some cloud already ``held`` waits: it is a copy (two operators retried it,
     a hand-back crossed a requeue), and settling the held one drops or replaces it. A job that
     outlived a cloud runs alone (``routing.runs_alone``): on an empty cloud, which then takes
-    nothing more; with none empty, the least-loaded one is emptied for it.
+    nothing more. With none empty it waits without holding up its type, and one cloud per
+    round (``routing.cloud_to_empty``) is given nothing more so that it empties for the oldest
+    such job: a dead cloud's jobs all run alone, and emptying a cloud for each of them closed
+    the whole fleet, whose handlers waiting on jobs of their own then waited for good.
     """
     heads: list[tuple[str, str, Iterator[str]]] = []
     for job_type, jobs in queue.items():
@@ -60,18 +72,22 @@ def plan(
             if first is not None:
                 heads.append((first, job_type, walk))
     heapq.heapify(heads)
+    emptying = False
     while heads:
         job_id, job_type, walk = heapq.heappop(heads)
         spec = queue.get(job_type, {}).get(job_id)
         alone = spec is not None and runs_alone(spec.deaths)
         cloud = pick_cloud(loads.values(), job_type, alone=alone)
         if cloud is None:
-            emptied = cloud_to_empty(loads.values(), job_type) if alone else None
-            if emptied is not None:
-                loads[emptied.id] = emptied.holding(emptied.held, close=True)
-            continue
-        if spec is not None and job_id not in held:
-            loads[cloud.id] = cloud.holding(cloud.held + 1, close=alone)
+            if not alone:
+                continue
+            if not emptying:
+                emptied = cloud_to_empty(loads.values(), job_type)
+                if emptied is not None:
+                    loads[emptied.id] = emptied.holding(emptied.held, close=True)
+                emptying = True
+        elif spec is not None and job_id not in held:
+            loads[cloud.id] = cloud.holding(cloud.held + 1, close=closes(alone, cloud.lent))
             yield spec, cloud.id
         following = next(walk, None)
         if following is not None:

@@ -86,9 +86,24 @@ def pick_cloud(
 
 def cloud_to_empty(clouds: Iterable[CloudLoad], job_type: str) -> CloudLoad | None:
     """For a job that runs alone and finds no empty cloud: the least-loaded one that could run
-    it, to be given nothing more until it is empty (else a busy fleet would starve the job)."""
-    fit = [c for c in clouds if job_type in c.types and c.up and c.alive and not c.closed]
+    it, to be given nothing more until it is empty (else a busy fleet would starve the job).
+
+    Never one with handlers waiting on other jobs (``lent``): those jobs may need this very
+    cloud, so it might never empty. None: the job waits for a cloud to empty by itself.
+    """
+    fit = [
+        c
+        for c in clouds
+        if job_type in c.types and c.up and c.alive and not c.closed and c.lent == 0
+    ]
     return min(fit, key=CloudLoad.sort_key, default=None)
+
+
+def closes(holds_one_alone: bool, lent: int) -> bool:
+    """Whether a cloud takes nothing more: it holds a job that runs alone, and no handler of
+    its waits on another job (one that does lends its slot: the job it waits for may have to
+    run right here, or every cloud would be closed around a waiting handler for good)."""
+    return holds_one_alone and lent == 0
 
 
 def has_cloud_for(clouds: Iterable[CloudLoad], job_type: str) -> bool:
