@@ -36,6 +36,7 @@ from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.settler import Settler, overtaken
 from atmosphere.scheduler.state import UNPARSED, Change, LiveState
+from atmosphere.scheduler.watch import QueueWatch
 from atmosphere.settings import Settings
 from atmosphere.wiretime import to_ms
 
@@ -83,7 +84,8 @@ class Dispatcher:
         self.paths = Paths(settings.root)
         self.id = dispatcher_id or new_dispatcher_id()
         self.leadership: Leadership = leadership or SoleLeader()
-        self.components = list(components)
+        self.watch = QueueWatch()  # says so when the queue does not move (no hot-path cost)
+        self.components = [*components, self.watch]
         self.state = LiveState()
         self.batch = WriteBatch()
         self.overlay = Overlay()
