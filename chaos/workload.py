@@ -38,6 +38,7 @@ POISONS: dict[str, Expect] = {
 # What those two return, to check a result that came back came back whole.
 INTACT: dict[str, Any] = {"poison_deep": nested(TOO_DEEP), "poison_key": BAD_KEY_RESULT}
 TIMEOUT = 60.0  # long: under chaos only a job the system dropped runs into it
+POISON_TRIES = 20  # submissions of one poison while the database refuses them (REFUSED_PAUSE apart)
 POISON_TIMEOUT = 120.0  # os._exit needs several cloud deaths and restarts
 REFUSED_PAUSE = 0.5  # after a refused submit, as a caller would back off
 FLUSH_WAIT = 30.0  # seconds to wait for the maker to write a submission (bounded)
@@ -100,13 +101,19 @@ class Workload:
     def _poison(self) -> None:
         n = 0
         while not self._stop.wait(self.poison_every or 0):
-            self.submit(self.poisons[n % len(self.poisons)])
+            kind = self.poisons[n % len(self.poisons)]
+            # Refused while the database is down: the same kind again, so a short run still
+            # sends each one (a kind refused twice was never judged, and failed the run).
+            for _ in range(POISON_TRIES):
+                if self.submit(kind) or self._stop.is_set():
+                    break
             n += 1
 
     # -- one submission of each kind --------------------------------------------------------
 
-    def submit(self, kind: str) -> None:
-        """Submit one job of ``kind``; RPC kinds wait for their answer."""
+    def submit(self, kind: str) -> bool:
+        """Submit one job of ``kind``; RPC kinds wait for their answer. False: refused (the
+        database was down)."""
         t = self.app.tasks
         makers: dict[str, Callable[[], Handle]] = {
             "rpc": lambda: t["noop"].submit(data=1, timeout=TIMEOUT),
@@ -131,23 +138,24 @@ class Workload:
         except AtmosphereError as exc:  # the database is down: a clear error, not a job
             self.ledger.add_refused(kind, f"{type(exc).__name__}: {exc}")
             self._stop.wait(REFUSED_PAUSE)
-            return
+            return False
         # submit() returns before the write; a write that fails is reported on the handle
         # (SubmitFailed), so wait for it to tell a refused submission from a sent one.
         refused = _submit_failed(handle) if self.app.maker.flush(FLUSH_WAIT) else None
         if refused is not None:
             self.ledger.add_refused(kind, f"{type(refused).__name__}: {refused}")
             self._stop.wait(REFUSED_PAUSE)
-            return
+            return False
         if not handle.tracked:
             # The last step's id is ``{chainId}-{last}``: its execution proves the chain ran.
             self.ledger.add_sent(Sent(handle.id, kind, at, tracked=False, proof=f"{handle.id}-2"))
-            return
+            return True
         self.ledger.add_sent(Sent(handle.id, kind, at))
         if kind in ("rpc", "rpc_sleep", "recursion"):
             self._wait(handle)
         else:
             handle.then(lambda error, result: self._answered(handle.id, error, result, kind))
+        return True
 
     def _wait(self, handle: Handle) -> None:  # RPC kinds: ordinary work, no intact check
         error: JobError | None = None
