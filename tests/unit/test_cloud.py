@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,7 +15,7 @@ from atmosphere.db.base import SERVER_TIMESTAMP
 from atmosphere.jobs import JobSpec, Outcome, payload
 from atmosphere.presence import CloudInfo
 from atmosphere.settings import Settings
-from atmosphere.worker.cloud import Cloud, record_json
+from atmosphere.worker.cloud import Cloud, LoadAverage, record_json
 from atmosphere.worker.inbox import inbox_changes
 from tests.support import wait_until
 from tests.unit.jobs_fakes import QUIET, FakeDispatcher, RecordingDatabase, assign
@@ -273,7 +274,9 @@ def test_an_exclusive_cloud_runs_one_job_at_a_time(world: World) -> None:
     first = world.app.tasks["slow"].delay(1)
     assert world.started.wait(5)
     second = world.app.tasks["echo"].delay(2)
-    world.db.drain()
+    world.app.maker.flush(5)
+    world.dispatcher.pump()  # (not db.drain(): the cloud's stream thread runs the slow job)
+    assert world.get(f"live/queue/echo/{second.id}") is not None
     assert world.cloud.running == 1 and not second.done()
     world.release.set()
     assert first.get(timeout=5) == 1 and second.get(timeout=5)["data"] == 2
@@ -289,6 +292,9 @@ def test_assignments_made_while_disconnected_arrive_on_resync(world: World) -> N
 
 def test_stop_hands_back_unstarted_jobs_finishes_running_ones_and_deregisters() -> None:
     world = World()
+    # Prefetching, so the second job waits locally (a default cloud's stream thread runs the
+    # slow job and reads nothing meanwhile: see the test after this one).
+    world.replace_cloud(name="c1", prefetch=1, grace=5.0)
     cid = world.cloud.id
     running = world.app.tasks["slow"].delay("r")
     assert world.started.wait(5)
@@ -311,6 +317,60 @@ def test_stop_hands_back_unstarted_jobs_finishes_running_ones_and_deregisters() 
     assert world.get(f"live/clouds/{cid}") is None
     assert world.get(f"live/inbox/{cid}") is None
     world.app.close()
+
+
+def _stream_threads(cloud: Cloud) -> set[int | None]:
+    """The threads of the cloud's inbox streams (MemoryListener names them by path)."""
+    name = f"memory-listener:/{cloud.paths.inbox(cloud.id)}"
+    return {t.ident for t in threading.enumerate() if t.name == name}
+
+
+def test_a_default_cloud_runs_its_job_on_the_inbox_stream_thread(world: World) -> None:
+    # Given a default cloud (one slot, no prefetch): no hand-off to a job thread
+    assert world.app.tasks["whose"].delay(None).get(timeout=5) in _stream_threads(world.cloud)
+    # Given a cloud with two slots: the stream must go on reading, so a job thread runs it
+    cloud = world.replace_cloud(name="c2", concurrency=2)
+    assert world.app.tasks["whose"].delay(None).get(timeout=5) not in _stream_threads(cloud)
+
+
+def test_a_default_cloud_stops_while_its_stream_thread_runs_a_job() -> None:
+    world = World()
+    cid = world.cloud.id
+    world.app.tasks["slow"].delay("r")
+    assert world.started.wait(5)
+    # Given an assignment the busy stream thread cannot read (placed by hand: the dispatcher
+    # respects the single slot)
+    waiting = world.app.tasks["echo"].submit(name="w", data="w")
+    world.app.maker.flush()
+    entry = world.get(f"live/queue/echo/{waiting.id}")
+    world.dispatcher.close()
+    assign(world.db, world.app.paths, cid, waiting.id, entry)
+    # When the cloud stops and the handler outlives the grace
+    stopper = threading.Thread(target=world.cloud.stop, kwargs={"grace": 0.2})
+    stopper.start()
+    stopper.join(10)
+    # Then the stop does not wait on the stream thread, and the deregistration hands the
+    # unseen assignment back
+    assert not stopper.is_alive()
+    assert world.get(f"live/queue/echo/{waiting.id}") is not None
+    assert world.get(f"live/clouds/{cid}") is None
+    # And the stream thread, once its handler returns, closes its stream and runs nothing more
+    world.release.set()
+    cloud = world.cloud
+    wait_until(lambda: not _stream_threads(cloud), 5, what="the stream thread ended")
+    assert world.get(f"live/queue/echo/{waiting.id}") is not None
+    world.app.close()
+
+
+def test_a_lending_handler_moves_the_inbox_to_a_new_stream(world: World) -> None:
+    # Given the first fib on the stream thread: its sub-jobs arrive through a new stream
+    before = world.cloud._listener
+    assert world.app.tasks["fib"].delay(3).get(timeout=10) == 3
+    assert world.cloud._listener is not before
+    # And the stream it left is closed once its handler returned: one stream reads the inbox
+    cloud = world.cloud
+    wait_until(lambda: len(_stream_threads(cloud)) == 1, 5, what="the old stream closed")
+    assert world.app.tasks["echo"].delay(1).get(timeout=5)["data"] == 1
 
 
 def test_a_deleted_registration_comes_back_with_the_next_heartbeat() -> None:
@@ -450,3 +510,20 @@ def test_a_task_registered_after_the_start_is_in_the_next_record(world: World) -
     world.app.tasks["echo"].delay(2).get(timeout=5)  # its completion carries the record
     info = CloudInfo.from_json(world.get(f"live/clouds/{world.cloud.id}"), world.cloud.id)
     assert "late_type" in info.types and info.done == 2
+
+
+def test_the_load_average_is_read_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+
+    def getloadavg() -> tuple[float, float, float]:
+        reads.append(1)
+        return (float(len(reads)) + 0.123, 0.0, 0.0)
+
+    monkeypatch.setattr(os, "getloadavg", getloadavg)
+    now = [100.0]
+    load = LoadAverage(every=1.0, clock=lambda: now[0])
+    assert load() == 1.12 and load() == 1.12  # the second within the second: not read again
+    now[0] += 0.999
+    assert load() == 1.12 and len(reads) == 1
+    now[0] += 0.001
+    assert load() == 2.12 and len(reads) == 2
