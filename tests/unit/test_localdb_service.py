@@ -104,3 +104,47 @@ def test_the_answer_to_a_silent_write_is_the_bare_204() -> None:
     assert closing == b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
     tagged = encode_response(Response(204, b"", [(b"etag", b"x")]), True)
     assert tagged == b"HTTP/1.1 204 No Content\r\netag: x\r\n\r\n"
+
+
+def _patch(ns: bytes, body: bytes) -> bytes:
+    return (
+        b"PATCH /a.json?ns=" + ns + b"&print=silent HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer owner\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+
+
+def test_what_one_loop_turn_sends_a_connection_leaves_in_one_write(tmp_path: Path) -> None:
+    # Given a stream and two writers served in the same turn of the event loop
+    import asyncio
+
+    from atmosphere.localdb.protocol import FastServer, HttpConnection
+
+    db = _db(tmp_path)
+    server = FastServer(db)
+
+    async def one_turn() -> tuple[_Transport, list[_Transport]]:
+        server._loop = asyncio.get_running_loop()
+        stream, writers = _Transport(), [_Transport(), _Transport()]
+        conns = [HttpConnection(server) for _ in range(3)]
+        for conn, transport in zip(conns, [stream, *writers], strict=True):
+            conn.connection_made(transport)  # type: ignore[arg-type]
+        conns[0].data_received(
+            b"GET /a.json?ns=x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer owner\r\n"
+            b"Accept: text/event-stream\r\n\r\n"
+        )
+        await asyncio.sleep(0)  # (the stream's head and first put: a turn of their own)
+        stream.written.clear()
+        # When both writers' requests arrive in one turn
+        conns[1].data_received(_patch(b"x", b'{"b":1}'))
+        conns[2].data_received(_patch(b"x", b'{"c":2}'))
+        assert stream.written == [] and writers[0].written == []  # held until the turn ends
+        await asyncio.sleep(0)
+        return stream, writers
+
+    stream, writers = asyncio.run(one_turn())
+    # I expect the stream to get both events in one write, and each writer its answer
+    assert len(stream.written) == 1
+    assert stream.written[0].count(b"event: patch") == 2
+    assert stream.written[0].index(b'"b":1') < stream.written[0].index(b'"c":2')
+    assert [w.written for w in writers] == [[b"HTTP/1.1 204 No Content\r\n\r\n"]] * 2
+    db.store.close()
