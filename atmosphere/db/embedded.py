@@ -23,7 +23,8 @@ from ._http import probe
 IDENTITY = identity.IDENTITY_PATH.decode()
 
 LISTENING = "atmosphere db listening on "
-INFO_FILE = "server.json"  # written by the server once it listens: {"pid", "host", "port", "url"}
+# Written by the server once it listens: {"pid", "host", "port", "url", "socket"}.
+INFO_FILE = "server.json"
 
 
 def is_running(

@@ -59,6 +59,9 @@ class _Pending(NamedTuple):
 
 
 _NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"  # every silent write's answer
+# Our client asks (with this request header) whether the server also listens on a Unix socket;
+# the answer carries its path in the same header. Nobody else asks: firebase-admin sees nothing.
+SOCKET_HEADER = b"x-atmosphere-socket"
 
 
 def encode_response(r: Response, keep_alive: bool) -> bytes:
@@ -274,6 +277,8 @@ class HttpConnection(asyncio.Protocol):
             answer = error(400, "Invalid URL")
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
             answer = error(500, "Internal error")
+        if self.server.unix_path is not None and SOCKET_HEADER in request.headers:
+            answer.headers.append((SOCKET_HEADER, self.server.unix_path))
         if isinstance(answer, StreamRequest):
             self._pending.clear()
             self._start_stream(answer)
@@ -382,8 +387,9 @@ class HttpConnection(asyncio.Protocol):
 class FastServer:
     """Accepts connections on a bound socket and serves a LocalDb until stopped."""
 
-    def __init__(self, db: LocalDb) -> None:
+    def __init__(self, db: LocalDb, unix_path: bytes | None = None) -> None:
         self.db = db
+        self.unix_path = unix_path  # where the Unix socket is (told to clients that ask)
         self.connections: set[HttpConnection] = set()
         self.streams: set[HttpConnection] = set()
         self.per_peer: dict[str, int] = {}
@@ -429,11 +435,16 @@ class FastServer:
             else:
                 self.per_peer.pop(conn.peer, None)
 
-    async def serve(self, sock: socket.socket) -> None:
+    async def serve(self, sock: socket.socket, unix_sock: socket.socket | None = None) -> None:
         """Serve until ``stop()``; then close streams and connections."""
         loop = self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock)
+        unix_server = None
+        if unix_sock is not None:
+            unix_server = await loop.create_unix_server(
+                lambda: HttpConnection(self), sock=unix_sock
+            )
         ticker = asyncio.ensure_future(self._keep_alives())
         sweeper = asyncio.ensure_future(self._expire_slow_and_idle())
         try:
@@ -442,6 +453,8 @@ class FastServer:
             ticker.cancel()
             sweeper.cancel()
             self._server.close()
+            if unix_server is not None:
+                unix_server.close()
             self.db.shutdown()
             self.flush()
             for conn in list(self.connections):
