@@ -63,6 +63,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _RETURNED_KEPT = 1000
+# A completion carries the cloud's record only if it was last written this long ago: the
+# dispatcher routes by the inbox, the slots and ``lent`` (written when they change), and the
+# counters (done, failed, running, load) can wait for the next heartbeat; a record in every
+# completion was a change of ``live/clouds`` per job for the server and the dispatcher.
+RECORD_EVERY = 0.25
 _LATE_DONE_WITH = (
     "done_with for job %s came after its handler had already finished it by returning (a "
     "return, None included, finishes the job; this done_with is ignored). Fix: return LATER "
@@ -98,6 +103,7 @@ class Cloud(CompletionWriting):
         prefetch: int = 0,
         grace: float = 30.0,
         patience: float = COMPLETION_PATIENCE,
+        record_every: float = RECORD_EVERY,
     ) -> None:
         if concurrency < 1 or prefetch < 0:
             raise ValueError("concurrency must be at least 1 and prefetch at least 0")
@@ -113,6 +119,8 @@ class Cloud(CompletionWriting):
         self.prefetch = prefetch
         self.grace = grace
         self.patience = patience
+        self.record_every = record_every
+        self._record_at = -math.inf  # monotonic time of the last write that carried the record
         self._cond = threading.Condition()
         self._inbox = Inbox()
         self._attempts: dict[str, _Attempt] = {}
@@ -534,13 +542,25 @@ class Cloud(CompletionWriting):
             fixed = self._fixed = (len(info.types), info.to_json())
         return fixed[1]
 
-    def _with_record(self, writes: dict[str, JSON]) -> dict[str, JSON]:
+    def _with_record(self, writes: dict[str, JSON], *, if_due: bool = False) -> dict[str, JSON]:
+        """``writes`` plus the whole record (``if_due``: only if it was last written
+        ``record_every`` seconds ago or more); without it once deregistered (caller holds the
+        record lock)."""
         with self._cond:
             registered = self._registered
         key = self._record_key
-        if registered:
-            return {**writes, key: self.record()}
-        return {k: v for k, v in writes.items() if k != key}
+        if not registered:
+            return {k: v for k, v in writes.items() if k != key}
+        if if_due and time.monotonic() - self._record_at < self.record_every:
+            return writes
+        return {**writes, key: self.record()}
+
+    def _update(self, writes: dict[str, JSON]) -> None:
+        """Write ``writes`` in one update, noting when the record went (caller holds the record
+        lock)."""
+        self.database.update(self.paths.root, writes)
+        if self._record_key in writes:
+            self._record_at = time.monotonic()
 
     def _commit(
         self,
@@ -549,9 +569,11 @@ class Cloud(CompletionWriting):
         what: str,
         limit: float | None = None,
         with_record: bool = True,
+        record_if_due: bool = False,
         cancel: threading.Event | None = None,
     ) -> Exception | None:
-        """Write ``make()`` (plus the whole record) in one update; None once it is written.
+        """Write ``make()`` (plus the whole record; ``record_if_due``: only if it is due) in
+        one update; None once it is written.
 
         Only a transport error is retried, with backoff, for up to ``limit`` seconds (None: until
         the cloud halts or ``cancel`` is set); a refusal would only be refused again. Otherwise
@@ -564,9 +586,9 @@ class Cloud(CompletionWriting):
                 try:
                     writes = make()
                     if with_record:
-                        writes = self._with_record(writes)
+                        writes = self._with_record(writes, if_due=record_if_due)
                     if writes:
-                        self.database.update(self.paths.root, writes)
+                        self._update(writes)
                     return None
                 except Exception as exc:
                     error = exc
@@ -587,7 +609,7 @@ class Cloud(CompletionWriting):
         """Best effort: the next heartbeat carries the record again anyway."""
         with self._record_lock:
             try:
-                self.database.update(self.paths.root, self._with_record(writes))
+                self._update(self._with_record(writes))
             except Exception as exc:
                 log.warning(
                     "cloud %s: write failed (%s); the heartbeat will catch up", self.name, exc

@@ -2,7 +2,7 @@
 
 Completions go through an outbox (``outbox.py``): those that finish while a completion write is
 in flight share the next write, one multi-path update that carries the cloud's whole record
-once; a lone completion is written at once by its own thread. A job's assignment stays in the
+once (if due: ``Cloud.record_every``); a lone completion is written at once by its own thread. A job's assignment stays in the
 inbox, held against the cloud's slots, until its completion is committed (or given up). A write
 the database refuses is isolated to its entry and rescued (``_rescue``): an ``InvalidResult``
 failure in its place, then the least that frees the job; one that cannot reach the database is
@@ -74,6 +74,7 @@ class CompletionWriting:
             what: str,
             limit: float | None = None,
             with_record: bool = True,
+            record_if_due: bool = False,
             cancel: threading.Event | None = None,
         ) -> Exception | None: ...
 
@@ -128,7 +129,9 @@ class CompletionWriting:
             if len(batch) == 1
             else f"completion of {len(batch)} jobs"
         )
-        error = self._commit(lambda: self._reported(batch), what=what, limit=self.patience)
+        error = self._commit(
+            lambda: self._reported(batch), what=what, limit=self.patience, record_if_due=True
+        )
         if error is not None:
             raise error
 

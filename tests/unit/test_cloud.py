@@ -32,7 +32,8 @@ class World:
         self.release = threading.Event()
         self.started = threading.Event()
         _register_tasks(self)
-        self.cloud = Cloud(self.app, name="c1", concurrency=slots, grace=5.0)
+        # Every completion carries the record, so the counters can be read right after it.
+        self.cloud = Cloud(self.app, name="c1", concurrency=slots, grace=5.0, record_every=0.0)
         self.cloud.start()
         self.dispatcher = FakeDispatcher(self.db, self.app.paths)
 
@@ -42,7 +43,7 @@ class World:
     def replace_cloud(self, **options: Any) -> Cloud:
         """Stop the world's cloud and start one with ``options`` (name, prefetch, patience...)."""
         self.cloud.stop(grace=1.0)
-        self.cloud = Cloud(self.app, **options)
+        self.cloud = Cloud(self.app, **{"record_every": 0.0, **options})
         self.cloud.start()
         return self.cloud
 
@@ -510,6 +511,29 @@ def test_a_task_registered_after_the_start_is_in_the_next_record(world: World) -
     world.app.tasks["echo"].delay(2).get(timeout=5)  # its completion carries the record
     info = CloudInfo.from_json(world.get(f"live/clouds/{world.cloud.id}"), world.cloud.id)
     assert "late_type" in info.types and info.done == 2
+
+
+def test_a_completion_carries_the_record_only_when_it_is_due(world: World) -> None:
+    # Given a cloud that wrote its record just now (its registration)
+    cloud = world.replace_cloud(name="c2", record_every=60.0)
+    cid = cloud.id
+
+    def completion_of(job_id: str) -> dict[str, Any]:
+        return next(v for _, v in world.db.updates if f"live/outcomes/{job_id}" in v)
+
+    # When a job completes: the completion goes without the record (the counters wait)
+    first = world.app.tasks["echo"].delay(1)
+    assert first.get(timeout=5)["data"] == 1
+    assert f"live/clouds/{cid}" not in completion_of(first.id)
+    assert world.get(f"live/clouds/{cid}/done") == 0
+    # And the next record write (a heartbeat) brings the counters
+    cloud._write_once({})
+    assert world.get(f"live/clouds/{cid}/done") == 1
+    # When the record was last written longer ago than record_every: it goes along
+    cloud.record_every = 0.0
+    second = world.app.tasks["echo"].delay(2)
+    assert second.get(timeout=5)["data"] == 2
+    assert completion_of(second.id)[f"live/clouds/{cid}"]["done"] == 2
 
 
 def test_the_load_average_is_read_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
