@@ -98,9 +98,15 @@ def _update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]], fresh: s
     node = get(root, base)
     in_place = fresh is _IN_PLACE
     for rel, value in entries:
-        if not (in_place and _assign_in_place(node, rel, value)):
+        if not (in_place and _done_in_place(node, rel, value)):
             node = _set(node, rel, 0, value, fresh)
     return _set(root, base, 0, node, fresh)
+
+
+def _done_in_place(node: Any, path: Path, value: Any) -> bool:
+    if value is None:
+        return _delete_in_place(node, path)
+    return _assign_in_place(node, path, value)
 
 
 def _assign_in_place(node: Any, path: Path, value: Any) -> bool:
@@ -118,6 +124,29 @@ def _assign_in_place(node: Any, path: Path, value: Any) -> bool:
         if type(node) is not dict or ".value" in node:
             return False
     node[last] = value
+    return True
+
+
+def _delete_in_place(node: Any, path: Path) -> bool:
+    """The common in-place deletion, done directly: a key taken from a plain object that keeps
+    more than one other key, so nothing above it empties or collapses (half of a job's entries
+    are deletions: its queue entry, inbox entry and outcome). Deleting what is not there
+    changes nothing. False (nothing changed) for anything else, which ``_set`` prunes.
+    """
+    if not path or type(node) is not dict:
+        return False
+    for key in path[:-1]:
+        if key == ".value":
+            return True  # no children (as get() reads it): nothing to delete
+        node = node.get(key)
+        if type(node) is not dict:
+            return True  # absent, or a primitive: nothing below it to delete
+    last = path[-1]
+    if last == ".value" or last not in node:
+        return True
+    if last == ".priority" or len(node) <= 2:
+        return False  # the object may empty, or be left a lone .value or .priority
+    del node[last]
     return True
 
 

@@ -207,6 +207,41 @@ def test_get_matches_the_rules(root: Any, path: list[str]) -> None:
     assert tree.get(root, path) == _reference_get(root, path)
 
 
+# Objects of three keys and more: a deletion leaves more than one, the in-place fast path.
+wide_trees = st.recursive(
+    leaves, lambda children: st.dictionaries(keys, children, min_size=3), max_leaves=20
+)
+deletions = st.lists(
+    st.tuples(
+        st.lists(st.one_of(keys, st.sampled_from([".priority", ".value"])), min_size=1, max_size=4),
+        st.none(),
+    ),
+    max_size=4,
+)
+
+
+@given(st.one_of(wide_trees, prioritised), paths, deletions)
+def test_deleting_in_place_equals_update(root: Any, base: list[str], entries: Any) -> None:
+    # Given deletions, some through primitives, priorities or .value, most from wide objects
+    kept: list[Any] = []
+    for rel, value in entries:
+        if not any(rel[: len(k)] == k or k[: len(rel)] == rel for k, _ in kept):
+            kept.append((rel, value))
+    # I expect the in-place PATCH to leave what the path-copying one makes
+    expected = tree.update(copy.deepcopy(root), base, kept)
+    assert tree.update_in_place(copy.deepcopy(root), base, kept) == expected
+
+
+def test_a_deletion_from_a_wide_object_changes_it_in_place() -> None:
+    jobs = {"j1": {"a": 1}, "j2": {"a": 2}, "j3": {"a": 3}}
+    root = {"queue": jobs}
+    after = tree.update_in_place(root, ["queue"], [(["j2"], None), (["j9", "x"], None)])
+    assert after is root and root["queue"] is jobs
+    assert jobs == {"j1": {"a": 1}, "j3": {"a": 3}}
+    # and one that empties its object still prunes it
+    assert tree.update_in_place({"q": {"j1": 1}, "x": 1}, [], [(["q", "j1"], None)]) == {"x": 1}
+
+
 _segments = st.lists(st.sampled_from(["a", "b", "ab", "a b", "0"]), min_size=1, max_size=4)
 
 
