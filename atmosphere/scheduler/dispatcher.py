@@ -98,6 +98,7 @@ class Dispatcher:
         self.rand = rand
         self._window = window
         self._settle_delay = settle_delay
+        self._live_prefix = self.paths.live + "/"
         # Paths of pure bookkeeping: settled outcomes, job records, stats (see _holding_bookkeeping).
         self._lazy_prefixes = tuple(
             p + "/" for p in (self.paths.outcomes(), self.paths.jobs(), self.paths.stats())
@@ -264,10 +265,11 @@ class Dispatcher:
 
     def _react(self, changes: Sequence[Change]) -> None:
         now = self._mono()
+        wall = self.now()  # once, not per change: a job's every move passes here
         replays: list[JobSpec] = []
         for change in changes:
             if change.section in ("queue", "delayed", "inbox") and change.new is not None:
-                self.submissions.saw(change.section, change.new, self.now())
+                self.submissions.saw(change.section, change.new, wall)
             if change.section == "clouds":
                 old, new = change.old, change.new
                 if new is not None and (old is None or old.heartbeat != new.heartbeat):
@@ -309,18 +311,20 @@ class Dispatcher:
         taken as they are instead of parsing what we just built from them.
         """
         self.batch.update(values, fallback)
-        prefix = self.paths.live + "/"
-        cut = len(prefix)
-        local = [(k, v) for k, v in values.items() if k.startswith(prefix)]
-        if local:
-            now = to_ms(self.now())  # our writes' server values, resolved as the server would
-            changes: list[Change] = []
-            known = parsed or {}
-            for path, value in local:
-                rel = path[cut:]
-                resolved = resolve(value, now)
-                self.overlay.record(rel, resolved)
-                changes.extend(self.state.apply("put", rel, resolved, known.get(path, UNPARSED)))
+        prefix, cut = self._live_prefix, len(self._live_prefix)
+        now: int | None = None  # our writes' server values, resolved as the server would
+        changes: list[Change] = []
+        for path, value in values.items():
+            if not path.startswith(prefix):
+                continue
+            if now is None:
+                now = to_ms(self.now())
+            rel = path[cut:]
+            resolved = resolve(value, now)
+            self.overlay.record(rel, resolved)
+            known = parsed.get(path, UNPARSED) if parsed else UNPARSED
+            changes.extend(self.state.apply("put", rel, resolved, known))
+        if now is not None:
             self._react(changes)
 
     def _confirm_marker(self) -> None:

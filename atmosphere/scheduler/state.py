@@ -97,7 +97,10 @@ _FIELD_WRITES: dict[tuple[str, str], Callable[[Any, Any], Any]] = {
 
 def split(path: str) -> list[str]:
     """Path segments of a slash path ("/a/b" -> ["a", "b"])."""
-    return [p for p in path.split("/") if p]
+    segs = path.strip("/").split("/")
+    if "" in segs:  # the root ("/" -> [""]), or a doubled slash
+        return [p for p in segs if p]
+    return segs
 
 
 class LiveState:
