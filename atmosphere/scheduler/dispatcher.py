@@ -129,6 +129,8 @@ class Dispatcher:
         self._stopping = threading.Event()
         self._suspended = False  # after a failed write, until the stream resyncs
         self._was_acting = False
+        # Something the routing reads changed since the last assignment round (see _assign).
+        self._replan = True
         self._resync_backoff = 0.25
         self.connected = False
 
@@ -257,6 +259,7 @@ class Dispatcher:
 
     def _take_charge(self) -> None:
         """We now lead (or resumed): time every delayed job, as a standby does not."""
+        self._replan = True
         now = self._mono()
         for key, spec in self.state.delayed.items():
             self._schedule(now + self._until(spec.eta), "delayed", key[0])
@@ -264,6 +267,8 @@ class Dispatcher:
     # -- reacting to changes -----------------------------------------------------------
 
     def _react(self, changes: Sequence[Change]) -> None:
+        if changes:
+            self._replan = True
         now = self._mono()
         wall = self.now()  # once, not per change: a job's every move passes here
         replays: list[JobSpec] = []
@@ -359,6 +364,7 @@ class Dispatcher:
     def _on_connection(self, up: bool) -> None:
         if up and not self.connected:
             # Heartbeats were invisible while we were away: restart every cloud's count.
+            self._replan = True
             now = self._mono()
             for cloud_id in self.last_seen:
                 self.last_seen[cloud_id] = now
@@ -420,6 +426,7 @@ class Dispatcher:
 
     def _forget_batch(self) -> None:
         """The batch was not written: drop what we assumed about it and wait for the truth."""
+        self._replan = True
         self.overlay.flushed(False)
         self.overlay.clear()
         self.settler.flushed(False)
@@ -438,7 +445,11 @@ class Dispatcher:
         )
 
     def _assign(self) -> None:
-        if not self.state.queue:
+        # A round places every job it can, so the next one can place more only after a change
+        # of the view: a job queued, an inbox entry gone, a cloud's record, our leadership. A
+        # step woken by our own writes shown back (a default cloud's every job) changes
+        # nothing, and skips working out the clouds' loads and walking the queues for nothing.
+        if not self._replan or not self.state.queue:
             return
         epoch = self.leadership.epoch
         now_ms = to_ms(self.now())
@@ -451,6 +462,7 @@ class Dispatcher:
             writes = moves.assign_writes(self.paths, spec, entry, cloud_id)
             self.write(writes, fallback, parsed)
             self.count("assigned")
+        self._replan = False  # our own placements (which set it) are in the round's loads
 
     def _fail_job(self, spec: JobSpec, what: str) -> poison.Fallback:
         """Dead-letter ``spec`` (with its chain as it is now) if the write ``what`` is refused."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 from atmosphere.jobs import JobSpec
 
+_ABSENT: Any = object()
 _SLACK = 1024  # removed ids tolerated in the list beyond the queued ones, before a rebuild
 
 
@@ -42,6 +44,20 @@ class FifoJobs(MutableMapping[str, JobSpec]):
 
     def __delitem__(self, job_id: str) -> None:
         del self._specs[job_id]
+        self._forgot()
+
+    def pop(self, job_id: str, default: Any = _ABSENT) -> Any:
+        """Remove a job and return its spec (``default`` if absent, else KeyError): every
+        assignment removes one, and the mixin's ``pop`` took two lookups to do it."""
+        spec = self._specs.pop(job_id, _ABSENT)
+        if spec is _ABSENT:
+            if default is _ABSENT:
+                raise KeyError(job_id)
+            return default
+        self._forgot()
+        return spec
+
+    def _forgot(self) -> None:
         if len(self._ids) - self._head > 2 * len(self._specs) + _SLACK:
             self._rebuild()
 

@@ -328,3 +328,38 @@ def test_an_assignment_is_parsed_neither_when_made_nor_when_the_stream_shows_it(
     assert inbox(db, "c1")["j1"]["assigned"] == round(clock.wall() * 1000)
     assert not d.overlay and d.state.inbox["c1"]["j1"].assigned == clock.wall()
     assert parses == []
+
+
+def test_a_step_that_changes_nothing_plans_no_assignment_round(
+    db: MemoryDatabase, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our own writes shown back change nothing: no loads worked out, no queue walked. Anything
+    that frees a slot, queues a job or touches a cloud's record plans again."""
+    register(db, "c1", "t", slots=1)
+    for i in range(3):
+        submit(db, f"j{i}")
+    d = make(db, clock)
+    assert set(inbox(db, "c1")) == {"j0"}
+    rounds: list[int] = []
+    loads = d.cloud_loads
+
+    def counted() -> Any:
+        rounds.append(1)
+        return loads()
+
+    monkeypatch.setattr(d, "cloud_loads", counted)
+    d.sync(timeout=0)
+    d.step(0)  # a barrier alone: nothing changed
+    pump(db, d)
+    assert rounds == [] and set(inbox(db, "c1")) == {"j0"}
+    submit(db, "j3")  # a job queued: a round (the cloud is full, so nothing placed)
+    pump(db, d)
+    assert rounds == [1] and set(inbox(db, "c1")) == {"j0"}
+    complete(db, "c1", "j0")  # a slot freed: a round, placing the next job
+    pump(db, d)
+    assert len(rounds) >= 2 and set(inbox(db, "c1")) == {"j1"}
+    rounds.clear()
+    clock.t += 0.5
+    beat(db, clock, "c1")  # a heartbeat changes the cloud's record: a round
+    pump(db, d)
+    assert rounds and set(inbox(db, "c1")) == {"j1"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,16 @@ def test_fifo_is_a_dict_iterated_in_id_order(steps: list[tuple[str, Any]]) -> No
                 del model[job_id]
         assert list(fifo) == sorted(model)
         assert len(fifo) == len(model)
+
+
+def test_pop_without_a_default_refuses_an_absent_job_as_a_dict_does() -> None:
+    fifo = FifoJobs()
+    fifo["a"] = spec = _spec("a")
+    assert fifo.pop("a") is spec
+    with pytest.raises(KeyError):
+        fifo.pop("a")
+    assert fifo.pop("a", None) is None
+    assert list(fifo) == []
 
 
 def test_a_walk_sees_jobs_added_and_removed_under_it() -> None:
