@@ -49,7 +49,8 @@ class Line:
 @dataclass(frozen=True)
 class Segment:
     """From the previous segment's end to the first later mark of ``role`` whose label starts
-    with ``label`` (and whose thread name contains ``thread``)."""
+    with ``label`` (and whose thread name contains ``thread``, or one of its ``|``-separated
+    alternatives)."""
 
     name: str
     role: str
@@ -70,7 +71,8 @@ SEGMENTS = (
     Segment("server: -> event to the cloud's inbox", "server", f"server.event {INBOX}"),
     Segment("delivery to the cloud", "cloud", "read>", INBOX),
     Segment("cloud: event -> handler starts", "cloud", "cloud.run<"),
-    Segment("cloud: handler -> completion write starts", "cloud", "request PATCH", "job"),
+    # A default cloud runs its job on the inbox stream's thread, others on a job thread.
+    Segment("cloud: handler -> completion write starts", "cloud", "request PATCH", "job|/inbox/"),
     Segment("cloud's write -> the server reads it", "server", "server.received"),
     Segment("server: -> reply event to the maker", "server", f"server.event {REPLIES}"),
     Segment("delivery to the maker", "maker", "read>", REPLIES),
@@ -120,7 +122,11 @@ def split(window: list[Line], segments: tuple[Segment, ...] = SEGMENTS) -> list[
 
 
 def _matches(line: Line, seg: Segment) -> bool:
-    return line.role == seg.role and line.label.startswith(seg.label) and seg.thread in line.thread
+    return (
+        line.role == seg.role
+        and line.label.startswith(seg.label)
+        and any(thread in line.thread for thread in seg.thread.split("|"))
+    )
 
 
 def report(lines: list[Line], timeline: bool = False) -> str:
