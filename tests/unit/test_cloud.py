@@ -299,11 +299,13 @@ def test_stop_hands_back_unstarted_jobs_finishes_running_ones_and_deregisters() 
     cid = world.cloud.id
     running = world.app.tasks["slow"].delay("r")
     assert world.started.wait(5)
-    # The fake dispatcher respects the single slot, so place the second job by hand.
+    # The second job is placed by hand, the fake dispatcher closed first: it counts the
+    # prefetch slot as room, and placing the job itself meanwhile raced the test's own move.
+    world.dispatcher.close()
     waiting = world.app.tasks["echo"].submit(name="w", data="w")
     world.app.maker.flush()  # submit() returns before the outbox writes
     entry = world.get(f"live/queue/echo/{waiting.id}")
-    world.dispatcher.close()
+    assert entry is not None
     assign(world.db, world.app.paths, cid, waiting.id, entry)
     wait_until(lambda: world.cloud._inbox.waiting, 5, what="second job waiting locally")
     stopper = threading.Thread(target=world.cloud.stop, kwargs={"grace": 5.0})
