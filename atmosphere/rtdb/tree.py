@@ -128,13 +128,15 @@ def _assign_in_place(node: Any, path: Path, value: Any) -> bool:
 
 
 def _delete_in_place(node: Any, path: Path) -> bool:
-    """The common in-place deletion, done directly: a key taken from a plain object that keeps
-    more than one other key, so nothing above it empties or collapses (half of a job's entries
-    are deletions: its queue entry, inbox entry and outcome). Deleting what is not there
-    changes nothing. False (nothing changed) for anything else, which ``_set`` prunes.
+    """The common in-place deletion, done directly (half of a job's entries are deletions: its
+    queue entry, inbox entry and outcome): the key is taken out, and an object it empties is
+    taken out of its parent in turn. Deleting what is not there changes nothing. False (nothing
+    changed) when an object would be left a lone ``.priority`` or ``.value``, or ``node`` itself
+    would empty: ``_set`` collapses those.
     """
     if not path or type(node) is not dict:
         return False
+    top = node
     for key in path[:-1]:
         if key == ".value":
             return True  # no children (as get() reads it): nothing to delete
@@ -144,10 +146,29 @@ def _delete_in_place(node: Any, path: Path) -> bool:
     last = path[-1]
     if last == ".value" or last not in node:
         return True
-    if last == ".priority" or len(node) <= 2:
-        return False  # the object may empty, or be left a lone .value or .priority
-    del node[last]
-    return True
+    if last == ".priority":
+        return False
+    if len(node) > 2:  # (the usual case: nothing can empty or collapse)
+        del node[last]
+        return True
+    return _delete_pruning(top, path)
+
+
+def _delete_pruning(node: dict[str, Any], path: Path) -> bool:
+    """``_delete_in_place`` of a key that is there, from an object that may empty or collapse."""
+    chain = [node]  # chain[d] holds path[d]
+    for key in path[:-1]:
+        node = node[key]
+        chain.append(node)
+    for depth in range(len(path) - 1, -1, -1):
+        obj = chain[depth]
+        if len(obj) == 1:
+            continue  # it empties: taken out of its parent instead
+        if len(obj) == 2 and (".priority" in obj or ".value" in obj):
+            return False  # left a lone .priority (which goes) or .value (a primitive)
+        del obj[path[depth]]
+        return True
+    return False  # the whole object empties
 
 
 class _Unknown:
