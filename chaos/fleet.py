@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class Fleet:
         timing: Timing,
         *,
         clouds: int = 3,
-        concurrency: int = 2,
+        concurrency: int | Sequence[int] = 2,
         dispatchers: int = 2,
         fsync: bool = False,
         db_owner: str = "dispatcher",
@@ -121,6 +122,8 @@ class Fleet:
             for i in range(dispatchers)
         ]
         cloud_env = {**env, EXEC_DIR_ENV: str(self.exec_dir)}
+        # One number for every cloud, or one per cloud (then ``clouds`` is their count).
+        slots = [concurrency] * clouds if isinstance(concurrency, int) else list(concurrency)
         self.clouds = [
             Child(
                 f"cloud{i}",
@@ -131,7 +134,7 @@ class Fleet:
                     "--name",
                     f"cloud{i}",
                     "--concurrency",
-                    str(concurrency),
+                    str(n),
                     "--grace",
                     "5",
                     "--wait",
@@ -141,7 +144,7 @@ class Fleet:
                 env=cloud_env,
                 log_dir=logs,
             )
-            for i in range(clouds)
+            for i, n in enumerate(slots)
         ]
         self.restart_delay = restart_delay
         self.restarts: dict[str, int] = {}

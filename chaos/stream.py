@@ -43,8 +43,9 @@ class Options:
     fault_every: float = 10.0
     poison_every: float | None = 20.0
     threads: int = 4
-    clouds: int = 3
-    concurrency: int = 2
+    # Slots per cloud: a default cloud (one slot: it runs its job on its inbox stream's thread)
+    # beside two that run theirs on job threads, so every run covers both.
+    concurrency: tuple[int, ...] = (1, 2, 2)
     drain: float = TIMEOUT + 60.0
     max_stall: float = 30.0
     fsync: bool = False
@@ -78,7 +79,6 @@ def run_stream(options: Options) -> tuple[list[Row], dict[str, Any]]:
     fleet = Fleet(
         options.workdir,
         options.timing,
-        clouds=options.clouds,
         concurrency=options.concurrency,
         fsync=options.fsync,
         db_owner=options.db_owner,
