@@ -128,9 +128,65 @@ class Settler:
             or (already is not None and outcome.attempt <= already)
             or outcome.attempt < spec.attempt
         ):
-            self._late(outcome)
+            if spec is None or not self._adopt(spec, outcome):
+                self._late(outcome)
             return
         self._settle(spec, outcome)
+
+    def _adopt(self, spec: JobSpec, outcome: Outcome) -> bool:
+        """End the job with ``outcome``, a late final one that answered its caller, if a later
+        attempt of it still waits or runs; False when none does (then it is plainly late).
+
+        A frozen cloud's run of attempt k that wakes after the rerun of k failed and was
+        retried writes the first reply the caller sees: that is the job's answer. So the
+        record keeps it (as its first finish), the attempt waiting is dropped, and one already
+        running finishes late, its record write restored over.
+        """
+        if not (outcome.final and outcome.replied) or spec.chain is not None:
+            return False
+        later = self._later_attempt(spec, outcome.attempt)
+        if later is None:
+            return False
+        d = self.d
+        job = d.paths.jobs(spec.id)
+        this = later.evolve(attempt=outcome.attempt, assigned=None, epoch=None, eta=None)
+        state = JobState.SUCCEEDED if outcome.ok else JobState.FAILED
+        first = Settled(d.paths, this, outcome, state, d.now())
+        writes: dict[str, Any] = {
+            **first.first().record,
+            f"{job}/attempt": outcome.attempt,
+            f"{job}/eta": None,
+            d.paths.outcomes(spec.id): None,
+            d.paths.queue(spec.type, spec.id): None,
+            d.paths.delayed(spec.id): None,
+        }
+        if this.deaths > 0:
+            writes[f"{job}/{first_finishes.FIELD}"] = first_finishes.persisted(first)
+        _log.warning(
+            "job %s: attempt %s, run by a cloud declared dead, answered its caller after the "
+            "attempt was retried; that answer ends the job (attempt %s is dropped, or late)",
+            spec.id,
+            outcome.attempt,
+            later.attempt,
+        )
+        d.write(writes, poison.drop_outcome(d.paths, spec.id))
+        d.count("adopted")
+        self.specs.pop(spec.id, None)
+        self.firsts.keep(first)
+        self._unflushed[spec.id] = later.attempt  # the attempt running anyway is late
+        return True
+
+    def _later_attempt(self, spec: JobSpec, attempt: int) -> JobSpec | None:
+        """The job's entry in the queue, the delayed set or an inbox with an attempt after
+        ``attempt`` (a retry waiting or running), else None."""
+        state = self.d.state
+        queued = state.queue.get(spec.type)
+        found = [
+            state.delayed.get((spec.id,)),
+            queued.get(spec.id) if queued is not None else None,
+            *(jobs.get(spec.id) for jobs in state.inbox.values()),
+        ]
+        return next((s for s in found if s is not None and s.attempt > attempt), None)
 
     def settle_hidden(self, outcomes: list[Outcome]) -> None:
         """Outcomes that landed on a path our delete (in flight) clears: keep the second finishes.

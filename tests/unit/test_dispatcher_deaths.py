@@ -188,6 +188,15 @@ def test_a_chain_step_whose_clouds_keep_dying_fails_the_chain_with_one_reply(
 # -- first finish wins ----------------------------------------------------------------------
 
 
+def fail(db: MemoryDatabase, cloud: str, spec: JobSpec) -> None:
+    """The completion PATCH of a run that failed and may be retried."""
+    error = {"kind": "JobFailed", "message": "flaky"}
+    writes = completion_writes(
+        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=False, error=error), started=0.007
+    )
+    db.update(R, writes)
+
+
 def frozen_then_rerun(db: MemoryDatabase, clock: Clock) -> tuple[Dispatcher, JobSpec, JobSpec]:
     """j1 runs on c1, c1 freezes and is declared dead, j1 is rerun on c2: both runs' specs."""
     d, runs = killed_in_turn(db, clock, ["c1", "c2"])
@@ -402,3 +411,41 @@ def test_overtaken_names_the_first_arrival_still_standing_when_another_run_repla
     assert settler_module.overtaken([("j1", c1), ("j1", run("c1"))], {"j1": run("c1")}.get) == []
     nothing: dict[str, Outcome] = {}
     assert settler_module.overtaken([("j1", c1), ("j1", c2)], nothing.get) == []
+
+
+@pytest.mark.parametrize("retry_runs", [False, True])
+def test_a_frozen_run_answering_while_its_rerun_is_retried_is_the_answer_for_good(
+    db: MemoryDatabase, clock: Clock, retry_runs: bool
+) -> None:
+    # The rerun fails and is retried; then the frozen cloud wakes and succeeds the same
+    # attempt: its reply is the first the caller sees, so it ends the job: the retry waiting
+    # is dropped, or, already running (retry_runs), finishes late.
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1", retries=1)
+    d = make(db, clock)
+    frozen = held_by(db, "c1", "j1")
+    register(db, "c2", "t")
+    kill(db, d, clock, "c1", "c2")
+    fail(db, "c2", held_by(db, "c2", "j1"))
+    pump(db, d)
+    assert d.counts["retried"] == 1 and record(db, "j1")["attempt"] == 2
+    if retry_runs:
+        clock.t += 60  # past the retry delay: attempt 2 is queued and assigned
+        beat(db, clock, "c2")
+        pump(db, d)
+        assert held_by(db, "c2", "j1").attempt == 2
+    finish(db, "c1", frozen, "frozen")  # the caller gets this reply: the first on the wire
+    pump(db, d)
+    assert answer(db, "m1", "j1").result == "frozen" and d.counts["adopted"] == 1
+    assert db.get(f"{R}/live/queue") is None and db.get(f"{R}/live/delayed") is None
+    if retry_runs:
+        finish(db, "c2", held_by(db, "c2", "j1"), "retry")  # it writes record and reply
+        pump(db, d)
+        assert d.counts["restored"] == 1
+    clock.t += 60
+    beat(db, clock, "c2")
+    pump(db, d)
+    job = record(db, "j1")
+    assert result(db, "j1") == "frozen" and job["state"] == "succeeded" and job["cloud"] == "c1"
+    assert job["attempt"] == 1 and answer(db, "m1", "j1").result == "frozen"
+    assert db.get(f"{R}/live/queue") is None and inbox(db, "c2") == {}
