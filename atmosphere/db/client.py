@@ -182,13 +182,23 @@ class FirebaseDatabase:
             on_status=on_status,
             idle_timeout=self._idle_timeout,
             backoff=self._backoff,
+            on_closed=self._forget,
         )
         with self._lock:
-            if self._closed:
-                listener.close()
-                raise DatabaseError("the database is closed")
-            self._listeners.append(listener)
+            closed = self._closed
+            if not closed:
+                self._listeners.append(listener)
+        if closed:
+            listener.close()
+            raise DatabaseError("the database is closed")
         return listener
+
+    def _forget(self, listener: StreamListener) -> None:
+        """A listener closed: let go of it (a cloud opens a new one each time a handler of
+        its lends its slot, so they would otherwise pile up)."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def close(self) -> None:
         """Close every listener and connection; stop the embedded server if we started it."""

@@ -28,6 +28,9 @@ from .base import EventCallback, StatusCallback
 
 _log = logging.getLogger(__name__)
 
+# How long close() waits for a callback in flight, and for the stream's thread to end.
+CLOSE_WAIT = 2.0
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -85,8 +88,11 @@ class StreamListener:
         connect_timeout: float = 10.0,
         backoff: Backoff = DEFAULT_BACKOFF,
         refresh_credential: Callable[[], None] | None = None,
+        on_closed: Callable[[StreamListener], None] | None = None,
     ) -> None:
+        """``on_closed``: told once when it closes (its owner's list lets go of it)."""
         self._transport = transport
+        self._on_closed = on_closed
         self._segments = list(segments)
         self._name = "/" + "/".join(self._segments)
         self._on_event = on_event
@@ -116,13 +122,27 @@ class StreamListener:
         return self._connected.wait(timeout)
 
     def close(self) -> None:
-        """Stop the stream and its thread; no callback runs after this returns."""
+        """Stop the stream and its thread; no callback starts after this returns, and one in
+        flight is waited for up to ``CLOSE_WAIT`` seconds (a callback may run a job: a default
+        cloud runs its handler on its inbox stream's thread, and a hung handler must not hang
+        the process that closes its database). Closing again returns at once."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._abort_response()
-        with self._callback_lock:  # waits for a callback in flight, then none can start
-            self._connected.clear()
+        if self._callback_lock.acquire(timeout=CLOSE_WAIT):
+            self._callback_lock.release()  # a callback in flight ended; none can start now
+        else:
+            _log.warning(
+                "stream %s closed while a callback still runs (%.0f s); not waiting for it",
+                self._name,
+                CLOSE_WAIT,
+            )
+        self._connected.clear()
         if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=CLOSE_WAIT)
+        if self._on_closed is not None:
+            self._on_closed(self)
 
     # -- the listener thread -------------------------------------------------------------
 

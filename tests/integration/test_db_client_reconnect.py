@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from atmosphere.db.client import FirebaseDatabase
 from atmosphere.db.mirror import Mirror
-from atmosphere.db.stream import Backoff
+from atmosphere.db.stream import CLOSE_WAIT, Backoff
 from atmosphere.errors import PermissionDenied
 from atmosphere.testing import EventRecorder
 from tests.support import RawClient, ServerProcess, start_db_server
@@ -118,3 +120,49 @@ def test_cancel_on_revoked_read_then_back_when_allowed(db_server: ServerProcess,
     finally:
         user.close()
         admin.close()
+
+
+def test_closing_a_stream_whose_callback_hangs_returns_and_closing_the_database_too(
+    db_server: ServerProcess, ns: str
+) -> None:
+    # A default cloud runs its handler on its inbox stream's thread: a hung handler there
+    # must not hang the process closing its database (a drain after its grace, SIGTERM).
+    db = FirebaseDatabase(db_server.db_url(ns))
+    release = threading.Event()
+    entered = threading.Event()
+
+    def hang(kind: str, path: str, data: object) -> None:
+        if path != "/":  # past the initial snapshot: the "handler" that never ends
+            entered.set()
+            release.wait(30)
+
+    try:
+        listener = db.listen("jobs", hang)
+        assert listener.wait_connected(10)
+        db.set("jobs/a", 1)
+        assert entered.wait(10)
+        started = time.monotonic()
+        closer = threading.Thread(target=listener.close)  # as a drain closes it, on the side
+        closer.start()
+        closer.join(10)
+        assert not closer.is_alive()
+        db.close()  # closes nothing twice: the listener is no longer its to close
+        assert time.monotonic() - started < 3 * CLOSE_WAIT
+    finally:
+        release.set()
+        db.close()
+
+
+def test_closed_listeners_are_let_go(db_server: ServerProcess, ns: str) -> None:
+    # A cloud opens a new inbox stream each time a handler lends its slot: they must not pile up.
+    db = FirebaseDatabase(db_server.db_url(ns))
+    try:
+        for _ in range(20):
+            listener = db.listen("jobs", lambda *_: None)
+            assert listener.wait_connected(10)
+            listener.close()
+        assert db._listeners == []
+        kept = db.listen("jobs", lambda *_: None)
+        assert db._listeners == [kept]
+    finally:
+        db.close()
