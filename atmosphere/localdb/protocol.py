@@ -343,6 +343,11 @@ class HttpConnection(asyncio.Protocol):
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if self._pending and transport.get_write_buffer_size() <= _BACKLOG:
+                # Requests parked behind this turn's held output (it counts as backlog) that
+                # the transport took at once: no pause_writing/resume_writing will come to
+                # serve them, so serve them now (their answers go out at the next turn's end).
+                self.resume_writing()
 
     def backlog(self) -> int:
         """Bytes not sent yet: queued for this turn's flush, and in the transport's buffer."""

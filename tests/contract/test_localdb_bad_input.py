@@ -180,6 +180,32 @@ def test_pipelined_requests_are_answered_in_order(db_server: ServerProcess, raw:
     assert bodies == [b"1", b"2", b"2"]
 
 
+def test_a_request_pipelined_behind_a_large_answer_is_answered(
+    db_server: ServerProcess, raw: RawClient
+) -> None:
+    # The large answer is held to the turn's end and counts as backlog, so the request read
+    # with it waits; the transport then took the whole answer at once, no pause_writing or
+    # resume_writing came, and the second request was never answered (review of 7abd54b).
+    big = b'"' + b"x" * 1_500_000 + b'"'
+    assert raw.request("PUT", "/big.json", body=big).status_code == 200
+
+    def req(path: str) -> bytes:
+        return (
+            f"GET /{path}.json?ns={raw.ns} HTTP/1.1\r\nHost: localhost\r\n"
+            "Authorization: Bearer owner\r\n\r\n"
+        ).encode()
+
+    sock = socket.create_connection(("127.0.0.1", db_server.port), timeout=10)
+    sock.sendall(req("big") + req("nothing"))
+    data = b""
+    while data.count(b"HTTP/1.1 200 OK") < 2 or not data.endswith(b"null"):
+        chunk = sock.recv(1 << 20)
+        assert chunk, data[-200:]
+        data += chunk
+    sock.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+
+
 def test_non_latin_method_override_and_params(raw: RawClient) -> None:
     r = raw.request("POST", "/a.json", body=b"1", query="x-http-method-override=%E6%97%A5")
     assert r.status_code in (400, 405)
