@@ -26,6 +26,7 @@ import os
 import select
 import socket
 import stat
+import struct
 import threading
 import urllib.request
 from collections.abc import Sequence
@@ -401,10 +402,27 @@ class _UnixConnection(http.client.HTTPConnection):
         try:
             sock.settimeout(self.timeout)
             sock.connect(self.unix_path)
+            _check_peer(sock, self.unix_path)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
+
+
+def _check_peer(sock: socket.socket, path: str) -> None:
+    """Refuse a socket whose listening process is another user's: the path was checked when
+    it was learned, but the file may have been replaced since (a server restarted, another
+    user's socket or symlink put in its place), and our credential goes out on it next.
+
+    Raises:
+        ConnectionRefusedError: the peer is not ours (the client falls back to TCP).
+    """
+    peercred = getattr(socket, "SO_PEERCRED", None)
+    if peercred is None:  # not Linux: the path's owner, checked when learned, must do
+        return
+    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, peercred, 12))
+    if uid != os.getuid():
+        raise ConnectionRefusedError(f"{path} is served by another user's process (uid {uid})")
 
 
 def _own_socket(path: str) -> bool:
@@ -413,7 +431,7 @@ def _own_socket(path: str) -> bool:
     if not os.path.isabs(path):
         return False
     try:
-        st = os.stat(path)
+        st = os.lstat(path)  # the socket itself, not what a symlink there points to
     except OSError:
         return False
     return stat.S_ISSOCK(st.st_mode) and st.st_uid == os.getuid()

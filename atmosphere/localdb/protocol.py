@@ -23,6 +23,8 @@ from typing import Any, NamedTuple, cast
 
 import httptools
 
+from atmosphere.hosts import is_loopback
+
 from .events import KEEP_ALIVE, Listener
 from .service import Admitted, LocalDb, Response, StreamRequest, error
 
@@ -278,7 +280,7 @@ class HttpConnection(asyncio.Protocol):
         except Exception:  # noqa: BLE001 - a bug must cost one answer, not the server
             answer = error(500, "Internal error")
         if self.server.unix_path is not None and SOCKET_HEADER in request.headers:
-            answer.headers.append((SOCKET_HEADER, self.server.unix_path))
+            self._name_socket(answer)
         if isinstance(answer, StreamRequest):
             self._pending.clear()
             self._start_stream(answer)
@@ -289,6 +291,14 @@ class HttpConnection(asyncio.Protocol):
             self.done = True
             self._pending.clear()
             self._close()
+
+    def _name_socket(self, answer: Response | StreamRequest) -> None:
+        """Tell a client on this machine whose request was let through where the Unix socket
+        is; nobody else learns the data directory's path (a refused request, a remote peer)."""
+        permitted = isinstance(answer, StreamRequest) or answer.status < 400
+        if permitted and (not self.peer or is_loopback(self.peer)):  # no peer: a Unix one
+            assert self.server.unix_path is not None
+            answer.headers.append((SOCKET_HEADER, self.server.unix_path))
 
     # -- streams ---------------------------------------------------------------------
 

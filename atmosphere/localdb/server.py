@@ -49,10 +49,15 @@ def _bind_unix(data_dir: str) -> socket.socket | None:
     path = os.path.abspath(os.path.join(data_dir, "server.sock"))
     if len(os.fsencode(path)) > _MAX_UNIX_PATH:
         return None
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # a dead server's (a directory there, or not ours: no socket)
+    except OSError:
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)  # created 0600: no moment when others could connect
+    # Created 0600: no moment when others could connect. The umask is the process's, but this
+    # runs at start-up, before the server starts any thread that creates files.
+    old_mask = os.umask(0o177)
     try:
         sock.bind(path)
         sock.listen(2048)
