@@ -33,6 +33,7 @@ Run: ``python -m bench jobs`` (``--quick`` for a smoke run), or ``python -m benc
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -289,7 +290,11 @@ def hop_means(trips: list[Trip], records: dict[str, Any]) -> dict[str, float]:
     """Mean ms of each hop of the round trip, from the job records' timestamps.
 
     ``submitted``, ``assigned`` and ``finished`` are server commit times, ``started`` the
-    cloud's clock, the ends the caller's; one machine, so one clock (ms resolution: means).
+    cloud's clock, the ends the caller's; one machine, so one clock, but whole milliseconds
+    taken two ways: the server truncates (``int``), the cloud rounds (``wiretime.to_ms``). Mixed
+    as they are, sub-millisecond hops came out negative on average (about -0.3 ms), so each
+    mark is brought to a truncated millisecond first: the caller's times are truncated, and a
+    rounded time is half a millisecond later than a truncated one on average (means only).
     """
     sums = dict.fromkeys((name for name, _, _ in HOPS), 0.0)
     counted = 0
@@ -297,7 +302,15 @@ def hop_means(trips: list[Trip], records: dict[str, Any]) -> dict[str, float]:
         record = records.get(trip.job_id)
         if not isinstance(record, dict) or not all(record.get(f) for _, f, _ in HOPS[:4]):
             continue
-        marks = [trip.sent_ms, *(float(record[f]) for _, f, _ in HOPS[:4]), trip.got_ms]
+        submitted, assigned, started, finished = (float(record[f]) for _, f, _ in HOPS[:4])
+        marks = [
+            math.floor(trip.sent_ms),
+            submitted,
+            assigned,
+            started - 0.5,  # rounded, as the others are truncated
+            finished,
+            math.floor(trip.got_ms),
+        ]
         for (name, _, _), start, end in zip(HOPS, marks[:-1], marks[1:], strict=True):
             sums[name] += end - start
         counted += 1

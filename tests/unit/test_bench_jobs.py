@@ -19,8 +19,8 @@ def test_hop_means_split_each_trip_at_the_record_timestamps() -> None:
     assert hops == {
         "hop_submit_ms": 1.0,
         "hop_dispatch_ms": 2.0,  # (3 + 1) / 2
-        "hop_pickup_ms": 1.0,
-        "hop_complete_ms": 1.5,  # (2 + 1) / 2
+        "hop_pickup_ms": 0.5,  # the cloud's rounded start counts half a ms earlier
+        "hop_complete_ms": 2.0,  # (2.5 + 1.5) / 2
         "hop_reply_ms": 2.5,  # (3 + 2) / 2
     }
     assert sum(hops.values()) == (10.0 + 6.0) / 2  # the hops add up to the mean round trip
@@ -40,3 +40,20 @@ def test_median_sample_takes_each_figure_separately() -> None:
     median = median_sample(runs)
     assert median.rpc_p50_ms == 2.0
     assert median.awaited_rate == 2.0  # (100, 1, 2) -> 2
+
+
+def test_sub_millisecond_hops_do_not_come_out_negative() -> None:
+    # Every hop 0.3 ms, the clocks read as they are: the server truncates, the cloud rounds.
+    trips, records = [], {}
+    for i in range(1000):
+        t0 = 1_000_000.0 + i * 1.37  # every phase within the millisecond
+        marks = [t0 + 0.3 * k for k in range(6)]
+        trips.append(Trip(f"j{i}", marks[0], marks[5], marks[5] - marks[0]))
+        records[f"j{i}"] = {
+            "submitted": int(marks[1]),
+            "assigned": int(marks[2]),
+            "started": round(marks[3]),
+            "finished": int(marks[4]),
+        }
+    hops = hop_means(trips, records)
+    assert all(abs(v - 0.3) < 0.05 for v in hops.values()), hops
