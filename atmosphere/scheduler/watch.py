@@ -47,7 +47,10 @@ def cloud_summary(state: LiveState, job_type: str) -> tuple[list[str], bool]:
 
 def why_waiting(state: LiveState, spec: JobSpec, waited: float) -> tuple[int, str] | None:
     """(log level, message) for ``spec`` waiting ``waited`` seconds at the head of its queue, or
-    None when that is no surprise: every cloud for its type is full (pure)."""
+    None when that is no surprise: every cloud for its type is full, or a cloud holds the job
+    itself (this is a copy: two retries, a hand-back crossing a requeue) (pure)."""
+    if any(spec.id in jobs for jobs in state.inbox.values()):
+        return None  # a copy of a job a cloud holds: it waits for that one to settle, by design
     clouds, room = cloud_summary(state, spec.type)
     head = f"job {spec.id} ({spec.type}) has waited {waited:.0f} s at the head of its queue"
     if not clouds:

@@ -35,8 +35,10 @@ def test_a_job_waiting_while_a_cloud_has_room_is_an_error_that_lists_the_clouds(
     assert "job j1 (t) has waited 61 s" in message and "c1 (up, holds 1 of 2 slots" in message
 
 
-def test_waiting_behind_full_clouds_is_no_surprise() -> None:
+def test_waiting_behind_full_clouds_or_as_a_copy_of_a_held_job_is_no_surprise() -> None:
     assert why_waiting(_state(held=2), _spec("j1"), 600.0) is None
+    # A queued copy of a job a cloud holds waits for that one to settle (routing skips it)
+    assert why_waiting(_state(held=1), _spec("h0"), 600.0) is None
 
 
 def test_waiting_to_run_alone_or_for_a_type_nobody_runs_is_a_warning_saying_so() -> None:
