@@ -57,9 +57,16 @@ def held_by(db: MemoryDatabase, cloud: str, job_id: str) -> JobSpec:
 
 def finish(db: MemoryDatabase, cloud: str, spec: JobSpec, result: Any) -> None:
     """The completion PATCH a real cloud writes (execution.completion_writes) for ``spec``."""
-    writes = completion_writes(
-        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=True, result=result), started=0.007
-    )
+    complete(db, cloud, spec, Finish(ok=True, result=result))
+
+
+def fail(db: MemoryDatabase, cloud: str, spec: JobSpec) -> None:
+    """The completion PATCH of a run that failed and may be retried."""
+    complete(db, cloud, spec, Finish(ok=False, error={"kind": "JobFailed", "message": "flaky"}))
+
+
+def complete(db: MemoryDatabase, cloud: str, spec: JobSpec, done: Finish) -> None:
+    writes = completion_writes(PATHS, cloud_id=cloud, spec=spec, finish=done, started=0.007)
     db.update(R, writes)
 
 
@@ -186,15 +193,6 @@ def test_a_chain_step_whose_clouds_keep_dying_fails_the_chain_with_one_reply(
 
 
 # -- first finish wins ----------------------------------------------------------------------
-
-
-def fail(db: MemoryDatabase, cloud: str, spec: JobSpec) -> None:
-    """The completion PATCH of a run that failed and may be retried."""
-    error = {"kind": "JobFailed", "message": "flaky"}
-    writes = completion_writes(
-        PATHS, cloud_id=cloud, spec=spec, finish=Finish(ok=False, error=error), started=0.007
-    )
-    db.update(R, writes)
 
 
 def frozen_then_rerun(db: MemoryDatabase, clock: Clock) -> tuple[Dispatcher, JobSpec, JobSpec]:

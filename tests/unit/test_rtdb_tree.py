@@ -106,13 +106,19 @@ def test_changed() -> None:
     assert tree.changed(a, None)
 
 
-@given(trees, paths, st.lists(st.tuples(paths, st.one_of(st.none(), leaves)), max_size=4))
-def test_update_equals_sequential_sets(root: Any, base: list[str], entries: Any) -> None:
-    # A PATCH's entries never overlap (the server refuses that), so neither do these.
+def _without_overlaps(entries: Any) -> list[Any]:
+    """The entries whose paths neither contain nor lie under an earlier one's (a valid PATCH)."""
     kept: list[Any] = []
     for rel, value in entries:
         if not any(rel[: len(k)] == k or k[: len(rel)] == rel for k, _ in kept):
             kept.append((rel, value))
+    return kept
+
+
+@given(trees, paths, st.lists(st.tuples(paths, st.one_of(st.none(), leaves)), max_size=4))
+def test_update_equals_sequential_sets(root: Any, base: list[str], entries: Any) -> None:
+    # A PATCH's entries never overlap (the server refuses that), so neither do these.
+    kept = _without_overlaps(entries)
     entries = kept
     expected = root
     for rel, value in entries:
@@ -143,10 +149,7 @@ def test_in_place_writes_equal_path_copying(root: Any, writes: Any) -> None:
 
 @given(trees, paths, st.lists(st.tuples(paths, st.one_of(st.none(), leaves)), max_size=4))
 def test_update_in_place_equals_update(root: Any, base: list[str], entries: Any) -> None:
-    kept: list[Any] = []
-    for rel, value in entries:
-        if not any(rel[: len(k)] == k or k[: len(rel)] == rel for k, _ in kept):
-            kept.append((rel, value))
+    kept = _without_overlaps(entries)
     expected = tree.update(copy.deepcopy(root), base, kept)
     assert tree.update_in_place(copy.deepcopy(root), base, kept) == expected
 
@@ -223,10 +226,7 @@ deletions = st.lists(
 @given(st.one_of(wide_trees, prioritised), paths, deletions)
 def test_deleting_in_place_equals_update(root: Any, base: list[str], entries: Any) -> None:
     # Given deletions, some through primitives, priorities or .value, most from wide objects
-    kept: list[Any] = []
-    for rel, value in entries:
-        if not any(rel[: len(k)] == k or k[: len(rel)] == rel for k, _ in kept):
-            kept.append((rel, value))
+    kept = _without_overlaps(entries)
     # I expect the in-place PATCH to leave what the path-copying one makes
     expected = tree.update(copy.deepcopy(root), base, kept)
     assert tree.update_in_place(copy.deepcopy(root), base, kept) == expected
