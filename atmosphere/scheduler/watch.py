@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Sequence
 
 from atmosphere.jobs import JobSpec
+from atmosphere.scheduler.assigning import cloud_loads
 from atmosphere.scheduler.desk import Desk
-from atmosphere.scheduler.routing import closes, runs_alone
+from atmosphere.scheduler.routing import runs_alone
 from atmosphere.scheduler.state import Change, LiveState
 
 _log = logging.getLogger(__name__)
@@ -27,20 +29,18 @@ EVERY = 5.0  # seconds between looks
 
 
 def cloud_summary(state: LiveState, job_type: str) -> tuple[list[str], bool]:
-    """How each cloud registered for ``job_type`` stands, as routing counts it, and whether one
-    that is up has room (pure)."""
+    """How each cloud registered for ``job_type`` stands, as routing counts it
+    (``assigning.cloud_loads``), and whether one that is up has room (pure)."""
     out = []
     room = False
-    for (cloud_id,), info in sorted(state.clouds.items()):
-        if job_type not in info.types:
+    loads = cloud_loads(state, {}, now=0.0, dead_after=math.inf)  # liveness is not asked here
+    for cloud_id, load in sorted(loads.items()):
+        if job_type not in load.types:
             continue
-        held = state.held(cloud_id)
-        inbox = state.inbox.get(cloud_id, {}).values()
-        closed = closes(any(runs_alone(s.deaths) for s in inbox), info.lent)
-        room = room or (info.state == "up" and not closed and held < info.slots + info.lent)
+        room = room or (load.up and not load.closed and not load.busy)
         out.append(
-            f"{cloud_id} ({info.state}, holds {held} of {info.slots} slots + {info.lent} lent"
-            f"{', closed: runs a job alone' if closed else ''})"
+            f"{cloud_id} ({'up' if load.up else 'draining'}, holds {load.held} of {load.slots} "
+            f"slots + {load.lent} lent{', closed: runs a job alone' if load.closed else ''})"
         )
     return out, room
 
