@@ -107,7 +107,12 @@ def test_a_socket_that_does_not_connect_sends_the_client_back_to_tcp(
         # When the client opens a stream, and needs a new connection for a request
         first = threading.Event()
         events: list[tuple[Any, ...]] = []
-        listener = db.listen("a", lambda *event: (events.append(event), first.set()))
+
+        def on_event(*event: Any) -> None:
+            events.append(event)
+            first.set()
+
+        listener = db.listen("a", on_event)
         assert first.wait(10)
         db.set("a", 2)
         # I expect both to go through over TCP, and the server's answer to the new question
