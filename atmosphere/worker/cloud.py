@@ -8,15 +8,14 @@ when one finishes (opt-in: by default a busy cloud gets no job); the thread that
 job runs the next waiting one itself, without waking another thread. A default cloud (one slot,
 no prefetch) runs each job on its inbox stream's thread, no hand-off at all: nothing it must
 see arrives while its one job runs, unless the handler lends its slot (waits on a sub-job);
-then the cloud first moves its inbox to a new stream (``_move_inbox_stream``).
+then the cloud first moves its inbox to a new stream (``stream.py``).
 
 Each attempt ends with the update ``completion.completion_writes`` builds, written through
 an outbox (``completions.py``). A job's assignment stays in the inbox, held against the
 cloud's slots, until its completion is committed (or given up); its handler's thread is free
 as soon as the handler ends, so a prefetched job starts meanwhile (its completion is then
-written by the outbox's writer). Every write of its record
-is the whole record, so a cloud the dispatcher declared dead re-registers with its next
-heartbeat. ``stop()`` drains: it stops taking jobs, hands back unstarted ones, lets
+written by the outbox's writer). Every write carries the whole record when it is due
+(``record.py``). ``stop()`` drains: it stops taking jobs, hands back unstarted ones, lets
 running ones finish (up to a grace period), writes their completions and deregisters.
 """
 
@@ -31,16 +30,14 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from atmosphere._running import RunningJob, current_job
 from atmosphere.completion import judge
-from atmosphere.db.base import SERVER_TIMESTAMP, Listener
+from atmosphere.db.base import Listener
 from atmosphere.jobs import Finish, InvalidRecord, JobSpec
-from atmosphere.presence import CloudInfo
 from atmosphere.types import JSON, LATER, Ticket
 from atmosphere.worker._loop import LoopThread
 from atmosphere.worker.completions import COMPLETION_PATIENCE, Completion, CompletionWriting
@@ -51,9 +48,12 @@ from atmosphere.worker.execution import (
     finish_unknown_type,
     handback_writes,
     result_depth,
-    transient,
 )
-from atmosphere.worker.inbox import Inbox, inbox_changes
+from atmosphere.worker.inbox import Inbox
+from atmosphere.worker.record import RECORD_EVERY
+from atmosphere.worker.record import LoadAverage as LoadAverage  # was defined here
+from atmosphere.worker.record import record_json as record_json  # was defined here
+from atmosphere.worker.stream import Attempt, InboxStream, close_listener
 from atmosphere.worker.threads import JobThreads
 from atmosphere.worker.uid import ensure_uid_free
 
@@ -63,11 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _RETURNED_KEPT = 1000
-# A completion carries the cloud's record only if it was last written this long ago: the
-# dispatcher routes by the inbox, the slots and ``lent`` (written when they change), and the
-# counters (done, failed, running, load) can wait for the next heartbeat; a record in every
-# completion was a change of ``live/clouds`` per job for the server and the dispatcher.
-RECORD_EVERY = 0.25
 _LATE_DONE_WITH = (
     "done_with for job %s came after its handler had already finished it by returning (a "
     "return, None included, finishes the job; this done_with is ignored). Fix: return LATER "
@@ -76,22 +71,7 @@ _LATE_DONE_WITH = (
 )
 
 
-@dataclass
-class _Attempt:
-    """A running attempt, so done_with from any thread can finish it."""
-
-    spec: JobSpec
-    # Made only for a handler that finishes through done_with (an Event costs about 5 us, on
-    # the way from the inbox event to the handler's start); set once ``finish`` is.
-    event: threading.Event | None = None
-    finish: Finish | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    returned: bool = False  # finished by its handler returning or raising, not by done_with
-    # Runs on the inbox stream's thread, which reads nothing meanwhile (a default cloud's job).
-    on_stream: bool = False
-
-
-class Cloud(CompletionWriting):
+class Cloud(InboxStream, CompletionWriting):
     """Runs the tasks of one app: ``Cloud(app).run()`` blocks until ``request_stop()``."""
 
     def __init__(
@@ -123,7 +103,7 @@ class Cloud(CompletionWriting):
         self._record_at = -math.inf  # monotonic time of the last write that carried the record
         self._cond = threading.Condition()
         self._inbox = Inbox()
-        self._attempts: dict[str, _Attempt] = {}
+        self._attempts: dict[str, Attempt] = {}
         self._returned: dict[str, None] = {}  # recent jobs finished by returning (oldest first)
         self._handed_back: set[str] = set()  # running jobs deregistration gave back
         self._running = 0  # handlers running
@@ -235,7 +215,7 @@ class Cloud(CompletionWriting):
         self._beat_wake.set()
         with self._cond:
             retired = self._retire_listener()
-        _close_listener(*retired)
+        close_listener(*retired)
         self._deregister(limit=max(grace, 5.0))
         self._halt.set()
         self._outbox.close(5.0)
@@ -263,83 +243,6 @@ class Cloud(CompletionWriting):
 
         self._commit(writes, what="deregistration", limit=limit, with_record=False)
 
-    # -- the inbox -----------------------------------------------------------------------------
-
-    def _listen_inbox(self) -> Listener:
-        """A stream on the inbox whose events count while it is the current one (caller holds
-        the lock; the listener calls back on its own thread, never from here)."""
-        on_event = functools.partial(self._on_inbox, self._generation)
-        return self.database.listen(self.paths.inbox(self.id), on_event, on_status=self._on_status)
-
-    def _retire_listener(self, new: bool = False) -> tuple[Listener | None, bool]:
-        """Stop counting the inbox stream's events (and start a ``new`` one); the retired
-        listener for the caller to close (``_close_listener``), and whether its thread runs a
-        job (caller holds the lock)."""
-        old, busy = self._listener, self._stream_busy == self._generation
-        self._generation += 1
-        self._listener = self._listen_inbox() if new else None
-        return old, busy
-
-    def _on_inbox(self, generation: int, kind: str, path: str, data: JSON) -> None:
-        changes = inbox_changes(kind, path, data)
-        if changes is None:
-            log.warning("ignoring a partial write to inbox entry %s", path)
-            return
-        entries, full = changes
-        with self._cond:
-            if generation != self._generation:
-                return  # a stream moved away from: the new one's snapshot has it all
-            applied = self._inbox.apply(entries, full, self._accepting)
-            here = self._claim_on_stream(generation)
-            self._fill_slots()
-        if applied.garbage:
-            inbox = self.paths.inbox
-            self._write_once({self.paths.rel(inbox(self.id, j)): None for j in applied.garbage})
-        if applied.late:
-            self._write_once(handback_writes(self.paths, self.id, applied.late))
-        if here is not None:
-            self._run_on_stream(here, generation)
-
-    def _claim_on_stream(self, generation: int) -> _Attempt | None:
-        """A default cloud's job to run on the stream's thread (caller holds the lock): the
-        only one running, so the stream has nothing to deliver meanwhile."""
-        if not self._runs_on_stream or self._running:
-            return None
-        attempt = self._claim_next()
-        if attempt is not None:
-            attempt.on_stream = True
-            self._stream_busy = generation
-        return attempt
-
-    def _run_on_stream(self, attempt: _Attempt, generation: int) -> None:
-        """Run ``attempt`` (and what it claims next) on the inbox stream's thread."""
-        try:
-            self._run(attempt)
-        finally:
-            with self._cond:
-                if self._stream_busy == generation:
-                    self._stream_busy = None
-
-    def _move_inbox_stream(self, attempt: _Attempt) -> None:
-        """Before a handler on the stream's thread lends its slot: the jobs the lent slot
-        takes must be seen while it waits, so a new stream reads the inbox (its snapshot
-        first, as after a reconnect) and this thread's stream is retired."""
-        with self._cond:
-            if not attempt.on_stream:
-                return
-            attempt.on_stream = False
-            if not self._accepting:  # a drain starts no stream: the lent slot takes nothing
-                return
-            retired = self._retire_listener(new=True)
-        _close_listener(*retired)
-
-    def _on_status(self, connected: bool) -> None:
-        if connected:
-            log.info("cloud %s: inbox stream connected", self.name)
-            self._beat_wake.set()  # re-register at once in case we were declared dead
-        else:
-            log.warning("cloud %s: inbox stream lost; reconnecting", self.name)
-
     # -- running jobs --------------------------------------------------------------------------
 
     def _fill_slots(self) -> None:
@@ -347,7 +250,7 @@ class Cloud(CompletionWriting):
         while (attempt := self._claim_next()) is not None:
             self._threads.run(functools.partial(self._run, attempt))
 
-    def _claim_next(self) -> _Attempt | None:
+    def _claim_next(self) -> Attempt | None:
         """The oldest waiting job, now running in a free slot; None if no slot is free or no
         job waits (caller holds the lock). The caller runs it."""
         if not self._accepting or self._running - self._lent >= self.slots:
@@ -356,14 +259,14 @@ class Cloud(CompletionWriting):
         if spec is None:
             return None
         self._running += 1
-        attempt = self._attempts[spec.id] = _Attempt(spec)
+        attempt = self._attempts[spec.id] = Attempt(spec)
         return attempt
 
-    def _run(self, attempt: _Attempt) -> None:
+    def _run(self, attempt: Attempt) -> None:
         """Run ``attempt``, then each job its completion claims, on this thread: a prefetched
         job starts without waking another thread (a hand-off is a wake-up and a wait for the
         GIL, the larger part of the way from the inbox event to the handler)."""
-        following: _Attempt | None = attempt
+        following: Attempt | None = attempt
         while following is not None:
             started = time.time()
             try:
@@ -375,7 +278,7 @@ class Cloud(CompletionWriting):
             if following is not None:
                 following.on_stream = on_stream
 
-    def _execute(self, attempt: _Attempt) -> Finish:
+    def _execute(self, attempt: Attempt) -> Finish:
         spec = attempt.spec
         task = self.app.tasks.get(spec.type)
         if task is None:
@@ -415,7 +318,7 @@ class Cloud(CompletionWriting):
                 log.warning("job %s raised after done_with; done_with wins: %r", spec.id, raised)
             return attempt.finish
 
-    def _await_done_with(self, attempt: _Attempt) -> bool:
+    def _await_done_with(self, attempt: Attempt) -> bool:
         with attempt.lock:
             if attempt.finish is not None:
                 return True
@@ -455,7 +358,7 @@ class Cloud(CompletionWriting):
             event.set()
         return True
 
-    def _complete(self, spec: JobSpec, finish: Finish, started: float) -> _Attempt | None:
+    def _complete(self, spec: JobSpec, finish: Finish, started: float) -> Attempt | None:
         """Count the attempt finished and send its completion; the next waiting job, claimed
         into the slot this one frees, for the calling thread to run (None: none waits)."""
         verdict = judge(spec, finish)
@@ -493,7 +396,7 @@ class Cloud(CompletionWriting):
         return following
 
     @contextmanager
-    def _lending(self, attempt: _Attempt) -> Iterator[None]:
+    def _lending(self, attempt: Attempt) -> Iterator[None]:
         """Lend ``attempt``'s slot while its handler waits on a sub-job (recursion)."""
         self._move_inbox_stream(attempt)
         with self._cond:
@@ -505,122 +408,6 @@ class Cloud(CompletionWriting):
         finally:
             with self._cond:
                 self._lent -= 1
-            self._write_once({})
-
-    # -- writing -------------------------------------------------------------------------------
-
-    def record(self) -> dict[str, JSON]:
-        """This cloud's whole CloudInfo as written (heartbeat as a server timestamp)."""
-        with self._cond:
-            lent, running, state = self._lent, self._running, self._state
-            done, failed = self._done, self._failed
-        return record_json(
-            self._fixed_record(),
-            lent=lent,
-            load=_load(),
-            running=running,
-            state=state,
-            done=done,
-            failed=failed,
-        )
-
-    def _fixed_record(self) -> dict[str, JSON]:
-        """The fields of the record that do not change while the cloud runs, worked out once
-        (and again if a task is registered later): every completion carries the record."""
-        fixed = self._fixed
-        if fixed is None or fixed[0] != len(self.app.tasks):
-            info = CloudInfo(
-                id=self.id,
-                name=self.name,
-                types=frozenset(self.app.tasks),
-                # Prefetching clouds advertise room for the jobs they queue locally too.
-                slots=self.slots + self.prefetch,
-                started=self._started,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-            )
-            fixed = self._fixed = (len(info.types), info.to_json())
-        return fixed[1]
-
-    def _with_record(self, writes: dict[str, JSON], *, if_due: bool = False) -> dict[str, JSON]:
-        """``writes`` plus the whole record (``if_due``: only if it was last written
-        ``record_every`` seconds ago or more); without it once deregistered (caller holds the
-        record lock)."""
-        with self._cond:
-            registered = self._registered
-        key = self._record_key
-        if not registered:
-            return {k: v for k, v in writes.items() if k != key}
-        if if_due and time.monotonic() - self._record_at < self.record_every:
-            return writes
-        return {**writes, key: self.record()}
-
-    def _update(self, writes: dict[str, JSON]) -> None:
-        """Write ``writes`` in one update, noting when the record went (caller holds the record
-        lock)."""
-        self.database.update(self.paths.root, writes)
-        if self._record_key in writes:
-            self._record_at = time.monotonic()
-
-    def _commit(
-        self,
-        make: Callable[[], dict[str, JSON]],
-        *,
-        what: str,
-        limit: float | None = None,
-        with_record: bool = True,
-        record_if_due: bool = False,
-        cancel: threading.Event | None = None,
-    ) -> Exception | None:
-        """Write ``make()`` (plus the whole record; ``record_if_due``: only if it is due) in
-        one update; None once it is written.
-
-        Only a transport error is retried, with backoff, for up to ``limit`` seconds (None: until
-        the cloud halts or ``cancel`` is set); a refusal would only be refused again. Otherwise
-        the error it stopped on is returned.
-        """
-        deadline = None if limit is None else time.monotonic() + limit
-        delay = 0.05
-        while True:
-            with self._record_lock:
-                try:
-                    writes = make()
-                    if with_record:
-                        writes = self._with_record(writes, if_due=record_if_due)
-                    if writes:
-                        self._update(writes)
-                    return None
-                except Exception as exc:
-                    error = exc
-            if not transient(error):
-                log.error("cloud %s: the database refused the %s: %s", self.name, what, error)
-                return error
-            if deadline is not None and time.monotonic() + delay > deadline:
-                log.error("cloud %s: giving up on the %s: %s", self.name, what, error)
-                return error
-            log.warning(
-                "cloud %s: %s failed (%s); retrying in %.2fs", self.name, what, error, delay
-            )
-            if self._halt.wait(delay) or (cancel is not None and cancel.is_set()):
-                return error
-            delay = min(delay * 2, 5.0)
-
-    def _write_once(self, writes: dict[str, JSON]) -> None:
-        """Best effort: the next heartbeat carries the record again anyway."""
-        with self._record_lock:
-            try:
-                self._update(self._with_record(writes))
-            except Exception as exc:
-                log.warning(
-                    "cloud %s: write failed (%s); the heartbeat will catch up", self.name, exc
-                )
-
-    def _heartbeat(self) -> None:
-        while not self._beat_stop.is_set():
-            self._beat_wake.wait(self.settings.heartbeat_interval)
-            self._beat_wake.clear()
-            if self._beat_stop.is_set():
-                return
             self._write_once({})
 
     # -- for tests and the status of this process ------------------------------------------------
@@ -642,67 +429,3 @@ class Cloud(CompletionWriting):
         """How many slots are lent by handlers waiting on sub-jobs."""
         with self._cond:
             return self._lent
-
-
-def record_json(
-    fixed: dict[str, JSON],
-    *,
-    lent: int,
-    load: float,
-    running: int,
-    state: str,
-    done: int,
-    failed: int,
-) -> dict[str, JSON]:
-    """The whole record, ``CloudInfo.to_json()`` plus a server-timestamp heartbeat, from the
-    ``fixed`` fields (``CloudInfo.to_json()`` of the name, types, slots, started, host and pid)
-    and the counters of the moment, without building the record field by field (pure)."""
-    out = {
-        **fixed,
-        "load": load,
-        "running": running,
-        "state": state,
-        "done": done,
-        "failed": failed,
-        "heartbeat": SERVER_TIMESTAMP,
-    }
-    if lent:  # absent, not 0, as CloudInfo writes it
-        out["lent"] = lent
-    return out
-
-
-def _close_listener(listener: Listener | None, busy: bool) -> None:
-    """Close a retired inbox stream. Closing waits for the callback in flight, so one whose
-    thread runs a job (``busy``) is closed by a thread of its own: its connection goes at once,
-    and the close ends once the job does."""
-    if listener is None:
-        return
-    if busy:
-        threading.Thread(target=listener.close, name="cloud-stream-close", daemon=True).start()
-    else:
-        listener.close()
-
-
-class LoadAverage:
-    """The machine's 1-minute load average, read at most once per ``every`` seconds: every
-    completion carries the record, and the kernel recomputes the figure only every 5 s, so a
-    read (a syscall, about 4 us) per completion bought nothing."""
-
-    def __init__(self, every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._every = every
-        self._clock = clock
-        self._value = 0.0
-        self._read_at = -math.inf
-
-    def __call__(self) -> float:
-        now = self._clock()
-        if now - self._read_at >= self._every:
-            self._read_at = now
-            try:
-                self._value = round(os.getloadavg()[0], 2)
-            except OSError:
-                self._value = 0.0
-        return self._value
-
-
-_load = LoadAverage()

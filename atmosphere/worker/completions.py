@@ -14,20 +14,17 @@ let go, to run again if the inbox still holds it when the stream resyncs.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from atmosphere.completion import Verdict, completion_writes
 from atmosphere.jobs import Finish, JobSpec
 from atmosphere.outbox import Entry, Outbox, merged
-from atmosphere.paths import Paths
 from atmosphere.storable import MAX_WRITE_BYTES, encoded_size
 from atmosphere.types import JSON
 from atmosphere.worker.execution import dropped_writes, refused_finish, transient
 from atmosphere.worker.inbox import Inbox
+from atmosphere.worker.record import CloudRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,33 +47,15 @@ class Completion:
     started: float
 
 
-class CompletionWriting:
-    """The completion writing of ``Cloud``, which provides the attributes declared here."""
+class CompletionWriting(CloudRecord):
+    """The completion writing of ``Cloud``, which provides the attributes declared here; it
+    writes through the record's ``_commit``."""
 
-    id: str
-    name: str
-    paths: Paths
     patience: float
-    _cond: threading.Condition
     _inbox: Inbox
     _handed_back: set[str]
     _pending: int
-    _done: int
-    _failed: int
     _outbox: Outbox[Completion]
-
-    if TYPE_CHECKING:
-
-        def _commit(
-            self,
-            make: Callable[[], dict[str, JSON]],
-            *,
-            what: str,
-            limit: float | None = None,
-            with_record: bool = True,
-            record_if_due: bool = False,
-            cancel: threading.Event | None = None,
-        ) -> Exception | None: ...
 
     def _completion_outbox(self) -> Outbox[Completion]:
         return Outbox(
