@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package, devkit, bench and chaos (pyproject.toml files)."""
+    """mypy --strict over the package, devkit, bench, chaos and the tests (pyproject.toml files)."""
     session.install("-e", ".[dev]", "mypy==2.4.*")
     session.run("mypy")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from atmosphere import Settings, Ticket
 from tests.integration.jobs_tasks import make_app
-from tests.integration.poison_tasks import nested
+from tests.integration.poison_tasks import nested as nested
 
 DEPTH = 40
 HUGE_CHARS = 12_000_000  # over the 10 MB string limit, and thrice that over the body limit

@@ -29,10 +29,11 @@ def test_start_embedded_starts_and_close_stops_it(tmp_path: Path) -> None:
             assert other.get("hello") == "world"
         finally:
             other.close()
+        assert db.embedded.proc is not None
         assert db.embedded.proc.poll() is None  # closing a user did not stop the server
     finally:
         db.close()
-    assert db.embedded.proc.poll() is not None
+    assert db.embedded.proc is not None and db.embedded.proc.poll() is not None
 
 
 def test_start_embedded_with_a_token(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -169,7 +170,7 @@ def test_watch_reads_the_wire() -> None:
     clouds = {"c1": {"heartbeat": 1}, "c2": {"heartbeat": 5}}
     assert watch.beats(clouds, {"c1": {"heartbeat": 2}, "c2": {"heartbeat": 5}}) == 1
     assert watch.beats(None, clouds) == 2
-    inbox = {"c1": {"j1": {}, "j2": {}}, "c2": {"j3": {}}}
+    inbox: dict[str, Any] = {"c1": {"j1": {}, "j2": {}}, "c2": {"j3": {}}}
     assert watch.held_changes(inbox, {"c1": {"j2": {}}, "c3": {"j4": {}}}) == {
         "c1": -1, "c2": -1, "c3": 1,
     }  # fmt: skip

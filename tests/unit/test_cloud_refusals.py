@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from atmosphere import InvalidResult, JobTimeout
+from atmosphere.completion import completion_writes
 from atmosphere.errors import RequestRefused
 from tests.support import wait_until
 from tests.unit.test_cloud import World
@@ -128,8 +129,8 @@ def test_a_completion_that_cannot_be_built_fails_its_job_and_the_next_job_still_
     waiting = world.app.tasks["echo"].delay("second")
     wait_until(lambda: world.get(f"live/inbox/{world.cloud.id}/{waiting.id}"), 5, what="held")
     # and a bug that makes building the first job's completion raise, once
-    build = completions.completion_writes
-    broken = []
+    build = completion_writes
+    broken: list[bool] = []
 
     def failing_once(*args: Any, **kwargs: Any) -> Any:
         if kwargs["spec"].id == slow.id and not broken:

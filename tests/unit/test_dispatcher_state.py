@@ -71,7 +71,12 @@ def test_a_write_that_changes_nothing_is_not_parsed_again(
     s.apply("patch", "/", {"queue/t/j1": JOB, "outcomes/j3": {"ok": True, "attempt": 1}})
     parsed: list[object] = []
     real = state_module._PARSERS["queue"]
-    monkeypatch.setitem(state_module._PARSERS, "queue", lambda k, r: parsed.append(k) or real(k, r))
+
+    def parse(key: tuple[str, ...], raw: Any) -> Any:
+        parsed.append(key)
+        return real(key, raw)
+
+    monkeypatch.setitem(state_module._PARSERS, "queue", parse)
     assert s.apply("patch", "/", {"queue/t/j1": dict(JOB), "queue/t/j2": None}) == []
     assert s.apply("put", "/queue/t/j1/name", "n") == []
     assert parsed == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 
 from atmosphere.cli.status import render
@@ -11,7 +13,7 @@ from atmosphere.station.views import cloud_rows, live_snapshot
 NOW_MS = 1_800_000_000_000  # as stored
 NOW = NOW_MS / 1000  # as Python passes it
 
-LIVE = {
+LIVE: dict[str, Any] = {
     "clouds": {
         "c1": {
             "name": "billing",

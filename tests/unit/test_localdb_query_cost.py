@@ -13,6 +13,7 @@ from atmosphere.localdb.query import parse_query
 from atmosphere.rtdb import query as query_module
 from atmosphere.rtdb.order import MAX_KEY as _MAX_KEY
 from atmosphere.rtdb.order import MIN_KEY as _MIN_KEY
+from atmosphere.rtdb.order import key_order, value_order
 from atmosphere.rtdb.pushid import PushIdGenerator
 from atmosphere.rtdb.query import (
     Bound,
@@ -20,9 +21,7 @@ from atmosphere.rtdb.query import (
     _bound_key,
     _index_of,
     _priority_order,
-    key_order,
     run_query,
-    value_order,
 )
 
 

@@ -79,7 +79,12 @@ def test_a_write_head_is_worked_out_once_and_pipelined_writes_keep_their_own(
     db = _db(tmp_path, token="s3cret")
     heads = []
     work_out = db._head
-    monkeypatch.setattr(db, "_head", lambda *a: heads.append(a) or work_out(*a))
+
+    def head(*args: Any) -> Any:
+        heads.append(args)
+        return work_out(*args)
+
+    monkeypatch.setattr(db, "_head", head)
     conn = HttpConnection(FastServer(db))
     transport = _Transport()
     conn.connection_made(transport)  # type: ignore[arg-type]

@@ -12,8 +12,9 @@ from atmosphere import Atmosphere, InvalidJob
 from atmosphere import maker as maker_module
 from atmosphere.errors import JobTooLarge
 from atmosphere.localdb.messages import Config
-from atmosphere.maker import BATCH, MAX_UPDATE_BYTES, plan_batches
+from atmosphere.maker import BATCH, MAX_UPDATE_BYTES
 from atmosphere.settings import Settings
+from atmosphere.storable import plan_batches
 from tests.unit.jobs_fakes import RecordingDatabase
 
 LIMIT = 100_000  # a small MAX_UPDATE_BYTES keeps these tests quick

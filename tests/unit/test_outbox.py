@@ -59,7 +59,12 @@ def entry(key: str, size: int = 10) -> Entry[str]:
 
 def outbox(writes: Writes, **options: Any) -> Outbox[str]:
     # gap inf: the writer thread writes everything, as under a burst
-    kwargs = {"max_jobs": 500, "max_bytes": 10_000, "max_queued": 1000, "gap": float("inf")}
+    kwargs: dict[str, Any] = {
+        "max_jobs": 500,
+        "max_bytes": 10_000,
+        "max_queued": 1000,
+        "gap": float("inf"),
+    }
     kwargs.update(options)
     return Outbox(writes.write, writes.fail, done=writes.done, **kwargs)
 
@@ -94,8 +99,13 @@ def test_a_lone_entry_is_written_by_the_caller_and_a_burst_by_the_writer() -> No
     threads: list[str] = []
     now = [0.0]
     writes = Writes()
+
+    def write(values: list[Entry[str]]) -> None:
+        threads.append(threading.current_thread().name)
+        writes.write(values)
+
     box: Outbox[str] = Outbox(
-        lambda values: (threads.append(threading.current_thread().name), writes.write(values))[1],
+        write,
         writes.fail,
         max_jobs=500,
         max_bytes=10_000,
@@ -170,8 +180,13 @@ def test_a_full_outbox_holds_the_putter_back_until_the_writer_takes_some() -> No
     # Given a writer stuck on its first write and room for two queued entries
     gate = threading.Event()
     writes = Writes()
+
+    def write(values: list[Entry[str]]) -> None:
+        gate.wait(10)
+        writes.write(values)
+
     box: Outbox[str] = Outbox(
-        lambda values: (gate.wait(10), writes.write(values))[1],
+        write,
         writes.fail,
         max_jobs=500,
         max_bytes=10_000,

@@ -115,7 +115,7 @@ def test_a_standby_fires_nothing_and_a_new_leader_does_not_refire(
     ]
     fired = [
         list(c.periodic.fired) for d in (d1, d2) for c in d.components if hasattr(c, "periodic")
-    ]  # type: ignore[attr-defined]
+    ]
     assert fired == [
         [tick_id("beat", START + 60)],
         [tick_id("beat", START + 120)],

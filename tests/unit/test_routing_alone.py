@@ -72,8 +72,8 @@ def test_no_cloud_ever_holds_a_job_that_outlived_a_cloud_beside_another(
     for held in by_cloud.values():
         assert len(held) == 1 or not any(held), held
     # and every cloud is still filled at most to its capacity
-    for cloud in clouds:
-        assert len(by_cloud.get(cloud.id, [])) <= cloud.capacity
+    for load in clouds:
+        assert len(by_cloud.get(load.id, [])) <= load.capacity
 
 
 def test_the_dispatchers_view_closes_a_cloud_that_holds_such_a_job() -> None:

@@ -32,7 +32,7 @@ def test_time_prefix_orders_by_time_and_survives_clock_steps_back() -> None:
 def test_random_part_carries() -> None:
     gen = PushIdGenerator()
     first = gen.next(now_ms=5)
-    gen._last_random = [63] * 12  # the next id within this millisecond must carry over
+    gen._last_random = bytes([63] * 12)  # the next id within this millisecond must carry over
     carried = gen.next(now_ms=5)
     assert carried > first
     assert gen.next(now_ms=5) > carried

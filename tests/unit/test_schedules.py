@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
+from atmosphere.errors import InvalidSchedule, NoSuchSchedule
 from atmosphere.jobs import InvalidRecord
 from atmosphere.paths import Paths
 from atmosphere.schedules import (
-    InvalidSchedule,
     Misfire,
-    NoSuchSchedule,
     Schedule,
     ScheduleBook,
     ScheduledJob,

@@ -69,7 +69,7 @@ def test_cloud_summary_counts_slots_of_live_clouds_only() -> None:
         "f": cloud(NOW),
         "i": cloud(NOW),
     }
-    inbox = {"b": {"j1": {}}, "f": {"j2": {}}}
+    inbox: dict[str, Any] = {"b": {"j1": {}}, "f": {"j2": {}}}
     summary = cloud_summary(cloud_rows(clouds, inbox, NOW_S, 6.0))
     assert summary == {
         "total": 4,

@@ -167,10 +167,12 @@ def test_a_structured_error_reaches_the_caller_as_that_json_value_with_its_resul
         # And the original callback form gets (error, data) as done_with gave them
         got: list[Any] = []
         done = threading.Event()
-        app.submit(
-            {"type": "lookup", "data": "bob"},
-            lambda error, data: (got.append((error, data)), done.set()),
-        )
+
+        def callback(error: Any, data: Any) -> None:
+            got.append((error, data))
+            done.set()
+
+        app.submit({"type": "lookup", "data": "bob"}, callback)
         assert done.wait(5)
         assert isinstance(got[0][0], JobFailed)
         assert (got[0][0].error, got[0][1]) == (
@@ -300,7 +302,12 @@ def test_the_original_entry_points_read_like_the_original() -> None:
         answered = threading.Event()
         got: list[Any] = []
         job = {"type": "remoteFunction", "name": "special job", "data": {"msg": "useful"}}
-        rain_maker.submit(job, lambda error, data: (got.append((error, data)), answered.set()))
+
+        def callback(error: Any, data: Any) -> None:
+            got.append((error, data))
+            answered.set()
+
+        rain_maker.submit(job, callback)
         # Then the callback gets what the handler gave done_with
         assert answered.wait(5)
         assert got == [(None, "Doing useful work here!")]
