@@ -150,7 +150,7 @@ class _Commit:
     for every one of them.
     """
 
-    __slots__ = ("wpath", "entries", "before", "after", "_fulls", "_news")
+    __slots__ = ("wpath", "entries", "before", "after", "_written", "_news")
 
     def __init__(
         self,
@@ -163,15 +163,28 @@ class _Commit:
         self.entries = entries
         self.before = before
         self.after = after
-        self._fulls: list[tuple[str, ...]] | None = None
+        self._written: list[tuple[tuple[str, ...], Any, Any]] | None = None
         self._news: dict[tuple[str, ...], Any] = {}
 
-    def fulls(self) -> list[tuple[str, ...]]:
-        """Each PATCH entry's full path."""
-        if self._fulls is None:
-            w = self.wpath
-            self._fulls = [(*w, *e) for e, _ in self.entries or ()]
-        return self._fulls
+    def written(self) -> list[tuple[tuple[str, ...], Any, Any]]:
+        """Each PATCH entry's (full path, old value, new value).
+
+        The new value is the entry's own (a PATCH stores each entry's value at its path, and
+        the paths never overlap); the old one is what an in-place write kept (``Before``'s
+        ``olds``, made in entry order), or is read from the old tree.
+        """
+        if self._written is None:
+            w, before, entries = self.wpath, self.before, self.entries or ()
+            if type(before) is tree.Before and len(before.olds) == len(entries):
+                olds = before.olds
+                self._written = [
+                    (full, old, value)
+                    for (full, old), (_, value) in zip(olds.items(), entries, strict=True)
+                ]
+            else:
+                fulls = [((*w, *e), value) for e, value in entries]
+                self._written = [(f, tree.get(before, f), value) for f, value in fulls]
+        return self._written
 
     def rendered(self, at: tuple[str, ...]) -> Any:
         """The rendered new value at ``at``, or ``_UNCHANGED``."""
@@ -179,6 +192,13 @@ class _Commit:
         if new is _MISSING:
             old, value = tree.get(self.before, at), tree.get(self.after, at)
             new = self._news[at] = tree.render(value) if tree.changed(old, value) else _UNCHANGED
+        return new
+
+    def rendered_entry(self, full: tuple[str, ...], old: Any, value: Any) -> Any:
+        """``rendered(full)`` for a PATCH entry, whose old and new values are known."""
+        new = self._news.get(full, _MISSING)
+        if new is _MISSING:
+            new = self._news[full] = tree.render(value) if tree.changed(old, value) else _UNCHANGED
         return new
 
 
@@ -220,7 +240,7 @@ def _patch_event(lpath: tuple[str, ...], commit: _Commit) -> Event | None:
     cut = n + len(rel)
     changes: dict[str, Any] = {}
     removes_only = True
-    for full in commit.fulls():
+    for full, old, value in commit.written():
         if len(full) <= n:
             if full != lpath[: len(full)]:
                 continue  # beside the listener: not its business
@@ -228,7 +248,7 @@ def _patch_event(lpath: tuple[str, ...], commit: _Commit) -> Event | None:
             return None if new is _UNCHANGED else (frame("put", (), new), new is None)
         if full[:n] != lpath:
             continue
-        new = commit.rendered(full)
+        new = commit.rendered_entry(full, old, value)
         if new is not _UNCHANGED:
             changes["/".join(full[cut:])] = new
             removes_only = removes_only and new is None

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from atmosphere.rtdb import tree
-from atmosphere.rtdb.keys import VALID_KEYS_SEEN, is_valid_key
+from atmosphere.rtdb.keys import VALID_KEYS_SEEN, is_valid_key, plainly_valid_paths
 from atmosphere.rtdb.pushid import PushIdGenerator
 from atmosphere.rtdb.values import (
     INT64_MAX,
@@ -67,15 +67,17 @@ class Writer:
             # No rules to judge old and new whole trees: log first, then change the tree in
             # place (O(depth), where copying would cost the width of every object on the way),
             # keeping only the replaced values for the listeners.
-            olds = [(tuple(p), tree.get(before, p)) for p, _ in writes]
-            self.store.log(ns, writes)
-            owned = self.store.owned()  # not None while a snapshot is being written
             if entries is None:
-                after = tree.apply_in_place(before, writes, owned)
+                olds = [(tuple(p), tree.get(before, p)) for p, _ in writes]
+                self.store.log(ns, writes)
+                after = tree.apply_in_place(before, writes, self.store.owned())
+                before = tree.Before(after, olds)
             else:
-                after = tree.update_in_place(before, req.path, entries, owned)
+                # A PATCH's entries take their old values as they replace them.
+                self.store.log(ns, writes)
+                before = tree.patch_in_place(before, req.path, entries, self.store.owned())
+                after = before.after
             self.store.make_current(ns, after)
-            before = tree.Before(after, olds)
         else:
             if entries is None:
                 after = tree.set_many(before, writes)
@@ -146,7 +148,12 @@ class Writer:
             raise HttpError(400, BAD_PATCH)
         now = self.clock()
         base = req.path
-        entries = [_patch_entry(key, raw, base, now, req.ns.root) for key, raw in data.items()]
+        # One regex over every key at once (a PATCH has a dozen per job, most of them new ids):
+        # only when it finds something is each key checked segment by segment.
+        checked = plainly_valid_paths(data)
+        entries = [
+            _patch_entry(key, raw, base, now, req.ns.root, checked) for key, raw in data.items()
+        ]
         nested = any(len(segments) > 1 for segments, _ in entries)  # only then can they overlap
         if nested:
             _check_no_overlap([tuple(s) for s, _ in entries])
@@ -176,16 +183,29 @@ class Writer:
         return Response(200, b"null", headers)
 
 
-def _patch_entry(key: str, raw: Any, base: list[str], now: int, root: Any) -> tuple[list[str], Any]:
-    """One PATCH entry as (path below ``base``, stored value); raise HttpError if invalid."""
-    segments = [s for s in key.split("/") if s] if "/" in key else [key]
-    if not segments:
-        raise HttpError(400, BAD_PATCH)
-    seen = VALID_KEYS_SEEN
-    for s in segments:
-        if s not in seen:  # (a job's id is, from its second path in a PATCH on)
-            _check_segments(segments)
-            break
+def _patch_entry(
+    key: str, raw: Any, base: list[str], now: int, root: Any, checked: bool = False
+) -> tuple[list[str], Any]:
+    """One PATCH entry as (path below ``base``, stored value); raise HttpError if invalid.
+
+    ``checked``: every segment of ``key`` is known to be a valid key already.
+    """
+    if "/" in key:
+        segments = key.split("/")
+        if "" in segments:  # "a//b", "/a": empty segments name nothing
+            segments = [s for s in segments if s]
+            if not segments:
+                raise HttpError(400, BAD_PATCH)
+    else:
+        segments = [key]
+    if not checked:
+        seen = VALID_KEYS_SEEN
+        for s in segments:
+            if s not in seen:  # (a job's id is, from its second path in a PATCH on)
+                _check_segments(segments)
+                break
+    if raw is None:
+        return segments, None  # a deletion (half of a job's entries)
     kind = type(raw)
     if (
         kind is bool

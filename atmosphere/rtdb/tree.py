@@ -85,6 +85,17 @@ def update_in_place(
     return _update(root, base, entries, _IN_PLACE if owned is None else owned)
 
 
+def patch_in_place(
+    root: Any, base: Path, entries: Sequence[tuple[Path, Any]], owned: set[int] | None = None
+) -> Before:
+    """``update_in_place``, keeping what each entry replaced: a ``Before`` of the new root (its
+    ``after``) whose ``olds`` are the entries' full paths, in order. An in-place write takes
+    the value it replaces on its way, so no second walk per entry reads it beforehand."""
+    olds: dict[tuple[str, ...], Any] = {}
+    after = _update(root, base, entries, _IN_PLACE if owned is None else owned, olds)
+    return Before(after, olds)
+
+
 def _write_all(root: Any, writes: Sequence[tuple[Path, Any]], fresh: set[int]) -> Any:
     # ``fresh``: the dicts this batch may change in place (see ``_set``).
     for path, value in writes:
@@ -92,66 +103,88 @@ def _write_all(root: Any, writes: Sequence[tuple[Path, Any]], fresh: set[int]) -
     return root
 
 
-def _update(root: Any, base: Path, entries: Sequence[tuple[Path, Any]], fresh: set[int]) -> Any:
+def _update(
+    root: Any,
+    base: Path,
+    entries: Sequence[tuple[Path, Any]],
+    fresh: set[int],
+    olds: dict[tuple[str, ...], Any] | None = None,
+) -> Any:
+    """Write the entries below ``base``; with ``olds``, record each one's replaced value under
+    its full path (entries never overlap, so each one's old value is the tree's before all)."""
     if not entries:
         return root
     node = get(root, base)
     in_place = fresh is _IN_PLACE
+    prefix = tuple(base)
     for rel, value in entries:
-        if not (in_place and _done_in_place(node, rel, value)):
+        old = _replaced_in_place(node, rel, value) if in_place else _NOT_DONE
+        if old is _NOT_DONE:
+            if olds is not None:
+                old = get(node, rel)
             node = _set(node, rel, 0, value, fresh)
+        if olds is not None:
+            olds[(*prefix, *rel)] = old
     return _set(root, base, 0, node, fresh)
 
 
-def _done_in_place(node: Any, path: Path, value: Any) -> bool:
+class _NotDone:
+    """What the in-place fast paths return when ``_set`` must do the write."""
+
+
+_NOT_DONE: Any = _NotDone()
+
+
+def _replaced_in_place(node: Any, path: Path, value: Any) -> Any:
+    """Do the common in-place write directly; the value it replaced (None: nothing), or
+    ``_NOT_DONE`` (nothing changed) when ``_set`` must do it."""
     if value is None:
         return _delete_in_place(node, path)
     return _assign_in_place(node, path, value)
 
 
-def _assign_in_place(node: Any, path: Path, value: Any) -> bool:
-    """The common in-place write, done directly: a value stored where every dict on the way
-    exists as a plain object. False (nothing changed) for anything else: deletions, which
-    prune, and paths through primitives, ``.value`` or ``.priority``, which ``_set`` handles.
-    """
-    if value is None or not path or type(node) is not dict:
-        return False
+def _assign_in_place(node: Any, path: Path, value: Any) -> Any:
+    """A value stored where every dict on the way exists as a plain object; the value it
+    replaced. ``_NOT_DONE`` for paths through primitives, ``.value`` or ``.priority``."""
+    if not path or type(node) is not dict:
+        return _NOT_DONE
     last = path[-1]
     if last == ".priority" or ".value" in node:
-        return False
+        return _NOT_DONE
     for key in path[:-1]:
         node = node.get(key)
         if type(node) is not dict or ".value" in node:
-            return False
+            return _NOT_DONE
+    old = node.get(last)
     node[last] = value
-    return True
+    return old
 
 
-def _delete_in_place(node: Any, path: Path) -> bool:
+def _delete_in_place(node: Any, path: Path) -> Any:
     """The common in-place deletion, done directly (half of a job's entries are deletions: its
     queue entry, inbox entry and outcome): the key is taken out, and an object it empties is
-    taken out of its parent in turn. Deleting what is not there changes nothing. False (nothing
-    changed) when an object would be left a lone ``.priority`` or ``.value``, or ``node`` itself
-    would empty: ``_set`` collapses those.
+    taken out of its parent in turn; the value deleted (None: nothing was there). ``_NOT_DONE``
+    when an object would be left a lone ``.priority`` or ``.value``, or ``node`` itself would
+    empty: ``_set`` collapses those.
     """
     if not path or type(node) is not dict:
-        return False
+        return _NOT_DONE
     top = node
     for key in path[:-1]:
         if key == ".value":
-            return True  # no children (as get() reads it): nothing to delete
+            return None  # no children (as get() reads it): nothing to delete
         node = node.get(key)
         if type(node) is not dict:
-            return True  # absent, or a primitive: nothing below it to delete
+            return None  # absent, or a primitive: nothing below it to delete
     last = path[-1]
     if last == ".value" or last not in node:
-        return True
+        return None
     if last == ".priority":
-        return False
+        return _NOT_DONE
     if len(node) > 2:  # (the usual case: nothing can empty or collapse)
-        del node[last]
-        return True
-    return _delete_pruning(top, path)
+        return node.pop(last)
+    old = node[last]
+    return old if _delete_pruning(top, path) else _NOT_DONE
 
 
 def _delete_pruning(node: dict[str, Any], path: Path) -> bool:
@@ -192,9 +225,13 @@ class Before:
 
     __slots__ = ("after", "olds", "_above")
 
-    def __init__(self, after: Any, olds: Sequence[tuple[tuple[str, ...], Any]]) -> None:
+    def __init__(
+        self,
+        after: Any,
+        olds: Sequence[tuple[tuple[str, ...], Any]] | dict[tuple[str, ...], Any],
+    ) -> None:
         self.after = after
-        self.olds = dict(olds)
+        self.olds = olds if type(olds) is dict else dict(olds)
         self._above: set[tuple[str, ...]] | None = None  # proper prefixes of written paths
 
     def get(self, path: Path) -> Any:

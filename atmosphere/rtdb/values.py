@@ -122,16 +122,11 @@ class Normaliser:
             return self._value_with_priority(d, depth)
         out: dict[str, Any] = {}
         seen = VALID_KEYS_SEEN
+        now = self.now if depth + 1 < MAX_DEPTH else None  # (deeper: value() refuses it)
         for key, child in d.items():
-            if key in seen:
-                pass  # the usual case: no call (".priority" is never in it)
-            elif key == ".priority":
-                priority = _priority(child)
-                if priority is not None:
-                    out[key] = priority
+            # The usual key was seen valid before: no call (".priority" is never in it).
+            if key not in seen and _is_priority(key, child, out):
                 continue
-            elif type(key) is not str or not is_valid_key(key):
-                raise InvalidData(BAD_KEY)
             kind = type(child)
             if (
                 kind is bool
@@ -140,6 +135,13 @@ class Normaliser:
             ):
                 out[key] = child  # the common leaves, stored as parsed: no call per child
                 continue
+            if kind is float and -(2.0**63) <= child < 2.0**63:  # (False for NaN)
+                out[key] = int(child) if child.is_integer() else child  # as value() stores it
+                continue
+            if kind is dict and now is not None and len(child) == 1:
+                if child.get(".sv") == "timestamp":  # a job record's times: no call either
+                    out[key] = now
+                    continue
             stored = self.value(child, depth + 1)
             if stored is not None and stored != {}:
                 out[key] = stored
@@ -196,6 +198,19 @@ def _plain(v: Any) -> Any:
     if isinstance(v, Mapping):
         return dict(v)
     return v
+
+
+def _is_priority(key: Any, child: Any, out: dict[str, Any]) -> bool:
+    """For a key not known valid: True for ``.priority`` (kept in ``out`` unless null), False
+    for any other valid key; InvalidData for an invalid one."""
+    if key == ".priority":
+        priority = _priority(child)
+        if priority is not None:
+            out[key] = priority
+        return True
+    if type(key) is not str or not is_valid_key(key):
+        raise InvalidData(BAD_KEY)
+    return False
 
 
 def _priority(p: Any) -> Any:

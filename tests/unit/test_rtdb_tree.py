@@ -232,6 +232,26 @@ def test_deleting_in_place_equals_update(root: Any, base: list[str], entries: An
     assert tree.update_in_place(copy.deepcopy(root), base, kept) == expected
 
 
+@given(
+    st.one_of(wide_trees, prioritised),
+    paths,
+    st.lists(st.tuples(paths, st.one_of(st.none(), leaves, trees)), max_size=4),
+)
+def test_patch_in_place_keeps_what_each_entry_replaced(
+    root: Any, base: list[str], entries: Any
+) -> None:
+    # Given a PATCH's entries, deletions and writes, some through primitives or priorities
+    kept = _without_overlaps(entries)
+    original = copy.deepcopy(root)
+    # When it is applied in place, taking the old values on the way
+    before = tree.patch_in_place(root, base, kept)
+    # I expect the tree update_in_place makes, and each entry's old value as it was
+    assert before.after == tree.update_in_place(copy.deepcopy(original), base, kept)
+    assert list(before.olds) == [(*base, *rel) for rel, _ in kept]
+    for full, old in before.olds.items():
+        assert old == tree.get(original, full)
+
+
 def test_a_deletion_from_a_wide_object_changes_it_in_place() -> None:
     jobs = {"j1": {"a": 1}, "j2": {"a": 2}, "j3": {"a": 3}}
     root = {"queue": jobs}

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from atmosphere.rtdb.keys import is_valid_key
 from atmosphere.rtdb.values import (
+    MAX_DEPTH,
     InvalidData,
     ServerValue,
     add_numbers,
@@ -178,3 +179,20 @@ def test_timestamps_resolved_while_normalising_store_what_resolve_stores(
     if has_server_values:  # increments are left for resolve, which needs the stored value
         stored = resolve(stored, now, current)
     assert stored == (resolve(before[0], now, current) if before[1] else before[0])
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH - 1, MAX_DEPTH])
+def test_a_timestamp_at_the_depth_limit_is_judged_as_any_object(levels: int) -> None:
+    # Timestamps inside an object are resolved inline while normalising; the depth limit
+    # still counts the {".sv"} object itself.
+    value: Any = {".sv": "timestamp"}
+    for _ in range(levels):
+        value = {"a": value}
+    if levels < MAX_DEPTH:
+        stored, _ = normalise(value, 0, 7)
+        for _ in range(levels):
+            stored = stored["a"]
+        assert stored == 7
+    else:
+        with pytest.raises(InvalidData):
+            normalise(value, 0, 7)
