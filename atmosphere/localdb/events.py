@@ -240,13 +240,15 @@ def _patch_event(lpath: tuple[str, ...], commit: _Commit) -> Event | None:
     cut = n + len(rel)
     changes: dict[str, Any] = {}
     removes_only = True
+    last = n - 1
+    tip = lpath[last] if n else ""  # most entries beside the listener differ here already
     for full, old, value in commit.written():
         if len(full) <= n:
             if full != lpath[: len(full)]:
                 continue  # beside the listener: not its business
             new = commit.rendered(lpath)
             return None if new is _UNCHANGED else (frame("put", (), new), new is None)
-        if full[:n] != lpath:
+        if n and (full[last] != tip or full[:n] != lpath):
             continue
         new = commit.rendered_entry(full, old, value)
         if new is not _UNCHANGED:

@@ -58,6 +58,7 @@ class _Pending(NamedTuple):
     body: bytes
     keep_alive: bool
     admitted: Admitted | None
+    parsed: Any  # the URL as httptools parsed it for ``admit`` (None: not parsed yet)
 
 
 _NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"  # every silent write's answer
@@ -112,6 +113,7 @@ class HttpConnection(asyncio.Protocol):
         self._too_large = False
         self._refused = False  # answered from the head: the body is dropped
         self._admitted: Admitted | None = None  # what the head of a write was judged
+        self._parsed: Any = None  # its URL, parsed then (not again to serve it)
         self._pending: deque[_Pending] = deque()
         self._out: list[bytes] = []  # what this turn sends (see FastServer.flush)
         self._out_bytes = 0
@@ -180,6 +182,7 @@ class HttpConnection(asyncio.Protocol):
         self._too_large = False
         self._refused = False
         self._admitted = None
+        self._parsed = None
 
     def on_url(self, url: bytes) -> None:
         if self.done:
@@ -215,7 +218,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _admit(self, method: bytes) -> Response | Admitted | None:
         try:
-            url = httptools.parse_url(self._url)
+            url = self._parsed = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
             return None  # answered as a bad URL once complete
         return self.db.admit(
@@ -255,6 +258,7 @@ class HttpConnection(asyncio.Protocol):
             body,
             self.parser.should_keep_alive(),
             self._admitted,
+            self._parsed,
         )
         if self._pending or self.backlog() > _BACKLOG:
             # Pipelined requests from a client that does not read its answers wait here (at
@@ -266,7 +270,9 @@ class HttpConnection(asyncio.Protocol):
     def _serve(self, request: _Pending) -> None:
         assert self.transport is not None
         try:
-            url = httptools.parse_url(request.url)
+            url = request.parsed
+            if url is None:
+                url = httptools.parse_url(request.url)
             answer = self.db.handle(
                 request.method.decode("latin-1"),
                 url.path or b"/",

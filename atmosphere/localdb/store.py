@@ -258,7 +258,7 @@ class Store:
 
     def log(self, ns: Namespace, writes: Sequence[Write]) -> None:
         """Append ``writes`` to the log (raises OSError, with the log intact, on failure)."""
-        self._append(orjson.dumps([ns.name, writes]) + b"\n")
+        self._append(orjson.dumps([ns.name, writes], option=orjson.OPT_APPEND_NEWLINE))
 
     def make_current(self, ns: Namespace, new_root: Any) -> None:
         """After ``log``: the logged writes applied."""

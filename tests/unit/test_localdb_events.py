@@ -86,6 +86,25 @@ def test_patch_events() -> None:
     ]
 
 
+def test_a_patch_reaches_only_the_listeners_its_entries_are_below() -> None:
+    # Given listeners whose last keys match entries beside them, and one at the root
+    hub = Hub()
+    inbox, other, root = (
+        _listen(hub, ["inbox", "c1"]),
+        _listen(hub, ["queue", "c1"]),
+        _listen(hub, []),
+    )
+    entries = [(["inbox", "c1", "j1"], 1), (["jobs", "c1", "j1"], 2)]
+    # When one PATCH at the root writes below the first only
+    hub.publish("ns", [], entries, None, tree.set_many(None, entries))
+    # I expect it to see its own entry, the other nothing, the root both
+    assert _events(inbox)[1:] == [("patch", {"path": "/", "data": {"j1": 1}})]
+    assert _events(other)[1:] == []
+    assert _events(root)[1:] == [
+        ("patch", {"path": "/", "data": {"inbox/c1/j1": 1, "jobs/c1/j1": 2}})
+    ]
+
+
 def test_no_op_writes_send_nothing() -> None:
     hub = Hub()
     root = tree.set_one(None, ["l"], 1)
