@@ -315,22 +315,36 @@ class Dispatcher:
         ``parsed``: records among them as ``LiveState`` would parse them (full path -> record),
         taken as they are instead of parsing what we just built from them.
         """
+        changes = self._apply_write(values, fallback, parsed)
+        if changes is not None:
+            self._react(changes)
+
+    def _apply_write(
+        self,
+        values: dict[str, Any],
+        fallback: poison.Fallback | None,
+        parsed: dict[str, Any] | None,
+        now: int | None = None,
+    ) -> list[Change] | None:
+        """``write`` but for reacting: the changes of our view to react to (None: the writes
+        touch nothing in ``live/``). ``now``: ms to resolve server values with (None: read the
+        clock if one is needed)."""
         self.batch.update(values, fallback)
         prefix, cut = self._live_prefix, len(self._live_prefix)
-        now: int | None = None  # our writes' server values, resolved as the server would
+        live = False
         changes: list[Change] = []
         for path, value in values.items():
             if not path.startswith(prefix):
                 continue
+            live = True
             if now is None:
-                now = to_ms(self.now())
+                now = to_ms(self.now())  # our writes' server values, as the server resolves them
             rel = path[cut:]
             resolved = resolve(value, now)
             self.overlay.record(rel, resolved)
             known = parsed.get(path, UNPARSED) if parsed else UNPARSED
             changes.extend(self.state.apply("put", rel, resolved, known))
-        if now is not None:
-            self._react(changes)
+        return changes if live else None
 
     def _confirm_marker(self) -> None:
         """Confirm our flushed writes the stream has shown (our marker in our record)."""
@@ -454,14 +468,22 @@ class Dispatcher:
         epoch = self.leadership.epoch
         now_ms = to_ms(self.now())
         held = assigning.held_jobs(self.state) | self.poisoned.keys()
+        # Reacted to once for the whole round, not per job: the round's plan is worked out
+        # from the loads at its start, and what reacting does (the settler keeps each spec,
+        # the clouds' clocks, the components) reads none of what the next placement decides on.
+        changes: list[Change] = []
+        placed = 0
         for spec, cloud_id in assigning.plan(self.state.queue, self.cloud_loads(), held):
             fallback = self._fail_job(spec, "to assign it")
             queued = self.state.raw_record("queue", (spec.type, spec.id))
             assigned, entry = moves.assignment(spec, queued, epoch, now_ms)
             parsed = {self.paths.inbox(cloud_id, spec.id): assigned}
             writes = moves.assign_writes(self.paths, spec, entry, cloud_id)
-            self.write(writes, fallback, parsed)
-            self.count("assigned")
+            changes.extend(self._apply_write(writes, fallback, parsed, now_ms) or ())
+            placed += 1
+        if placed:
+            self.count("assigned", placed)
+            self._react(changes)
         self._replan = False  # our own placements (which set it) are in the round's loads
 
     def _fail_job(self, spec: JobSpec, what: str) -> poison.Fallback:
