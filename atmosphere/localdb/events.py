@@ -191,15 +191,20 @@ class _Commit:
         new = self._news.get(at, _MISSING)
         if new is _MISSING:
             old, value = tree.get(self.before, at), tree.get(self.after, at)
-            new = self._news[at] = tree.render(value) if tree.changed(old, value) else _UNCHANGED
+            new = self._news[at] = _rendered(old, value)
         return new
 
     def rendered_entry(self, full: tuple[str, ...], old: Any, value: Any) -> Any:
         """``rendered(full)`` for a PATCH entry, whose old and new values are known."""
         new = self._news.get(full, _MISSING)
         if new is _MISSING:
-            new = self._news[full] = tree.render(value) if tree.changed(old, value) else _UNCHANGED
+            new = self._news[full] = _rendered(old, value)
         return new
+
+
+def _rendered(old: Any, value: Any) -> Any:
+    """``value`` as a listener is sent it, or ``_UNCHANGED`` (only serialised: not copied)."""
+    return tree.render_to_send(value) if tree.changed(old, value) else _UNCHANGED
 
 
 _MISSING: Any = object()

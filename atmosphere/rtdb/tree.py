@@ -329,6 +329,18 @@ def render(node: Any) -> Any:
     return as_array_if_array_like(out)
 
 
+def render_to_send(node: Any) -> Any:
+    """``render`` for a value about to be serialised and dropped (an event's data): a flat
+    object with nothing to drop (a job's record, say) comes back itself, not copied, so
+    nothing may change what this returns."""
+    if type(node) is dict and ".value" not in node and ".priority" not in node:
+        for child in node.values():
+            if type(child) is dict:
+                return render(node)
+        return as_array_if_array_like(node)
+    return render(node)
+
+
 def as_array_if_array_like(out: dict[str, Any]) -> Any:
     """Apply Firebase's array rule: all keys integers and max key < 2 x count."""
     if not out:

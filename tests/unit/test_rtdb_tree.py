@@ -252,6 +252,17 @@ def test_patch_in_place_keeps_what_each_entry_replaced(
         assert old == tree.get(original, full)
 
 
+@given(st.one_of(trees, prioritised, st.dictionaries(st.sampled_from(["0", "1", "3"]), leaves)))
+def test_render_to_send_sends_what_render_makes(node: Any) -> None:
+    # Given any stored value, flat or nested, with priorities or array-like keys
+    # I expect the same rendering, and a flat object with nothing to drop not copied
+    assert tree.render_to_send(node) == tree.render(node)
+    flat = isinstance(node, dict) and not any(isinstance(v, dict) for v in node.values())
+    if flat and ".priority" not in node and ".value" not in node:
+        sent = tree.render_to_send(node)
+        assert sent is node or isinstance(sent, list)
+
+
 def test_a_deletion_from_a_wide_object_changes_it_in_place() -> None:
     jobs = {"j1": {"a": 1}, "j2": {"a": 2}, "j3": {"a": 3}}
     root = {"queue": jobs}
