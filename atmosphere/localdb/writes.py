@@ -156,7 +156,7 @@ class Writer:
         ]
         nested = any(len(segments) > 1 for segments, _ in entries)  # only then can they overlap
         if nested:
-            _check_no_overlap([tuple(s) for s, _ in entries])
+            _check_no_overlap([s for s, _ in entries])
         answer = Response(204)
         if not req.silent:
             echo = {"/".join(s): tree.render(v) for s, v in entries}
@@ -231,7 +231,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _check_no_overlap(paths: list[tuple[str, ...]]) -> None:
+def _check_no_overlap(paths: list[list[str]]) -> None:
     pair = tree.overlapping(paths)
     if pair is not None:
         a, b = pair
