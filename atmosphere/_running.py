@@ -19,9 +19,13 @@ class Pending(Protocol):
     def done(self) -> bool: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunningJob:
-    """The job a worker thread is running, how to lend its slot, and what it submitted."""
+    """The job a worker thread is running, how to lend its slot, and what it submitted.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, and a
+    cloud makes one per job; nothing changes its fields.
+    """
 
     job_id: str
     lend: Callable[[], AbstractContextManager[None]]

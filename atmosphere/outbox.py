@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from .errors import DatabaseError, PermissionDenied, RequestRefused
-from .storable import plan_batches
+from .storable import encoded_size, plan_batches
 from .types import JSON
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
-    """One queued write: its paths and values, its encoded size, and whose it is."""
+    """One queued write: its paths and values, its encoded size (None: worked out by the
+    outbox if it queues the entry; a lone entry written at once needs none), and whose it is."""
 
     writes: Mapping[str, JSON]
-    size: int
+    size: int | None
     owner: T
 
 
@@ -127,7 +128,7 @@ class Outbox(Generic[T]):
             self._last_put = now
             self._put += 1
             if not inline:
-                self._queue.append(entry)
+                self._queue.append(_sized(entry))
                 if self._waiting:
                     self._cond.notify_all()
                 return
@@ -166,7 +167,7 @@ class Outbox(Generic[T]):
                 if self._sending:  # closing while a caller writes: let it finish first
                     self._cond.wait(0.01)
                     continue
-                n = first_batch([e.size for e in self._queue], self._max_jobs, self._max_bytes)
+                n = first_batch([_size_of(e) for e in self._queue], self._max_jobs, self._max_bytes)
                 batch = [self._queue.popleft() for _ in range(n)]
                 self._sending = True
                 self._cond.notify_all()  # room for putters held back by max_queued
@@ -208,6 +209,18 @@ class Outbox(Generic[T]):
             self._fail([e.owner for e in batch], exc)
         except Exception:
             log.exception("reporting a failed write raised")
+
+
+def _sized(entry: Entry[T]) -> Entry[T]:
+    """``entry`` with its encoded size, worked out once when it is queued (pure)."""
+    if entry.size is not None:
+        return entry
+    return Entry(entry.writes, _size_of(entry), entry.owner)
+
+
+def _size_of(entry: Entry[T]) -> int:
+    """``entry``'s encoded size (a queued entry's is known already: see ``_sized``)."""
+    return entry.size if entry.size is not None else encoded_size(entry.writes)
 
 
 def merged(batch: Sequence[Entry[T]]) -> dict[str, JSON]:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from atmosphere.completion import Verdict, completion_writes
 from atmosphere.jobs import Finish, JobSpec
 from atmosphere.outbox import Entry, Outbox, merged
-from atmosphere.storable import MAX_WRITE_BYTES, encoded_size
+from atmosphere.storable import MAX_WRITE_BYTES
 from atmosphere.types import JSON
 from atmosphere.worker.execution import dropped_writes, refused_finish, transient
 from atmosphere.worker.inbox import Inbox
@@ -38,9 +38,9 @@ COMPLETION_BATCH_BYTES = MAX_WRITE_BYTES // 2
 COMPLETIONS_QUEUED = 10_000
 
 
-@dataclass(frozen=True)
-class Completion:
-    """A finished attempt whose completion waits in the outbox to be committed."""
+class Completion(NamedTuple):
+    """A finished attempt whose completion waits in the outbox to be committed (a tuple: a
+    frozen dataclass's ``__init__`` cost a microsecond or two per job)."""
 
     spec: JobSpec
     finish: Finish
@@ -79,7 +79,7 @@ class CompletionWriting(CloudRecord):
             started=done.started,
             verdict=verdict,
         )
-        entry = Entry(writes, encoded_size(writes), done)
+        entry = Entry(writes, None, done)  # sized by the outbox only if it queues it
         try:
             self._outbox.put(entry, inline=inline)
         except RuntimeError:  # stopped: a handler that outlived the drain completes alone
@@ -115,9 +115,10 @@ class CompletionWriting(CloudRecord):
             raise error
 
     def _reported(self, batch: list[Entry[Completion]]) -> dict[str, JSON]:
-        # Decided under the write lock, so a deregistration in flight is seen.
-        with self._cond:
-            abandoned = {e.owner.spec.id for e in batch if _abandoned(e.owner, self._handed_back)}
+        # Decided under the write lock, so a deregistration in flight is seen (it sets
+        # ``_handed_back`` under that lock too: no other lock is needed to read it).
+        handed_back = self._handed_back
+        abandoned = {e.owner.spec.id for e in batch if _abandoned(e.owner, handed_back)}
         for job_id in abandoned:
             log.warning("job %s failed after it was handed back; not reporting it", job_id)
         return merged([e for e in batch if e.owner.spec.id not in abandoned])

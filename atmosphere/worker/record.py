@@ -103,11 +103,9 @@ class CloudRecord:
     def _with_record(self, writes: dict[str, JSON], *, if_due: bool = False) -> dict[str, JSON]:
         """``writes`` plus the whole record (``if_due``: only if it was last written
         ``record_every`` seconds ago or more); without it once deregistered (caller holds the
-        record lock)."""
-        with self._cond:
-            registered = self._registered
+        record lock, under which the deregistration clears ``_registered``)."""
         key = self._record_key
-        if not registered:
+        if not self._registered:
             return {k: v for k, v in writes.items() if k != key}
         if if_due and time.monotonic() - self._record_at < self.record_every:
             return writes

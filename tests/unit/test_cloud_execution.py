@@ -293,3 +293,19 @@ def test_whatever_a_handler_returns_the_completion_is_one_the_server_takes(
     assert finish.ok == (wanted is not None and _server_takes(localdb, wanted))
     # ...and either way, what the cloud writes is taken.
     assert _server_takes(localdb, completion(finish))
+
+
+@pytest.mark.parametrize(
+    ("result", "ok"),
+    [
+        ("x" * 10, True),
+        ("x" * 94, True),  # stored as "\\"xx..x\\"" with quotes: 100 bytes, the limit
+        ("x" * 95, False),
+        ("\n" * 31, True),  # each newline is stored as three bytes (\\n escaped)
+        ("\n" * 32, False),
+    ],
+)
+def test_a_short_result_skips_the_size_walk_yet_the_limit_holds_at_its_edge(
+    result: str, ok: bool
+) -> None:
+    assert finish_returned(result, 100, depth=5).ok is ok

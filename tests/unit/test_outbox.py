@@ -275,3 +275,26 @@ def test_a_failed_write_is_raised_by_get_even_for_fire_and_forget() -> None:
         assert app.maker.pending == 0
     finally:
         app.close()
+
+
+def test_an_unsized_entry_is_sized_when_queued_so_batches_keep_their_byte_limit() -> None:
+    # Given entries put without a size (a cloud's completion) while a write is in flight
+    writes = Writes()
+    gate, first = threading.Event(), threading.Event()
+
+    def write(batch: list[Entry[str]]) -> None:
+        first.set()
+        assert gate.wait(10)
+        writes.write(batch)
+
+    box = Outbox(write, writes.fail, max_jobs=500, max_bytes=20, max_queued=1000, gap=0.0)
+    putter = threading.Thread(target=box.put, args=(Entry({"a": 1}, None, "a"),))
+    putter.start()  # alone: written by its own thread, unsized
+    assert first.wait(10)  # and in flight, so the next ones queue
+    for key in "bcd":
+        box.put(Entry({key: 1}, None, key))
+    gate.set()
+    putter.join(10)
+    assert box.close(10)
+    # Then each queued one was sized by its encoding ({"b":1}: 7 bytes): two to an update
+    assert [sorted(u) for u in writes.updates] == [["a"], ["b", "c"], ["d"]]
