@@ -1,11 +1,14 @@
 """First finish wins, in the job record as in the response (docs/protocol.md, "First outcome wins").
 
 A job a cloud held when it was declared dead is requeued and may finish twice: the cloud was only
-frozen, wakes up and completes its run too. Both completions write the job record (the hot path
-has no room for a conditional write); the dispatcher settles the first outcome and records the
-other as late. So for a job that may finish twice (``deaths > 0``) it keeps what the first finish
-wrote to the record, and writes that back when a late completion lands over it (and the reply
-too, when the late one replied: a maker that was away then still finds the first answer).
+frozen, wakes up and completes its run too. A job can also run twice with no death counted: a
+deposed leader's assignment, built before it froze, lands when it resumes, after the new leader
+assigned and settled the same job (chaos, CI stop 15). Both completions write the job record
+(the hot path has no room for a conditional write); the dispatcher settles the first outcome and
+records the other as late. So it keeps what the first finish of every job wrote to the record
+(the last ``MEMORY`` jobs, their results within ``MEMORY_BYTES``), and writes that back when a
+late completion lands over it (and the reply too, when the late one replied: a maker that was
+away then still finds the first answer).
 
 The settlement of such a job also keeps the first finish in the job record (``first_finish``,
 in the same PATCH), so a dispatcher that did not settle it (elected after a leader died or
@@ -19,12 +22,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from atmosphere.completion import completion_writes
-from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome, Reply
+from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome, Reply, encode_json
 from atmosphere.paths import Paths
 from atmosphere.wiretime import parse_ms, render_ms, to_ms
 
-# Jobs remembered: only those that lost a cloud, so a handful unless a whole fleet dies at once.
-MEMORY = 2_000
+# Finishes remembered: a late run lands seconds after the first (a freeze of a lease or more),
+# so this is many seconds of finishes at full speed. Their results are kept within MEMORY_BYTES
+# (encoded); each job's data is not kept at all.
+MEMORY = 20_000
+MEMORY_BYTES = 32 * 1024 * 1024
 _NO_ERROR = {"kind": "JobFailed", "message": "the job failed"}  # as settling writes it
 # The job record's field that keeps the first finish for the next leader.
 FIELD = "first_finish"
@@ -120,58 +126,70 @@ def recalled(paths: Paths, spec: JobSpec, raw: Any) -> Settled | None:
 
 
 class Firsts:
-    """The settled final finish of each job that may still finish again, bounded."""
+    """The settled final finish of recent jobs, should another run of one finish too; bounded
+    by count and by the encoded size of the results kept."""
 
-    def __init__(self, size: int = MEMORY) -> None:
+    def __init__(self, size: int = MEMORY, max_bytes: int = MEMORY_BYTES) -> None:
         self.size = size
-        self._kept: OrderedDict[str, Settled] = OrderedDict()
-
-    @staticmethod
-    def may_finish_again(spec: JobSpec) -> bool:
-        """Whether ``spec``'s job may finish twice: one requeued while a cloud held it, or a
-        chain step, which a deposed leader's late settlement of the step before can queue
-        again after it finished (see ``replay``)."""
-        return spec.deaths > 0 or spec.chain is not None
+        self.max_bytes = max_bytes
+        self._kept: OrderedDict[str, tuple[Settled, int]] = OrderedDict()
+        self._bytes = 0
 
     def keep(self, settled: Settled) -> None:
-        """A job finished for good (``settled``); keep it if a rerun may exist."""
+        """A job finished for good (``settled``); keep its finish, in case another run lands."""
         spec = settled.spec
-        if not self.may_finish_again(spec):
-            return  # never requeued while held: no second run to overwrite the record
-        self._kept[spec.id] = settled
-        self._kept.move_to_end(spec.id)
-        while len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+        if spec.data is not None:  # a finish is rebuilt without the job's data: do not hold it
+            settled = replace(settled, spec=spec.evolve(data=None))
+        weight = _weight(settled.outcome.result)
+        self._drop(spec.id)
+        self._kept[spec.id] = (settled, weight)
+        self._bytes += weight
+        while self._kept and (len(self._kept) > self.size or self._bytes > self.max_bytes):
+            _, (_, dropped) = self._kept.popitem(last=False)
+            self._bytes -= dropped
+
+    def _drop(self, job_id: str) -> None:
+        gone = self._kept.pop(job_id, None)
+        if gone is not None:
+            self._bytes -= gone[1]
 
     def knows(self, job_id: str) -> bool:
         """Whether a first finish of the job is kept here."""
         return job_id in self._kept
 
+    def _get(self, job_id: str) -> Settled | None:
+        kept = self._kept.get(job_id)
+        return None if kept is None else kept[0]
+
     def settled_attempt(self, job_id: str) -> int | None:
         """The attempt whose finish is kept for the job, else None."""
-        kept = self._kept.get(job_id)
+        kept = self._get(job_id)
         return None if kept is None else kept.outcome.attempt
 
     def forget(self, job_id: str) -> None:
         """The job runs again (requeued, retried by an operator): its old finish is history."""
-        self._kept.pop(job_id, None)
+        self._drop(job_id)
 
     def second(self, outcome: Outcome) -> bool:
-        """True when ``outcome`` is another finish of a job kept here (another cloud's run)."""
-        first = self._kept.get(outcome.job_id)
-        return first is not None and first.cloud != outcome.cloud
+        """True when ``outcome`` is another run's finish of a job kept here (another cloud's,
+        or the same cloud's run of a deposed leader's late assignment: started at another time)."""
+        first = self._get(outcome.job_id)
+        if first is None:
+            return False
+        settled = first.outcome
+        return (settled.cloud, settled.started) != (outcome.cloud, outcome.started)
 
     def replay(self, spec: JobSpec, settled: int | None) -> FirstFinish | None:
-        """The first finish of a chain step queued again at an attempt that already succeeded
-        here (``settled``), else None.
+        """The first finish of a job queued again at an attempt that already succeeded here
+        (``settled``), else None.
 
-        Only a deposed leader's late PATCH settling the step before queues it so (its whole
-        record back to ``queued``, or an assignment of its that the cloud then handed back):
-        a retry raises the attempt, a requeue the deaths, and an operator retries only a
-        failed job.
+        Only a deposed leader's late PATCH queues it so: settling the chain step before it
+        (its whole record back to ``queued``), or an assignment of it that a cloud then handed
+        back (fenced: the cloud had seen the new leader's epoch). A retry raises the attempt,
+        and an operator retries only a failed job.
         """
-        first = self._kept.get(spec.id)
-        if spec.chain is None or first is None or settled is None or spec.attempt > settled:
+        first = self._get(spec.id)
+        if first is None or settled is None or spec.attempt > settled:
             return None
         if first.state != JobState.SUCCEEDED:
             return None
@@ -179,7 +197,7 @@ class Firsts:
 
     def restore(self, late: Outcome) -> dict[str, Any]:
         """Writes that undo what a ``late`` completion wrote ({} when nothing is kept)."""
-        kept = self._kept.get(late.job_id)
+        kept = self._get(late.job_id)
         if kept is None:
             return {}
         first = kept.first()
@@ -187,3 +205,12 @@ class Firsts:
 
     def __len__(self) -> int:
         return len(self._kept)
+
+
+def _weight(result: Any) -> int:
+    """About what keeping ``result`` costs, in encoded bytes (a scalar counts as nothing)."""
+    if isinstance(result, str):
+        return len(result)
+    if isinstance(result, (dict, list)):
+        return len(encode_json(result))
+    return 0

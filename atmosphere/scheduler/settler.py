@@ -61,7 +61,7 @@ class Settler:
         self.specs: dict[str, JobSpec] = {}  # the last inbox spec seen per job
         self.settled: OrderedDict[str, int] = OrderedDict()  # job id -> settled attempt
         self._unflushed: dict[str, int] = {}  # settled in the batch not yet written
-        self.firsts = Firsts()  # the first finish of jobs that may finish twice
+        self.firsts = Firsts()  # the first finish of recent jobs, should one finish twice
 
     def remember(self, spec: JobSpec) -> None:
         """An inbox entry appeared: keep its spec, the cloud will delete it when done."""
@@ -74,18 +74,20 @@ class Settler:
         self.firsts.forget(job_id)
 
     def replayed(self, spec: JobSpec) -> bool:
-        """Whether a queue entry that just appeared is a late replay of a finished chain step."""
+        """Whether a queue entry that just appeared is a late replay of a job that succeeded."""
         settled = self._unflushed.get(spec.id, self.settled.get(spec.id))
         return self.firsts.replay(spec, settled) is not None
 
     def undo_replay(self, spec: JobSpec) -> None:
-        """Undo a deposed leader's late settlement that queued ``spec``, a finished chain step.
+        """Undo a deposed leader's late write that queued ``spec``, a job that succeeded.
 
         Fencing stops a deposed leader deciding, not a PATCH it sent before it froze: landing
-        after ours it queues the step again and rewrites its record. Run again, the step's
-        record would contradict what the next step (and the chain's reply) got. So: drop the
-        entry, write the first finish back, and remove what the same PATCH recreated of a chain
-        we finished (``live/chains/{id}/step`` alone, a partial record).
+        after ours it queues a chain step again (settling the step before) or assigns a job
+        we assigned and settled since (a cloud that saw our epoch hands it back to the queue),
+        and rewrites its record. Run again, the job's record would contradict what its caller
+        (or the next step, and the chain's reply) got. So: drop the entry, write the first
+        finish back, and remove what the same PATCH recreated of a chain we finished
+        (``live/chains/{id}/step`` alone, a partial record).
         """
         d = self.d
         first = self.firsts.replay(spec, self._unflushed.get(spec.id, self.settled.get(spec.id)))
@@ -95,7 +97,7 @@ class Settler:
         if spec.chain is not None and d.state.chain(spec.chain.id) is None:
             writes[d.paths.chains(spec.chain.id)] = None
         _log.warning(
-            "chain step %s (attempt %s) was queued again after it succeeded (a deposed "
+            "job %s (attempt %s) was queued again after it succeeded (a deposed "
             "leader's late write); dropping it and restoring its first finish",
             spec.id,
             spec.attempt,

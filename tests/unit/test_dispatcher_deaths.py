@@ -24,6 +24,7 @@ from atmosphere.scheduler import settler as settler_module
 from atmosphere.scheduler.dispatcher import Dispatcher
 from atmosphere.settings import Settings
 from atmosphere.testing import MemoryDatabase
+from atmosphere.worker.execution import handback_writes
 from tests.unit.dispatcher_kit import (
     Clock,
     R,
@@ -55,9 +56,11 @@ def held_by(db: MemoryDatabase, cloud: str, job_id: str) -> JobSpec:
     return JobSpec.from_json(inbox(db, cloud)[job_id], job_id)
 
 
-def finish(db: MemoryDatabase, cloud: str, spec: JobSpec, result: Any) -> None:
+def finish(
+    db: MemoryDatabase, cloud: str, spec: JobSpec, result: Any, started: float = 0.007
+) -> None:
     """The completion PATCH a real cloud writes (execution.completion_writes) for ``spec``."""
-    complete(db, cloud, spec, Finish(ok=True, result=result))
+    complete(db, cloud, spec, Finish(ok=True, result=result), started)
 
 
 def fail(db: MemoryDatabase, cloud: str, spec: JobSpec) -> None:
@@ -65,8 +68,10 @@ def fail(db: MemoryDatabase, cloud: str, spec: JobSpec) -> None:
     complete(db, cloud, spec, Finish(ok=False, error={"kind": "JobFailed", "message": "flaky"}))
 
 
-def complete(db: MemoryDatabase, cloud: str, spec: JobSpec, done: Finish) -> None:
-    writes = completion_writes(PATHS, cloud_id=cloud, spec=spec, finish=done, started=0.007)
+def complete(
+    db: MemoryDatabase, cloud: str, spec: JobSpec, done: Finish, started: float = 0.007
+) -> None:
+    writes = completion_writes(PATHS, cloud_id=cloud, spec=spec, finish=done, started=started)
     db.update(R, writes)
 
 
@@ -224,6 +229,53 @@ def test_a_frozen_cloud_finishing_after_the_rerun_does_not_overwrite_the_record(
     assert late.counts.get("succeeded", 0) == (1 if leader == "same" else 0)
 
 
+@pytest.mark.parametrize("rerun_on", ["c1", "c2"])
+def test_a_rerun_no_death_explains_does_not_overwrite_the_first_finish(
+    db: MemoryDatabase, clock: Clock, rerun_on: str
+) -> None:
+    # CI stop 15: a deposed leader's assignment, built before it froze, lands after the new
+    # leader assigned and settled the same job; a cloud runs it again (deaths stays 0) and its
+    # completion writes the record and the reply over the first finish the caller got.
+    register(db, "c1", "t")
+    register(db, "c2", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    held = next(c for c in ("c1", "c2") if "j1" in inbox(db, c))
+    run = held_by(db, held, "j1")
+    finish(db, held, run, "first", started=0.007)
+    pump(db, d)
+    assert answer(db, "m1", "j1").result == "first"
+    db.update(R, moves.assign_writes(PATHS, run, run.to_json(), rerun_on))  # the late PATCH
+    pump(db, d)
+    finish(db, rerun_on, run, "second", started=0.009)
+    pump(db, d)
+    job = record(db, "j1")
+    assert result(db, "j1") == "first" and job["cloud"] == held and job["state"] == "succeeded"
+    assert answer(db, "m1", "j1").result == "first"
+    assert f"{rerun_on}-1" in job["late"] and d.counts["restored"] == 1
+    assert d.counts.get("succeeded") == 1
+
+
+def test_a_deposed_leaders_assignment_handed_back_after_the_job_succeeded_is_dropped(
+    db: MemoryDatabase, clock: Clock
+) -> None:
+    # The late assignment lands on a cloud that saw the new leader's epoch: it hands the job
+    # back to the queue, which would run it again with its record back to queued.
+    register(db, "c1", "t")
+    submit(db, "j1", reply_to="m1")
+    d = make(db, clock)
+    run = held_by(db, "c1", "j1")
+    finish(db, "c1", run, "first")
+    pump(db, d)
+    db.update(R, moves.assign_writes(PATHS, run, run.to_json(), "c1"))
+    db.update(R, handback_writes(PATHS, "c1", [run]))
+    pump(db, d)
+    job = record(db, "j1")
+    assert result(db, "j1") == "first" and job["state"] == "succeeded"
+    assert db.get(f"{R}/live/queue") is None and not inbox(db, "c1")
+    assert d.counts["replays_undone"] == 1 and d.counts.get("succeeded") == 1
+
+
 def test_a_frozen_cloud_finishing_first_wins_over_the_rerun(
     db: MemoryDatabase, clock: Clock
 ) -> None:
@@ -258,8 +310,8 @@ def test_a_dead_letter_stays_the_answer_when_a_frozen_cloud_finishes_later(
 def test_no_first_finish_is_built_until_a_second_finish_needs_it(
     db: MemoryDatabase, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Building one costs a completion's writes: a job never requeued keeps none, and a chain
-    step (which may be queued again by a deposed leader) keeps only what it is built from."""
+    """Building one costs a completion's writes: every settled job keeps only what it is built
+    from (a rerun may land on any of them, see the deaths-0 test below)."""
     built: list[str] = []
     real = firsts_module.first_finish
 
@@ -274,12 +326,12 @@ def test_no_first_finish_is_built_until_a_second_finish_needs_it(
     d = make(db, clock)
     finish(db, "c1", held_by(db, "c1", "j1"), 1)
     pump(db, d)
-    assert len(d.settler.firsts) == 0 and record(db, "j1")["state"] == "succeeded"
+    assert len(d.settler.firsts) == 1 and record(db, "j1")["state"] == "succeeded"
     submit_chain(db, [ChainStep("a"), ChainStep("b")])
     pump(db, d)
     finish(db, "c1", held_by(db, "c1", "ch-0"), 1)
     pump(db, d)
-    assert len(d.settler.firsts) == 1 and record(db, "ch-0")["state"] == "succeeded"
+    assert len(d.settler.firsts) == 2 and record(db, "ch-0")["state"] == "succeeded"
     assert built == []
 
 
@@ -447,3 +499,25 @@ def test_a_frozen_run_answering_while_its_rerun_is_retried_is_the_answer_for_goo
     assert result(db, "j1") == "frozen" and job["state"] == "succeeded" and job["cloud"] == "c1"
     assert job["attempt"] == 1 and answer(db, "m1", "j1").result == "frozen"
     assert db.get(f"{R}/live/queue") is None and inbox(db, "c2") == {}
+
+
+def test_kept_finishes_are_bounded_by_count_and_by_their_results_bytes() -> None:
+    kept = firsts_module.Firsts(size=3, max_bytes=100)
+
+    def settle(job_id: str, result: Any) -> None:
+        s = JobSpec(id=job_id, type="t", name="t", data={"big": "d" * 1000})
+        outcome = Outcome.of(s, Finish(ok=True, result=result), cloud="c1")
+        kept.keep(firsts_module.Settled(PATHS, s, outcome, JobState.SUCCEEDED, 1.0))
+
+    for n in range(4):
+        settle(f"j{n}", n)
+    assert [kept.knows(f"j{n}") for n in range(4)] == [False, True, True, True]
+    settle("big1", {"r": "x" * 60})
+    settle("big2", ["y" * 60])  # the two results together are over 100 bytes encoded
+    assert not kept.knows("big1") and kept.knows("big2") and len(kept) == 1  # oldest go first
+    kept.forget("big2")
+    settle("big3", "z" * 90)
+    settle("j9", 9)
+    assert kept.knows("big3") and kept.knows("j9") and len(kept) == 2
+    # The job's data is not held (a finish is rebuilt without it).
+    assert all(s.spec.data is None for s, _ in kept._kept.values())
