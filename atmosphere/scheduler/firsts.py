@@ -21,8 +21,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from atmosphere.completion import completion_writes
-from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome, Reply, encode_json
+from atmosphere.jobs import InvalidRecord, JobSpec, JobState, Outcome, Reply
 from atmosphere.paths import Paths
 from atmosphere.wiretime import parse_ms, render_ms, to_ms
 
@@ -139,7 +141,7 @@ class Firsts:
         """A job finished for good (``settled``); keep its finish, in case another run lands."""
         spec = settled.spec
         if spec.data is not None:  # a finish is rebuilt without the job's data: do not hold it
-            settled = replace(settled, spec=spec.evolve(data=None))
+            settled.spec = spec.evolve(data=None)
         weight = _weight(settled.outcome.result)
         self._drop(spec.id)
         self._kept[spec.id] = (settled, weight)
@@ -212,5 +214,5 @@ def _weight(result: Any) -> int:
     if isinstance(result, str):
         return len(result)
     if isinstance(result, (dict, list)):
-        return len(encode_json(result))
+        return len(orjson.dumps(result))  # it came as JSON: no check needed
     return 0
