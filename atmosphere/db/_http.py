@@ -372,10 +372,28 @@ class EventStream:
         self._response = response
         # Not conn.sock: http.client hands a close-delimited body's socket to the response.
         self._sock = sock
+        # Chunked (the embedded server, Firebase): decoded here, every chunk a read brings at
+        # once; otherwise (a body ended by the close) read through http.client.
+        self._chunks = _wire.ChunkDecoder() if response.chunked else None
+        self._fp = response.fp
 
     def read(self) -> bytes:
-        """Whatever the socket has (up to 1 MB), waiting for at least a byte; b"" at the end."""
-        return self._response.read1(_READ_SIZE)
+        """Whatever the socket has (up to 1 MB), waiting for at least a byte; b"" at the end.
+
+        Raises:
+            http.client.IncompleteRead: the connection ended within a chunk, or a bad chunk.
+        """
+        chunks = self._chunks
+        if chunks is None:
+            return self._response.read1(_READ_SIZE)
+        while not chunks.ended:
+            data = self._fp.read1(_READ_SIZE)
+            if not data:
+                raise http.client.IncompleteRead(b"")
+            payload = chunks.feed(data)
+            if payload:
+                return payload
+        return b""
 
     def abort(self) -> None:
         """Wake a read blocked in another thread: it returns or raises at once."""

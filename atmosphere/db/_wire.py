@@ -195,3 +195,63 @@ def _chunked(reader: _Reader) -> bytes:
             return b"".join(parts)
         parts.append(reader.exactly(size))
         reader.exactly(2)  # the CRLF after each chunk
+
+
+class ChunkDecoder:
+    """The payload of a chunked body, fed as it arrives in pieces of any size (pure).
+
+    An event stream's reads go through it instead of ``HTTPResponse.read1``, which returns one
+    chunk a call, reading its size line and its trailing CRLF with calls of their own: the
+    server sends each event as a chunk and often several in one write, and each came out of a
+    separate read (and went through the SSE parser separately). Here one read's bytes give
+    every payload byte they hold, at once.
+    """
+
+    def __init__(self) -> None:
+        self._left = 0  # payload bytes still to come in the current chunk
+        self._crlf = 0  # bytes of the CRLF after a chunk's payload still to skip
+        self._line = b""  # a size line begun in an earlier piece
+        self.ended = False  # the last chunk (size 0) has arrived
+
+    def feed(self, data: bytes) -> bytes:
+        """The payload bytes in ``data`` (b"" when it holds none).
+
+        Raises:
+            http.client.IncompleteRead: a size line that is not hexadecimal, or too long.
+        """
+        if self.ended:
+            return b""
+        if self._line:
+            data, self._line = self._line + data, b""
+        out: list[bytes] = []
+        pos, end = 0, len(data)
+        while pos < end:
+            if self._left:
+                take = min(self._left, end - pos)
+                out.append(data[pos : pos + take])
+                pos += take
+                self._left -= take
+                if not self._left:
+                    self._crlf = 2
+                continue
+            if self._crlf:
+                skip = min(self._crlf, end - pos)
+                pos += skip
+                self._crlf -= skip
+                continue
+            eol = data.find(b"\r\n", pos)
+            if eol < 0:
+                self._line = data[pos:]
+                if len(self._line) > _MAX_HEAD:
+                    raise http.client.IncompleteRead(b"".join(out))
+                break
+            try:
+                size = int(data[pos:eol].split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise http.client.IncompleteRead(b"".join(out)) from None
+            pos = eol + 2
+            if size <= 0:
+                self.ended = True  # trailers after it carry nothing for a stream
+                break
+            self._left = size
+        return out[0] if len(out) == 1 else b"".join(out)
