@@ -231,8 +231,10 @@ class ChunkDecoder:
                 out.append(data[pos : pos + take])
                 pos += take
                 self._left -= take
-                if not self._left:
-                    self._crlf = 2
+                if not self._left:  # the CRLF after the payload, usually in the same piece
+                    skip = min(2, end - pos)
+                    pos += skip
+                    self._crlf = 2 - skip
                 continue
             if self._crlf:
                 skip = min(self._crlf, end - pos)
@@ -245,13 +247,23 @@ class ChunkDecoder:
                 if len(self._line) > _MAX_HEAD:
                     raise http.client.IncompleteRead(b"".join(out))
                 break
-            try:
-                size = int(data[pos:eol].split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise http.client.IncompleteRead(b"".join(out)) from None
+            size = _chunk_size(data[pos:eol])
+            if size < 0:
+                raise http.client.IncompleteRead(b"".join(out))
             pos = eol + 2
-            if size <= 0:
+            if not size:
                 self.ended = True  # trailers after it carry nothing for a stream
                 break
             self._left = size
         return out[0] if len(out) == 1 else b"".join(out)
+
+
+def _chunk_size(line: bytes) -> int:
+    """A chunk's size from its size line (extensions ignored); -1 when it names none."""
+    try:
+        return int(line, 16)  # int() allows the whitespace around it, as http.client does
+    except ValueError:
+        try:
+            return int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            return -1

@@ -74,7 +74,7 @@ def test_a_piece_within_a_size_line_or_a_crlf_holds_no_payload() -> None:
     assert not decoder.ended
 
 
-@pytest.mark.parametrize("bad", [b"zz\r\n", b"\r\n", b"-\r\n"])
+@pytest.mark.parametrize("bad", [b"zz\r\n", b"\r\n", b"-\r\n", b"-3\r\n"])
 def test_a_size_line_that_is_not_hexadecimal_is_an_incomplete_read(bad: bytes) -> None:
     decoder = _wire.ChunkDecoder()
     assert decoder.feed(b"2\r\nok\r\n") == b"ok"
