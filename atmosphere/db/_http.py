@@ -57,7 +57,9 @@ _STREAM_HEADERS = {
     "Cache-Control": "no-cache",
     "Accept-Encoding": "identity",
 }
-_READ_SIZE = 1 << 20
+# A stream's reads: what one read may return, and what it allocates first (a read of 1 MB cost
+# about 25 us more than one of 64 KiB, however little arrived: the buffer is made, then cut).
+_READ_SIZE = 64 * 1024
 # Asks an embedded server where its Unix socket is; its answer names it in the same header.
 _SOCKET_HEADER = "X-Atmosphere-Socket"
 _SOCKET_ANSWER = _SOCKET_HEADER.lower()
@@ -378,7 +380,7 @@ class EventStream:
         self._fp = response.fp
 
     def read(self) -> bytes:
-        """Whatever the socket has (up to 1 MB), waiting for at least a byte; b"" at the end.
+        """Whatever the socket has (up to 64 KiB), waiting for at least a byte; b"" at the end.
 
         Raises:
             http.client.IncompleteRead: the connection ended within a chunk, or a bad chunk.
