@@ -54,6 +54,7 @@ class SimCloud:
         self.slots = slots
         self.work = work
         self.handler = handler
+        # Noted once the completion's write returns, which may be after the record shows it.
         self.ran: list[str] = []
         self.max_held = 0
         self.frozen = False  # True: stop heartbeating and completing (a hung or dead cloud)
