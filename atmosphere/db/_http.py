@@ -374,8 +374,8 @@ class EventStream:
         self._response = response
         # Not conn.sock: http.client hands a close-delimited body's socket to the response.
         self._sock = sock
-        # Chunked (the embedded server, Firebase): decoded here, every chunk a read brings at
-        # once; otherwise (a body ended by the close) read through http.client.
+        # A chunked body (what the embedded server sends) is decoded here, every chunk a read
+        # brings at once; any other (a body ended by the close) is read through http.client.
         self._chunks = _wire.ChunkDecoder() if response.chunked else None
         self._fp = response.fp
 

@@ -184,11 +184,9 @@ def _length(value: str) -> int:
 def _chunked(reader: _Reader) -> bytes:
     parts: list[bytes] = []
     while True:
-        size_text = reader.line().split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise http.client.IncompleteRead(b"".join(parts)) from None
+        size = _chunk_size(reader.line())
+        if size < 0:
+            raise http.client.IncompleteRead(b"".join(parts))
         if size == 0:
             while reader.line():  # trailers, up to the blank line
                 pass
@@ -231,10 +229,8 @@ class ChunkDecoder:
                 out.append(data[pos : pos + take])
                 pos += take
                 self._left -= take
-                if not self._left:  # the CRLF after the payload, usually in the same piece
-                    skip = min(2, end - pos)
-                    pos += skip
-                    self._crlf = 2 - skip
+                if not self._left:
+                    self._crlf = 2  # the CRLF after the payload
                 continue
             if self._crlf:
                 skip = min(self._crlf, end - pos)

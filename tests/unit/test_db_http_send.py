@@ -128,6 +128,13 @@ def test_a_peer_that_hangs_up_raises_what_http_client_raises() -> None:
         _answer("GET", b"SSH-2.0-OpenSSH\r\n\r\n")
 
 
+@pytest.mark.parametrize("size_line", [b"zz", b"", b"-3"])
+def test_a_chunk_size_that_names_no_size_is_an_incomplete_read(size_line: bytes) -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n"
+    with pytest.raises(http.client.IncompleteRead):
+        _answer("GET", chunked + size_line + b"\r\nabc\r\n0\r\n\r\n")
+
+
 def test_a_large_answer_in_many_pieces_arrives_whole() -> None:
     body = bytes(range(256)) * 8192  # 2 MiB
     pieces = [body[i : i + 4096] for i in range(0, len(body), 4096)]
