@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from .db.base import EventCallback, StatusCallback
+from .db.base import BatchCallback, EventCallback, StatusCallback
 from .db.tree import (
     Segments,
     check_path,
@@ -50,11 +50,13 @@ _log = logging.getLogger(__name__)
 
 
 class EventRecorder:
-    """Collects a listener's callbacks (``on_event``, ``on_status``) for tests to wait on."""
+    """Collects a listener's callbacks (``on_event``, ``on_status``, ``on_batch``) for tests to
+    wait on."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, str, Any]] = []
         self.statuses: list[bool] = []
+        self.batches: list[int] = []  # how many events had arrived at each on_batch()
         self._cond = threading.Condition()
 
     def on_event(self, kind: str, path: str, data: Any) -> None:
@@ -67,6 +69,12 @@ class EventRecorder:
         """Record one status change."""
         with self._cond:
             self.statuses.append(up)
+            self._cond.notify_all()
+
+    def on_batch(self) -> None:
+        """Record the end of one batch of events."""
+        with self._cond:
+            self.batches.append(len(self.events))
             self._cond.notify_all()
 
     def wait(self, predicate: Callable[[], object], timeout: float = 15.0) -> None:
@@ -91,8 +99,10 @@ class MemoryListener:
         on_event: EventCallback,
         on_status: StatusCallback | None,
         on_close: Callable[[MemoryListener], None],
+        on_batch: BatchCallback | None = None,
     ) -> None:
         self.path = path
+        self._on_batch = on_batch
         self._on_close = on_close
         self._on_event = on_event
         self._on_status = on_status
@@ -126,14 +136,26 @@ class MemoryListener:
         self._queue.put(item)
 
     def _run(self) -> None:
+        unbatched = False  # events delivered since the last on_batch()
         while True:
             item = self._queue.get()
             if item is _STOP or self._closed:
                 return
             try:
+                if unbatched and item[0] != "event":
+                    unbatched = False
+                    self._batch()  # a status or a drain() barrier ends a batch
                 self._deliver(item)
+                if item[0] == "event":
+                    unbatched = not self._queue.empty()
+                    if not unbatched:
+                        self._batch()  # what was queued together has all been delivered
             except Exception:  # a broken callback must not kill the stream
                 _log.exception("listener callback failed")
+
+    def _batch(self) -> None:
+        if self._on_batch is not None:
+            self._on_batch()
 
     def _deliver(self, item: Any) -> None:
         tag = item[0]
@@ -250,12 +272,17 @@ class MemoryDatabase:
     # -- streams -----------------------------------------------------------------------
 
     def listen(
-        self, path: str, on_event: EventCallback, *, on_status: StatusCallback | None = None
+        self,
+        path: str,
+        on_event: EventCallback,
+        *,
+        on_status: StatusCallback | None = None,
+        on_batch: BatchCallback | None = None,
     ) -> MemoryListener:
         """Subscribe to ``path``: an initial put "/" then every change, in commit order."""
         segs = self._path(path, reading=True)
         with self._lock:
-            listener = MemoryListener(segs, on_event, on_status, self._forget)
+            listener = MemoryListener(segs, on_event, on_status, self._forget, on_batch)
             self._listeners.append(listener)
             listener._enqueue(("event", "put", "/", render(get_in(self._root, segs))))
             listener._enqueue(("status", True))

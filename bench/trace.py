@@ -66,7 +66,10 @@ SEGMENTS = (
     Segment("server: -> event to the dispatcher", "server", f"server.event {LIVE}<"),
     Segment("delivery to the dispatcher", "dispatcher", "read>", LIVE),
     Segment("dispatcher: event -> flush starts", "dispatcher", "dispatcher.flush<"),
-    Segment("dispatcher: flush -> its write starts", "dispatcher", "request PATCH", "dispatcher"),
+    # The dispatcher steps on its live stream's thread (inline events), timers on its loop's.
+    Segment(
+        "dispatcher: flush -> its write starts", "dispatcher", "request PATCH", f"dispatcher|{LIVE}"
+    ),
     Segment("dispatcher's write -> the server reads it", "server", "server.received"),
     Segment("server: -> event to the cloud's inbox", "server", f"server.event {INBOX}"),
     Segment("delivery to the cloud", "cloud", "read>", INBOX),

@@ -28,6 +28,9 @@ def increment(delta: int | float) -> dict[str, Any]:
 EventCallback = Callable[[str, str, JSON], None]
 # on_status(connected): called with False when the stream drops, True when it is back.
 StatusCallback = Callable[[bool], None]
+# on_batch(): called after the events that arrived together (one read of the stream) have all
+# been given to on_event, so a listener that acts on events can act once per burst, not per event.
+BatchCallback = Callable[[], None]
 
 
 class Listener(Protocol):
@@ -90,6 +93,7 @@ class Database(Protocol):
         on_event: EventCallback,
         *,
         on_status: StatusCallback | None = None,
+        on_batch: BatchCallback | None = None,
     ) -> Listener: ...
 
     def close(self) -> None:

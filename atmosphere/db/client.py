@@ -32,7 +32,7 @@ from . import _order
 from ._endpoint import NO_OVERRIDE, Endpoint, endpoint
 from ._http import RestTransport
 from ._tree import check_path, normalise
-from .base import EventCallback, StatusCallback
+from .base import BatchCallback, EventCallback, StatusCallback
 from .embedded import EmbeddedServer
 from .stream import DEFAULT_BACKOFF, Backoff, StreamListener
 
@@ -171,7 +171,12 @@ class FirebaseDatabase:
     # -- streams -----------------------------------------------------------------------
 
     def listen(
-        self, path: str, on_event: EventCallback, *, on_status: StatusCallback | None = None
+        self,
+        path: str,
+        on_event: EventCallback,
+        *,
+        on_status: StatusCallback | None = None,
+        on_batch: BatchCallback | None = None,
     ) -> StreamListener:
         """Stream ``path``: an initial put "/" then every change, on a background thread."""
         segments = check_path(split_path(path))
@@ -180,6 +185,7 @@ class FirebaseDatabase:
             segments,
             on_event,
             on_status=on_status,
+            on_batch=on_batch,
             idle_timeout=self._idle_timeout,
             backoff=self._backoff,
             on_closed=self._forget,

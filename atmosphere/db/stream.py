@@ -6,7 +6,8 @@ client's transport (``RestTransport.open_stream``), reads whatever the socket ha
 incrementally, detects a silent dead stream with a read timeout, and
 reconnects with exponential backoff and jitter. Every new connection starts with a ``put "/"``
 of the whole value (the resync); ``on_status(True)`` follows it, ``on_status(False)`` reports a
-drop. Callbacks run on the listener's daemon thread, one at a time, in stream order.
+drop; ``on_batch()`` follows the events of each read. Callbacks run on the listener's daemon
+thread, one at a time, in stream order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from atmosphere._redact import redact
 
 from ._http import EventStream, RestTransport
 from ._sse import SSEEvent, SSEParser
-from .base import EventCallback, StatusCallback
+from .base import BatchCallback, EventCallback, StatusCallback
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class StreamListener:
         on_event: EventCallback,
         *,
         on_status: StatusCallback | None = None,
+        on_batch: BatchCallback | None = None,
         idle_timeout: float = 60.0,
         connect_timeout: float = 10.0,
         backoff: Backoff = DEFAULT_BACKOFF,
@@ -97,6 +99,7 @@ class StreamListener:
         self._name = "/" + "/".join(self._segments)
         self._on_event = on_event
         self._on_status = on_status
+        self._on_batch = on_batch
         self._idle_timeout = idle_timeout
         self._connect_timeout = connect_timeout
         self._backoff = backoff
@@ -188,9 +191,12 @@ class StreamListener:
             chunk = response.read()
             if not chunk:
                 return
-            for event in parser.feed(chunk):
+            events = parser.feed(chunk)
+            for event in events:
                 self._handle(event, first)
                 first = first and event.event not in ("put", "patch")
+            if events and self._on_batch is not None:
+                self._batch_done(self._on_batch)
 
     def _handle(self, event: SSEEvent, first: bool) -> None:
         try:
@@ -219,6 +225,15 @@ class StreamListener:
                 self._on_event(kind, path, data)
             except Exception:  # a broken callback must not kill the stream
                 _log.exception("listener callback failed for %s %s", kind, path)
+
+    def _batch_done(self, on_batch: BatchCallback) -> None:
+        with self._callback_lock:
+            if self._stop.is_set():
+                return
+            try:
+                on_batch()
+            except Exception:  # a broken callback must not kill the stream
+                _log.exception("listener batch callback failed")
 
     def _up(self) -> None:
         with self._callback_lock:

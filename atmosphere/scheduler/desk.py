@@ -48,7 +48,7 @@ class Desk:
 
 
 class Component(Protocol):
-    """An add-on run by the dispatcher's loop thread (e.g. periodic schedules)."""
+    """An add-on run by the dispatcher's steps, one at a time (e.g. periodic schedules)."""
 
     def changed(self, changes: Sequence[Change]) -> None:
         """React to records of ``live/`` that changed (own writes included)."""

@@ -104,6 +104,7 @@ def run(
         components=ha.components,
         announce=False,
         settle_delay=SETTLE_DELAY,
+        inline_events=True,
     )
     station_handle = None
     try:

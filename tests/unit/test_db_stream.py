@@ -318,3 +318,56 @@ def test_backoff_doubles_with_jitter_up_to_the_cap(attempt: int) -> None:
     assert backoff.delay(attempt, lambda: 0.0) == pytest.approx(base / 2)
     assert backoff.delay(attempt, lambda: 1.0) == pytest.approx(base)
     assert base / 2 <= backoff.delay(attempt) <= base
+
+
+def gated(first: bytes, second: bytes, gate: threading.Event) -> Script:
+    """A script: send ``first`` in one write, wait for ``gate``, send ``second``, hold."""
+
+    def run(h: BaseHTTPRequestHandler, release: threading.Event) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        h.wfile.write(first)
+        h.wfile.flush()
+        gate.wait(10)
+        h.wfile.write(second)
+        h.wfile.flush()
+        release.wait(30)
+
+    return run
+
+
+def test_on_batch_follows_the_events_of_each_read(serve: Callable[..., ScriptedServer]) -> None:
+    gate = threading.Event()
+    first = put("/", "1") + put("/x", "2") + b": keep-alive\n\n" + put("/y", "3")
+    server = serve(gated(first, put("/z", "4"), gate))
+    rec = EventRecorder()
+    listener = listen(server, rec, on_batch=rec.on_batch)
+    try:
+        rec.wait(lambda: rec.batches == [3])  # one write, one read: one batch after all three
+        gate.set()
+        rec.wait(lambda: rec.batches == [3, 4])
+        assert [path for _, path, _ in rec.events] == ["/", "/x", "/y", "/z"]
+    finally:
+        listener.close()
+
+
+def test_a_failing_batch_callback_does_not_kill_the_stream(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    gate = threading.Event()
+    server = serve(gated(put("/", "1"), put("/x", "2"), gate))
+    rec = EventRecorder()
+
+    def on_batch() -> None:
+        rec.on_batch()
+        raise RuntimeError("bug in a batch callback")
+
+    listener = listen(server, rec, on_batch=on_batch)
+    try:
+        rec.wait(lambda: rec.batches == [1])
+        gate.set()
+        rec.wait(lambda: rec.batches == [1, 2])
+        assert listener.connections == 1
+    finally:
+        listener.close()

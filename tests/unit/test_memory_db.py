@@ -262,3 +262,16 @@ def test_a_failing_callback_does_not_kill_the_stream(
     db.set("good", 1)
     assert rec.wait_events(3)[-1] == ("put", "/good", 1)
     assert "listener callback failed" in caplog.text
+
+
+def test_on_batch_ends_every_run_of_events_before_a_drain_returns(db: MemoryDatabase) -> None:
+    rec = EventRecorder()
+    db.listen("live", rec.on_event, on_status=rec.on_status, on_batch=rec.on_batch)
+    db.drain()
+    for n in range(20):
+        db.set(f"live/n{n}", n)
+    db.drain()
+    # Each batch ends after at least one new event, and the last ends after the last event.
+    assert rec.batches == sorted(set(rec.batches))
+    assert rec.batches[0] >= 1
+    assert rec.batches[-1] == len(rec.events) == 21
