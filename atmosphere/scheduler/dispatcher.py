@@ -181,9 +181,8 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 with self._lock:
-                    wait = self._wait_time()
-                    self._loop_wakes_at = self._mono() + wait
-                self.step(wait)
+                    self._loop_wakes_at = self._next_look()
+                self.step(max(0.0, self._loop_wakes_at - self._mono()))
             except Exception:  # one bad iteration must not end the dispatcher
                 _log.exception("dispatcher iteration failed")
                 self._stopping.wait(0.1)
@@ -521,13 +520,15 @@ class Dispatcher:
     def _schedule(self, when: float, kind: str, key: str = "") -> None:
         heapq.heappush(self._timers, (when, next(self._seq), kind, key))
 
-    def _wait_time(self) -> float:
-        deadline = self._timers[0][0] if self._timers else self._mono() + 1.0
+    def _next_look(self) -> float:
+        """When (monotonic) the timers and the components next want a step: within 1 s."""
+        latest = self._mono() + 1.0
+        deadline = min(self._timers[0][0], latest) if self._timers else latest
         for component in self.components:
             wish = component.tick(self.desk, self._mono())
             if wish is not None:
                 deadline = min(deadline, wish)
-        return min(1.0, max(0.0, deadline - self._mono()))
+        return deadline
 
     def _run_timers(self) -> None:
         now = self._mono()
@@ -669,7 +670,8 @@ class Dispatcher:
             except Exception:  # one bad step must not end the stream (nor the dispatcher)
                 _log.exception("dispatcher iteration failed")
                 return
-            if self._mono() + self._wait_time() < self._loop_wakes_at:
+            # Absolute times: the timer the loop thread sleeps for compares equal, not earlier.
+            if self._next_look() < self._loop_wakes_at:
                 self._inbox.put((_WAKE,))
                 self.count("loop_woken")
         finally:

@@ -77,6 +77,8 @@ def test_events_are_stepped_on_the_stream_thread_and_jobs_go_through(mem: Memory
         d.stop()
     assert threads.names and all(name.startswith("memory-listener") for name in threads.names)
     assert d.counts["assigned"] == 5
+    # No step set a timer sooner than the loop thread's own: it was never woken for nothing.
+    assert d.counts.get("loop_woken", 0) == 0
 
 
 def test_a_timer_an_event_sets_wakes_the_sleeping_loop_thread(mem: MemoryDatabase) -> None:

@@ -66,7 +66,7 @@ def test_the_dispatcher_logs_a_job_stuck_to_run_alone_once_per_interval(
         clock.t += 0.5
         beat(db, clock, "c1")
         pump(db, d)
-        d._wait_time()  # where the loop runs its components
+        d._next_look()  # where the loop runs its components
     told = [r for r in caplog.records if r.name == "atmosphere.scheduler.watch"]
     # Then it is told at 10 s and 20 s of waiting, with why
     assert len(told) == 2, [r.getMessage() for r in told]

@@ -66,7 +66,7 @@ def pump(db: MemoryDatabase, *dispatchers: Dispatcher) -> None:
         for d in dispatchers:
             db.drain()
             d.step(0)  # apply the events
-            d._wait_time()  # where the loop runs its components
+            d._next_look()  # where the loop runs its components
             d.step(0)  # flush what they wrote
         db.drain()
         if db.writes == before:
