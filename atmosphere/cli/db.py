@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from atmosphere.localdb.store import COMPACT_AFTER_BYTES
 from atmosphere.settings import DEFAULTS
 
 
@@ -38,8 +39,12 @@ def db(
         int, typer.Option(help="Bytes queued for one slow stream before it is dropped.")
     ] = 32 * 1024 * 1024,
     compact_after: Annotated[
-        int, typer.Option(help="Log bytes after which a snapshot is written and logs pruned.")
-    ] = 64 * 1024 * 1024,
+        int,
+        typer.Option(
+            help="Log bytes after which a snapshot is written and logs pruned (or the last "
+            "snapshot's size, if larger)."
+        ),
+    ] = COMPACT_AFTER_BYTES,
     max_client_connections: Annotated[
         int, typer.Option(help="Open connections one client address may hold (503 above).")
     ] = 1024,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atmosphere.localdb.store import Store, encode_pieces
+from atmosphere.localdb.store import Store, compaction_due, encode_pieces
 from atmosphere.rtdb import tree
 
 keys = st.text(min_size=1, max_size=8)
@@ -57,20 +57,20 @@ class HeldSnapshot:
         self.real = Store._write_snapshot
         self.die = die
 
-        def write(store: Store, state: dict[str, Any], seq: int) -> None:
-            self._write(store, state, seq)
+        def write(store: Store, state: dict[str, Any], seq: int) -> int:
+            return self._write(store, state, seq)
 
         monkeypatch.setattr(Store, "_write_snapshot", write)
 
-    def _write(self, store: Store, state: dict[str, Any], seq: int) -> None:
+    def _write(self, store: Store, state: dict[str, Any], seq: int) -> int:
         if self.started.is_set():
             return self.real(store, state, seq)  # a later one (on close, say)
         self.started.set()
         assert self.release.wait(10), "the snapshot was never released"
         if self.die:
             (store.dir / "snapshot.json.tmp").write_bytes(b'{"seq": 9, "namespa')  # torn
-            return  # killed before the rename
-        self.real(store, state, seq)
+            return 0  # killed before the rename
+        return self.real(store, state, seq)
 
 
 def test_writes_go_on_while_the_snapshot_is_written(
@@ -160,3 +160,56 @@ def test_a_failed_background_snapshot_is_an_error_and_retried(
             store._compaction.thread.join(10)  # type: ignore[union-attr]
     assert (tmp_path / "snapshot.json").exists()
     store.close()
+
+
+@given(st.integers(0, 2**40), st.integers(0, 2**40), st.integers(1, 2**30))
+def test_compaction_is_due_once_the_log_outgrows_the_snapshot_and_the_floor(
+    log_bytes: int, snapshot_bytes: int, floor: int
+) -> None:
+    due = compaction_due(log_bytes, snapshot_bytes, floor)
+    assert due == (log_bytes >= floor and log_bytes >= snapshot_bytes)
+
+
+def _wait_compaction(store: Store) -> None:
+    if store._compaction is not None:
+        store._compaction.thread.join(10)  # type: ignore[union-attr]
+        store._finish_compaction()
+
+
+def test_the_log_grows_as_large_as_the_last_snapshot_before_the_next(tmp_path: Path) -> None:
+    """A restart reads at most about twice the data: a snapshot, and a log no larger."""
+    store = Store(tmp_path, compact_after_bytes=1_000)
+    store.open()
+    for i in range(50):  # 50 distinct keys: the data (and so each snapshot) grows to ~5 KB
+        _admin_write(store, "a", [f"k{i:03}"], "v" * 80)
+        _wait_compaction(store)
+    snapshot = (tmp_path / "snapshot.json").stat().st_size
+    assert snapshot > 3_000  # well above the floor
+    assert store._snapshot_bytes == snapshot
+    # Rewriting one key: the data stays the same size while the log grows.
+    for i in range(200):
+        seq, logged = store._seq, store._log_bytes
+        _admin_write(store, "a", ["k000"], f"{i:080}")  # a record of ~100 bytes
+        _wait_compaction(store)
+        if store._seq != seq:
+            break
+    else:
+        pytest.fail("no compaction in 200 writes of ~100 bytes")
+    # It came once the log reached the snapshot's size, not at the 1,000-byte floor.
+    assert snapshot - 200 < logged < snapshot
+    store.close()
+
+
+def test_a_restored_snapshot_sets_how_long_the_log_may_grow(tmp_path: Path) -> None:
+    store = Store(tmp_path, compact_after_bytes=1)
+    store.open()
+    _admin_write(store, "a", ["big"], "x" * 10_000)
+    _wait_compaction(store)
+    store.close()
+    size = (tmp_path / "snapshot.json").stat().st_size
+    again = Store(tmp_path, compact_after_bytes=1)
+    again.open()
+    assert again._snapshot_bytes == size
+    _admin_write(again, "a", ["small"], 1)
+    assert again._compaction is None and again._seq == again._log_numbers()[-1]
+    again.close()
