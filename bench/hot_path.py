@@ -234,7 +234,7 @@ def dispatcher_us_per_job(jobs: int = JOBS) -> float:
             d.step(0)
             spent += time.process_time() - t0 - in_db
             db.drain()
-            if db.writes == before and d._inbox.empty():
+            if db.writes == before and d.intake.empty():
                 return
         raise RuntimeError("the dispatcher did not settle down")
 

@@ -54,7 +54,7 @@ def pump(db: MemoryDatabase, d: Dispatcher, rounds: int = 50) -> None:
         db.drain()
         d.step(0)
         db.drain()
-        if db.writes == before and d._inbox.empty():
+        if db.writes == before and d.intake.empty():
             return
     raise AssertionError("the dispatcher did not settle down")
 

@@ -1,24 +1,17 @@
 """The dispatcher's event loop: stream events in, decisions from the pure modules, batched writes out.
 
-One step at a time (under one lock), it applies the ``live/`` stream's events (and the
-dispatcher's own writes, optimistically) to ``LiveState``, settles outcomes, assigns queued jobs,
-fires local timers (delayed jobs, dead clouds, GC, analytics) and flushes ONE multi-path update per
-step. Steps run on the loop thread, which sleeps until the next timer; with ``inline_events``
-(the ``atmosphere dispatcher`` process) the stream's thread runs a step itself after each
-read's events, so an event costs no hand-over to another thread. Leadership (issue 4: lease +
-epoch) and extra components (periodic schedules) plug in through ``Leadership`` and
-``Component``.
+One step at a time, it applies the ``live/`` stream's events (and the dispatcher's own writes,
+optimistically) to ``LiveState``, settles outcomes, assigns queued jobs, fires its timers
+(delayed jobs, dead clouds, GC, analytics) and flushes ONE multi-path update per step. How
+events reach a step, and on which thread, is ``intake.py``'s business; the loop thread sleeps
+until the next timer. Leadership (issue 4: lease + epoch) and extra components (periodic
+schedules) plug in through ``Leadership`` and ``Component``.
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
-import itertools
 import logging
-import math
 import os
-import queue
 import random
 import re
 import secrets
@@ -36,11 +29,13 @@ from atmosphere.scheduler import assigning, housekeeping, moves, poison
 from atmosphere.scheduler.analytics import MinuteStats, SubmissionCounter
 from atmosphere.scheduler.batcher import WriteBatch
 from atmosphere.scheduler.desk import Component, Desk
+from atmosphere.scheduler.intake import BARRIER, EVENT, STATUS, Intake, Item
 from atmosphere.scheduler.leadership import Leadership, SoleLeader
 from atmosphere.scheduler.overlay import Overlay, net, resolve
 from atmosphere.scheduler.routing import CloudLoad
 from atmosphere.scheduler.settler import Settler, overtaken
 from atmosphere.scheduler.state import UNPARSED, Change, LiveState
+from atmosphere.scheduler.timers import Timers
 from atmosphere.scheduler.watch import QueueWatch
 from atmosphere.settings import Settings
 from atmosphere.wiretime import to_ms
@@ -48,11 +43,6 @@ from atmosphere.wiretime import to_ms
 _log = logging.getLogger(__name__)
 
 _NOT_IN_KEYS = re.compile(r"[.$#\[\]/\x00-\x1f\x7f]")
-_BARRIER = "barrier"
-_EVENT = "event"
-_STATUS = "status"
-_STOP = "stop"
-_WAKE = "wake"  # look at the timers again (one came due sooner than the loop thread sleeps)
 
 
 def new_dispatcher_id() -> str:
@@ -86,10 +76,9 @@ class Dispatcher:
         announce: bool = True,
         inline_events: bool = False,
     ) -> None:
-        """``inline_events``: handle the stream's events on its own thread, a step after each
-        read's events, instead of queueing them for the loop thread. Each hand-over woke the
-        loop thread (a futex wake and a GIL hand-off on every event, 3.7 voluntary context
-        switches per job on default clouds, 1.0 inline); tests that step by hand leave it off."""
+        """``inline_events``: step on the stream's thread after each read's events instead of
+        queueing them for the loop thread (see intake.py); tests that step by hand leave it off.
+        ``window``: how long a queued burst may wait for the rest of it."""
         self.db = db
         self.settings = settings
         self.paths = Paths(settings.root)
@@ -107,7 +96,6 @@ class Dispatcher:
         self._wall = wall
         self._mono = monotonic
         self.rand = rand
-        self._window = window
         self._settle_delay = settle_delay
         self._live_prefix = self.paths.live + "/"
         # Paths of pure bookkeeping: settled outcomes, job records, stats (see _holding_bookkeeping).
@@ -119,14 +107,7 @@ class Dispatcher:
         self._gc_interval = gc_interval
         self.gc_batch = gc_batch
         self.announce = announce  # False when an election component keeps live/dispatchers
-        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._inline = inline_events
-        self._lock = threading.RLock()  # one step at a time, whichever thread runs it
-        self._pending: list[tuple[Any, ...]] = []  # inline: this read's events, not yet stepped
-        self._loop_wakes_at = math.inf  # when the sleeping loop thread next looks at its timers
-        self._stream = 0  # inline: which listener is current (see _on_inline_event)
-        self._timers: list[tuple[float, int, str, str]] = []
-        self._seq = itertools.count()
+        self.timers = Timers()
         self.poisoned: dict[str, None] = {}  # jobs whose dead letter was refused: left alone
         self.desk = Desk(
             state=self.state,
@@ -143,6 +124,15 @@ class Dispatcher:
         self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.intake = Intake(
+            self._step,
+            self._next_look,
+            inline=inline_events,
+            stopping=self._stopping,
+            count=self.count,
+            window=window,
+            monotonic=monotonic,
+        )
         self._suspended = False  # after a failed write, until the stream resyncs
         self._was_acting = False
         # Something the routing reads changed since the last assignment round (see _assign).
@@ -160,7 +150,7 @@ class Dispatcher:
 
     def subscribe(self) -> None:
         """Open the one stream on ``live/`` (its first event is the whole snapshot)."""
-        self._listener = self._listen()
+        self._listener = self.intake.listen(self.db, self.paths.live)
         now = self._mono()
         self._schedule(now, "clouds")
         self._schedule(now + self._stats_interval, "stats")
@@ -169,7 +159,7 @@ class Dispatcher:
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the current iteration, flush, withdraw presence and close the stream."""
         self._stopping.set()
-        self._inbox.put((_STOP,))
+        self.intake.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         if self._listener is not None:
@@ -180,44 +170,39 @@ class Dispatcher:
         """The loop: run iterations until ``stop()``."""
         while not self._stopping.is_set():
             try:
-                with self._lock:
-                    self._loop_wakes_at = self._next_look()
-                self.step(max(0.0, self._loop_wakes_at - self._mono()))
+                self.step(self.intake.next_wait())
             except Exception:  # one bad iteration must not end the dispatcher
                 _log.exception("dispatcher iteration failed")
                 self._stopping.wait(0.1)
-        with self._lock:
+        with self.intake.lock:
             self._farewell()
 
     def sync(self, timeout: float = 5.0) -> bool:
         """Block until the loop has handled everything queued so far (for tests); False on timeout."""
         done = threading.Event()
-        self._inbox.put((_BARRIER, done))
+        self.intake.barrier(done)
         return done.wait(timeout)
 
     # -- one iteration -----------------------------------------------------------------
 
     def step(self, wait: float = 0.0) -> None:
         """Handle queued events and due timers, decide, flush once."""
-        items = self._take(wait)
-        with self._lock:
-            self._loop_wakes_at = math.inf  # awake: it looks at the timers after this step
-            self._step(items)
+        self.intake.step_queued(wait)
 
-    def _step(self, items: Sequence[tuple[Any, ...]]) -> None:
+    def _step(self, items: Sequence[Item]) -> None:
         changes: list[Change] = []
         barriers = []
         for item in items:
             tag = item[0]
-            if tag == _EVENT:
+            if tag == EVENT:
                 changes.extend(self._apply_event(item[1], item[2], item[3]))
                 # After each event, not once per step: a later event of the same step may delete
                 # our record, marker and all (a new leader removing us as silent after a
                 # freeze), and a batch never confirmed would be replayed over the truth for good.
                 self._confirm_marker()
-            elif tag == _STATUS:
+            elif tag == STATUS:
                 self._on_connection(bool(item[1]))
-            elif tag == _BARRIER:
+            elif tag == BARRIER:
                 barriers.append(item[1])
         self._drop_outlived_overlay()
         hidden: list[Outcome] = []
@@ -243,35 +228,6 @@ class Dispatcher:
         self._flush()
         for done in barriers:
             done.set()
-
-    def _take(self, wait: float) -> list[tuple[Any, ...]]:
-        items: list[tuple[Any, ...]] = []
-        try:
-            items.append(
-                self._inbox.get(timeout=max(0.0, wait)) if wait > 0 else self._inbox.get_nowait()
-            )
-        except queue.Empty:
-            return items
-        while len(items) < 10_000:
-            try:
-                items.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        if len(items) == 1:
-            return items  # a lone event: act at once, latency matters more than batching
-        # A burst is on: optionally wait ``window`` for the rest of it. The default is 0: what
-        # queued while the previous update was in flight already batches by itself, and
-        # waiting measured slower (bench jobs throughput 490 jobs/s at 3 ms, 850 at 0).
-        deadline = self._mono() + self._window
-        while len(items) < 10_000 and items[-1][0] not in (_BARRIER, _STOP):
-            left = deadline - self._mono()
-            if left <= 0:
-                break
-            try:
-                items.append(self._inbox.get(timeout=left))
-            except queue.Empty:
-                break
-        return items
 
     def _apply_event(self, kind: str, path: str, data: Any) -> list[Change]:
         if path in ("", "/") and kind == "put":
@@ -518,12 +474,11 @@ class Dispatcher:
     # -- timers --------------------------------------------------------------------------
 
     def _schedule(self, when: float, kind: str, key: str = "") -> None:
-        heapq.heappush(self._timers, (when, next(self._seq), kind, key))
+        self.timers.add(when, kind, key)
 
     def _next_look(self) -> float:
         """When (monotonic) the timers and the components next want a step: within 1 s."""
-        latest = self._mono() + 1.0
-        deadline = min(self._timers[0][0], latest) if self._timers else latest
+        deadline = min(self.timers.next_due(), self._mono() + 1.0)
         for component in self.components:
             wish = component.tick(self.desk, self._mono())
             if wish is not None:
@@ -532,8 +487,7 @@ class Dispatcher:
 
     def _run_timers(self) -> None:
         now = self._mono()
-        while self._timers and self._timers[0][0] <= now:
-            _, _, kind, key = heapq.heappop(self._timers)
+        for kind, key in self.timers.pop_due(now):
             self._fire(kind, key, now)
 
     def _fire(self, kind: str, key: str, now: float) -> None:
@@ -575,12 +529,12 @@ class Dispatcher:
             self.write(housekeeping.presence_writes(self.desk, self.id, self.started, epoch))
 
     def _resubscribe(self, now: float) -> None:
-        self._stream += 1  # inline: the stream being closed adds no more events
+        self.intake.retire_stream()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
         try:
-            self._listener = self._listen()
+            self._listener = self.intake.listen(self.db, self.paths.live)
         except DatabaseError as exc:
             _log.warning("cannot reopen the live stream (%s); retrying", exc)
             self._schedule(now + self._resync_backoff, "resync")
@@ -605,77 +559,6 @@ class Dispatcher:
             self.batch.paths,
             ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing else",
         )
-
-    # -- stream callbacks (listener thread) ------------------------------------------------
-
-    def _listen(self) -> Listener:
-        if not self._inline:
-            return self.db.listen(self.paths.live, self._on_event, on_status=self._on_status)
-        self._stream += 1
-        stream = self._stream
-        return self.db.listen(
-            self.paths.live,
-            functools.partial(self._on_inline_event, stream),
-            on_status=functools.partial(self._on_inline_status, stream),
-            on_batch=functools.partial(self._on_inline_batch, stream),
-        )
-
-    def _on_event(self, kind: str, path: str, data: Any) -> None:
-        self._inbox.put((_EVENT, kind, path, data))
-
-    def _on_status(self, connected: bool) -> None:
-        self._inbox.put((_STATUS, connected))
-
-    # Inline (``inline_events``): ``stream`` numbers the listener a callback comes from. Events
-    # join ``_pending`` under the lock, and only while their stream is the current one: a step
-    # that replaces the stream (``_resubscribe``) does so under the lock, so nothing of the old
-    # stream can follow the new one's snapshot.
-
-    def _hold(self, stream: int) -> bool:
-        """Take the lock for ``stream``'s thread; False (lock not taken): it was replaced.
-
-        Not a plain acquire: the step replacing a stream holds the lock while it closes it, and
-        closing waits (up to 2 s) for the stream's callback in flight to return.
-        """
-        while not self._lock.acquire(timeout=0.01):
-            if stream != self._stream:
-                return False
-        if stream == self._stream:
-            return True
-        self._lock.release()
-        return False
-
-    def _on_inline_event(self, stream: int, kind: str, path: str, data: Any) -> None:
-        if self._hold(stream):
-            self._pending.append((_EVENT, kind, path, data))
-            self._lock.release()
-
-    def _on_inline_status(self, stream: int, connected: bool) -> None:
-        if self._hold(stream):
-            self._pending.append((_STATUS, connected))
-            self._lock.release()
-            self._on_inline_batch(stream)
-
-    def _on_inline_batch(self, stream: int) -> None:
-        """Step over the events the stream just read, on its thread; then wake the loop thread
-        if the step left a timer (or a component's wish) due before it would look."""
-        if not self._hold(stream):
-            return
-        try:
-            items, self._pending = self._pending, []
-            if not items or self._stopping.is_set():
-                return  # stopping: the loop thread's last step and farewell write last
-            try:
-                self._step(items)
-            except Exception:  # one bad step must not end the stream (nor the dispatcher)
-                _log.exception("dispatcher iteration failed")
-                return
-            # Absolute times: the timer the loop thread sleeps for compares equal, not earlier.
-            if self._next_look() < self._loop_wakes_at:
-                self._inbox.put((_WAKE,))
-                self.count("loop_woken")
-        finally:
-            self._lock.release()
 
 
 __all__ = ["Component", "Dispatcher", "Leadership", "SoleLeader"]

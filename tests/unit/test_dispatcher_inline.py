@@ -103,21 +103,21 @@ def test_replacing_the_stream_while_its_thread_waits_to_step_does_not_deadlock(
     register(mem, "c1", "t", hb=2**41)
     d = start(mem)
     holding, at_the_lock = threading.Event(), threading.Event()
-    hold = d._hold
+    hold = d.intake._hold
 
     def noted_hold(stream: int) -> bool:
         at_the_lock.set()
         return hold(stream)
 
     def resubscribe_holding_the_step_lock() -> None:
-        with d._lock:  # as a timer's step does
+        with d.intake.lock:  # as a timer's step does
             holding.set()
             at_the_lock.wait(BOUND)
             d._resubscribe(0.0)
 
     try:
         mem.drain()
-        monkeypatch.setattr(d, "_hold", noted_hold)
+        monkeypatch.setattr(d.intake, "_hold", noted_hold)
         helper = threading.Thread(target=resubscribe_holding_the_step_lock, daemon=True)
         helper.start()
         assert holding.wait(BOUND)

@@ -92,14 +92,14 @@ def test_a_stale_snapshot_arriving_after_our_write_does_not_cause_a_second_assig
     register(db, "c2", "t")
     submit(db, "j1")
     before = db.get(f"{R}/live")
-    d._inbox.put(("event", "put", "/", before))  # no stream: events are fed by hand
+    d.intake.on_event("put", "/", before)  # no stream: events are fed by hand
     d.step(0)
     assert d.counts["assigned"] == 1 and d.overlay
-    d._inbox.put(("event", "put", "/", before))  # committed before our update, delivered after
+    d.intake.on_event("put", "/", before)  # committed before our update, delivered after
     d.step(0)
     assert d.counts["assigned"] == 1
     assert d.state.locate("j1") == "inbox"
-    d._inbox.put(("event", "put", "/", db.get(f"{R}/live")))  # the echo, with our marker
+    d.intake.on_event("put", "/", db.get(f"{R}/live"))  # the echo, with our marker
     d.step(0)
     assert not d.overlay
     assert d.counts["assigned"] == 1
