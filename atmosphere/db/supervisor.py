@@ -8,20 +8,25 @@ server replays its append-only log, and the kernel drops a killed server's direc
 
 A dispatcher that found the server already running (a standby, or a restarted dispatcher whose
 server outlived it) watches the server's pid from ``server.json`` in its own data directory and
-restarts it the same way if it dies. Two supervisors never fight: before starting, each checks
-whether a server answers already, and only one can take the port and the directory lock; the
-loser watches the winner's server. A server that stopped cleanly removed its ``server.json``,
+restarts it the same way if it dies. Two supervisors never fight: they take turns to start it
+(``restart.lock`` in the data directory, ``restart_turn``), each checks first whether a server
+answers already, and only one can take the port and the directory lock; the loser watches the
+winner's server. A server that stopped cleanly removed its ``server.json``,
 so only its starter's own restart brings it back: stopping ``atmosphere db`` on purpose sticks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from atmosphere.errors import ConfigError
@@ -35,6 +40,8 @@ RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 WATCH_INTERVAL = 0.5  # seconds between liveness checks of a server another process started
 RESTART_TIMEOUT = 120.0  # a large database takes a while to replay its log before it listens
 STABLE_AFTER = 10.0  # a server up this long had recovered: its next death starts afresh
+RESTART_LOCK = "restart.lock"  # in the data directory: held by the supervisor starting it
+TURN_POLL = 0.05  # seconds between tries for the restart lock
 
 Action = Literal["stop", "watch", "restart"]
 
@@ -92,6 +99,44 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process: alive
     return True
+
+
+@contextlib.contextmanager
+def restart_turn(data_dir: Path, halted: threading.Event, timeout: float) -> Iterator[bool]:
+    """Hold the data directory's restart lock while starting the server: True once held,
+    False when ``halted`` or after ``timeout`` seconds (an ERROR: the holder is stuck; start
+    anyway, the directory lock still keeps two servers apart).
+
+    Both supervisors of a server (its owner and a watcher) see it die. Without turns, the
+    second started its own server while the first one's was still starting; each such
+    attempt failed on the directory lock only after a whole Python start-up, and a 10-minute
+    chaos run saw five of them (1.5 s apart) slow one restart of the winner to 7.4 s.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / RESTART_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    _log.error(
+                        "another process has held %s for %.0fs; starting the server anyway",
+                        data_dir / RESTART_LOCK, timeout,
+                    )  # fmt: skip
+                    yield False
+                    return
+                if halted.wait(TURN_POLL):
+                    yield False
+                    return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 class Supervisor:
@@ -205,7 +250,8 @@ class Supervisor:
             return False
         while not self._halted.is_set():
             try:
-                spawn(self.server.options, self._restart_timeout, self._own)
+                if not self._start_in_turn():
+                    return self._adopt()
             except ConfigError as exc:
                 if self._halted.is_set():
                     return False
@@ -228,6 +274,18 @@ class Supervisor:
             )  # fmt: skip
             return True
         return False
+
+    def _start_in_turn(self) -> bool:
+        """Start the server holding the restart lock: True once it listens, False when another
+        supervisor's server answers (it started one while we waited for our turn); ConfigError
+        if it does not start, or we were halted meanwhile."""
+        with restart_turn(self.server.data_dir, self._halted, self._restart_timeout):
+            if self._halted.is_set():
+                raise ConfigError("the supervisor is stopping")
+            if self._answering():
+                return False
+            spawn(self.server.options, self._restart_timeout, self._own)
+            return True
 
     def _own(self, proc: subprocess.Popen[bytes]) -> None:
         """The new process is ours, unless the owner is stopping: then it ends at once."""

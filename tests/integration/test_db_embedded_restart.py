@@ -80,7 +80,9 @@ def test_a_killed_server_is_restarted_with_its_acknowledged_data(
     assert port_closed(settings.db_port)
 
 
-def test_two_supervisors_bring_back_exactly_one_server(tmp_path: Path) -> None:
+def test_two_supervisors_bring_back_exactly_one_server(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # Given a dispatcher-like owner and a second one that found the server running
     settings = Settings(db_port=free_port(), data_dir=str(tmp_path / "d"), namespace=NS)
     owner = connect(settings, start_embedded=True)
@@ -92,6 +94,7 @@ def test_two_supervisors_bring_back_exactly_one_server(tmp_path: Path) -> None:
         owner.set("x", 1)
         # When the server is killed
         assert first is not None
+        caplog.set_level(logging.INFO, logger="atmosphere.db.supervisor")
         os.kill(first, signal.SIGKILL)
         # Then one server comes back, restarted by one of them
         supervisors = [owner.embedded.supervisor, other.embedded.supervisor]
@@ -106,6 +109,10 @@ def test_two_supervisors_bring_back_exactly_one_server(tmp_path: Path) -> None:
         assert pid != first and pid in (owner.embedded.pid, other.embedded.pid)
         assert all(isinstance(s, Supervisor) and s.running for s in supervisors)
         assert other.get("x") == 1
+        # and the other one waited for its turn instead of starting a second server that
+        # could only fail on the data directory's lock
+        failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not failed, failed
     finally:
         owner.close()
         other.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -305,3 +307,72 @@ def test_a_server_from_another_data_dir_is_not_supervised(tmp_path: Path) -> Non
     )
     supervisor = Supervisor(server, "atmosphere").start()
     assert not supervisor.running and server.supervisor is None
+
+
+def test_two_supervisors_that_see_one_death_start_one_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given two supervisors of one data directory, and a server that takes a while to start
+    release = threading.Event()
+    spawn = FakeSpawn(failures=0)
+    up: list[FakeProc] = []
+    begun: list[int] = []
+
+    def slow_spawn(options: ServerOptions, timeout: float, started: Any) -> Any:
+        begun.append(1)
+        assert release.wait(10), "never released"
+        proc, url = spawn(options, timeout, started)
+        (tmp_path / "server.json").write_text(json.dumps({"pid": os.getpid(), "port": 9400}))
+        up.append(proc)
+        return proc, url
+
+    monkeypatch.setattr(sup, "spawn", slow_spawn)
+    monkeypatch.setattr(sup, "is_running", lambda url, ns, data_dir: bool(up))
+    options = ServerOptions("127.0.0.1", 9400, tmp_path)
+    servers = [EmbeddedServer(FakeProc(), "http://127.0.0.1:9400", options) for _ in range(2)]  # type: ignore[arg-type]
+    supervisors = [Supervisor(s, "atmosphere", backoff=FAST).start() for s in servers]
+    try:
+        # When both see it die at once
+        with caplog.at_level(logging.INFO, logger="atmosphere.db.supervisor"):
+            for s in servers:
+                assert isinstance(s.proc, FakeProc)
+                s.proc.kill()
+            wait_until(lambda: len(begun) == 1, 10, what="one start begun")
+            # the other waits for its turn (it polls the lock every 50 ms: six looks)
+            assert not became_true(lambda: len(begun) > 1, 0.3)
+            release.set()
+            wait_until(lambda: sum(s.restarts for s in supervisors) == 1, 10, what="restarted")
+            wait_until(lambda: sum(s.pid is None for s in servers) == 1, 10, what="one adopts")
+        # Then one server was started, and nobody failed to start one
+        assert len(begun) == 1 and spawn.calls == 1
+        assert all(sv.running for sv in supervisors)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        release.set()
+        for s in servers:
+            s.stop(timeout=5)
+
+
+def became_true(check: Callable[[], bool], seconds: float) -> bool:
+    """Whether ``check()`` became true within ``seconds``: a look for something that must not
+    happen, over a bounded time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        threading.Event().wait(0.01)
+    return check()
+
+
+def test_a_stuck_restart_lock_is_an_error_and_does_not_stop_a_restart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    halted = threading.Event()
+    with sup.restart_turn(tmp_path, halted, timeout=5) as held:
+        assert held
+        with caplog.at_level(logging.ERROR, logger="atmosphere.db.supervisor"):
+            with sup.restart_turn(tmp_path, halted, timeout=0.2) as second:  # the same lock
+                assert second is False
+        assert any("starting the server anyway" in r.getMessage() for r in caplog.records)
+    with sup.restart_turn(tmp_path, halted, timeout=0.2) as again:  # released: free again
+        assert again
