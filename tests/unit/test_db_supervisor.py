@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -376,3 +378,17 @@ def test_a_stuck_restart_lock_is_an_error_and_does_not_stop_a_restart(
         assert any("starting the server anyway" in r.getMessage() for r in caplog.records)
     with sup.restart_turn(tmp_path, halted, timeout=0.2) as again:  # released: free again
         assert again
+
+
+def test_a_dead_child_not_yet_reaped_is_not_alive() -> None:
+    # A zombie: kill(pid, 0) still succeeds on it until its parent (us) reaps it.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert sup.pid_alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        wait_until(lambda: not sup.pid_alive(child.pid), 10, what="seen dead before reaped")
+        os.kill(child.pid, 0)  # still there: a zombie, not reaped
+    finally:
+        child.kill()
+        child.wait()
+    assert not sup.pid_alive(child.pid)
