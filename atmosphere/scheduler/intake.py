@@ -71,7 +71,10 @@ class Intake:
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._pending: list[Item] = []  # inline: this read's events, not yet stepped
         self._stream = 0  # inline: which listener is current
-        self._loop_wakes_at = math.inf  # when the sleeping loop thread next looks at its timers
+        # When the sleeping loop thread next looks at its timers; -inf while it is awake (not
+        # started yet, or stepping): it looks before it sleeps, under the lock, so an inline
+        # step then has nothing to wake (inf here woke it for nothing at every start).
+        self._loop_wakes_at = -math.inf
 
     # -- the stream ----------------------------------------------------------------------
 
@@ -104,7 +107,7 @@ class Intake:
         """Take what the queue holds (waiting up to ``wait`` for a first item), and step."""
         items = self._take(wait)
         with self.lock:
-            self._loop_wakes_at = math.inf  # awake: it looks at the timers after this step
+            self._loop_wakes_at = -math.inf  # awake: it looks at the timers before it sleeps
             self._step(items)
 
     def empty(self) -> bool:
