@@ -94,7 +94,7 @@ class ServerOptions:
 
     def command(self) -> list[str]:
         """The command line (the token travels in the environment, where ps does not show it)."""
-        cmd = [sys.executable, "-m", "atmosphere", "db", "--host", self.host]
+        cmd = [sys.executable, "-m", "atmosphere.localdb", "--host", self.host]
         cmd += ["--port", str(self.port), "--data-dir", str(self.data_dir)]
         return [*cmd, "--fsync"] if self.fsync else cmd
 

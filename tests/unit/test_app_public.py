@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+
+import pytest
+
 import atmosphere
 from atmosphere import errors
 
@@ -43,6 +49,30 @@ def test_public_names_are_pinned() -> None:
     ]
     for name in atmosphere.__all__:
         assert getattr(atmosphere, name) is not None
+
+
+def test_public_names_load_on_first_use_from_their_home_and_only_those() -> None:
+    names = set(atmosphere.__all__)
+    assert names <= set(dir(atmosphere))
+    for name in names:
+        home = importlib.import_module(f"atmosphere.{atmosphere._HOMES[name]}")
+        assert getattr(atmosphere, name) is getattr(home, name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        atmosphere.no_such_name  # noqa: B018
+    namespace: dict[str, object] = {}
+    exec("from atmosphere import *", namespace)
+    assert names <= namespace.keys()
+
+
+def test_the_embedded_server_alone_imports_nothing_of_the_framework() -> None:
+    # What a supervisor's restart pays for: the server's own start-up, not the app's.
+    probe = (
+        "import sys, atmosphere.localdb.__main__; "
+        "print(sorted(m for m in sys.modules if m.startswith(('atmosphere.app', "
+        "'atmosphere.cli', 'atmosphere.maker', 'typer', 'rich', 'pydantic'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_every_public_error_is_an_atmosphere_error() -> None:
