@@ -48,6 +48,21 @@ class Backoff:
 
 DEFAULT_BACKOFF = Backoff()
 
+# A refused connection means nothing listens there: a local server restarting (the embedded
+# one after a crash), not an overloaded one, and another try costs both sides next to nothing.
+# Backing off to the maximum then only delays the reconnect: in a chaos run, clients came back
+# 0.1-2.8 s after the restarted server listened.
+REFUSED_RETRY = Backoff(initial=0.25, maximum=0.25)
+
+
+def reconnect_delay(
+    backoff: Backoff, attempt: int, refused: bool, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds before reconnect number ``attempt`` (0-based): ``backoff``'s, but at most a
+    quarter of a second (jittered) after a refused connection."""
+    wait = backoff.delay(attempt, rand)
+    return min(wait, REFUSED_RETRY.delay(0, rand)) if refused else wait
+
 
 class _Reconnect(Exception):
     """The current stream is over; connect again (after a backoff unless ``at_once``)."""
@@ -152,6 +167,7 @@ class StreamListener:
     def _loop(self) -> None:
         attempt = 0
         while not self._stop.is_set():
+            refused = False
             try:
                 self._stream_once()
                 reason, at_once = "the server closed the stream", False
@@ -159,12 +175,14 @@ class StreamListener:
                 reason, at_once = str(why), why.at_once
             except Exception as error:  # any network failure: reconnect
                 reason, at_once = f"{type(error).__name__}: {error}", False
+                refused = isinstance(error, ConnectionRefusedError)
             if self._stop.is_set():
                 return
             if self._connected.is_set():
                 attempt = 0  # the stream worked: start the backoff again from the bottom
             self._drop(reason, first_failure=attempt == 0)
-            if not at_once and self._stop.wait(self._backoff.delay(attempt)):
+            wait = reconnect_delay(self._backoff, attempt, refused)
+            if not at_once and self._stop.wait(wait):
                 return
             attempt += 1
 

@@ -6,6 +6,7 @@ The scripted server plays the parts the embedded server cannot be made to play o
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atmosphere.db._http import RestTransport
 from atmosphere.db.client import TokenCredentials
-from atmosphere.db.stream import Backoff, StreamListener
+from atmosphere.db.stream import Backoff, StreamListener, reconnect_delay
 from atmosphere.testing import EventRecorder
 from tests.credentials import CountingCredential
 from tests.support import wait_until
@@ -371,3 +374,51 @@ def test_a_failing_batch_callback_does_not_kill_the_stream(
         assert listener.connections == 1
     finally:
         listener.close()
+
+
+@given(st.integers(0, 60), st.floats(0, 1))
+def test_a_refused_connection_is_retried_within_a_quarter_second(attempt: int, r: float) -> None:
+    backoff = Backoff(0.05, 5.0)
+    assert reconnect_delay(backoff, attempt, False, lambda: r) == backoff.delay(attempt, lambda: r)
+    refused = reconnect_delay(backoff, attempt, True, lambda: r)
+    assert refused <= 0.25
+    assert refused == min(backoff.delay(attempt, lambda: r), 0.125 + 0.125 * r)
+
+
+def test_a_stream_to_a_server_not_yet_listening_connects_soon_after_it_listens() -> None:
+    # A restarting local server: the port refuses connections, then listens. The slow backoff
+    # (5 s) is what anything but a refusal would get; a refusal is retried within 0.25 s.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free, and refusing once closed
+    rest = RestTransport(f"http://127.0.0.1:{port}", {}, TokenCredentials("owner"), 5.0)
+    rec = EventRecorder()
+    listener = StreamListener(rest, [], rec.on_event, backoff=Backoff(5.0, 5.0))
+    httpd: ThreadingHTTPServer | None = None
+    try:
+        wait_until(lambda: listener.last_error, 10, what="the first refusal")
+        assert "ConnectionRefusedError" in str(listener.last_error)
+        threading.Event().wait(0.6)  # several refused tries: the backoff's second would be 5 s
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                stream(put("/", "7"))(self, threading.Event())
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+        listening = time.monotonic()
+        assert listener.wait_connected(5)
+        assert time.monotonic() - listening < 1.0
+        wait_until(lambda: rec.events, 5, what="the snapshot")
+        assert rec.events[0] == ("put", "/", 7)
+    finally:
+        listener.close()
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
