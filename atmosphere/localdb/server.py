@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -146,7 +147,11 @@ def run(
         except ValueError as exc:
             fail(f"bad rules file {rules_file}: {exc}")
     users = _load_users(users_file, token) if users_file is not None else {}
+    began = time.monotonic()
     store = _open_store(Store(data_dir, fsync=fsync, compact_after_bytes=compact_after), repair)
+    if store.restored_bytes:  # every client waits out a restart: say how long the data took
+        took = time.monotonic() - began
+        print(f"atmosphere db: restored {store.restored()} in {took:.2f} s", file=sys.stderr)
     key = identity.create_key(data_dir)  # after the lock: only the owner of the dir writes it
     # The tree is acyclic plain data: keep the collector off the restored tree and make
     # collections rarer, so a large database does not add pauses to every few requests.

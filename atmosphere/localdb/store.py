@@ -162,6 +162,7 @@ class Store:
         self._seq = 0
         self._log_bytes = 0
         self._snapshot_bytes = 0  # the size of the last snapshot written or restored
+        self.replayed_bytes = 0  # of log, when it opened
         self._log_torn = False  # the log ends in a partial record
         self._compaction: _Compaction | None = None
 
@@ -221,15 +222,30 @@ class Store:
                 self.namespace(name).rules_text = text
         for n in self._log_numbers():
             if n >= start:
-                self._replay(self.dir / f"log.{n}")
+                self.replayed_bytes += self._replay(self.dir / f"log.{n}")
 
-    def _replay(self, path: Path) -> None:
+    @property
+    def restored_bytes(self) -> int:
+        """How much ``open`` read: the snapshot's and the logs' bytes."""
+        return self._snapshot_bytes + self.replayed_bytes
+
+    def restored(self) -> str:
+        """What ``open`` read, for the server's start-up line."""
+        mb = 1024 * 1024
+        return (
+            f"{self._snapshot_bytes / mb:.1f} MB of snapshot and "
+            f"{self.replayed_bytes / mb:.1f} MB of log"
+        )
+
+    def _replay(self, path: Path) -> int:
+        """Apply the log at ``path``; its size in bytes."""
         for _, record in read_log(path):
             ns = self.namespace(record[0])
             if record[1] is None:
                 ns.rules_text = record[2]
             else:
                 ns.root = tree.apply_in_place(ns.root, record[1])
+        return path.stat().st_size
 
     def _open_log(self) -> None:
         """Start writing to ``log.<seq>``; on failure the current log stays in use."""

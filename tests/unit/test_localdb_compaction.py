@@ -213,3 +213,22 @@ def test_a_restored_snapshot_sets_how_long_the_log_may_grow(tmp_path: Path) -> N
     _admin_write(again, "a", ["small"], 1)
     assert again._compaction is None and again._seq == again._log_numbers()[-1]
     again.close()
+
+
+def test_a_store_says_how_much_it_restored(tmp_path: Path) -> None:
+    fresh = Store(tmp_path)
+    fresh.open()
+    assert fresh.restored_bytes == 0  # nothing to say: the server prints no restore line
+    _admin_write(fresh, "a", ["k"], "v" * 2_000_000)
+    os.close(fresh._lock_fd)  # killed: the log is all there is
+    again = Store(tmp_path)
+    again.open()
+    assert again.replayed_bytes > 2_000_000 and again.restored_bytes == again.replayed_bytes
+    assert (
+        again.restored() == f"0.0 MB of snapshot and {again.replayed_bytes / 2**20:.1f} MB of log"
+    )
+    again.close()
+    third = Store(tmp_path)  # the clean close left one snapshot
+    third.open()
+    assert third.replayed_bytes == 0 and third.restored_bytes > 2_000_000
+    third.close()
