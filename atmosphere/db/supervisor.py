@@ -115,7 +115,7 @@ def _zombie(pid: int) -> bool:
     except OSError:
         return False  # no /proc (not Linux), or it is gone this instant: kill() said it exists
     # "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")"
-    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    state = stat.rpartition(b")")[2][1:2]
     return state in (b"Z", b"X")
 
 
